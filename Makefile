@@ -1,0 +1,45 @@
+# landrelease: `make run` (install what is missing, serve with demo data) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin chromium chromium-driver
+PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep . || echo 15)
+
+.PHONY: install system-packages run test bench bench-full clean
+
+install: system-packages $(VENV)/.installed
+
+# Installs the Debian packages that are missing (as root), or says which command to run.
+system-packages:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || { echo "apt-get install failed for:$$missing" >&2; exit 1; }; \
+	    if ! dpkg -s postgresql-$$(ls /usr/lib/postgresql | sort -n | tail -1)-postgis-3 >/dev/null 2>&1; then \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-$$(ls /usr/lib/postgresql | sort -n | tail -1)-postgis-3 >/dev/null; fi; \
+	  else \
+	    echo "Missing system packages. Run as root:" >&2; \
+	    echo "  apt-get update && apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+run: install
+	$(BIN)/landrelease serve --demo --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,1 @@
+"""landrelease: hazardous areas, land release and Article 5 progress for mine action."""

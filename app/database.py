@@ -1,0 +1,82 @@
+"""Where the database is: `DATABASE_URL`, or the embedded private cluster; the engine and sessions."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.embedded import EmbeddedCluster
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+_sessions: sessionmaker[Session] | None = None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept the usual spellings of a PostgreSQL URL and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@contextmanager
+def open_database(settings: Settings | None = None) -> Iterator[str]:
+    """Yield the URL of the database to use; start (and later stop) the embedded cluster if needed."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        yield sqlalchemy_url(settings.database_url)
+        return
+    cluster = EmbeddedCluster(settings.data_dir)
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        dispose()
+        cluster.stop()
+
+
+def configure(url: str, settings: Settings | None = None) -> Engine:
+    """Create the process-wide engine for this URL."""
+    global _engine, _sessions
+    settings = settings or get_settings()
+    dispose()
+    _engine = create_engine(
+        sqlalchemy_url(url),
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c statement_timeout={settings.statement_timeout_ms}", "connect_timeout": 10},
+    )
+    _sessions = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def dispose() -> None:
+    global _engine, _sessions
+    if _engine is not None:
+        _engine.dispose()
+    _engine, _sessions = None, None
+
+
+def is_configured() -> bool:
+    return _engine is not None
+
+
+def get_engine() -> Engine:
+    if _engine is None:
+        raise RuntimeError("the database is not configured")
+    return _engine
+
+
+def get_session() -> Iterator[Session]:
+    """FastAPI dependency: one session (one transaction) per request."""
+    if _sessions is None:
+        raise RuntimeError("the database is not configured")
+    with _sessions() as session:
+        yield session

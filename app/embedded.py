@@ -1,0 +1,244 @@
+"""The embedded default: a private PostgreSQL + PostGIS cluster in the data folder.
+
+When `DATABASE_URL` is not set, the service runs its own cluster in `$LANDRELEASE_DATA_DIR/pg`.
+It listens only on a unix socket inside the data folder (no TCP port to collide with), runs as an
+unprivileged account when started by root (`initdb` and `postgres` refuse root), survives a stale
+`postmaster.pid` left by a crash, and is stopped again by whoever started it.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "landrelease"
+SUPERUSER = "postgres"
+PORT = 5432  # only names the socket file; the cluster does not listen on TCP
+_SOCKET_PATH_MAX = 100  # unix socket paths are limited to 107 bytes
+
+
+class EmbeddedClusterError(RuntimeError):
+    """The embedded cluster cannot be set up; the message says what to install or fix."""
+
+
+def find_bindir() -> Path:
+    """Server binaries of the installed PostgreSQL (newest major version)."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.strip():
+            candidates.append(Path(out.stdout.strip()))
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += [Path(p) for p in versions]
+    for bindir in candidates:
+        if (bindir / "initdb").exists() and (bindir / "postgres").exists():
+            return bindir
+    raise EmbeddedClusterError(
+        "PostgreSQL server binaries not found (no initdb). Install them with: "
+        "apt-get install postgresql postgresql-15-postgis-3 (or set DATABASE_URL to an existing PostGIS)"
+    )
+
+
+def postgres_major(bindir: Path) -> str:
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
+    # "postgres (PostgreSQL) 15.18 (Debian ...)"
+    version = out.stdout.split(")")[1].strip().split()[0] if ")" in out.stdout else "15"
+    return version.split(".")[0]
+
+
+def check_postgis_installed(bindir: Path) -> None:
+    major = postgres_major(bindir)
+    sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True)
+    share = Path(sharedir.stdout.strip()) if sharedir.returncode == 0 and sharedir.stdout.strip() else Path(
+        f"/usr/share/postgresql/{major}"
+    )
+    if not (share / "extension" / "postgis.control").exists():
+        raise EmbeddedClusterError(
+            f"PostGIS is not installed for PostgreSQL {major}. Install it with: "
+            f"apt-get install postgresql-{major}-postgis-3"
+        )
+
+
+class EmbeddedCluster:
+    """A private cluster under `data_dir/pg`, reachable through a unix socket."""
+
+    def __init__(self, data_dir: Path, *, fsync: bool = True) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.pgdata = self.data_dir / "pg"
+        self.fsync = fsync
+        self.bindir = find_bindir()
+        self.started_here = False
+        self._run_as = self._unprivileged_account()
+
+    # --- accounts and folders -------------------------------------------------------------
+    @staticmethod
+    def _unprivileged_account() -> pwd.struct_passwd | None:
+        """The account the server runs as when we are root; None when we are not root."""
+        if os.geteuid() != 0:
+            return None
+        for name in ("postgres", "nobody"):
+            try:
+                return pwd.getpwnam(name)
+            except KeyError:
+                continue
+        raise EmbeddedClusterError("running as root needs an unprivileged 'postgres' account (apt-get install postgresql)")
+
+    def _cmd(self, *args: str) -> list[str]:
+        if self._run_as is None:
+            return list(args)
+        return ["setpriv", f"--reuid={self._run_as.pw_uid}", f"--regid={self._run_as.pw_gid}", "--init-groups", *args]
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        if check and proc.returncode != 0:
+            raise EmbeddedClusterError(f"{Path(args[0]).name} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def _give_to_server_account(self, path: Path) -> None:
+        if self._run_as is None:
+            return
+        os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
+        # The server account must be able to walk down to the data folder.
+        for parent in path.parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                log.info("granting traverse permission on %s so the server account can reach its data", parent)
+                os.chmod(parent, mode | 0o001)
+
+    @property
+    def socket_dir(self) -> Path:
+        preferred = self.data_dir / "run"
+        if len(str(preferred)) + len(f"/.s.PGSQL.{PORT}.lock") <= _SOCKET_PATH_MAX:
+            return preferred
+        digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"landrelease-{digest}"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{SUPERUSER}@/{DATABASE_NAME}?host={self.socket_dir}&port={PORT}"
+
+    def _conninfo(self, dbname: str) -> str:
+        return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname={dbname}"
+
+    # --- life cycle ---------------------------------------------------------------------
+    def is_initialised(self) -> bool:
+        return (self.pgdata / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        check_postgis_installed(self.bindir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        self._give_to_server_account(self.pgdata)
+        log.info("initialising a private PostGIS cluster in %s", self.pgdata)
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust",
+            "-E", "UTF8", "--locale=C.UTF-8",
+        )
+        with open(self.pgdata / "postgresql.auto.conf", "a") as conf:
+            conf.write("listen_addresses = ''\n")
+            conf.write("unix_socket_permissions = 0700\n")
+            conf.write("max_connections = 100\n")
+
+    def _pid_file_is_stale(self) -> bool:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (ValueError, IndexError):
+            return True
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return True  # no such process
+        return b"postgres" not in cmdline
+
+    def is_running(self) -> bool:
+        if not (self.pgdata / "postmaster.pid").exists() or self._pid_file_is_stale():
+            return False
+        try:
+            with psycopg.connect(self._conninfo("postgres"), connect_timeout=3):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def _clear_stale_locks(self) -> None:
+        if self._pid_file_is_stale():
+            log.warning("removing stale postmaster.pid left by a previous crash")
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        for lock in self.socket_dir.glob(".s.PGSQL.*"):
+            lock.unlink(missing_ok=True)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the cluster (initialising it the first time); reuse it when it already runs."""
+        if not self.is_initialised():
+            self.init()
+        else:
+            check_postgis_installed(self.bindir)
+        if self.is_running():
+            log.info("reusing the running private cluster in %s", self.pgdata)
+        else:
+            self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._give_to_server_account(self.socket_dir)
+            self._clear_stale_locks()
+            options = f"-c unix_socket_directories='{self.socket_dir}' -p {PORT}"
+            if not self.fsync:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            log_file = self.data_dir / "postgres.log"
+            log_file.touch()
+            self._give_to_server_account(log_file)
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(log_file), "-o", options,
+                "-w", "-t", str(int(timeout)), "start",
+            )
+            self.started_here = True
+        self._wait_ready(timeout)
+        self._create_database()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self._conninfo("postgres"), connect_timeout=3):
+                    return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise EmbeddedClusterError(f"the private cluster did not accept connections: {exc}") from exc
+                time.sleep(0.2)
+
+    def _create_database(self) -> None:
+        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        with psycopg.connect(self._conninfo(DATABASE_NAME), autocommit=True) as conn:
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            except psycopg.Error as exc:
+                major = postgres_major(self.bindir)
+                raise EmbeddedClusterError(
+                    f"cannot create the PostGIS extension ({exc}). Install it with: apt-get install postgresql-{major}-postgis-3"
+                ) from exc
+
+    def stop(self) -> None:
+        """Stop the cluster if this process started it."""
+        if not self.started_here:
+            return
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop", check=False)
+        self.started_here = False

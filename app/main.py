@@ -1,0 +1,40 @@
+"""The FastAPI application."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import database
+from app.problems import install_problem_handlers
+from app.routers import health
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # `landrelease serve` (and the tests) configure the database before serving; a bare
+    # `uvicorn app.main:app` (as in the Docker image) resolves it here from the settings.
+    with ExitStack() as stack:
+        if not database.is_configured():
+            url = stack.enter_context(database.open_database())
+            database.configure(url)
+        yield
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="landrelease",
+        version="0.1.0",
+        summary="Hazardous areas, land release (IMAS 07.11) and Article 5 progress for mine action",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""HTTP routers: thin, they validate and call the domain services."""

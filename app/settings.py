@@ -1,0 +1,30 @@
+"""Service settings, read from the environment (and a `.env` file when present)."""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Use this database. When unset the service runs its own private PostGIS cluster.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Field(default=Path("./.data"), validation_alias="LANDRELEASE_DATA_DIR")
+    host: str = Field(default="127.0.0.1", validation_alias="LANDRELEASE_HOST")
+    port: int = Field(default=8000, validation_alias="LANDRELEASE_PORT")
+    log_level: str = Field(default="info", validation_alias="LANDRELEASE_LOG_LEVEL")
+    # Every SQL statement is cut off after this many milliseconds.
+    statement_timeout_ms: int = Field(default=60_000, validation_alias="LANDRELEASE_STATEMENT_TIMEOUT_MS")
+    # Limits on what one request may carry.
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, validation_alias="LANDRELEASE_MAX_BODY_BYTES")
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="LANDRELEASE_MAX_UPLOAD_BYTES")
+    max_features_per_request: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_FEATURES")
+    max_vertices_per_geometry: int = Field(default=100_000, validation_alias="LANDRELEASE_MAX_VERTICES")
+    max_page_size: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_PAGE_SIZE")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,105 @@
+"""Tests run against real PostGIS: a throwaway embedded cluster, or TEST_DATABASE_URL when given."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app import database, migrate
+from app.embedded import EmbeddedCluster
+
+# Tables that hold reference data seeded by the migrations; every other table is emptied before each test.
+REFERENCE_TABLES = {"states", "alembic_version", "spatial_ref_sys"}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        url = database.sqlalchemy_url(given)
+        migrate.upgrade(url)
+        yield url
+        return
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("pg"), fsync=False)
+    cluster.start()
+    try:
+        migrate.upgrade(cluster.url)
+        yield cluster.url
+    finally:
+        database.dispose()
+        cluster.stop()
+
+
+def reset_database() -> None:
+    """Bring the schema back to its freshly migrated state."""
+    engine = database.get_engine()
+    with engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            if row[0] not in REFERENCE_TABLES
+        ]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        try:
+            from app.article5 import seed_reference_data
+        except ImportError:
+            return
+        seed_reference_data(conn)
+
+
+@pytest.fixture(autouse=True)
+def clean_database(database_url: str) -> Iterator[None]:
+    if not database.is_configured():
+        database.configure(database_url)
+    reset_database()
+    yield
+
+
+@pytest.fixture
+def client(clean_database: None) -> Iterator[TestClient]:
+    from app.main import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(clean_database: None) -> Iterator[str]:
+    """The service on a real loopback port, for real clients (GDAL, browsers)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parents[1] / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

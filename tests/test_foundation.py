@@ -1,0 +1,151 @@
+"""The embedded cluster life cycle, migrations round trip, health and problem responses."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import migrate
+from app.embedded import EmbeddedCluster, EmbeddedClusterError, check_postgis_installed, find_bindir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _count_rows(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM marker")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_embedded_cluster_life_cycle(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    cluster = EmbeddedCluster(data_dir, fsync=False)
+    cluster.start()
+    assert cluster.started_here
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+    engine = create_engine(cluster.url)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT postgis_lib_version()")).scalar_one().startswith("3")
+        conn.execute(text("CREATE TABLE marker (id int)"))
+        conn.execute(text("INSERT INTO marker VALUES (1)"))
+    engine.dispose()
+
+    # A second user of the same data folder reuses the running cluster and does not stop it.
+    second = EmbeddedCluster(data_dir)
+    second.start()
+    assert not second.started_here
+    second.stop()
+    assert cluster.is_running()
+
+    # Stopping and starting again keeps the data.
+    cluster.stop()
+    assert not cluster.is_running()
+    again = EmbeddedCluster(data_dir, fsync=False)
+    again.start()
+    assert again.started_here
+    assert _count_rows(again.url) == 1
+
+    # A crash leaves a postmaster.pid behind: kill the server hard, then start again.
+    pid = int((data_dir / "pg" / "postmaster.pid").read_text().splitlines()[0])
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        subprocess.run(["sleep", "0.05"])
+    assert (data_dir / "pg" / "postmaster.pid").exists()
+    # Children of the killed postmaster may linger briefly; the next start must still succeed.
+    after_crash = EmbeddedCluster(data_dir, fsync=False)
+    after_crash.start(timeout=60)
+    assert after_crash.started_here
+    assert _count_rows(after_crash.url) == 1
+    after_crash.stop()
+    assert not (data_dir / "pg" / "postmaster.pid").exists()
+
+
+def test_stale_pid_file_from_another_process_is_ignored(tmp_path: Path) -> None:
+    cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
+    cluster.start()
+    cluster.stop()
+    # A pid file naming a live process that is not PostgreSQL (this test's own process).
+    pid_file = tmp_path / "data" / "pg" / "postmaster.pid"
+    pid_file.write_text(f"{os.getpid()}\n{tmp_path}\n")
+    if os.geteuid() == 0:
+        os.chown(pid_file, *_owner(tmp_path / "data" / "pg"))
+    cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
+    cluster.start()
+    assert cluster.is_running()
+    cluster.stop()
+
+
+def _owner(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid
+
+
+def test_missing_postgis_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = find_bindir()
+    monkeypatch.setattr(Path, "exists", lambda self: False if self.name == "postgis.control" else os.path.exists(self))
+    with pytest.raises(EmbeddedClusterError, match=r"apt-get install postgresql-\d+-postgis-3"):
+        check_postgis_installed(bindir)
+
+
+def test_migrations_round_trip(database_url: str) -> None:
+    engine = create_engine(database_url)
+
+    def tables() -> set[str]:
+        with engine.connect() as conn:
+            return {r[0] for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))}
+
+    try:
+        migrate.upgrade(database_url, "head")
+        assert {"hazardous_areas", "land_release_events", "audit_log", "states"} <= tables()
+        migrate.downgrade(database_url, "base")
+        assert tables() <= {"alembic_version", "spatial_ref_sys"}
+        migrate.upgrade(database_url, "head")
+        assert {"hazardous_areas", "land_release_events", "audit_log", "states"} <= tables()
+        assert "head" in migrate.current(database_url)
+    finally:
+        engine.dispose()
+
+
+def test_health_reports_postgis(client) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["postgis"].startswith("3.")
+
+
+def test_health_is_503_when_database_unreachable(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import database
+
+    broken = create_engine("postgresql+psycopg://nobody@/nowhere?host=/nonexistent&port=1")
+    monkeypatch.setattr(database, "get_engine", lambda: broken)
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "unreachable" in response.json()["detail"]
+
+
+def test_unknown_route_is_problem_json(client) -> None:
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == 404
+
+
+def test_cli_db_current_against_database_url(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    out = subprocess.run([sys.executable, "-m", "app.cli", "db", "current"], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "(head)" in out.stdout
