@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin chromium chromium-driver
+APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin
 PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep . || echo 15)
 
 .PHONY: install system-packages run test bench bench-full clean
