@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app import database
 from app.problems import install_problem_handlers
-from app.routers import health
+from app.routers import hazards, health
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def create_app() -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(hazards.router)
     return app
 
 

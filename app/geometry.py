@@ -1,0 +1,266 @@
+"""Geometry rules, in one place.
+
+- Input is GeoJSON Polygon/MultiPolygon, in WGS84 longitude/latitude unless another CRS is named;
+  anything else is refused with a message that says what and where.
+- Stored geometry is a 2D MultiPolygon in EPSG:4326, snapped to a grid of about 1 cm
+  (`GRID_DEG`) so that differences leave no slivers behind.
+- Areas are geodesic on the WGS84 ellipsoid (pyproj `Geod` in Python, `geography` in PostGIS),
+  in square metres; anything below `MIN_AREA_M2` counts as nothing.
+- The SQL fragments at the bottom are the only place the ledger's PostGIS geometry operations
+  are spelled out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from pyproj import CRS, Geod, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
+
+GRID_DEG = 1e-7  # about 1.1 cm at the equator
+MIN_AREA_M2 = 1.0
+WGS84 = CRS.from_epsg(4326)
+GEOD = Geod(ellps="WGS84")
+
+
+class GeometryError(ValueError):
+    """A geometry that cannot be accepted; `where` is a JSON-path-like location in the input."""
+
+    def __init__(self, message: str, where: str = "geometry") -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+
+class CRSNotKnown(ValueError):
+    pass
+
+
+@dataclass
+class PolygonalGeometry:
+    """An accepted polygonal geometry in WGS84, with what was done to it on the way in."""
+
+    geometry: MultiPolygon
+    warnings: list[str] = field(default_factory=list)
+    repair: dict[str, Any] | None = None
+
+    @property
+    def area_m2(self) -> float:
+        return geodesic_area_m2(self.geometry)
+
+
+# --- CRS --------------------------------------------------------------------------------------
+def parse_crs(value: str | None) -> CRS:
+    """Accept `EPSG:32648`, `32648`, OGC URIs/URNs and CRS84; raise `CRSNotKnown` otherwise."""
+    if value is None or value == "":
+        return WGS84
+    text = value.strip()
+    lowered = text.lower()
+    if lowered in {"ogc:crs84", "crs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84",
+                   "urn:ogc:def:crs:ogc:1.3:crs84"}:
+        return WGS84
+    if lowered.startswith("http://www.opengis.net/def/crs/epsg/0/"):
+        text = "EPSG:" + text.rsplit("/", 1)[1]
+    elif lowered.startswith("urn:ogc:def:crs:epsg:"):
+        text = "EPSG:" + text.rsplit(":", 1)[1]
+    elif text.isdigit():
+        text = "EPSG:" + text
+    if not text.upper().startswith("EPSG:") or not text[5:].isdigit():
+        raise CRSNotKnown(f"'{value}' is not a CRS this service understands: use an EPSG code such as EPSG:32648")
+    try:
+        return CRS.from_user_input(text.upper())
+    except CRSError as exc:
+        raise CRSNotKnown(f"'{value}' is not a known EPSG code") from exc
+
+
+def to_wgs84(crs: CRS) -> Transformer | None:
+    if crs == WGS84 or crs.equals(WGS84, ignore_axis_order=True):
+        return None
+    return Transformer.from_crs(crs, WGS84, always_xy=True)
+
+
+def from_wgs84(crs: CRS) -> Transformer | None:
+    if crs == WGS84 or crs.equals(WGS84, ignore_axis_order=True):
+        return None
+    return Transformer.from_crs(WGS84, crs, always_xy=True)
+
+
+# --- areas --------------------------------------------------------------------------------------
+def geodesic_area_m2(geometry: BaseGeometry) -> float:
+    """Geodesic area on the WGS84 ellipsoid in square metres (of a lon/lat geometry)."""
+    if geometry is None or geometry.is_empty:
+        return 0.0
+    area, _ = GEOD.geometry_area_perimeter(geometry)
+    return abs(area)
+
+
+# --- reading GeoJSON ----------------------------------------------------------------------------
+def _position(value: Any, where: str, warnings: set[str]) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) < 2:
+        raise GeometryError("a position must be an array of 2 numbers [x, y]", where)
+    if len(value) > 3:
+        raise GeometryError(f"a position has at most 3 numbers; this one has {len(value)}", where)
+    for number in value:
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise GeometryError(f"coordinates must be numbers, got {number!r}", where)
+        if not math.isfinite(number):
+            raise GeometryError("coordinates must be finite numbers (NaN or infinity found)", where)
+    if len(value) == 3:
+        warnings.add("3D coordinates: the Z values were dropped; hazards are stored in 2D")
+    return float(value[0]), float(value[1])
+
+
+def _ring(value: Any, where: str, warnings: set[str]) -> list[tuple[float, float]]:
+    if not isinstance(value, list):
+        raise GeometryError("a linear ring must be an array of positions", where)
+    points = [_position(p, f"{where}[{i}]", warnings) for i, p in enumerate(value)]
+    if len(points) < 4:
+        raise GeometryError(f"a linear ring needs at least 4 positions (first repeated last); this one has {len(points)}",
+                            where)
+    if points[0] != points[-1]:
+        raise GeometryError(
+            f"the ring is not closed: it starts at {list(points[0])} and ends at {list(points[-1])}; "
+            "repeat the first position at the end", where)
+    return points
+
+
+def _polygon_rings(value: Any, where: str, warnings: set[str]) -> list[list[tuple[float, float]]]:
+    if not isinstance(value, list) or not value:
+        raise GeometryError("the polygon is empty: it needs at least an exterior ring", where)
+    return [_ring(r, f"{where}[{i}]", warnings) for i, r in enumerate(value)]
+
+
+def _transform_rings(rings: list[list[tuple[float, float]]], transformer: Transformer | None,
+                     where: str) -> list[list[tuple[float, float]]]:
+    if transformer is None:
+        return rings
+    out = []
+    for ring in rings:
+        xs, ys = transformer.transform([p[0] for p in ring], [p[1] for p in ring])
+        if not all(math.isfinite(v) for v in (*xs, *ys)):
+            raise GeometryError("coordinates cannot be transformed to WGS84: they lie outside the named CRS's domain",
+                                where)
+        out.append(list(zip(xs, ys, strict=True)))
+    return out
+
+
+def _check_lon_lat(rings: list[list[tuple[float, float]]], where: str, projected_input: bool) -> None:
+    xs = [p[0] for r in rings for p in r]
+    ys = [p[1] for r in rings for p in r]
+    if all(-180 <= x <= 180 for x in xs) and all(-90 <= y <= 90 for y in ys):
+        if max(xs) - min(xs) > 180:
+            raise GeometryError(
+                "the polygon spans more than 180 degrees of longitude, so it most likely crosses the antimeridian; "
+                "split it at 180 degrees into a MultiPolygon with one part on each side", where)
+        return
+    if projected_input:
+        raise GeometryError("after transformation to WGS84 the coordinates are out of range; check the CRS", where)
+    if all(-90 <= x <= 90 for x in xs) and all(-180 <= y <= 180 for y in ys):
+        raise GeometryError(
+            "latitude out of range [-90, 90]: the coordinates look like latitude, longitude; GeoJSON wants "
+            "longitude first ([lon, lat])", where)
+    if any(abs(v) > 1000 for v in (*xs, *ys)):
+        raise GeometryError(
+            "coordinates out of longitude/latitude range: they look projected (metres); name their CRS with "
+            "?crs=EPSG:<code>", where)
+    raise GeometryError("coordinates out of range: longitude must be within [-180, 180] and latitude within [-90, 90]",
+                        where)
+
+
+def read_polygonal(geojson: Any, crs: CRS = WGS84, *, repair: bool = False, max_vertices: int | None = None,
+                   where: str = "geometry") -> PolygonalGeometry:
+    """Turn a GeoJSON geometry into an accepted WGS84 MultiPolygon, or raise `GeometryError`."""
+    if not isinstance(geojson, dict):
+        raise GeometryError("a GeoJSON geometry object is required", where)
+    kind = geojson.get("type")
+    if kind == "GeometryCollection":
+        raise GeometryError("a GeometryCollection is not accepted: send a Polygon or MultiPolygon", where)
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise GeometryError(f"a hazardous area must be a Polygon or MultiPolygon, not {kind!r}", f"{where}.type")
+    coordinates = geojson.get("coordinates")
+    cwhere = f"{where}.coordinates"
+    if not isinstance(coordinates, list) or not coordinates:
+        raise GeometryError("the geometry is empty: it has no coordinates", cwhere)
+    warnings: set[str] = set()
+    parts = [coordinates] if kind == "Polygon" else coordinates
+    if kind == "Polygon":
+        polygons = [(_polygon_rings(coordinates, cwhere, warnings), cwhere)]
+    else:
+        polygons = [(_polygon_rings(p, f"{cwhere}[{i}]", warnings), f"{cwhere}[{i}]") for i, p in enumerate(parts)]
+    vertices = sum(len(r) for rings, _ in polygons for r in rings)
+    if max_vertices is not None and vertices > max_vertices:
+        raise GeometryError(f"the geometry has {vertices} vertices; the limit is {max_vertices} per geometry "
+                            "(simplify it or split it into several hazards)", cwhere)
+    transformer = to_wgs84(crs)
+    shapes = []
+    for rings, pwhere in polygons:
+        rings = _transform_rings(rings, transformer, pwhere)
+        _check_lon_lat(rings, pwhere, projected_input=transformer is not None)
+        shapes.append(Polygon(rings[0], rings[1:]))
+    geometry = MultiPolygon(shapes)
+    repair_report = None
+    if not geometry.is_valid:
+        reason = shapely.is_valid_reason(geometry)
+        if not repair:
+            raise GeometryError(f"invalid geometry: {reason}. Fix it, or send ?repair=true to have it repaired "
+                                "(the area change is reported)", where)
+        before = geodesic_area_m2(geometry)
+        geometry = polygonal_part(shapely.make_valid(geometry))
+        after = geodesic_area_m2(geometry)
+        repair_report = {"reason": reason, "area_before_m2": round(before, 3), "area_after_m2": round(after, 3),
+                         "area_change_m2": round(after - before, 3)}
+    geometry = polygonal_part(shapely.set_precision(geometry, GRID_DEG))
+    if geometry.is_empty or geodesic_area_m2(geometry) < MIN_AREA_M2:
+        raise GeometryError(f"the polygon has no area (less than {MIN_AREA_M2:g} m2 after snapping to ~1 cm)", where)
+    return PolygonalGeometry(geometry=geometry, warnings=sorted(warnings), repair=repair_report)
+
+
+def polygonal_part(geometry: BaseGeometry) -> MultiPolygon:
+    """The polygons of any geometry, as one MultiPolygon (lines and points dropped)."""
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    if isinstance(geometry, Polygon):
+        return MultiPolygon([geometry]) if not geometry.is_empty else MultiPolygon()
+    polygons: list[Polygon] = []
+    for part in getattr(geometry, "geoms", []):
+        if isinstance(part, Polygon) and not part.is_empty:
+            polygons.append(part)
+        elif isinstance(part, MultiPolygon):
+            polygons.extend(part.geoms)
+        elif hasattr(part, "geoms"):
+            polygons.extend(polygonal_part(part).geoms)
+    return MultiPolygon(polygons)
+
+
+def to_geojson(geometry: BaseGeometry) -> dict[str, Any]:
+    return mapping(geometry)
+
+
+# --- the same rules, in PostGIS ----------------------------------------------------------------
+def sql_polygonal(expr: str) -> str:
+    """Any PostGIS geometry expression as a 2D MultiPolygon (possibly empty)."""
+    return f"ST_Multi(ST_CollectionExtract(({expr}), 3))"
+
+
+def sql_snap(expr: str) -> str:
+    return sql_polygonal(f"ST_ReducePrecision(({expr}), {GRID_DEG})")
+
+
+def sql_difference(a: str, b: str) -> str:
+    return sql_polygonal(f"ST_Difference(({a}), ({b}), {GRID_DEG})")
+
+
+def sql_intersection(a: str, b: str) -> str:
+    return sql_polygonal(f"ST_Intersection(({a}), ({b}), {GRID_DEG})")
+
+
+def sql_area(expr: str) -> str:
+    """Geodesic area in m2 (WGS84 spheroid) of a 4326 geometry expression; 0 for empty or NULL."""
+    return f"COALESCE(ST_Area(({expr})::geography, true), 0)"
+
+
+SQL_EMPTY = "ST_GeomFromText('MULTIPOLYGON EMPTY', 4326)"

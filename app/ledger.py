@@ -1,0 +1,479 @@
+"""The land-release ledger (IMAS 07.11): hazards, release events, voids and replays.
+
+Accounting rules (shared/domain.md):
+- remaining(hazard, D) = baseline minus the released geometry of every valid event dated <= D;
+- an event releases what its polygon covers of the hazard's remaining area just before it, in
+  (date, arrival) order; land is never released twice, what falls outside is reported back;
+- back-dated events and voids replay the hazard's events, so any date's state is the same whatever
+  order the events arrived in;
+- a reclassification moves land from SHA to CHA (a split-off part becomes a new CHA hazard); it
+  is not released land;
+- a hazard whose remaining area falls below MIN_AREA_M2 is released on that date.
+All geometry work happens in PostGIS, in the transaction of the write, under a row lock on the
+hazard so that concurrent writers to one hazard are applied one after the other.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from shapely import wkb
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.geometry import (
+    MIN_AREA_M2,
+    SQL_EMPTY,
+    PolygonalGeometry,
+    geodesic_area_m2,
+    sql_area,
+    sql_difference,
+    sql_intersection,
+    sql_snap,
+)
+from app.models import ITEM_KINDS
+from app.problems import Problem
+
+
+@dataclass
+class NewHazard:
+    external_id: str
+    classification: str
+    recorded_on: date
+    geometry: PolygonalGeometry
+    contamination: list[str] = field(default_factory=lambda: ["AP_MINE"])
+    name: str | None = None
+    region: str | None = None
+
+
+@dataclass
+class NewEvent:
+    kind: str
+    date: date
+    geometry: PolygonalGeometry | None
+    organisation: str | None = None
+    external_id: str | None = None
+    items: dict[str, int] = field(default_factory=dict)
+
+
+# --- hazards ------------------------------------------------------------------------------------
+def require_state(session: Session, iso3: str) -> str:
+    name = session.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
+    if name is None:
+        raise Problem(404, f"Unknown State '{iso3}': use an ISO 3166 alpha-3 code of a State in GET /api/v1/states")
+    return name
+
+
+def _same_hazard(row: Any, new: NewHazard) -> bool:
+    stored = wkb.loads(bytes(row.baseline_wkb))
+    return (
+        row.classification == new.classification
+        and sorted(row.contamination) == sorted(new.contamination)
+        and row.name == new.name
+        and row.region == new.region
+        and row.recorded_on == new.recorded_on
+        and geodesic_area_m2(stored.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2
+    )
+
+
+def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor) -> list[dict[str, Any]]:
+    """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409."""
+    require_state(session, iso3)
+    existing = {
+        row.external_id: row
+        for row in session.execute(
+            text(
+                "SELECT id, external_id, classification, contamination, name, region, recorded_on, "
+                "baseline_area_m2, remaining_area_m2, ST_AsBinary(baseline_geom) AS baseline_wkb "
+                "FROM hazardous_areas WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"
+            ),
+            {"iso3": iso3, "ids": [h.external_id for h in hazards]},
+        )
+    }
+    conflicts = [
+        {"index": i, "external_id": h.external_id, "existing_id": str(existing[h.external_id].id)}
+        for i, h in enumerate(hazards)
+        if h.external_id in existing and not _same_hazard(existing[h.external_id], h)
+    ]
+    if conflicts:
+        raise Problem(
+            409,
+            "A hazard with this external_id already exists in this State with different content: "
+            + ", ".join(f"{c['external_id']} (id {c['existing_id']})" for c in conflicts)
+            + ". Use a new external_id, or correct the existing hazard.",
+            conflicts=conflicts,
+        )
+    results = []
+    insert = text(
+        f"""
+        WITH g AS (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom)
+        INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
+                                     recorded_on, baseline_geom, baseline_area_m2, remaining_geom, remaining_area_m2)
+        SELECT :iso3, :external_id, :name, :classification, :contamination, :region, :recorded_on,
+               g.geom, {sql_area('g.geom')}, g.geom, {sql_area('g.geom')}
+        FROM g
+        RETURNING id, baseline_area_m2, remaining_area_m2
+        """
+    )
+    for h in hazards:
+        if h.external_id in existing:
+            row = existing[h.external_id]
+            results.append({"id": str(row.id), "external_id": h.external_id, "created": False,
+                            "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2})
+            continue
+        row = session.execute(insert, {
+            "wkb": h.geometry.geometry.wkb, "iso3": iso3, "external_id": h.external_id, "name": h.name,
+            "classification": h.classification, "contamination": sorted(set(h.contamination)), "region": h.region,
+            "recorded_on": h.recorded_on,
+        }).one()
+        result = {"id": str(row.id), "external_id": h.external_id, "created": True,
+                  "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2}
+        if h.geometry.repair:
+            result["repair"] = h.geometry.repair
+        if h.geometry.warnings:
+            result["warnings"] = h.geometry.warnings
+        audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
+                     external_id=h.external_id)
+        results.append(result)
+    session.commit()
+    return results
+
+
+# --- events -------------------------------------------------------------------------------------
+_HAZARD_FOR_UPDATE = text(
+    "SELECT id, state_iso3, external_id, name, classification, reclassified_on, contamination, region, "
+    "recorded_on, status, released_on, remaining_area_m2 FROM hazardous_areas "
+    "WHERE id = :id AND voided_at IS NULL FOR UPDATE"
+)
+
+# One step of the replay: the event takes what its polygon covers of the hazard's working remaining
+# geometry. Its released area is how much the measured remaining area falls, so that baseline minus
+# the released areas is exactly the remaining area at every date. A remnant under MIN_AREA_M2 goes
+# with the event (no slivers); a release under it is nothing.
+_APPLY_EVENT = text(
+    f"""
+    WITH h AS (SELECT remaining_geom AS r, remaining_area_m2 AS ra FROM hazardous_areas WHERE id = :hazard_id),
+    e AS (SELECT submitted_geom AS s FROM land_release_events WHERE id = :event_id),
+    cut AS (SELECT h.r, h.ra, {sql_intersection('e.s', 'h.r')} AS rel, {sql_difference('h.r', 'e.s')} AS rest
+            FROM h, e),
+    measured AS (SELECT r, ra, rel, rest, {sql_area('rest')} AS rest_a FROM cut),
+    step AS (
+        SELECT ra,
+            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY}
+                 WHEN rest_a < {MIN_AREA_M2} THEN r ELSE rel END AS rel_g,
+            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN 0
+                 WHEN rest_a < {MIN_AREA_M2} THEN ra ELSE ra - rest_a END AS rel_a,
+            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN r
+                 WHEN rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY} ELSE rest END AS rest_g
+        FROM measured),
+    upd_event AS (
+        UPDATE land_release_events SET released_geom = step.rel_g, released_area_m2 = step.rel_a
+        FROM step WHERE id = :event_id RETURNING step.ra, step.rel_a)
+    UPDATE hazardous_areas h SET remaining_geom = step.rest_g, remaining_area_m2 = step.ra - step.rel_a
+    FROM step WHERE h.id = :hazard_id
+    RETURNING (SELECT ra FROM upd_event) AS before_m2, (SELECT rel_a FROM upd_event) AS released_m2,
+              h.remaining_area_m2 AS after_m2
+    """
+)
+
+
+@dataclass
+class _Step:
+    event_id: uuid.UUID
+    kind: str
+    date: date
+    before_m2: float
+    released_m2: float
+    after_m2: float
+
+
+def _valid_events(session: Session, hazard_id: uuid.UUID) -> list[Any]:
+    return list(session.execute(
+        text("SELECT id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id "
+             "FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL ORDER BY date, arrival"),
+        {"id": hazard_id},
+    ))
+
+
+def _apply(session: Session, hazard: Any, event: Any) -> _Step:
+    if not event.has_geometry:  # a whole-hazard reclassification changes the class, not the area
+        ra = session.execute(text("SELECT remaining_area_m2 FROM hazardous_areas WHERE id = :id"),
+                             {"id": hazard.id}).scalar_one()
+        session.execute(text("UPDATE land_release_events SET released_geom = NULL, released_area_m2 = 0 "
+                             "WHERE id = :id"), {"id": event.id})
+        return _Step(event.id, event.kind, event.date, ra, 0.0, ra)
+    row = session.execute(_APPLY_EVENT, {"hazard_id": hazard.id, "event_id": event.id}).one()
+    step = _Step(event.id, event.kind, event.date, row.before_m2, row.released_m2, row.after_m2)
+    if event.kind == "reclassification":
+        _sync_split_off_hazard(session, hazard, event)
+    return step
+
+
+def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
+    """Keep the CHA split off by a reclassification equal to what the event took from the SHA."""
+    if event.new_hazard_id is None:
+        child_id = session.execute(
+            text(
+                f"""
+                INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
+                    recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2, remaining_geom,
+                    remaining_area_m2)
+                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, e.date, :parent_id, e.id,
+                       e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
+                FROM land_release_events e WHERE e.id = :event_id
+                RETURNING id
+                """
+            ),
+            {"iso3": hazard.state_iso3, "external_id": f"{hazard.external_id}/CHA-{event.arrival}",
+             "name": hazard.name, "contamination": hazard.contamination, "region": hazard.region,
+             "parent_id": hazard.id, "event_id": event.id},
+        ).scalar_one()
+        session.execute(text("UPDATE land_release_events SET new_hazard_id = :child WHERE id = :id"),
+                        {"child": child_id, "id": event.id})
+        return
+    changed = session.execute(
+        text(
+            f"""
+            UPDATE hazardous_areas c SET baseline_geom = e.released_geom, baseline_area_m2 = e.released_area_m2,
+                recorded_on = e.date, updated_at = now()
+            FROM land_release_events e
+            WHERE e.id = :event_id AND c.id = e.new_hazard_id
+              AND (c.recorded_on <> e.date OR abs(c.baseline_area_m2 - e.released_area_m2) > 1e-6
+                   OR {sql_area('ST_SymDifference(c.baseline_geom, e.released_geom)')} >= {MIN_AREA_M2})
+            RETURNING c.id
+            """
+        ),
+        {"event_id": event.id},
+    ).scalar()
+    if changed is not None:
+        replay(session, changed)
+
+
+def _finish(session: Session, hazard_id: uuid.UUID, steps: list[_Step], reset: bool) -> None:
+    """Set status, released_on and reclassified_on from the replayed steps."""
+    released_on = next((s.date for s in steps if s.after_m2 < MIN_AREA_M2 and s.before_m2 >= MIN_AREA_M2), None)
+    params = {"id": hazard_id, "released_on": released_on}
+    if reset or released_on is not None:
+        session.execute(
+            text(
+                "UPDATE hazardous_areas h SET released_on = :released_on, "
+                "status = CASE WHEN CAST(:released_on AS date) IS NULL THEN 'active' ELSE 'released' END, "
+                "reclassified_on = (SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id "
+                "  AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL), "
+                "updated_at = now() WHERE id = :id"
+            ),
+            params,
+        )
+    else:
+        session.execute(
+            text(
+                "UPDATE hazardous_areas h SET reclassified_on = (SELECT min(date) FROM land_release_events e "
+                "WHERE e.hazard_id = h.id AND e.voided_at IS NULL AND e.kind = 'reclassification' "
+                "AND e.submitted_geom IS NULL), updated_at = now() WHERE id = :id"
+            ),
+            params,
+        )
+
+
+def replay(session: Session, hazard_id: uuid.UUID) -> list[_Step]:
+    """Recompute a hazard from its baseline through its valid events in (date, arrival) order."""
+    hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one()
+    session.execute(text("UPDATE hazardous_areas SET remaining_geom = baseline_geom, "
+                         "remaining_area_m2 = baseline_area_m2 WHERE id = :id"), {"id": hazard_id})
+    steps = [_apply(session, hazard, event) for event in _valid_events(session, hazard_id)]
+    _finish(session, hazard_id, steps, reset=True)
+    return steps
+
+
+def _same_event(row: Any, hazard_id: uuid.UUID, new: NewEvent) -> bool:
+    same_geometry = (row.submitted_wkb is None and new.geometry is None) or (
+        row.submitted_wkb is not None and new.geometry is not None
+        and geodesic_area_m2(wkb.loads(bytes(row.submitted_wkb)).symmetric_difference(new.geometry.geometry))
+        < MIN_AREA_M2
+    )
+    return (
+        row.hazard_id == hazard_id and row.kind == new.kind and row.date == new.date
+        and row.organisation == new.organisation and same_geometry
+        and all(getattr(row, item) == new.items.get(item, 0) for item in ITEM_KINDS)
+    )
+
+
+def _event_result(session: Session, event_id: uuid.UUID, created: bool) -> dict[str, Any]:
+    row = session.execute(
+        text("SELECT e.id, e.hazard_id, e.kind, e.date, e.released_area_m2, e.outside_area_m2, e.new_hazard_id, "
+             "e.external_id, h.remaining_area_m2, h.status FROM land_release_events e "
+             "JOIN hazardous_areas h ON h.id = e.hazard_id WHERE e.id = :id"),
+        {"id": event_id},
+    ).one()
+    return {
+        "id": str(row.id), "hazard_id": str(row.hazard_id), "external_id": row.external_id, "kind": row.kind,
+        "date": row.date.isoformat(), "released_area_m2": row.released_area_m2,
+        "outside_area_m2": row.outside_area_m2, "remaining_area_m2": row.remaining_area_m2,
+        "hazard_status": row.status, "new_hazard_id": str(row.new_hazard_id) if row.new_hazard_id else None,
+        "created": created,
+    }
+
+
+def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: audit.Actor,
+                 today: date | None = None) -> dict[str, Any]:
+    """Apply one land-release event to a hazard (replaying later events when it is back-dated)."""
+    today = today or date.today()
+    hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one_or_none()
+    if hazard is None:
+        raise Problem(404, f"No hazardous area with id {hazard_id}")
+    if new.external_id:
+        previous = session.execute(
+            text("SELECT id, hazard_id, kind, date, organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, "
+                 "ST_AsBinary(submitted_geom) AS submitted_wkb FROM land_release_events "
+                 "WHERE state_iso3 = :iso3 AND external_id = :external_id"),
+            {"iso3": hazard.state_iso3, "external_id": new.external_id},
+        ).one_or_none()
+        if previous is not None:
+            if _same_event(previous, hazard_id, new):
+                session.rollback()
+                return _event_result(session, previous.id, created=False)
+            raise Problem(409, f"An event with external_id '{new.external_id}' already exists in "
+                               f"{hazard.state_iso3} with different content (id {previous.id}).",
+                          existing_id=str(previous.id))
+    if new.date > today:
+        raise Problem(422, f"The event date {new.date} is in the future.")
+    if new.date < hazard.recorded_on:
+        raise Problem(422, f"The event date {new.date} is before the hazard was recorded ({hazard.recorded_on}).")
+    if new.geometry is None and new.kind != "reclassification":
+        raise Problem(422, f"A {new.kind} needs the geometry of the land it released.")
+    if new.kind == "reclassification":
+        cha_since = hazard.reclassified_on if hazard.classification == "SHA" else hazard.recorded_on
+        if cha_since is not None and cha_since <= new.date:
+            raise Problem(422, f"The hazard is already a CHA on {new.date}: only an SHA can be reclassified.")
+    if hazard.released_on is not None and hazard.released_on <= new.date:
+        raise Problem(422, f"The hazard was fully released on {hazard.released_on}: nothing remains on {new.date}.")
+
+    event = session.execute(
+        text(
+            f"""
+            WITH g AS (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
+                              ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
+            INSERT INTO land_release_events (hazard_id, state_iso3, external_id, kind, date, submitted_geom,
+                organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, outside_area_m2)
+            SELECT :hazard_id, :iso3, :external_id, :kind, :date, g.geom, :organisation, :ap_mines,
+                   :improvised_ap_mines, :av_mines, :other_eo,
+                   CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
+            FROM g, hazardous_areas h WHERE h.id = :hazard_id
+            RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id
+            """
+        ),
+        {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
+         "iso3": hazard.state_iso3, "external_id": new.external_id, "kind": new.kind, "date": new.date,
+         "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
+    ).one()
+
+    back_dated = session.execute(
+        text("SELECT EXISTS (SELECT 1 FROM land_release_events WHERE hazard_id = :h AND voided_at IS NULL "
+             "AND id <> :e AND date > :d)"),
+        {"h": hazard_id, "e": event.id, "d": new.date},
+    ).scalar_one()
+    if back_dated:
+        steps = replay(session, hazard_id)
+        step = next(s for s in steps if s.event_id == event.id)
+    else:
+        step = _apply(session, hazard, event)
+        _finish(session, hazard_id, [step], reset=False)
+
+    if new.geometry is not None:
+        if step.before_m2 < MIN_AREA_M2:
+            raise Problem(422, f"Nothing of the hazard remains on {new.date}: it was already fully released.")
+        if step.released_m2 < MIN_AREA_M2:
+            raise Problem(422, "The event releases nothing: its polygon does not overlap what remained of the hazard "
+                               f"on {new.date} (check the polygon, its CRS and the date).")
+    audit.record(session, actor, state_iso3=hazard.state_iso3, table="land_release_events", row_id=event.id,
+                 action="create", external_id=new.external_id,
+                 detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()})
+    result = _event_result(session, event.id, created=True)
+    if new.geometry is not None and new.geometry.warnings:
+        result["warnings"] = new.geometry.warnings
+    session.commit()
+    return result
+
+
+def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.Actor) -> dict[str, Any]:
+    """Void an event: the hazard is recomputed as if it never happened; the event stays, marked."""
+    event = session.execute(
+        text("SELECT id, hazard_id, state_iso3, kind, voided_at, new_hazard_id, external_id "
+             "FROM land_release_events WHERE id = :id"), {"id": event_id},
+    ).one_or_none()
+    if event is None:
+        raise Problem(404, f"No land-release event with id {event_id}")
+    if event.voided_at is not None:
+        raise Problem(409, f"The event {event_id} was already voided on {event.voided_at.date()}.")
+    session.execute(_HAZARD_FOR_UPDATE, {"id": event.hazard_id}).one()
+    if event.new_hazard_id is not None:
+        child_events = session.execute(
+            text("SELECT count(*) FROM land_release_events WHERE hazard_id = :c AND voided_at IS NULL"),
+            {"c": event.new_hazard_id},
+        ).scalar_one()
+        if child_events:
+            raise Problem(409, f"This reclassification split off hazard {event.new_hazard_id}, which has "
+                               f"{child_events} valid event(s): void those first.")
+        session.execute(text("UPDATE hazardous_areas SET voided_at = now(), updated_at = now() WHERE id = :c"),
+                        {"c": event.new_hazard_id})
+        audit.record(session, actor, state_iso3=event.state_iso3, table="hazardous_areas",
+                     row_id=event.new_hazard_id, action="void", detail={"reason": reason, "event_id": str(event_id)})
+    session.execute(text("UPDATE land_release_events SET voided_at = now(), void_reason = :reason WHERE id = :id"),
+                    {"id": event_id, "reason": reason})
+    replay(session, event.hazard_id)
+    audit.record(session, actor, state_iso3=event.state_iso3, table="land_release_events", row_id=event_id,
+                 action="void", external_id=event.external_id, detail={"reason": reason})
+    result = _event_result(session, event_id, created=False)
+    result["voided"] = True
+    session.commit()
+    return result
+
+
+# --- reads --------------------------------------------------------------------------------------
+def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = None) -> dict[str, Any]:
+    """The hazard as a GeoJSON Feature: remaining geometry, areas, status and its events, at a date."""
+    from app.as_of import hazards_sql
+
+    row = session.execute(
+        text(f"SELECT hz.*, ST_AsGeoJSON(hz.remaining_geom, 8)::json AS geometry "
+             f"FROM ({hazards_sql(as_of is not None)}) hz WHERE hz.id = :id"),
+        {"id": hazard_id, "as_of": as_of},
+    ).one_or_none()
+    if row is None:
+        exists = session.execute(text("SELECT recorded_on FROM hazardous_areas WHERE id = :id AND voided_at IS NULL"),
+                                 {"id": hazard_id}).scalar()
+        if exists is not None and as_of is not None:
+            raise Problem(404, f"Hazard {hazard_id} was recorded on {exists}, after {as_of}.")
+        raise Problem(404, f"No hazardous area with id {hazard_id}")
+    events = session.execute(
+        text("SELECT id, external_id, kind, date, organisation, released_area_m2, outside_area_m2, ap_mines, "
+             "improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
+             "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
+             "ORDER BY date, arrival"),
+        {"id": hazard_id, "as_of": as_of},
+    )
+    properties = {
+        "id": str(row.id), "state": row.state_iso3, "external_id": row.external_id, "name": row.name,
+        "classification": row.classification, "contamination": row.contamination, "region": row.region,
+        "recorded_on": row.recorded_on.isoformat(), "parent_id": str(row.parent_id) if row.parent_id else None,
+        "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2,
+        "status": row.status, "released_on": row.released_on.isoformat() if row.released_on else None,
+        "as_of": as_of.isoformat() if as_of else None,
+        "events": [
+            {
+                "id": str(e.id), "external_id": e.external_id, "kind": e.kind, "date": e.date.isoformat(),
+                "organisation": e.organisation, "released_area_m2": e.released_area_m2,
+                "outside_area_m2": e.outside_area_m2,
+                "items_destroyed": {item: getattr(e, item) for item in ITEM_KINDS},
+                "new_hazard_id": str(e.new_hazard_id) if e.new_hazard_id else None,
+                "voided": e.voided_at is not None,
+                "voided_at": e.voided_at.isoformat() if e.voided_at else None, "void_reason": e.void_reason,
+                "recorded_at": e.recorded_at.isoformat(),
+            }
+            for e in events
+        ],
+    }
+    return {"type": "Feature", "id": str(row.id), "geometry": row.geometry, "properties": properties}

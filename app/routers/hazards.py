@@ -1,0 +1,197 @@
+"""Hazardous areas and land-release events (the ledger) over HTTP."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pyproj import CRS
+from sqlalchemy.orm import Session
+
+from app import ledger
+from app.audit import Actor
+from app.database import get_session
+from app.geometry import GeometryError, read_polygonal
+from app.models import CLASSIFICATIONS, CONTAMINATION_TYPES, EVENT_KINDS
+from app.problems import Problem
+from app.routers.deps import input_crs, request_actor
+from app.settings import get_settings
+
+router = APIRouter(prefix="/api/v1", tags=["ledger"])
+
+Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
+assert set(Contamination.__args__) == set(CONTAMINATION_TYPES)
+
+
+class HazardProperties(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    external_id: str = Field(min_length=1, max_length=200, description="The national centre's own reference")
+    classification: Literal["SHA", "CHA", "DHA"] = Field(description="SHA or CHA (older data's DHA counts as CHA)")
+    contamination: list[Contamination] = Field(default_factory=lambda: ["AP_MINE"], min_length=1)
+    name: str | None = Field(None, max_length=500)
+    region: str | None = Field(None, max_length=500)
+    recorded_on: date
+
+    @field_validator("recorded_on")
+    @classmethod
+    def _not_in_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError(f"recorded_on {value} is in the future")
+        return value
+
+
+class ItemsDestroyed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ap_mines: int = Field(0, ge=0)
+    improvised_ap_mines: int = Field(0, ge=0)
+    av_mines: int = Field(0, ge=0)
+    other_eo: int = Field(0, ge=0)
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["cancellation", "reduction", "clearance", "reclassification"]
+    date: date
+    geometry: dict[str, Any] | None = Field(
+        None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
+    organisation: str | None = Field(None, max_length=500)
+    external_id: str | None = Field(None, min_length=1, max_length=200)
+    items_destroyed: ItemsDestroyed = Field(default_factory=ItemsDestroyed)
+
+
+assert set(EventIn.model_fields["kind"].annotation.__args__) == set(EVENT_KINDS)
+
+
+class VoidIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="Why the event is voided")
+
+
+HAZARD_EXAMPLE = {
+    "type": "Feature",
+    "properties": {"external_id": "KHM-BTB-0001", "classification": "SHA", "contamination": ["AP_MINE"],
+                   "name": "Phum Thmei", "region": "Battambang", "recorded_on": "2019-03-01"},
+    "geometry": {"type": "Polygon", "coordinates": [[[102.9, 13.0], [102.91, 13.0], [102.91, 13.01],
+                                                     [102.9, 13.01], [102.9, 13.0]]]},
+}
+
+
+def _read_features(body: Any) -> list[Any]:
+    if not isinstance(body, dict) or body.get("type") not in ("Feature", "FeatureCollection"):
+        raise Problem(422, "The body must be a GeoJSON Feature or FeatureCollection.")
+    if body["type"] == "Feature":
+        return [body]
+    features = body.get("features")
+    if not isinstance(features, list) or not features:
+        raise Problem(422, "The FeatureCollection has no features.")
+    return features
+
+
+def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.NewHazard]:
+    settings = get_settings()
+    if len(features) > settings.max_features_per_request:
+        raise Problem(413, f"{len(features)} features in one request; the limit is "
+                           f"{settings.max_features_per_request}. Split the collection or use the file import.")
+    hazards, errors, seen = [], [], {}
+    for i, feature in enumerate(features):
+        problems: list[dict[str, str]] = []
+        external_id = None
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            errors.append({"index": i, "external_id": None, "errors": [
+                {"field": "type", "message": "each item must be a GeoJSON Feature"}]})
+            continue
+        props_raw = feature.get("properties") or {}
+        external_id = props_raw.get("external_id") if isinstance(props_raw, dict) else None
+        props = None
+        try:
+            props = HazardProperties.model_validate(props_raw)
+        except ValidationError as exc:
+            problems += [{"field": "properties." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                         for e in exc.errors()]
+        if props and props.external_id in seen:
+            problems.append({"field": "properties.external_id",
+                             "message": f"duplicate of feature {seen[props.external_id]} in this request"})
+        geometry = None
+        try:
+            geometry = read_polygonal(feature.get("geometry"), crs, repair=repair,
+                                      max_vertices=settings.max_vertices_per_geometry)
+        except GeometryError as exc:
+            problems.append({"field": exc.where, "message": exc.message})
+        if problems:
+            errors.append({"index": i, "external_id": external_id if isinstance(external_id, str) else None,
+                           "errors": problems})
+            continue
+        seen[props.external_id] = i
+        hazards.append(ledger.NewHazard(
+            external_id=props.external_id,
+            classification="CHA" if props.classification == "DHA" else props.classification,
+            recorded_on=props.recorded_on, geometry=geometry, contamination=list(dict.fromkeys(props.contamination)),
+            name=props.name, region=props.region,
+        ))
+    if errors:
+        listed = "; ".join(
+            f"feature {e['index']}" + (f" ({e['external_id']})" if e["external_id"] else "") + ": "
+            + ", ".join(f"{p['field']}: {p['message']}" for p in e["errors"])
+            for e in errors[:10]
+        )
+        raise Problem(422, f"{len(errors)} of {len(features)} features are not valid; nothing was stored. {listed}",
+                      title="Invalid hazards", invalid_features=errors)
+    return hazards
+
+
+@router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
+             responses={200: {"description": "Every hazard already existed with identical content"},
+                        409: {"description": "An external_id exists with different content"},
+                        422: {"description": "Invalid features; nothing stored"}})
+def post_hazards(
+    iso3: str,
+    body: Annotated[dict[str, Any], Body(examples=[HAZARD_EXAMPLE])],
+    crs: CRS = Depends(input_crs),
+    repair: bool = Query(False, description="Repair invalid geometries with make_valid and report the area change"),
+    session: Session = Depends(get_session),
+    actor: Actor = Depends(request_actor),
+) -> JSONResponse:
+    hazards = _parse_hazards(_read_features(body), crs, repair)
+    results = ledger.record_hazards(session, iso3.upper(), hazards, actor)
+    created = any(r["created"] for r in results)
+    return JSONResponse({"hazards": results}, status_code=201 if created else 200)
+
+
+@router.get("/hazards/{hazard_id}", summary="A hazard as a GeoJSON Feature of what remains, with its events",
+            response_class=JSONResponse)
+def get_hazard(hazard_id: uuid.UUID, as_of: date | None = Query(None, description="Answer for this date"),
+               session: Session = Depends(get_session)) -> JSONResponse:
+    return JSONResponse(ledger.hazard_feature(session, hazard_id, as_of), media_type="application/geo+json")
+
+
+@router.post("/hazards/{hazard_id}/events", status_code=201, summary="Record a land-release event on a hazard",
+             responses={200: {"description": "The same event (external_id) was already recorded"}})
+def post_event(
+    hazard_id: uuid.UUID,
+    body: EventIn,
+    crs: CRS = Depends(input_crs),
+    session: Session = Depends(get_session),
+    actor: Actor = Depends(request_actor),
+) -> JSONResponse:
+    geometry = None
+    if body.geometry is not None:
+        try:
+            geometry = read_polygonal(body.geometry, crs, max_vertices=get_settings().max_vertices_per_geometry)
+        except GeometryError as exc:
+            raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
+                          errors=[{"field": exc.where, "message": exc.message}]) from exc
+    event = ledger.NewEvent(kind=body.kind, date=body.date, geometry=geometry, organisation=body.organisation,
+                            external_id=body.external_id, items=body.items_destroyed.model_dump())
+    result = ledger.record_event(session, hazard_id, event, actor)
+    return JSONResponse(result, status_code=201 if result["created"] else 200)
+
+
+@router.post("/events/{event_id}/void", summary="Void an event: the hazard is recomputed as if it never happened")
+def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get_session),
+               actor: Actor = Depends(request_actor)) -> JSONResponse:
+    return JSONResponse(ledger.void_event(session, event_id, body.reason, actor))
