@@ -477,3 +477,44 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
         ],
     }
     return {"type": "Feature", "id": str(row.id), "geometry": row.geometry, "properties": properties}
+
+
+HAZARD_LIST_FILTERS = {"classification": ("SHA", "CHA"), "status": ("active", "released")}
+
+
+def list_hazards(session: Session, iso3: str, *, as_of: date | None, classification: str | None,
+                 status: str | None, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a State's hazards at a date, as a GeoJSON FeatureCollection built in PostGIS."""
+    from app.as_of import hazards_sql
+
+    require_state(session, iso3)
+    where = ["hz.state_iso3 = :iso3"]
+    params: dict[str, Any] = {"iso3": iso3, "as_of": as_of, "limit": limit, "offset": offset}
+    if classification:
+        where.append("hz.classification = :classification")
+        params["classification"] = classification
+    if status:
+        where.append("hz.status = :status")
+        params["status"] = status
+    base = f"SELECT * FROM ({hazards_sql(as_of is not None)}) hz WHERE {' AND '.join(where)}"
+    matched = session.execute(text(f"SELECT count(*) FROM ({base}) counted"), params).scalar_one()
+    features = session.execute(
+        text(
+            f"""
+            SELECT COALESCE(json_agg(json_build_object(
+                'type', 'Feature', 'id', page.id,
+                'geometry', ST_AsGeoJSON(page.remaining_geom, 8)::json,
+                'properties', json_build_object(
+                    'id', page.id, 'state', page.state_iso3, 'external_id', page.external_id, 'name', page.name,
+                    'classification', page.classification, 'contamination', page.contamination,
+                    'region', page.region, 'recorded_on', page.recorded_on, 'parent_id', page.parent_id,
+                    'baseline_area_m2', page.baseline_area_m2, 'remaining_area_m2', page.remaining_area_m2,
+                    'status', page.status, 'released_on', page.released_on)
+            ) ORDER BY page.recorded_on, page.external_id), '[]'::json)
+            FROM ({base} ORDER BY hz.recorded_on, hz.external_id LIMIT :limit OFFSET :offset) page
+            """
+        ),
+        params,
+    ).scalar_one()
+    return {"type": "FeatureCollection", "features": features, "numberMatched": matched,
+            "numberReturned": len(features)}

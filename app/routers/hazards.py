@@ -5,13 +5,13 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pyproj import CRS
 from sqlalchemy.orm import Session
 
-from app import ledger
+from app import access, ledger
 from app.audit import Actor
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
@@ -145,6 +145,7 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
 
 
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
+             dependencies=[Depends(access.state_writer)],
              responses={200: {"description": "Every hazard already existed with identical content"},
                         409: {"description": "An external_id exists with different content"},
                         422: {"description": "Invalid features; nothing stored"}})
@@ -163,6 +164,7 @@ def post_hazards(
 
 
 @router.get("/hazards/{hazard_id}", summary="A hazard as a GeoJSON Feature of what remains, with its events",
+            dependencies=[Depends(access.hazard_reader)],
             response_class=JSONResponse)
 def get_hazard(hazard_id: uuid.UUID, as_of: date | None = Query(None, description="Answer for this date"),
                session: Session = Depends(get_session)) -> JSONResponse:
@@ -170,6 +172,7 @@ def get_hazard(hazard_id: uuid.UUID, as_of: date | None = Query(None, descriptio
 
 
 @router.post("/hazards/{hazard_id}/events", status_code=201, summary="Record a land-release event on a hazard",
+             dependencies=[Depends(access.hazard_writer)],
              responses={200: {"description": "The same event (external_id) was already recorded"}})
 def post_event(
     hazard_id: uuid.UUID,
@@ -191,7 +194,33 @@ def post_event(
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 
 
-@router.post("/events/{event_id}/void", summary="Void an event: the hazard is recomputed as if it never happened")
+@router.post("/events/{event_id}/void", summary="Void an event: the hazard is recomputed as if it never happened",
+             dependencies=[Depends(access.event_writer)])
 def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get_session),
                actor: Actor = Depends(request_actor)) -> JSONResponse:
     return JSONResponse(ledger.void_event(session, event_id, body.reason, actor))
+
+
+@router.get("/states/{iso3}/hazards", summary="A State's hazards (what remains), with filters and paging",
+            dependencies=[Depends(access.state_reader)])
+def list_hazards(
+    request: Request,
+    iso3: str,
+    classification: Literal["SHA", "CHA"] | None = Query(None),
+    status: Literal["active", "released"] | None = Query(None),
+    as_of: date | None = Query(None, description="Answer for this date"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    session: Session = Depends(get_session),
+) -> JSONResponse:
+    page = ledger.list_hazards(session, iso3.upper(), as_of=as_of, classification=classification, status=status,
+                               limit=limit, offset=offset)
+    links = []
+    if offset + page["numberReturned"] < page["numberMatched"]:
+        links.append({"rel": "next", "type": "application/geo+json",
+                      "href": str(request.url.include_query_params(offset=offset + limit, limit=limit))})
+    if offset > 0:
+        links.append({"rel": "prev", "type": "application/geo+json",
+                      "href": str(request.url.include_query_params(offset=max(offset - limit, 0), limit=limit))})
+    page["links"] = links
+    return JSONResponse(page, media_type="application/geo+json")
