@@ -74,6 +74,13 @@ def get_engine() -> Engine:
     return _engine
 
 
+def session() -> Session:
+    """A new session (use as a context manager) for work outside a request."""
+    if _sessions is None:
+        raise RuntimeError("the database is not configured")
+    return _sessions()
+
+
 def get_session() -> Iterator[Session]:
     """FastAPI dependency: one session (one transaction) per request."""
     if _sessions is None:

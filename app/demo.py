@@ -1,0 +1,64 @@
+"""The demo data set (geodata/demo): three States' hazards and years of land release, through the ledger."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import text
+
+from app import database, ledger
+from app.audit import Actor
+from app.geometry import read_polygonal
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "geodata" / "demo"
+DEMO_ACTOR = Actor(name="demo loader")
+
+
+def demo_states() -> list[str]:
+    return sorted(p.name.split("_")[0] for p in DEMO_DIR.glob("*_hazards.geojson"))
+
+
+def load_demo_if_empty() -> bool:
+    """Load the demo set when the ledger holds no hazard yet; True when it was loaded."""
+    with database.get_engine().connect() as conn:
+        if conn.execute(text("SELECT EXISTS (SELECT 1 FROM hazardous_areas)")).scalar_one():
+            log.info("the database already holds hazards: demo data not loaded")
+            return False
+    for iso3 in demo_states():
+        load_state(iso3)
+    return True
+
+
+def load_state(iso3: str) -> tuple[int, int]:
+    features = json.loads((DEMO_DIR / f"{iso3}_hazards.geojson").read_text())["features"]
+    hazards = [
+        ledger.NewHazard(
+            external_id=f["properties"]["external_id"],
+            classification=f["properties"]["classification"],
+            recorded_on=date.fromisoformat(f["properties"]["recorded_on"]),
+            geometry=read_polygonal(f["geometry"]),
+            contamination=f["properties"].get("contamination") or ["AP_MINE"],
+            name=f["properties"].get("name"),
+            region=f["properties"].get("region"),
+        )
+        for f in features
+    ]
+    with database.session() as session:
+        ids = {h["external_id"]: h["id"] for h in ledger.record_hazards(session, iso3, hazards, DEMO_ACTOR)}
+    events = json.loads((DEMO_DIR / f"{iso3}_events.json").read_text())
+    for event in events:
+        with database.session() as session:
+            ledger.record_event(session, ids[event["hazard_external_id"]], ledger.NewEvent(
+                kind=event["kind"],
+                date=date.fromisoformat(event["date"]),
+                geometry=read_polygonal(event["geometry"]) if event.get("geometry") else None,
+                organisation=event.get("organisation"),
+                external_id=event.get("external_id"),
+                items=event.get("items_destroyed") or {},
+            ), DEMO_ACTOR)
+    log.info("demo data: %s, %d hazards, %d events", iso3, len(hazards), len(events))
+    return len(hazards), len(events)
