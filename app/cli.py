@@ -43,6 +43,54 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    """API keys: the same private cluster the running service uses (started briefly when it is not)."""
+    import getpass
+    import json
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app import access
+    from app.audit import Actor
+
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        engine = create_engine(database.sqlalchemy_url(url))
+        actor = Actor(name=f"cli {getpass.getuser()}")
+        try:
+            with Session(engine) as session:
+                if args.action == "create":
+                    try:
+                        record, secret = access.create_key(session, name=args.name, role=args.role,
+                                                           state_iso3=args.state, actor=actor)
+                    except access.InvalidKeyRequest as exc:
+                        print(f"landrelease keys create: {exc}", file=sys.stderr)
+                        return 2
+                    print(f"Created {record['role']} key {record['id']} ({record['name']}"
+                          + (f", {record['state']}" if record["state"] else "") + ").", file=sys.stderr)
+                    print("The key is shown only this once; keep it safe:", file=sys.stderr)
+                    print(secret)
+                elif args.action == "list":
+                    keys = access.list_keys(session)
+                    if args.json:
+                        print(json.dumps(keys, indent=2))
+                    else:
+                        print(f"{'id':36}  {'role':9}  {'state':5}  {'prefix':11}  {'revoked':10}  name")
+                        for k in keys:
+                            print(f"{k['id']:36}  {k['role']:9}  {k['state'] or '-':5}  {k['prefix']:11}  "
+                                  f"{(k['revoked_at'] or '-')[:10]:10}  {k['name']}")
+                else:
+                    record = access.revoke_key(session, args.id, actor=actor)
+                    if record is None:
+                        print(f"landrelease keys revoke: no key with id {args.id}", file=sys.stderr)
+                        return 1
+                    print(f"Revoked key {record['id']} ({record['name']}).")
+        finally:
+            engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landrelease", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?", help="target revision (upgrade defaults to head)")
     db.set_defaults(func=_db)
+
+    keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (only this once)")
+    create.add_argument("--role", required=True, choices=["editor", "viewer", "committee", "admin"])
+    create.add_argument("--state", default=None, help="ISO3 of the State (editor and viewer keys)")
+    create.add_argument("--name", required=True, help="who holds the key, e.g. 'CMAA field office'")
+    listing = keys_sub.add_parser("list", help="list the keys (never their secrets)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("id", help="the key's id (from `landrelease keys list`)")
+    keys.set_defaults(func=_keys)
     return parser
 
 

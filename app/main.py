@@ -8,8 +8,11 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from app import database
+from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
+from app.routers import audit as audit_router
 from app.routers import hazards, health
+from app.routers import ogc
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,11 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     app.include_router(hazards.router)
+    app.include_router(ogc.router)
+    app.include_router(audit_router.router)
     return app
 
 

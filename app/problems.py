@@ -20,8 +20,9 @@ class Problem(Exception):
     """A client-facing error: status, a short title and a detail that says what to fix."""
 
     def __init__(self, status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
-                 **extra: Any) -> None:
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
+        self.headers = headers
         self.status = status
         self.detail = detail
         self.title = title or HTTPStatus(status).phrase
@@ -42,7 +43,8 @@ def _field_path(loc: tuple | list) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, title=exc.title, type_=exc.type, **exc.extra)
+        return problem_response(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers,
+                                **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     max_features_per_request: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_FEATURES")
     max_vertices_per_geometry: int = Field(default=100_000, validation_alias="LANDRELEASE_MAX_VERTICES")
     max_page_size: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_PAGE_SIZE")
+    # Open the reads of the OGC layers and the summaries to anyone (writes always need a key).
+    public_read: bool = Field(default=False, validation_alias="LANDRELEASE_PUBLIC_READ")
 
 
 @lru_cache

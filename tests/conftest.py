@@ -63,12 +63,52 @@ def clean_database(database_url: str) -> Iterator[None]:
     yield
 
 
+def make_api_key(role: str = "admin", state: str | None = None, name: str | None = None) -> str:
+    """Create an API key in the test database and return its secret (see app/access.py for the roles)."""
+    from sqlalchemy.orm import Session
+
+    from app.access import create_key
+
+    with Session(database.get_engine()) as session:
+        _, secret = create_key(session, name=name or f"test {role} {state or 'all'}", role=role, state_iso3=state)
+    return secret
+
+
+def auth_headers(secret: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+
 @pytest.fixture
-def client(clean_database: None) -> Iterator[TestClient]:
+def admin_key(clean_database: None) -> str:
+    return make_api_key("admin", name="test admin")
+
+
+@pytest.fixture
+def client(clean_database: None, admin_key: str) -> Iterator[TestClient]:
+    """A client that sends an admin key with every request (use `client_as` for other roles)."""
     from app.main import create_app
 
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(), headers=auth_headers(admin_key)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client_as(clean_database: None) -> Iterator:
+    """`client_as(role, state)`: a client with a fresh key of that role (role None: no key at all)."""
+    from app.main import create_app
+
+    clients: list[TestClient] = []
+
+    def _make(role: str | None, state: str | None = None) -> TestClient:
+        secret = make_api_key(role, state) if role else None
+        test_client = TestClient(create_app(), headers=auth_headers(secret))
+        test_client.__enter__()
+        clients.append(test_client)
+        return test_client
+
+    yield _make
+    for test_client in clients:
+        test_client.__exit__(None, None, None)
 
 
 def _free_port() -> int:

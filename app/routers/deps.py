@@ -1,17 +1,17 @@
 """Request-scoped dependencies shared by the routers."""
 from __future__ import annotations
 
-from fastapi import Query, Request
+from fastapi import Depends, Query
 
+from app.access import ApiKey, authenticated_key
 from app.audit import Actor
 from app.geometry import WGS84, CRSNotKnown, parse_crs
 from app.problems import Problem
 
 
-def request_actor(request: Request) -> Actor:
-    """Who is writing. Until API keys exist this is the client address."""
-    host = request.client.host if request.client else "unknown"
-    return Actor(name=f"client {host}")
+def request_actor(key: ApiKey = Depends(authenticated_key)) -> Actor:
+    """Who is writing: the API key (id and name) recorded in the audit log. No key: 401."""
+    return key.actor
 
 
 def input_crs(crs: str | None = Query(None, description="CRS of the submitted coordinates, e.g. EPSG:32648 "

@@ -1,0 +1,79 @@
+"""The audit trail (admin and committee) and API key management (admin) over HTTP."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import access
+from app.database import get_session
+from app.problems import Problem
+
+router = APIRouter(prefix="/api/v1", tags=["access"])
+
+
+@router.get("/audit", summary="Who wrote what, when (admin and committee keys)",
+            dependencies=[Depends(access.committee_or_admin)])
+def audit_log(
+    state: str | None = Query(None, pattern="^[A-Za-z]{3}$", description="Only this State (ISO3)"),
+    since: datetime | None = Query(None, description="Only entries at or after this time (ISO 8601)"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    session: Session = Depends(get_session),
+) -> JSONResponse:
+    params = {"state": state.upper() if state else None, "since": since, "limit": limit, "offset": offset}
+    where = "(CAST(:state AS text) IS NULL OR state_iso3 = :state) AND (CAST(:since AS timestamptz) IS NULL OR at >= :since)"
+    total = session.execute(text(f"SELECT count(*) FROM audit_log WHERE {where}"), params).scalar_one()
+    entries = session.execute(
+        text(
+            f"""
+            SELECT COALESCE(json_agg(json_build_object(
+                'id', id, 'at', at, 'state', state_iso3, 'actor', actor, 'key_id', key_id, 'table', table_name,
+                'row_id', row_id, 'action', action, 'external_id', external_id, 'detail', detail) ORDER BY at, id),
+                '[]'::json)
+            FROM (SELECT * FROM audit_log WHERE {where} ORDER BY at, id LIMIT :limit OFFSET :offset) page
+            """
+        ),
+        params,
+    ).scalar_one()
+    return JSONResponse({"entries": entries, "numberMatched": total, "numberReturned": len(entries)})
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="Who holds the key, e.g. 'CMAA field office'")
+    role: Literal["editor", "viewer", "committee", "admin"]
+    state: str | None = Field(None, pattern="^[A-Za-z]{3}$",
+                              description="ISO3 of the State, for editor and viewer keys only")
+
+
+@router.get("/keys", summary="The API keys (never their secrets)", dependencies=[Depends(access.admin)])
+def keys(session: Session = Depends(get_session)) -> JSONResponse:
+    return JSONResponse({"keys": access.list_keys(session)})
+
+
+@router.post("/keys", status_code=201, summary="Create an API key; the secret is in the answer, once")
+def create_key(body: KeyIn, session: Session = Depends(get_session),
+               key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
+    try:
+        record, secret = access.create_key(session, name=body.name, role=body.role, state_iso3=body.state,
+                                           actor=key.actor)
+    except access.InvalidKeyRequest as exc:
+        raise Problem(422, str(exc)) from exc
+    return JSONResponse({**record, "key": secret}, status_code=201)
+
+
+@router.delete("/keys/{key_id}", summary="Revoke an API key")
+def revoke_key(key_id: uuid.UUID, session: Session = Depends(get_session),
+               key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
+    record = access.revoke_key(session, key_id, actor=key.actor)
+    if record is None:
+        raise Problem(404, f"No API key with id {key_id}")
+    return JSONResponse(record)
