@@ -1,0 +1,643 @@
+"""The ledger as OGC API - Features layers (Part 1 Core, GeoJSON; Part 2 CRS), built and streamed by PostGIS.
+
+Two collections:
+- `hazardous_areas`: every hazard that is not voided, with its remaining geometry (or, with
+  `geometry=baseline`, the polygon it was recorded with); `datetime=D` shows the ledger as it stood
+  at the end of day D (`app.as_of.hazards_sql`).
+- `land_release_events`: the valid land-release events with the geometry they released. Voided
+  events are left out (they never count); `include_voided=true` adds them, flagged `voided: true`
+  with their void reason, for auditing. A whole-hazard reclassification has no geometry (null).
+  `datetime=D` means "as of D": the events dated on or before D; an interval `A/B` (either end may
+  be `..`) selects the events dated within it.
+
+Every Feature is built by PostGIS (`ST_AsGeoJSON` + `json_build_object`) and streamed to the client
+through a server-side cursor: the page is never held in Python memory. Pages are ordered by id and
+addressed by `offset`; `numberMatched` is known without counting when the page is the last one and
+is counted (without geometry) otherwise.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pyproj import CRS
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from app import database
+from app.as_of import hazards_sql
+from app.geometry import CRSNotKnown, parse_crs
+from app.models import CLASSIFICATIONS, EVENT_KINDS, HAZARD_STATUSES
+from app.problems import Problem
+from app.settings import get_settings
+
+GEOJSON = "application/geo+json"
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
+CRS84_SPELLINGS = {"ogc:crs84", "crs84", CRS84_URI.lower(), "urn:ogc:def:crs:ogc:1.3:crs84",
+                   "https://www.opengis.net/def/crs/ogc/1.3/crs84"}
+DEFAULT_LIMIT = 100
+STREAM_BATCH = 500  # rows fetched from the server-side cursor at a time
+CHUNK_BYTES = 64 * 1024  # bytes written to the client at a time
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+
+# CRS listed in each collection; any other EPSG code known to PostGIS is accepted as well.
+LISTED_CRS = [CRS84_URI, EPSG_URI.format(code=4326), EPSG_URI.format(code=3857)]
+
+
+def max_limit() -> int:
+    return get_settings().max_page_size
+
+
+# --- collections ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str
+    filters: tuple[str, ...]  # property filters accepted on items and tiles
+    extra_params: tuple[str, ...] = ()
+
+
+COLLECTIONS: dict[str, Collection] = {
+    "hazardous_areas": Collection(
+        id="hazardous_areas",
+        title="Hazardous areas (what remains)",
+        description="Suspected (SHA) and confirmed (CHA) hazardous areas with the land that remains to be "
+                    "released; `geometry=baseline` gives the polygon as recorded; `datetime=YYYY-MM-DD` gives "
+                    "the ledger as it stood at the end of that day. Areas are geodesic square metres.",
+        filters=("state", "classification", "status"),
+        extra_params=("geometry",),
+    ),
+    "land_release_events": Collection(
+        id="land_release_events",
+        title="Land-release events (what was released)",
+        description="Cancellation, reduction, clearance and reclassification events with the land each released "
+                    "(reclassification moves land from SHA to CHA and is not released land: releases_land=false), "
+                    "items destroyed, and areas in geodesic square metres. Voided events are left out unless "
+                    "include_voided=true.",
+        filters=("state", "kind"),
+        extra_params=("include_voided",),
+    ),
+}
+
+COMMON_ITEM_PARAMS = ("limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "f")
+FILTER_VALUES: dict[str, tuple[str, ...]] = {
+    "classification": CLASSIFICATIONS, "status": HAZARD_STATUSES, "kind": EVENT_KINDS,
+}
+
+
+def collection_or_404(collection_id: str) -> Collection:
+    collection = COLLECTIONS.get(collection_id)
+    if collection is None:
+        raise Problem(404, f"No collection '{collection_id}': the collections are "
+                           f"{', '.join(COLLECTIONS)} (GET /collections).")
+    return collection
+
+
+def bad_parameter(name: str, reason: str) -> Problem:
+    return Problem(400, f"Parameter '{name}': {reason}", title="Invalid parameter",
+                   invalid_params=[{"name": name, "reason": reason}])
+
+
+# --- CRS --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutputCrs:
+    """A CRS as the API names it: its PostGIS SRID, its URI and whether its first axis is north (lat)."""
+
+    srid: int
+    uri: str
+    north_first: bool = False
+
+    @property
+    def geographic(self) -> bool:
+        return self.srid == 4326
+
+    @property
+    def digits(self) -> int:
+        return 8 if CRS.from_epsg(self.srid).is_geographic else 3
+
+
+CRS84 = OutputCrs(4326, CRS84_URI, False)
+
+
+def read_crs(name: str, value: str | None, conn: Connection) -> OutputCrs:
+    """CRS84 (lon/lat) by default; an EPSG code in its own axis order (EPSG:4326 is lat/lon)."""
+    if value is None or value.strip() == "":
+        return CRS84
+    if value.strip().lower() in CRS84_SPELLINGS:
+        return CRS84
+    try:
+        crs = parse_crs(value)
+    except CRSNotKnown as exc:
+        raise bad_parameter(name, f"{exc}; use {CRS84_URI} or {EPSG_URI.format(code='<code>')}") from exc
+    code = crs.to_epsg()
+    if code is None:
+        raise bad_parameter(name, f"'{value}' has no EPSG code")
+    known = conn.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"),
+                         {"srid": code}).scalar_one()
+    if not known:
+        raise bad_parameter(name, f"EPSG:{code} is not a CRS the database can transform to")
+    north_first = bool(crs.axis_info) and crs.axis_info[0].direction.lower() in ("north", "south")
+    return OutputCrs(code, EPSG_URI.format(code=code), north_first)
+
+
+def sql_output_geometry(expr: str, crs: OutputCrs) -> str:
+    """A 4326 geometry expression in the output CRS and its axis order."""
+    out = expr if crs.srid == 4326 else f"ST_Transform({expr}, {int(crs.srid)})"
+    return f"ST_FlipCoordinates({out})" if crs.north_first else out
+
+
+def sql_geojson(expr: str, crs: OutputCrs) -> str:
+    """GeoJSON of a geometry, or JSON null when it is missing or empty."""
+    return (f"CASE WHEN {expr} IS NULL OR ST_IsEmpty({expr}) THEN NULL "
+            f"ELSE ST_AsGeoJSON({sql_output_geometry(expr, crs)}, {crs.digits})::json END")
+
+
+# --- parameters ---------------------------------------------------------------------------------------
+@dataclass
+class DateFilter:
+    as_of: date | None = None  # an instant
+    start: date | None = None  # an interval (open ends allowed)
+    end: date | None = None
+
+    @property
+    def interval(self) -> bool:
+        return self.as_of is None and (self.start is not None or self.end is not None)
+
+
+@dataclass
+class ItemsQuery:
+    collection: Collection
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    bbox_crs: OutputCrs = CRS84
+    dates: DateFilter = field(default_factory=DateFilter)
+    crs: OutputCrs = CRS84
+    filters: dict[str, str] = field(default_factory=dict)
+    baseline: bool = False
+    include_voided: bool = False
+
+
+def _read_date(name: str, value: str) -> date:
+    text_value = value.strip()
+    try:
+        if "T" in text_value or "t" in text_value:
+            return datetime.fromisoformat(text_value.replace("z", "Z").replace("Z", "+00:00")).date()
+        return date.fromisoformat(text_value)
+    except ValueError as exc:
+        raise bad_parameter(name, f"'{value}' is not an RFC 3339 date or date-time (e.g. 2023-12-31)") from exc
+
+
+def read_datetime(value: str | None, collection: Collection) -> DateFilter:
+    if value is None or value.strip() == "":
+        return DateFilter()
+    if "/" not in value:
+        return DateFilter(as_of=_read_date("datetime", value))
+    start_text, _, end_text = value.partition("/")
+    if "/" in end_text:
+        raise bad_parameter("datetime", "an interval has exactly one '/': start/end, either may be '..'")
+    start = None if start_text in ("", "..") else _read_date("datetime", start_text)
+    end = None if end_text in ("", "..") else _read_date("datetime", end_text)
+    if start is None and end is None:
+        return DateFilter()
+    if start and end and start > end:
+        raise bad_parameter("datetime", f"the interval starts ({start}) after it ends ({end})")
+    if collection.id == "hazardous_areas":
+        raise bad_parameter("datetime", "hazardous_areas shows the ledger at one date: give an instant such as "
+                                        "2023-12-31 (the state at the end of that day), not an interval")
+    return DateFilter(start=start, end=end)
+
+
+def _read_int(name: str, value: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise bad_parameter(name, f"'{value}' is not an integer") from exc
+    if number < minimum:
+        raise bad_parameter(name, f"must be at least {minimum}, got {number}")
+    return number
+
+
+def read_bbox(value: str, crs: OutputCrs) -> tuple[float, float, float, float]:
+    parts = value.split(",")
+    if len(parts) not in (4, 6):
+        raise bad_parameter("bbox", "give 4 numbers minx,miny,maxx,maxy (or 6 with heights)")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError as exc:
+        raise bad_parameter("bbox", f"'{value}' holds something that is not a number") from exc
+    if any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
+        raise bad_parameter("bbox", "the numbers must be finite")
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    x1, y1, x2, y2 = numbers
+    if crs.north_first:  # EPSG:4326 and friends: the bbox is lat,lon
+        x1, y1, x2, y2 = y1, x1, y2, x2
+    if y1 > y2:
+        raise bad_parameter("bbox", f"the lower {'latitude' if crs.geographic else 'y'} ({y1}) is above the upper "
+                                    f"one ({y2})")
+    if crs.geographic:
+        if not all(-180 <= x <= 180 for x in (x1, x2)) or not all(-90 <= y <= 90 for y in (y1, y2)):
+            raise bad_parameter("bbox", "longitudes must be within [-180, 180] and latitudes within [-90, 90]")
+    elif x1 > x2:
+        raise bad_parameter("bbox", f"the lower x ({x1}) is greater than the upper one ({x2})")
+    return x1, y1, x2, y2
+
+
+def read_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, str]:
+    filters: dict[str, str] = {}
+    for name in collection.filters:
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        if name == "state":
+            if not re.fullmatch(r"[A-Za-z]{3}", value):
+                raise bad_parameter("state", f"'{value}' is not an ISO 3166 alpha-3 code such as KHM")
+            filters[name] = value.upper()
+            continue
+        allowed = FILTER_VALUES[name]
+        if value not in allowed:
+            raise bad_parameter(name, f"'{value}' is not one of {', '.join(allowed)}")
+        filters[name] = value
+    return filters
+
+
+def check_known_params(collection: Collection, params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    known = set(allowed) | set(collection.filters) | set(collection.extra_params)
+    for name in params:
+        if name not in known:
+            other = [c.id for c in COLLECTIONS.values() if name in c.filters or name in c.extra_params]
+            hint = f" (it applies to {', '.join(other)})" if other else ""
+            raise bad_parameter(name, f"not a parameter of {collection.id}{hint}; known: {', '.join(sorted(known))}")
+
+
+def read_format(params: Mapping[str, str]) -> None:
+    value = params.get("f")
+    if value not in (None, "", "json", "geojson"):
+        raise bad_parameter("f", f"'{value}' is not offered: only json (GeoJSON)")
+
+
+def read_geometry_choice(collection: Collection, params: Mapping[str, str]) -> bool:
+    value = params.get("geometry")
+    if value in (None, "", "remaining"):
+        return False
+    if value == "baseline":
+        return True
+    raise bad_parameter("geometry", f"'{value}' is not one of remaining, baseline")
+
+
+def read_include_voided(params: Mapping[str, str]) -> bool:
+    value = (params.get("include_voided") or "false").lower()
+    if value not in ("true", "false"):
+        raise bad_parameter("include_voided", f"'{value}' is not true or false")
+    return value == "true"
+
+
+def read_items_query(collection: Collection, params: Mapping[str, str], conn: Connection, *,
+                     paging: bool = True) -> ItemsQuery:
+    """Every parameter of an items (or tiles) request, checked; a 400 names the first bad one."""
+    check_known_params(collection, params, COMMON_ITEM_PARAMS if paging
+                       else ("bbox", "bbox-crs", "datetime", "f"))
+    read_format(params)
+    query = ItemsQuery(collection=collection)
+    if paging:
+        if params.get("limit"):
+            # Above the maximum is not an error (OGC API - Features): the maximum is used.
+            query.limit = min(_read_int("limit", params["limit"], 1), max_limit())
+        if params.get("offset"):
+            query.offset = _read_int("offset", params["offset"], 0)
+        query.crs = read_crs("crs", params.get("crs"), conn)
+    query.bbox_crs = read_crs("bbox-crs", params.get("bbox-crs"), conn)
+    if params.get("bbox-crs") and not params.get("bbox"):
+        raise bad_parameter("bbox-crs", "given without bbox")
+    if params.get("bbox"):
+        query.bbox = read_bbox(params["bbox"], query.bbox_crs)
+    query.dates = read_datetime(params.get("datetime"), collection)
+    query.filters = read_filters(collection, params)
+    if "geometry" in collection.extra_params:
+        query.baseline = read_geometry_choice(collection, params)
+    if "include_voided" in collection.extra_params:
+        query.include_voided = read_include_voided(params)
+    return query
+
+
+def read_feature_params(collection: Collection, params: Mapping[str, str], conn: Connection) -> ItemsQuery:
+    check_known_params(collection, params, ("crs", "f", "datetime"))
+    read_format(params)
+    query = ItemsQuery(collection=collection)
+    query.crs = read_crs("crs", params.get("crs"), conn)
+    query.dates = read_datetime(params.get("datetime"), collection)
+    if "geometry" in collection.extra_params:
+        query.baseline = read_geometry_choice(collection, params)
+    return query
+
+
+# --- SQL ----------------------------------------------------------------------------------------------
+def _bbox_condition(query: ItemsQuery, geom: str, params: dict[str, Any]) -> str | None:
+    if query.bbox is None:
+        return None
+    x1, y1, x2, y2 = query.bbox
+    params.update(bx1=x1, by1=y1, bx2=x2, by2=y2)
+    if query.bbox_crs.srid == 4326:
+        if x1 > x2:  # crosses the antimeridian
+            return (f"({geom} && ST_MakeEnvelope(:bx1, :by1, 180, :by2, 4326) "
+                    f"OR {geom} && ST_MakeEnvelope(-180, :by1, :bx2, :by2, 4326)) AND "
+                    f"(ST_Intersects({geom}, ST_MakeEnvelope(:bx1, :by1, 180, :by2, 4326)) "
+                    f"OR ST_Intersects({geom}, ST_MakeEnvelope(-180, :by1, :bx2, :by2, 4326)))")
+        return f"{geom} && ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, 4326) AND " \
+               f"ST_Intersects({geom}, ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, 4326))"
+    srid = int(query.bbox_crs.srid)
+    area = (f"ST_Transform(ST_Segmentize(ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, {srid}), "
+            f"(:bx2 - :bx1) / 32.0 + 1e-9), 4326)")
+    return f"{geom} && {area} AND ST_Intersects({geom}, {area})"
+
+
+def _hazards_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    as_of = query.dates.as_of
+    if as_of is not None:
+        params["as_of"] = as_of
+    source = f"({hazards_sql(as_of is not None)}) f"
+    geom = "f.baseline_geom" if query.baseline else "f.remaining_geom"
+    where = []
+    for name in ("state", "classification", "status"):
+        if name in query.filters:
+            column = "state_iso3" if name == "state" else name
+            where.append(f"f.{column} = :{name}")
+            params[name] = query.filters[name]
+    return source, where + [c for c in [_bbox_condition(query, geom, params)] if c]
+
+
+def _events_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    source = "land_release_events f"
+    where = [] if query.include_voided else ["f.voided_at IS NULL"]
+    dates = query.dates
+    if dates.as_of is not None:
+        where.append("f.date <= :as_of")
+        params["as_of"] = dates.as_of
+    if dates.start is not None:
+        where.append("f.date >= :date_start")
+        params["date_start"] = dates.start
+    if dates.end is not None:
+        where.append("f.date <= :date_end")
+        params["date_end"] = dates.end
+    for name in ("state", "kind"):
+        if name in query.filters:
+            column = "state_iso3" if name == "state" else name
+            where.append(f"f.{column} = :{name}")
+            params[name] = query.filters[name]
+    bbox = _bbox_condition(query, "f.released_geom", params)
+    if bbox:
+        where.append(bbox)
+    return source, where
+
+
+def source_and_conditions(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    if query.collection.id == "hazardous_areas":
+        return _hazards_source(query, params)
+    return _events_source(query, params)
+
+
+def _hazard_feature_sql(query: ItemsQuery) -> str:
+    geom = "f.baseline_geom" if query.baseline else "f.remaining_geom"
+    return f"""json_build_object(
+        'type', 'Feature', 'id', f.id,
+        'geometry', {sql_geojson(geom, query.crs)},
+        'properties', json_build_object(
+            'state', f.state_iso3, 'external_id', f.external_id, 'name', f.name,
+            'classification', f.classification, 'contamination', f.contamination, 'region', f.region,
+            'recorded_on', f.recorded_on, 'parent_id', f.parent_id,
+            'baseline_area_m2', f.baseline_area_m2, 'remaining_area_m2', f.remaining_area_m2,
+            'status', f.status, 'released_on', f.released_on))::text"""
+
+
+def _event_feature_sql(query: ItemsQuery) -> str:
+    return f"""json_build_object(
+        'type', 'Feature', 'id', f.id,
+        'geometry', {sql_geojson('f.released_geom', query.crs)},
+        'properties', json_build_object(
+            'state', f.state_iso3, 'hazard_id', f.hazard_id, 'external_id', f.external_id, 'kind', f.kind,
+            'releases_land', f.kind <> 'reclassification', 'date', f.date, 'organisation', f.organisation,
+            'released_area_m2', f.released_area_m2, 'outside_area_m2', f.outside_area_m2,
+            'ap_mines', f.ap_mines, 'improvised_ap_mines', f.improvised_ap_mines, 'av_mines', f.av_mines,
+            'other_eo', f.other_eo, 'new_hazard_id', f.new_hazard_id,
+            'voided', f.voided_at IS NOT NULL, 'void_reason', f.void_reason, 'recorded_at', f.recorded_at))::text"""
+
+
+def feature_sql(query: ItemsQuery) -> str:
+    if query.collection.id == "hazardous_areas":
+        return _hazard_feature_sql(query)
+    return _event_feature_sql(query)
+
+
+def page_sql(query: ItemsQuery) -> tuple[str, str, dict[str, Any]]:
+    """The SQL of one page of features (one JSON text per row, one row more than the page) and of the count."""
+    params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
+    source, where = source_and_conditions(query, params)
+    condition = " AND ".join(where) if where else "true"
+    page = (f"SELECT {feature_sql(query)} FROM (SELECT * FROM {source} WHERE {condition} "
+            f"ORDER BY f.id LIMIT :limit OFFSET :offset) f ORDER BY f.id")
+    count = f"SELECT count(*) FROM {source} WHERE {condition}"
+    return page, count, params
+
+
+# --- streaming --------------------------------------------------------------------------------------
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def stream_items(query: ItemsQuery, links: Callable[[int, bool], list[dict[str, Any]]]) -> Iterator[bytes]:
+    """The FeatureCollection, written as PostGIS produces it: header, features, then counts and links.
+
+    `links(number_returned, has_next)` gives the links for the end of the document. The connection
+    lives inside this generator, so it is released when the client has read everything or goes away.
+    """
+    page, count, params = page_sql(query)
+    with database.get_engine().connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ", stream_results=True, yield_per=STREAM_BATCH)
+        result = conn.execute(text(page), params)
+        buffer = [f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":[']
+        size, returned, has_next = 0, 0, False
+        for (feature,) in result:
+            if returned == query.limit:
+                has_next = True
+                break
+            buffer.append(feature if returned == 0 else "," + feature)
+            returned += 1
+            size += len(feature)
+            if size >= CHUNK_BYTES:
+                yield "".join(buffer).encode()
+                buffer, size = [], 0
+        result.close()
+        if has_next or (returned == 0 and query.offset > 0):
+            matched = conn.execute(text(count), params).scalar_one()
+        else:
+            matched = query.offset + returned
+        conn.rollback()
+    tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next)}
+    buffer.append("]," + json.dumps(tail)[1:])
+    yield "".join(buffer).encode()
+
+
+def feature_text(query: ItemsQuery, feature_id: str) -> str:
+    """One feature as GeoJSON text, or a 404."""
+    try:
+        key = uuid.UUID(feature_id)
+    except ValueError as exc:
+        raise Problem(404, f"No feature '{feature_id}' in {query.collection.id} (ids are UUIDs)") from exc
+    params: dict[str, Any] = {"id": key}
+    source, where = source_and_conditions(query, params)
+    if query.collection.id == "land_release_events":
+        where = [w for w in where if w != "f.voided_at IS NULL"]  # a voided event is still readable by id
+    condition = " AND ".join([*where, "f.id = :id"])
+    with database.get_engine().connect() as conn:
+        row = conn.execute(text(f"SELECT {feature_sql(query)} FROM {source} WHERE {condition}"), params).scalar()
+    if row is None:
+        raise Problem(404, f"No feature '{feature_id}' in {query.collection.id}"
+                           + (f" as of {query.dates.as_of}" if query.dates.as_of else ""))
+    return row
+
+
+# --- metadata ---------------------------------------------------------------------------------------
+def collection_extent(conn: Connection, collection: Collection) -> dict[str, Any]:
+    if collection.id == "hazardous_areas":
+        sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(baseline_geom) "
+               "AS e, min(recorded_on) AS t0 FROM hazardous_areas WHERE voided_at IS NULL) x")
+    else:
+        sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(released_geom) "
+               "AS e, min(date) AS t0 FROM land_release_events WHERE voided_at IS NULL) x")
+    x1, y1, x2, y2, t0 = conn.execute(text(sql)).one()
+    bbox = [[x1, y1, x2, y2]] if x1 is not None else [[-180.0, -90.0, 180.0, 90.0]]
+    return {
+        "spatial": {"bbox": bbox, "crs": CRS84_URI},
+        "temporal": {"interval": [[f"{t0.isoformat()}T00:00:00Z" if t0 else None, None]],
+                     "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+    }
+
+
+def collection_document(conn: Connection, collection: Collection, base: str) -> dict[str, Any]:
+    href = f"{base}/collections/{collection.id}"
+    return {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "links": [
+            {"rel": "self", "type": "application/json", "title": "This collection", "href": href},
+            {"rel": "items", "type": GEOJSON, "title": "The features", "href": f"{href}/items"},
+            {"rel": "item", "type": "application/vnd.mapbox-vector-tile", "templated": True,
+             "title": "Mapbox vector tiles (WebMercatorQuad)",
+             "href": f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"},
+        ],
+        "extent": collection_extent(conn, collection),
+        "crs": LISTED_CRS,
+        "storageCrs": CRS84_URI,
+    }
+
+
+def landing_page(base: str) -> dict[str, Any]:
+    return {
+        "title": "landrelease: hazardous areas and land release",
+        "description": "Mine action hazardous areas (SHA/CHA) and land-release events (IMAS 07.11) as "
+                       "OGC API - Features layers and vector tiles.",
+        "links": [
+            {"rel": "self", "type": "application/json", "title": "This document", "href": f"{base}/"},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+             "title": "The API definition (OpenAPI 3.0)", "href": f"{base}/api"},
+            {"rel": "service-doc", "type": "text/html", "title": "The API documentation", "href": f"{base}/docs"},
+            {"rel": "conformance", "type": "application/json", "title": "Conformance classes",
+             "href": f"{base}/conformance"},
+            {"rel": "data", "type": "application/json", "title": "The collections", "href": f"{base}/collections"},
+        ],
+    }
+
+
+# --- the OpenAPI document, as 3.0 -------------------------------------------------------------------
+def _as_openapi_30(node: Any) -> Any:
+    """Rewrite the few OpenAPI 3.1 spellings FastAPI uses (null in anyOf, examples lists) as 3.0."""
+    if isinstance(node, list):
+        return [_as_openapi_30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _as_openapi_30(v) for k, v in node.items()}
+    for key in ("anyOf", "oneOf"):
+        options = out.get(key)
+        if isinstance(options, list) and any(o == {"type": "null"} for o in options):
+            rest = [o for o in options if o != {"type": "null"}]
+            del out[key]
+            if len(rest) == 1:
+                out.update(rest[0])
+            else:
+                out[key] = rest
+            out["nullable"] = True
+    if out.get("type") == "null":
+        out.pop("type")
+        out["nullable"] = True
+    if isinstance(out.get("type"), list):
+        types = [t for t in out["type"] if t != "null"]
+        out["type"] = types[0] if types else "string"
+        if len(types) < len(node.get("type", [])):
+            out["nullable"] = True
+    if "examples" in out and isinstance(out["examples"], list) and "in" not in out and "content" not in out:
+        examples = out.pop("examples")
+        if examples:
+            out["example"] = examples[0]
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for key in ("exclusiveMinimum", "exclusiveMaximum"):
+        if isinstance(out.get(key), int | float) and not isinstance(out.get(key), bool):
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            out[bound] = out.pop(key)
+            out[key] = True
+    return out
+
+
+def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
+    converted = _as_openapi_30(document)
+    converted["openapi"] = "3.0.3"
+    converted.pop("jsonSchemaDialect", None)
+    converted.pop("webhooks", None)
+    return converted
+
+
+def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
+    """The items parameters as OpenAPI 3.0, with the limit maximum declared for clients (GDAL's PAGE_SIZE)."""
+    def q(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema,
+                **extra}
+
+    return [
+        q("limit", f"Features per page (default {DEFAULT_LIMIT}; a larger value than the maximum is served as "
+                   "the maximum)", {"type": "integer", "minimum": 1, "maximum": max_limit(),
+                                    "default": DEFAULT_LIMIT}, style="form", explode=False),
+        q("offset", "Features to skip (the next/prev links carry it)", {"type": "integer", "minimum": 0,
+                                                                          "default": 0}),
+        q("bbox", "minx,miny,maxx,maxy in bbox-crs (CRS84 by default)",
+          {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, style="form", explode=False),
+        q("bbox-crs", "CRS of bbox (CRS84 by default; EPSG URIs accepted)", {"type": "string", "format": "uri"}),
+        q("datetime", "An instant (the ledger as of the end of that day) or, for land_release_events, an "
+                      "interval start/end (either may be ..)", {"type": "string"}, style="form", explode=False),
+        q("crs", "Output CRS: CRS84 (default), EPSG:4326 (lat/lon) or any EPSG code as "
+                 "http://www.opengis.net/def/crs/EPSG/0/<code>", {"type": "string", "format": "uri"}),
+        q("state", "ISO 3166 alpha-3 code of the State", {"type": "string", "pattern": "^[A-Za-z]{3}$"}),
+        q("classification", "hazardous_areas only", {"type": "string", "enum": list(CLASSIFICATIONS)}),
+        q("status", "hazardous_areas only", {"type": "string", "enum": list(HAZARD_STATUSES)}),
+        q("geometry", "hazardous_areas only: remaining (default) or baseline",
+          {"type": "string", "enum": ["remaining", "baseline"]}),
+        q("kind", "land_release_events only", {"type": "string", "enum": list(EVENT_KINDS)}),
+        q("include_voided", "land_release_events only: include voided events (flagged voided=true)",
+          {"type": "boolean", "default": False}),
+        q("f", "Output format", {"type": "string", "enum": ["json", "geojson"]}),
+    ]

@@ -1,0 +1,127 @@
+"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.features and app.tiles."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from app import database, features, tiles
+
+router = APIRouter(tags=["OGC API - Features"])
+
+COLLECTION_ID = {"name": "collectionId", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": list(features.COLLECTIONS)}}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _params(request: Request) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+def _crs_header(query: features.ItemsQuery) -> dict[str, str]:
+    return {"Content-Crs": f"<{query.crs.uri}>"}
+
+
+@router.get("/", summary="Landing page (OGC API - Features)")
+def landing(request: Request) -> JSONResponse:
+    return JSONResponse(features.landing_page(_base(request)))
+
+
+@router.get("/api", summary="The API definition as OpenAPI 3.0", include_in_schema=False)
+def api_definition(request: Request) -> JSONResponse:
+    return JSONResponse(features.openapi_30(request.app.openapi()),
+                        media_type="application/vnd.oai.openapi+json;version=3.0")
+
+
+@router.get("/conformance", summary="The conformance classes implemented")
+def conformance() -> JSONResponse:
+    return JSONResponse({"conformsTo": features.CONFORMANCE})
+
+
+@router.get("/collections", summary="The feature collections")
+def collections(request: Request) -> JSONResponse:
+    base = _base(request)
+    with database.get_engine().connect() as conn:
+        documents = [features.collection_document(conn, c, base) for c in features.COLLECTIONS.values()]
+    return JSONResponse({
+        "links": [{"rel": "self", "type": "application/json", "title": "The collections",
+                   "href": f"{base}/collections"}],
+        "collections": documents,
+        "crs": features.LISTED_CRS,
+    })
+
+
+@router.get("/collections/{collectionId}", summary="One feature collection")
+def collection(collectionId: str, request: Request) -> JSONResponse:  # noqa: N803 (OGC's parameter name)
+    found = features.collection_or_404(collectionId)
+    with database.get_engine().connect() as conn:
+        return JSONResponse(features.collection_document(conn, found, _base(request)))
+
+
+@router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
+            response_class=StreamingResponse,
+            responses={200: {"content": {features.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
+                       400: {"description": "A parameter is not valid"},
+                       404: {"description": "Unknown collection"}},
+            openapi_extra={"parameters": features.items_parameters(list(features.COLLECTIONS))})
+def items(collectionId: str, request: Request) -> StreamingResponse:  # noqa: N803
+    found = features.collection_or_404(collectionId)
+    with database.get_engine().connect() as conn:
+        query = features.read_items_query(found, _params(request), conn)
+
+    def links(returned: int, has_next: bool) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)}]
+        if has_next:
+            out.append({"rel": "next", "type": features.GEOJSON, "title": "Next page", "href": str(
+                request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit))})
+        if query.offset > 0:
+            out.append({"rel": "prev", "type": features.GEOJSON, "title": "Previous page", "href": str(
+                request.url.include_query_params(offset=max(query.offset - query.limit, 0), limit=query.limit))})
+        out.append({"rel": "collection", "type": "application/json",
+                    "href": f"{_base(request)}/collections/{found.id}"})
+        return out
+
+    return StreamingResponse(features.stream_items(query, links), media_type=features.GEOJSON,
+                             headers=_crs_header(query))
+
+
+@router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
+            responses={200: {"content": {features.GEOJSON: {}}}, 404: {"description": "Unknown feature"}},
+            openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
+                                          if p["name"] in ("crs", "datetime", "geometry", "f")]})
+def item(collectionId: str, featureId: str, request: Request) -> Response:  # noqa: N803
+    found = features.collection_or_404(collectionId)
+    with database.get_engine().connect() as conn:
+        query = features.read_feature_params(found, _params(request), conn)
+    body = features.feature_text(query, featureId)
+    base = _base(request)
+    links = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)},
+             {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
+    body = body[:-1] + ',"links":' + features.json.dumps(links) + "}"
+    return Response(body, media_type=features.GEOJSON, headers=_crs_header(query))
+
+
+@router.get("/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+            summary="A Mapbox vector tile of the collection (WebMercatorQuad, z/x/y)",
+            description="z/x/y in the XYZ convention of web maps: zoom, column (x), row (y) counted from the top "
+                        "(OGC API - Tiles' tileMatrix/tileCol/tileRow). The same filters as items; 204 when the "
+                        "tile is empty; 400 when z/x/y is not a tile of WebMercatorQuad.",
+            response_class=Response,
+            responses={200: {"content": {tiles.MVT: {}}, "description": "The tile"},
+                       204: {"description": "No features in this tile"},
+                       400: {"description": "A parameter (or z/x/y) is not valid"}},
+            openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
+                                          if p["name"] not in ("limit", "offset", "crs", "f")]})
+def tile(collectionId: str, z: str, x: str, y: str, request: Request) -> Response:  # noqa: N803
+    found = features.collection_or_404(collectionId)
+    zoom, column, row = tiles.read_tile_address(z, x, y)
+    with database.get_engine().connect() as conn:
+        query = features.read_items_query(found, _params(request), conn, paging=False)
+    data = tiles.tile(query, zoom, column, row)
+    if not data:
+        return Response(status_code=204)
+    return Response(data, media_type=tiles.MVT)
