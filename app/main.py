@@ -13,7 +13,6 @@ from app.problems import install_problem_handlers
 from app.routers import audit as audit_router
 from app.routers import hazards, health
 from app.routers import ogc
-from app.routers import ogc
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     app.include_router(hazards.router)
-    app.include_router(ogc.router)
     app.include_router(ogc.router)
     app.include_router(audit_router.router)
     return app
