@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from app import database, migrate
@@ -25,8 +26,19 @@ def _serve(args: argparse.Namespace) -> int:
             load_demo_if_empty()
         from app.main import app
 
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+        # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn them into an orderly
+        # exit so that the embedded cluster is stopped on the way out.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        signal.signal(signal.SIGINT, _exit_quietly)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+        except SystemExit:
+            pass
     return 0
+
+
+def _exit_quietly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _db(args: argparse.Namespace) -> int:
