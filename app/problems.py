@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,20 @@ def install_problem_handlers(app: FastAPI) -> None:
         if "statement timeout" in str(exc.orig):
             return problem_response(503, "The query took too long and was cancelled; narrow it (bbox, filters, limit).")
         return problem_response(503, "The database is unavailable; try again shortly.")
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
+        log.info("value refused by the database: %s", exc.orig)
+        return problem_response(422, "A value in the request cannot be stored: a number is out of range or a text "
+                                     "is not of the expected form. Check the values you sent.",
+                                title="Invalid value")
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity conflict: %s", exc.orig)
+        return problem_response(409, "The write conflicts with data stored meanwhile (for example the same "
+                                     "external_id sent twice at once). Read the current state and retry.",
+                                title="Conflict")
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
