@@ -149,3 +149,44 @@ def test_cli_db_current_against_database_url(database_url: str) -> None:
                          env=env, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "(head)" in out.stdout
+
+
+def _wait_for_health(url: str, proc: subprocess.Popen, seconds: float = 120) -> dict:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "serve exited"
+        try:
+            return httpx.get(url + "/health", timeout=2).json()
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise AssertionError("the service did not answer /health")
+
+
+def test_serve_starts_own_cluster_stops_it_and_keeps_data(tmp_path: Path) -> None:
+    from tests.conftest import _free_port
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["LANDRELEASE_DATA_DIR"] = str(tmp_path / "data")
+    url = f"http://127.0.0.1:{port}"
+    for run in range(2):
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert _wait_for_health(url, proc)["database"] == "ok"
+            engine = create_engine(EmbeddedCluster(tmp_path / "data").url)
+            with engine.begin() as conn:
+                if run == 0:
+                    conn.execute(text("INSERT INTO audit_log (actor, table_name, row_id, action) "
+                                      "VALUES ('test', 't', '1', 'marker')"))
+                else:
+                    assert conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'marker'")).scalar_one() == 1
+            engine.dispose()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists(), "the cluster was left running"
