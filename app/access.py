@@ -308,3 +308,18 @@ def readable_states(key: ApiKey | None) -> list[str] | None:
     if key is None or public_read_open():
         return None
     return key.readable_states
+
+
+def scope_filters(key: ApiKey | None, filters: dict[str, str]) -> None:
+    """Narrow a multi-State read (an OGC layer, a tile) to what the key may read, in place.
+
+    An editor or viewer sees its own State only: asking for another State is a 403, asking for none
+    gets its own.
+    """
+    states = readable_states(key)
+    if states is None:
+        return
+    asked = filters.get("state")
+    if asked and asked.upper() not in states:
+        raise _forbidden(f"The key '{key.name}' may read {', '.join(states)} only, not {asked.upper()}.")
+    filters["state"] = states[0]

@@ -118,9 +118,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(clean_database: None) -> Iterator[str]:
-    """The service on a real loopback port, for real clients (GDAL, browsers)."""
+def live_server(clean_database: None, admin_key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The service on a real loopback port, for real clients (GDAL, browsers).
+
+    GDAL clients started by the test send the admin key (GDAL_HTTP_HEADERS); other clients pass
+    `auth_headers(admin_key)` themselves.
+    """
     import uvicorn
+
+    monkeypatch.setenv("GDAL_HTTP_HEADERS", f"Authorization: Bearer {admin_key}")
 
     from app.main import create_app
 

@@ -270,3 +270,66 @@ def test_cli_keys_with_the_embedded_cluster_running_or_not(tmp_path: Path) -> No
         assert cluster.is_running()
     finally:
         cluster.stop()
+
+
+# --- reads of the OGC layers: keyed by default, open with LANDRELEASE_PUBLIC_READ -------------------
+@pytest.fixture
+def two_states(client):
+    khm = post_hazard(client, "KHM-OGC-1", rect(0, 0, 100, 100))
+    ago = post_hazard(client, "AGO-OGC-1", rect(0, 0, 100, 100), iso3=OTHER)
+    return {"KHM": khm["id"], OTHER: ago["id"]}
+
+
+def _states_in(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return sorted(f["properties"]["state"] for f in response.json()["features"])
+
+
+def test_ogc_layers_need_a_key_by_default_and_are_scoped_to_its_state(two_states, anon) -> None:
+    items = "/collections/hazardous_areas/items"
+    assert anon.get(items).status_code == 401
+    assert anon.get("/collections").status_code == 401
+    assert anon.get("/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0").status_code == 401
+    # Landing page, conformance and the API description stay open.
+    for path in ("/", "/conformance", "/openapi.json", "/health"):
+        assert anon.get(path).status_code == 200, path
+
+    viewer = auth_headers(make_api_key("viewer", "KHM"))
+    assert _states_in(anon.get(items, headers=viewer)) == ["KHM"]
+    assert _states_in(anon.get(items, params={"state": "khm"}, headers=viewer)) == ["KHM"]
+    assert anon.get(items, params={"state": OTHER}, headers=viewer).status_code == 403
+    assert anon.get(f"{items}/{two_states['KHM']}", headers=viewer).status_code == 200
+    assert anon.get(f"{items}/{two_states[OTHER]}", headers=viewer).status_code == 404
+    assert anon.get("/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0", headers=viewer,
+                    params={"state": OTHER}).status_code == 403
+
+    committee = auth_headers(make_api_key("committee"))
+    assert _states_in(anon.get(items, headers=committee)) == [OTHER, "KHM"]
+    assert _states_in(anon.get(items, params={"state": OTHER}, headers=committee)) == [OTHER]
+    assert anon.get(items, headers=auth_headers("lr_wrong")).status_code == 401
+
+
+def test_ogc_layers_are_open_with_public_read(two_states, anon, monkeypatch) -> None:
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "public_read", True)
+    items = "/collections/hazardous_areas/items"
+    assert _states_in(anon.get(items)) == [OTHER, "KHM"]
+    assert anon.get(f"{items}/{two_states[OTHER]}").status_code == 200
+    assert anon.get("/collections").status_code == 200
+    assert anon.get("/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0").status_code in (200, 204)
+    # Open reads do not open writes, nor the ledger's own API.
+    assert anon.post("/api/v1/states/KHM/hazards", params={"crs": UTM48N},
+                     json=hazard_feature("KHM-PUB-1", rect(0, 0, 50, 50))).status_code == 401
+    assert anon.get("/api/v1/states/KHM/hazards").status_code == 401
+    # A bad key is still refused rather than treated as anonymous.
+    assert anon.get(items, headers=auth_headers("lr_wrong")).status_code == 401
+
+
+def test_public_read_setting_comes_from_the_environment(monkeypatch) -> None:
+    from app.settings import Settings
+
+    monkeypatch.setenv("LANDRELEASE_PUBLIC_READ", "true")
+    assert Settings().public_read is True
+    monkeypatch.setenv("LANDRELEASE_PUBLIC_READ", "false")
+    assert Settings().public_read is False

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from app import database, features, tiles
+from app import access, database, features, tiles
+from app.access import ApiKey
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -42,7 +43,7 @@ def conformance() -> JSONResponse:
     return JSONResponse({"conformsTo": features.CONFORMANCE})
 
 
-@router.get("/collections", summary="The feature collections")
+@router.get("/collections", summary="The feature collections", dependencies=[Depends(access.public_reader)])
 def collections(request: Request) -> JSONResponse:
     base = _base(request)
     with database.get_engine().connect() as conn:
@@ -55,7 +56,8 @@ def collections(request: Request) -> JSONResponse:
     })
 
 
-@router.get("/collections/{collectionId}", summary="One feature collection")
+@router.get("/collections/{collectionId}", summary="One feature collection",
+            dependencies=[Depends(access.public_reader)])
 def collection(collectionId: str, request: Request) -> JSONResponse:  # noqa: N803 (OGC's parameter name)
     found = features.collection_or_404(collectionId)
     with database.get_engine().connect() as conn:
@@ -68,10 +70,12 @@ def collection(collectionId: str, request: Request) -> JSONResponse:  # noqa: N8
                        400: {"description": "A parameter is not valid"},
                        404: {"description": "Unknown collection"}},
             openapi_extra={"parameters": features.items_parameters(list(features.COLLECTIONS))})
-def items(collectionId: str, request: Request) -> StreamingResponse:  # noqa: N803
+def items(collectionId: str, request: Request,  # noqa: N803
+          key: ApiKey | None = Depends(access.public_reader)) -> StreamingResponse:
     found = features.collection_or_404(collectionId)
     with database.get_engine().connect() as conn:
         query = features.read_items_query(found, _params(request), conn)
+    access.scope_filters(key, query.filters)
 
     def links(returned: int, has_next: bool) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)}]
@@ -93,10 +97,12 @@ def items(collectionId: str, request: Request) -> StreamingResponse:  # noqa: N8
             responses={200: {"content": {features.GEOJSON: {}}}, 404: {"description": "Unknown feature"}},
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
                                           if p["name"] in ("crs", "datetime", "geometry", "f")]})
-def item(collectionId: str, featureId: str, request: Request) -> Response:  # noqa: N803
+def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
+         key: ApiKey | None = Depends(access.public_reader)) -> Response:
     found = features.collection_or_404(collectionId)
     with database.get_engine().connect() as conn:
         query = features.read_feature_params(found, _params(request), conn)
+    access.scope_filters(key, query.filters)
     body = features.feature_text(query, featureId)
     base = _base(request)
     links = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)},
@@ -116,11 +122,13 @@ def item(collectionId: str, featureId: str, request: Request) -> Response:  # no
                        400: {"description": "A parameter (or z/x/y) is not valid"}},
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
                                           if p["name"] not in ("limit", "offset", "crs", "f")]})
-def tile(collectionId: str, z: str, x: str, y: str, request: Request) -> Response:  # noqa: N803
+def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
+         key: ApiKey | None = Depends(access.public_reader)) -> Response:
     found = features.collection_or_404(collectionId)
     zoom, column, row = tiles.read_tile_address(z, x, y)
     with database.get_engine().connect() as conn:
         query = features.read_items_query(found, _params(request), conn, paging=False)
+    access.scope_filters(key, query.filters)
     data = tiles.tile(query, zoom, column, row)
     if not data:
         return Response(status_code=204)
