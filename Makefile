@@ -41,5 +41,12 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# Benchmarks against tipg, the COPY floor and ogr2ogr; write bench/results.md (not part of `make test`).
+bench: install
+	$(BIN)/python -m bench.run --size small $(BENCH_ARGS)
+
+bench-full: install
+	$(BIN)/python -m bench.run --size large $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,741 @@
+"""The benchmark: the service side by side with tipg, the COPY floor and ogr2ogr, in one run.
+
+    python -m bench.run --size small                      # `make bench`
+    python -m bench.run --size large                      # `make bench-full`
+    python -m bench.run --hazards 2000 --events 8000 --import-polygons 5000 --repeats 2   # a dev run
+
+Steps: start the embedded cluster in bench/work/data (fsync off: this is a benchmark), migrate, load
+the synthetic data (bench/generate.py), start `landrelease serve` and tipg (its own venv in
+bench/work/tipg-venv, on the same database through the cluster's unix socket, over a view
+`bench.tipg_hazards` that shows the same rows and properties with the remaining geometry), then
+measure each figure `--repeats` times and write bench/results.md. A figure whose endpoint answers
+404 (not built yet) is reported as "not available" and the run goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import generate  # noqa: E402
+
+WORK = ROOT / "bench" / "work"
+DATA_DIR = WORK / "data"
+TIPG_VENV = WORK / "tipg-venv"
+RESULTS = ROOT / "bench" / "results.md"
+SERVICE_PORT = 18765
+TIPG_PORT = 18766
+LAYER = "hazardous_areas"
+TIPG_LAYER = "bench.tipg_hazards"
+PAGE = 10_000
+
+
+class NotAvailable(Exception):
+    """The endpoint is not there (404): the figure is skipped."""
+
+
+# --- statistics ---------------------------------------------------------------------------------
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+@dataclass
+class Figure:
+    """One number measured over repeated runs."""
+
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else math.nan
+
+    def spread(self, fmt: str) -> str:
+        if len(self.values) < 2:
+            return ""
+        return f" ({fmt.format(min(self.values))}-{fmt.format(max(self.values))})"
+
+    def show(self, fmt: str = "{:.1f}") -> str:
+        return fmt.format(self.median) + self.spread(fmt) if self.values else "-"
+
+
+# --- processes ---------------------------------------------------------------------------------
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited with {process.returncode} (see its log in bench/work/)")
+        try:
+            if httpx.get(url, timeout=5).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def proc_status(pid: int, key: str) -> float:
+    """VmRSS / VmHWM of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM (Linux >= 4.0: write 5 to clear_refs); False when not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def service_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update({"LANDRELEASE_DATA_DIR": str(DATA_DIR), "LANDRELEASE_LOG_LEVEL": "warning",
+                "LANDRELEASE_STATEMENT_TIMEOUT_MS": "600000", "LANDRELEASE_MAX_UPLOAD_BYTES": str(2 * 1024 ** 3)})
+    env.update(extra or {})
+    return env
+
+
+SOURCE = WORK / "src"
+SOURCE_PARTS = ("app", "migrations", "geodata", "alembic.ini")
+
+
+def service_command(*args: str) -> list[str]:
+    """`landrelease ARGS` run from the snapshot in bench/work/src (cwd), not from the live working tree."""
+    return [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())", *args]
+
+
+def prepare_source() -> str:
+    """Snapshot the service code into bench/work/src; returns what was taken.
+
+    Other engineers edit the working tree while the benchmark runs; the service runs from a copy
+    taken at the start. When the working tree does not import (someone is mid-edit), the last
+    commit is used instead.
+    """
+    def fresh() -> None:
+        shutil.rmtree(SOURCE, ignore_errors=True)
+        SOURCE.mkdir(parents=True)
+
+    def imports() -> str:
+        proc = subprocess.run([sys.executable, "-c", "import app.main"], cwd=SOURCE, capture_output=True,
+                              text=True, env=service_env())
+        return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[-1]
+
+    fresh()
+    for part in SOURCE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, SOURCE / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, SOURCE / part)
+    error = imports()
+    if not error:
+        return f"the working tree as it was at {time.strftime('%H:%M')} (commit {_head()} plus uncommitted work)"
+    fresh()
+    archive = subprocess.run(["git", "archive", "HEAD", *SOURCE_PARTS], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(SOURCE)], input=archive.stdout, check=True)
+    second = imports()
+    if second:
+        raise RuntimeError(f"neither the working tree ({error}) nor HEAD ({second}) imports")
+    return f"commit {_head()} (the working tree did not import at {time.strftime('%H:%M')}: {error[:160]})"
+
+
+def _head() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def create_admin_key() -> str | None:
+    """An admin key through the CLI (issue 6); None when keys are not there yet."""
+    proc = subprocess.run(service_command("keys", "create", "--role", "admin", "--name", "bench"),
+                          capture_output=True, text=True, env=service_env(), cwd=SOURCE)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    return proc.stdout.strip().splitlines()[-1].strip()
+
+
+# --- HTTP helpers ---------------------------------------------------------------------------------
+def timed_get(client: httpx.Client, url: str, **kw: Any) -> tuple[float, httpx.Response]:
+    t = time.perf_counter()
+    response = client.get(url, **kw)
+    response.read()
+    elapsed = time.perf_counter() - t
+    if response.status_code == 404:
+        raise NotAvailable(f"GET {url.split('?')[0]} answered 404: {response.text[:160]}")
+    if response.status_code >= 400:
+        raise RuntimeError(f"GET {url} answered {response.status_code}: {response.text[:300]}")
+    return elapsed, response
+
+
+def next_link(document: dict[str, Any]) -> str | None:
+    for link in document.get("links", []):
+        if link.get("rel") == "next":
+            return link["href"]
+    return None
+
+
+def page_through(client: httpx.Client, first: str) -> tuple[float, int, int]:
+    """All pages: (seconds spent in requests, features, bytes). JSON parsing is not timed."""
+    url, seconds, features, size = first, 0.0, 0, 0
+    while url:
+        elapsed, response = timed_get(client, url)
+        seconds += elapsed
+        size += len(response.content)
+        document = response.json()
+        returned = len(document.get("features", []))
+        features += returned
+        url = next_link(document) if returned else None
+    return seconds, features, size
+
+
+def latencies(client: httpx.Client, urls: list[str]) -> list[float]:
+    return [timed_get(client, url)[0] * 1000 for url in urls]
+
+
+# --- the run ------------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.repeats = args.repeats
+        self.rows: list[dict[str, Any]] = []  # the results table
+        self.notes: list[str] = []
+        self.service: subprocess.Popen | None = None
+        self.tipg: subprocess.Popen | None = None
+        self.cluster = None
+        self.key: str | None = None
+        self.conninfo = ""
+
+    # -- setup
+    def setup(self) -> None:
+        from app.embedded import EmbeddedCluster
+
+        WORK.mkdir(parents=True, exist_ok=True)
+        self.source = prepare_source()
+        print("service code:", self.source, flush=True)
+        self.notes.append(f"service code: {self.source}")
+        self.cluster = EmbeddedCluster(DATA_DIR, fsync=False)
+        self.cluster.start()
+        with psycopg.connect(generate.conninfo_of(self.cluster.url).replace("/landrelease?", "/postgres?"),
+                             autocommit=True) as conn:  # a fresh database every run
+            conn.execute("DROP DATABASE IF EXISTS landrelease WITH (FORCE)")
+        self.cluster.start()  # creates the database again (with PostGIS)
+        subprocess.run(service_command("db", "upgrade"), cwd=SOURCE, env=service_env(), check=True)
+        self.conninfo = generate.conninfo_of(self.cluster.url)
+        a = self.args
+        print(f"loading {a.hazards} hazards and {a.events} events ...", flush=True)
+        self.load_timings = generate.load(self.conninfo, a.hazards, a.events, a.seed)
+        try:
+            self.replay_check = generate.verify_with_replay(self.cluster.url, a.verify, a.seed) if a.verify else None
+        except Exception as exc:  # the ledger module is someone else's work in progress
+            self.replay_check = f"not run: {type(exc).__name__}: {str(exc)[:200]}"
+        print("replay check:", self.replay_check, flush=True)
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(f"""
+                CREATE OR REPLACE VIEW {TIPG_LAYER} AS
+                SELECT h.id, h.state_iso3 AS state, h.external_id, h.name,
+                       CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' ELSE h.classification END AS classification,
+                       h.contamination, h.region, h.recorded_on, h.parent_id, h.baseline_area_m2,
+                       h.remaining_area_m2, h.status, h.released_on, h.remaining_geom AS geom
+                FROM hazardous_areas h WHERE h.voided_at IS NULL""")
+            self.dataset = conn.execute("""
+                SELECT (SELECT count(*) FROM hazardous_areas), (SELECT count(*) FROM land_release_events),
+                       (SELECT sum(ST_NPoints(remaining_geom)) FROM hazardous_areas),
+                       pg_size_pretty(pg_total_relation_size('hazardous_areas')),
+                       pg_size_pretty(pg_total_relation_size('land_release_events')),
+                       (SELECT count(*) FROM hazardous_areas WHERE status = 'released'),
+                       current_setting('server_version'), postgis_lib_version()""").fetchone()
+        if a.import_polygons:
+            t = time.perf_counter()
+            self.import_file = generate.write_import_file(WORK / f"import-{a.import_polygons}.gpkg",
+                                                          a.import_polygons)
+            print(f"import file {self.import_file} ready in {time.perf_counter() - t:.1f} s", flush=True)
+        self.key = create_admin_key()
+        self.notes.append("API key: " + ("an admin key from `landrelease keys create` was sent with every request"
+                                         if self.key else "none (`landrelease keys create` not available)"))
+        self.start_service()
+        self.start_tipg()
+
+    def start_service(self) -> None:
+        log = open(WORK / "service.log", "w")
+        self.service = subprocess.Popen(
+            service_command("serve", "--host", "127.0.0.1", "--port", str(SERVICE_PORT)),
+            env=service_env({"LANDRELEASE_PUBLIC_READ": "false" if self.key else "true"}),
+            cwd=SOURCE, stdout=log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{SERVICE_PORT}"
+        wait_http(self.base + "/health", self.service)
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        self.client = httpx.Client(timeout=600, headers=headers)
+
+    def start_tipg(self) -> None:
+        python = TIPG_VENV / "bin" / "python"
+        if not python.exists():
+            print("installing tipg into bench/work/tipg-venv ...", flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+            subprocess.run([str(TIPG_VENV / "bin" / "pip"), "install", "-q", "tipg", "uvicorn"], check=True)
+        socket_dir = str(self.cluster.socket_dir).replace("/", "%2F")
+        env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@{socket_dir}:5432/landrelease",
+               "TIPG_DB_SCHEMAS": '["bench"]', "TIPG_MAX_FEATURES_PER_QUERY": str(PAGE),
+               "TIPG_DEFAULT_FEATURES_LIMIT": "10"}
+        log = open(WORK / "tipg.log", "w")
+        self.tipg = subprocess.Popen(
+            [str(python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(TIPG_PORT),
+             "--log-level", "warning"], env=env, cwd=WORK, stdout=log, stderr=subprocess.STDOUT)
+        self.tipg_base = f"http://127.0.0.1:{TIPG_PORT}"
+        wait_http(self.tipg_base + "/healthz", self.tipg)
+        self.tipg_client = httpx.Client(timeout=600)
+        r = self.tipg_client.get(f"{self.tipg_base}/collections/{TIPG_LAYER}")
+        if r.status_code != 200:
+            raise RuntimeError(f"tipg does not see {TIPG_LAYER}: {r.status_code} {r.text[:300]}")
+
+    def teardown(self) -> None:
+        stop(self.service)
+        stop(self.tipg)
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    # -- bookkeeping
+    def row(self, name: str, ours: str, anchor: str = "", ratio: str = "", target: str = "", met: str = "") -> None:
+        self.rows.append({"name": name, "ours": ours, "anchor": anchor, "ratio": ratio, "target": target,
+                          "met": met})
+        print(f"  {name}: {ours} | {anchor} | {ratio} | {target} {met}", flush=True)
+
+    def skipped(self, name: str, why: str) -> None:
+        self.row(name, f"not available ({why})")
+
+    def measure(self, name: str, fn: Callable[[], None]) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
+        try:
+            fn()
+        except NotAvailable as exc:
+            self.skipped(name, str(exc))
+        except Exception as exc:  # a broken figure must not lose the others
+            self.row(name, f"failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+    # -- (1) whole layer
+    def layer(self) -> None:
+        ours_fps, tipg_fps, copy_fps = Figure(), Figure(), Figure()
+        ours_n = tipg_n = copy_n = 0
+        pid = self.service.pid
+        rss_before = proc_status(pid, "VmRSS")
+        peak_reset = reset_peak_rss(pid)
+        ours_error = None
+        for _ in range(self.repeats):
+            try:
+                s, ours_n, _size = page_through(self.client, f"{self.base}/collections/{LAYER}/items?limit={PAGE}")
+                ours_fps.values.append(ours_n / s)
+            except NotAvailable as exc:
+                ours_error = str(exc)
+                break
+            s, tipg_n, _ = page_through(self.tipg_client, f"{self.tipg_base}/collections/{TIPG_LAYER}/items"
+                                                          f"?limit={PAGE}")
+            tipg_fps.values.append(tipg_n / s)
+            s, copy_n = self.copy_floor()
+            copy_fps.values.append(copy_n / s)
+        rss_peak = proc_status(pid, "VmHWM")
+        if ours_error:
+            for _ in range(self.repeats):
+                s, tipg_n, _ = page_through(self.tipg_client, f"{self.tipg_base}/collections/{TIPG_LAYER}/items"
+                                                              f"?limit={PAGE}")
+                tipg_fps.values.append(tipg_n / s)
+                s, copy_n = self.copy_floor()
+                copy_fps.values.append(copy_n / s)
+            self.skipped("1. whole layer, limit=10000 (features/s)", ours_error)
+            self.row("1. anchors: tipg / COPY floor (features/s)", "-", f"tipg {tipg_fps.show('{:,.0f}')}; "
+                     f"COPY {copy_fps.show('{:,.0f}')}")
+            return
+        if ours_n != tipg_n:
+            self.notes.append(f"layer paging: the service returned {ours_n} features, tipg {tipg_n}, COPY {copy_n}")
+        self.row("1. whole layer, limit=10000 (features/s)", ours_fps.show("{:,.0f}"),
+                 f"tipg {tipg_fps.show('{:,.0f}')}", f"{ours_fps.median / tipg_fps.median:.2f}x tipg",
+                 ">= 1x tipg", "met" if ours_fps.median >= tipg_fps.median else "MISSED")
+        self.row("1. whole layer vs the COPY floor (features/s)", ours_fps.show("{:,.0f}"),
+                 f"COPY {copy_fps.show('{:,.0f}')}", f"{ours_fps.median / copy_fps.median:.2f}x COPY",
+                 ">= 0.5x COPY", "met" if ours_fps.median >= 0.5 * copy_fps.median else "MISSED")
+        self.row("1. service peak RSS during paging (MB)", f"{rss_peak:.0f} (at start {rss_before:.0f})",
+                 "", "", "< 300 MB", "met" if rss_peak < 300 else "MISSED")
+        if not peak_reset:
+            self.notes.append("peak RSS is VmHWM since the service started (clear_refs not writable)")
+        self.layer_features = ours_n
+
+    def copy_floor(self) -> tuple[float, int]:
+        """psql COPY of the same GeoJSON features (one per line): (seconds, features)."""
+        sql = ("COPY (SELECT json_build_object('type', 'Feature', 'id', h.id, "
+               "'geometry', CASE WHEN ST_IsEmpty(h.remaining_geom) THEN NULL "
+               "ELSE ST_AsGeoJSON(h.remaining_geom, 7)::json END, "
+               "'properties', json_build_object('state', h.state_iso3, 'external_id', h.external_id, "
+               "'name', h.name, 'classification', CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' "
+               "ELSE h.classification END, 'contamination', h.contamination, 'region', h.region, "
+               "'recorded_on', h.recorded_on, 'parent_id', h.parent_id, 'baseline_area_m2', h.baseline_area_m2, "
+               "'remaining_area_m2', h.remaining_area_m2, 'status', h.status, 'released_on', h.released_on)) "
+               "FROM hazardous_areas h WHERE h.voided_at IS NULL ORDER BY h.id) TO STDOUT")
+        socket_dir = str(self.cluster.socket_dir)
+        t = time.perf_counter()
+        proc = subprocess.Popen(["psql", "-X", "-q", "-h", socket_dir, "-p", "5432", "-U", "postgres",
+                                 "-d", "landrelease", "-c", sql], stdout=subprocess.PIPE)
+        lines = 0
+        while chunk := proc.stdout.read(1 << 20):
+            lines += chunk.count(b"\n")
+        proc.wait()
+        elapsed = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise RuntimeError("psql COPY failed")
+        return elapsed, lines
+
+    # -- (2) bbox
+    def map_views(self, n: int) -> list[tuple[float, float, float, float]]:
+        """Typical map views: 0.25 x 0.2 degree boxes (about 25 x 22 km) centred on hazards."""
+        with psycopg.connect(self.conninfo) as conn:
+            centres = conn.execute("SELECT cx, cy FROM bench.hazard_plan ORDER BY md5(external_id) LIMIT %s",
+                                   (n,)).fetchall()
+        return [(x - 0.125, y - 0.1, x + 0.125, y + 0.1) for x, y in centres]
+
+    def bbox(self) -> None:
+        views = self.map_views(self.args.requests)
+        bbox = [",".join(f"{v:.5f}" for v in view) for view in views]
+        ours = [f"{self.base}/collections/{LAYER}/items?bbox={b}&limit=1000" for b in bbox]
+        tipg = [f"{self.tipg_base}/collections/{TIPG_LAYER}/items?bbox={b}&limit=1000" for b in bbox]
+        self.latency_pair("2. bbox query, map view (ms)", ours, tipg)
+
+    def latency_pair(self, name: str, ours: list[str], tipg: list[str]) -> None:
+        p50, p95, t50, t95 = Figure(), Figure(), Figure(), Figure()
+        for _ in range(self.repeats):
+            v = latencies(self.client, ours)
+            p50.values.append(percentile(v, 50))
+            p95.values.append(percentile(v, 95))
+            w = latencies(self.tipg_client, tipg)
+            t50.values.append(percentile(w, 50))
+            t95.values.append(percentile(w, 95))
+        for label, ours_p, tipg_p in (("p50", p50, t50), ("p95", p95, t95)):
+            self.row(f"{name} {label}", ours_p.show(), f"tipg {tipg_p.show()}",
+                     f"{ours_p.median / tipg_p.median:.2f}x tipg time", "none set (ratio only)",
+                     "faster than tipg" if ours_p.median <= tipg_p.median else "slower than tipg")
+
+    # -- (3) tiles
+    def tiles(self) -> None:
+        views = self.map_views(max(3, self.args.requests // 7))
+        addresses = []
+        for z in range(8, 15):
+            for x0, y0, x1, y1 in views:
+                lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
+                n = 2 ** z
+                x = int((lon + 180) / 360 * n)
+                y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+                addresses.append((z, x, y))
+        ours = [f"{self.base}/collections/{LAYER}/tiles/WebMercatorQuad/{z}/{x}/{y}" for z, x, y in addresses]
+        tipg = [f"{self.tipg_base}/collections/{TIPG_LAYER}/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                for z, x, y in addresses]
+        self.latency_pair(f"3. vector tiles z8-14 ({len(addresses)} tiles) (ms)", ours, tipg)
+
+    # -- (4) summaries
+    def summaries(self) -> None:
+        states = [s[0] for s in generate.STATES]
+        for name, urls, target in (
+            ("4. per-State summary (ms)", [f"{self.base}/api/v1/states/{s}/summary" for s in states] * 3, 250.0),
+            ("4. Committee overview (ms)", [f"{self.base}/api/v1/summary"] * 10, 1000.0),
+        ):
+            try:
+                p50, p95 = Figure(), Figure()
+                for _ in range(self.repeats):
+                    v = latencies(self.client, urls)
+                    p50.values.append(percentile(v, 50))
+                    p95.values.append(percentile(v, 95))
+                self.row(name + " p50", p50.show())
+                self.row(name + " p95", p95.show(), "", "", f"p95 < {target:.0f} ms (at the large size)",
+                         ("met" if p95.median < target else "MISSED") + " at this size")
+            except NotAvailable as exc:
+                self.skipped(name, str(exc))
+
+    # -- (5) events per second
+    def event_requests(self, n: int) -> list[tuple[str, dict[str, Any]]]:
+        """n events on distinct hazards, each a wedge in a part of the hazard no event has touched yet."""
+        if not hasattr(self, "_event_queue"):
+            self._event_queue = self._event_source()
+        return [item for _, item in zip(range(n), self._event_queue)]
+
+    def _event_source(self):
+        with psycopg.connect(self.conninfo) as conn:
+            plans = conn.execute("""
+                SELECT h.id, p.cx, p.cy, p.rmax_m, p.free_from, p.free_to FROM bench.hazard_plan p
+                JOIN hazardous_areas h ON h.external_id = p.external_id AND h.state_iso3 = p.state_iso3
+                WHERE p.free_to > p.free_from AND h.status = 'active' ORDER BY md5(p.external_id)""").fetchall()
+        slots = 6  # each hazard's untouched part is cut in six wedges: six rounds over the hazards
+        when = (date.today() - timedelta(days=1)).isoformat()
+        for slot in range(slots):
+            for hid, cx, cy, rmax, a0, a1 in plans:
+                step = (a1 - a0) / slots
+                w = generate.wedge(cx, cy, rmax * 1.3, a0 + slot * step, a0 + (slot + 1) * step)
+                yield (f"{self.base}/api/v1/hazards/{hid}/events",
+                       {"kind": "clearance", "date": when, "organisation": "bench",
+                        "geometry": {"type": "Polygon", "coordinates": [[list(c) for c in w.exterior.coords]]}})
+
+    def events(self) -> None:
+        headers = dict(self.client.headers)
+
+        def post_all(requests: list[tuple[str, dict[str, Any]]], clients: int) -> tuple[float, int, str]:
+            failures: list[str] = []
+            local = threading.local()
+
+            def send(item: tuple[str, dict[str, Any]]) -> None:
+                if not hasattr(local, "client"):
+                    local.client = httpx.Client(timeout=120, headers=headers)
+                r = local.client.post(item[0], json=item[1])
+                if r.status_code == 404 and "Not Found" in r.text[:40]:
+                    raise NotAvailable(f"POST /api/v1/hazards/{{id}}/events answered 404: {r.text[:120]}")
+                if r.status_code != 201:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+
+            t = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(send, requests))
+            return time.perf_counter() - t, len(failures), failures[0] if failures else ""
+
+        for clients, n in ((1, self.args.event_requests), (8, self.args.event_requests * 2)):
+            rate = Figure()
+            failed = 0
+            first_failure = ""
+            for _ in range(self.repeats):
+                batch = self.event_requests(n)
+                seconds, bad, first = post_all(batch, clients)
+                failed += bad
+                first_failure = first_failure or first
+                rate.values.append((len(batch) - bad) / seconds)
+            self.row(f"5. events applied per second, {clients} client{'s' if clients > 1 else ''}",
+                     rate.show(), "", "", "", f"{failed} failed" if failed else "")
+            if first_failure:
+                self.notes.append(f"events, {clients} clients: first failure: {first_failure}")
+
+    # -- (6) import
+    def imports(self) -> None:
+        path = self.import_file
+        ours, ogr = Figure(), Figure()
+        socket_dir = str(self.cluster.socket_dir)
+        detail = ""
+        for i in range(self.repeats):
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                conn.execute("SET statement_timeout = 0")
+                self._forget_import(conn)
+            t = time.perf_counter()
+            with path.open("rb") as f:
+                r = self.client.post(f"{self.base}/api/v1/states/{generate.IMPORT_STATE}/imports",
+                                     files={"file": (path.name, f, "application/geopackage+sqlite3")})
+            r = self._follow_job(r)
+            seconds = time.perf_counter() - t
+            if r.status_code == 404:
+                raise NotAvailable(f"POST /api/v1/states/{{iso3}}/imports answered 404: {r.text[:160]}")
+            if r.status_code >= 300:
+                raise RuntimeError(f"import answered {r.status_code}: {r.text[:400]}")
+            ours.values.append(seconds)
+            detail = r.text[:200]
+            t = time.perf_counter()
+            pg = f"PG:host={socket_dir} port=5432 user=postgres dbname=landrelease"
+            proc = subprocess.run(["ogr2ogr", "-f", "PostgreSQL", pg, str(path), "-nln", "bench.ogr_import",
+                                   "-overwrite", "-lco", "GEOMETRY_NAME=geom", "-nlt", "MULTIPOLYGON"],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"ogr2ogr failed: {proc.stderr[-400:]}")
+            ogr.values.append(time.perf_counter() - t)
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            count = conn.execute("SELECT count(*) FROM hazardous_areas WHERE state_iso3 = %s AND external_id "
+                                 "LIKE 'HRV-IMP-%%'", (generate.IMPORT_STATE,)).fetchone()[0]
+        if count != self.args.import_polygons:
+            self.notes.append(f"import: {count} of {self.args.import_polygons} polygons in the ledger after the "
+                              f"import; answer began: {detail}")
+        n = self.args.import_polygons
+        self.row(f"6. import of a {n:,}-polygon GeoPackage (s)", ours.show("{:.1f}"),
+                 f"ogr2ogr {ogr.show('{:.1f}')}", f"{ours.median / ogr.median:.2f}x ogr2ogr time",
+                 "<= 1.5x ogr2ogr", "met" if ours.median <= 1.5 * ogr.median else "MISSED")
+
+    def _follow_job(self, r: httpx.Response) -> httpx.Response:
+        """An asynchronous import (202 + Location) is followed until it is no longer running."""
+        if r.status_code != 202 or "location" not in r.headers:
+            return r
+        url = httpx.URL(self.base).join(r.headers["location"])
+        while True:
+            r = self.client.get(url)
+            text = r.text.lower()
+            if r.status_code != 200 or not any(s in text for s in ('"running"', '"queued"', '"pending"')):
+                return r
+            time.sleep(0.2)
+
+    @staticmethod
+    def _forget_import(conn: psycopg.Connection) -> None:
+        """Remove a previous import of the bench file so the next one starts from the same ledger."""
+        ids = "SELECT id FROM hazardous_areas WHERE state_iso3 = 'HRV' AND external_id LIKE 'HRV-IMP-%'"
+        for table, column in _referencing(conn):
+            conn.execute(f'DELETE FROM "{table}" WHERE "{column}" IN ({ids})')
+        conn.execute("DELETE FROM audit_log WHERE state_iso3 = 'HRV'")
+        conn.execute(f"DELETE FROM hazardous_areas WHERE id IN ({ids})")
+
+    # -- report
+    def machine(self) -> list[str]:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.processor())
+        mem = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+        load = os.getloadavg()
+        return [f"- CPU: {cpu}, {os.cpu_count()} cores (nproc); memory {mem / 1024 / 1024:.1f} GB",
+                f"- load average at the end of the run: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+                "(the machine is shared: other test suites ran at the same time)",
+                f"- PostgreSQL {self.dataset[6]}, PostGIS {self.dataset[7]}; Python {platform.python_version()}; "
+                f"tipg {_tipg_version()}; {_gdal_version()}"]
+
+    def write(self, started: float) -> None:
+        a = self.args
+        h, e, points, hsize, esize, released = self.dataset[:6]
+        lines = [
+            "# Benchmark results",
+            "",
+            f"Run `{' '.join(['python -m bench.run', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+            f"{(time.time() - started) / 60:.1f} minutes. Median of {a.repeats} runs, (min-max) beside it.",
+            "",
+        ]
+        if a.note:
+            lines += [a.note, ""]
+        lines += [
+            "## Data",
+            f"- {h:,} hazards ({released:,} released in full), {e:,} land-release events; "
+            f"{points:,} vertices in the remaining geometries; table sizes: hazards {hsize}, events {esize}",
+            "- bulk load: " + ", ".join(f"{k} {v:.1f}" for k, v in self.load_timings.items()),
+            f"- replay check (bench/generate.py): {self.replay_check}",
+            "",
+            "## Machine",
+            *self.machine(),
+            "",
+            "## Figures",
+            "",
+            "| Figure | landrelease | Anchor (same run) | Ratio | Target | Met? |",
+            "|---|---|---|---|---|---|",
+            *[f"| {r['name']} | {r['ours']} | {r['anchor']} | {r['ratio']} | {r['target']} | {r['met']} |"
+              for r in self.rows],
+            "",
+        ]
+        if self.notes:
+            lines += ["## Notes", "", *[f"- {n}" for n in self.notes], ""]
+        lines += [
+            "## How each figure is taken",
+            "",
+            "1. All pages of `/collections/hazardous_areas/items?limit=10000` following `rel=next`, and the "
+            "same through tipg over the view `bench.tipg_hazards` (same rows, same properties, remaining "
+            "geometry); features/s = features / seconds spent in the requests (bodies fully received; "
+            "the client's JSON parsing is not timed). The COPY floor is `psql -c \"COPY (SELECT "
+            "json_build_object(...)) TO STDOUT\"`, one Feature per line, same properties, 7 decimals. Peak RSS "
+            "is VmHWM of the `landrelease serve` process (reset before paging when the kernel allows).",
+            f"2. {a.requests} map views of 0.25 x 0.2 degrees centred on hazards, `bbox=...&limit=1000`.",
+            "3. The tile under each of a few hazard centres at every zoom 8-14 "
+            "(`/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}` on both).",
+            "4. `/api/v1/states/{iso3}/summary` for the eight generated States (3 times each) and "
+            "`/api/v1/summary` 10 times, per run.",
+            f"5. `POST /api/v1/hazards/{{id}}/events` (a clearance wedge on an untouched part of the hazard, "
+            f"dated yesterday, so no replay), {a.event_requests} events with one client and "
+            f"{a.event_requests * 2} with 8 concurrent clients, distinct hazards; events/s = accepted / wall time.",
+            "6. `POST /api/v1/states/HRV/imports` (multipart `file`) of the GeoPackage from bench/generate.py, "
+            "timed to the answer, against `ogr2ogr -f PostgreSQL` of the same file into the same database "
+            "(a table `bench.ogr_import`). The imported hazards are removed between runs.",
+            "",
+        ]
+        RESULTS.write_text("\n".join(lines))
+        print(f"wrote {RESULTS}")
+
+
+def _referencing(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """(table, column) of foreign keys that point at hazardous_areas.id, other than the ledger's own."""
+    rows = conn.execute("""
+        SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)
+        WHERE c.contype = 'f' AND c.confrelid = 'hazardous_areas'::regclass
+          AND c.conrelid <> 'hazardous_areas'::regclass""").fetchall()
+    return [(t, col) for t, col in rows if re.fullmatch(r"[a-z_.]+", t)]
+
+
+def _tipg_version() -> str:
+    out = subprocess.run([str(TIPG_VENV / "bin" / "python"), "-c", "import tipg; print(tipg.__version__)"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "?"
+
+
+def _gdal_version() -> str:
+    out = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True)
+    return out.stdout.strip().split(",")[0] if out.returncode == 0 else "GDAL ?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(generate.SIZES), default="small")
+    parser.add_argument("--hazards", type=int, help="override the number of hazards")
+    parser.add_argument("--events", type=int, help="override the number of events")
+    parser.add_argument("--import-polygons", type=int, default=generate.IMPORT_POLYGONS,
+                        help="polygons in the import GeoPackage (0: skip the import figure)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=40, help="bbox requests per run (tiles: about this many)")
+    parser.add_argument("--event-requests", type=int, default=100, help="events per run with one client")
+    parser.add_argument("--verify", type=int, default=30, help="hazards replayed through the ledger as a check")
+    parser.add_argument("--seed", type=int, default=generate.SEED)
+    parser.add_argument("--only", default="layer,bbox,tiles,summaries,events,imports",
+                        help="comma-separated figures to measure")
+    parser.add_argument("--note", default="", help="a line for results.md (e.g. why the size was reduced)")
+    args = parser.parse_args(argv)
+    hazards, events = generate.SIZES[args.size]
+    args.hazards = args.hazards if args.hazards is not None else hazards
+    args.events = args.events if args.events is not None else events
+    only = set(args.only.split(","))
+    if "imports" not in only:
+        args.import_polygons = 0
+
+    started = time.time()
+    bench = Bench(args)
+    try:
+        bench.setup()
+        order = [("layer", "1. whole layer", bench.layer), ("bbox", "2. bbox", bench.bbox),
+                 ("tiles", "3. tiles", bench.tiles), ("summaries", "4. summaries", bench.summaries),
+                 ("events", "5. events", bench.events), ("imports", "6. import", bench.imports)]
+        for key, name, fn in order:
+            if key in only:
+                bench.measure(name, fn)
+        bench.write(started)
+    finally:
+        bench.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
