@@ -12,6 +12,7 @@ from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
 from app.routers import audit as audit_router
 from app.routers import hazards, health
+from app.routers import states
 from app.routers import ogc
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     app.include_router(hazards.router)
+    app.include_router(states.router)
     app.include_router(ogc.router)
     app.include_router(audit_router.router)
     return app

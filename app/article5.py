@@ -1,0 +1,440 @@
+"""Article 5 of the Convention: each State's deadline, as a history of decisions, and its work plans.
+
+- A State's obligation starts when the Convention enters into force for it; its **original
+  deadline** is ten years later (Article 5.1).
+- A Meeting of the States Parties or a Review Conference may grant an **extension** of up to ten
+  years (Article 5.3-6); extensions can be renewed. Each request carries a work plan with annual
+  milestones (Oslo Action Plan Actions 19, 20, 23).
+- A State that finishes declares **completion** (Action 25); completion can be **reopened** when
+  previously unknown mined areas are found (Action 26), possibly with a new deadline.
+- A State may withdraw (Article 20): **withdrawal notified**, then **withdrawal effective** six
+  months later (or later, during an armed conflict).
+
+Every fact is one row of `article5_decisions` with its source and confidence, never one field that
+gets overwritten. A decision counts from the date it was taken (`decided_on`). The reference file
+`geodata/article5_states.csv` only gives the last known deadline and how many extensions led to
+it, without their dates: such an undated fact is recorded once, honestly (one `extension` row that
+stands for N extensions, `extensions_count` = N, or N unknown), and is taken to apply from the
+State's original deadline on, the date by which it must have been granted.
+"""
+from __future__ import annotations
+
+import csv
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.problems import Problem
+
+STATES_CSV = Path(__file__).resolve().parents[1] / "geodata" / "article5_states.csv"
+REFERENCE_SOURCE = "geodata/article5_states.csv"
+POSTABLE_KINDS = ("extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective")
+MAX_EXTENSION_YEARS = 10  # Article 5.3: an extension of up to ten years
+WITHDRAWAL_NOTICE_MONTHS = 6  # Article 20.3
+
+# The status a decision puts a State in.
+STATUS_OF_KIND = {
+    "original_deadline": "obligation",
+    "extension": "obligation",
+    "reopening": "obligation",
+    "completion": "completed",
+    "withdrawal_notified": "withdrawal_notified",
+    "withdrawal_effective": "withdrawn",
+}
+NOT_IN_FORCE = "not_in_force"
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _months_later(day: date, months: int) -> date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+# --- reference data -----------------------------------------------------------------------------
+def _csv_date(value: str | None) -> date | None:
+    value = (value or "").strip()
+    return date.fromisoformat(value) if value else None
+
+
+def _reference_decisions(row: dict[str, str]) -> list[dict[str, Any]]:
+    """The decision rows that one line of the reference file stands for."""
+    iso3 = row["iso3"].strip()
+    entry = _csv_date(row["entry_into_force"])
+    if entry is None:
+        return []
+    original = _csv_date(row.get("original_deadline")) or _years_later(entry, 10)
+    current = _csv_date(row.get("current_deadline"))
+    extensions_raw = (row.get("extensions_granted") or "").strip()
+    extensions = int(extensions_raw) if extensions_raw else None
+    status = (row.get("article5_status") or "").strip()
+    confidence = (row.get("confidence") or "").strip() or None
+    csv_note = (row.get("note") or "").strip()
+    decisions = [{
+        "iso3": iso3, "kind": "original_deadline", "decided_on": entry, "deadline": original,
+        "extensions_count": None, "confidence": "high",
+        "note": "entry into force + 10 years (Article 5.1)",
+    }]
+    if current is not None and current != original or (extensions or 0) > 0:
+        n = extensions if extensions is not None else "an unknown number of"
+        decisions.append({
+            "iso3": iso3, "kind": "extension", "decided_on": None, "deadline": current,
+            "extensions_count": extensions, "confidence": confidence,
+            "note": f"last known deadline; stands for {n} extension(s) whose dates and meetings are not in the "
+                    "reference file" + (f". {csv_note}" if csv_note else ""),
+        })
+    elif current is None and status != "completed":
+        # The deadline has been extended (the original one has passed) but the file does not say to when.
+        decisions.append({
+            "iso3": iso3, "kind": "extension", "decided_on": None, "deadline": None,
+            "extensions_count": extensions, "confidence": confidence,
+            "note": "current deadline and number of extensions not known here"
+                    + (f". {csv_note}" if csv_note else ""),
+        })
+    if status == "completed":
+        decisions.append({
+            "iso3": iso3, "kind": "completion", "decided_on": None, "deadline": None, "extensions_count": None,
+            "confidence": confidence,
+            "note": "completion declared (date not in the reference file)" + (f". {csv_note}" if csv_note else ""),
+        })
+    return decisions
+
+
+def seed_reference_data(conn: Connection) -> int:
+    """Load the reference decisions of `geodata/article5_states.csv`; safe to run again. Returns rows added.
+
+    A reference fact already present (same State, kind and source) is left as it is, so corrections
+    the Committee records later are never overwritten.
+    """
+    with STATES_CSV.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    added = 0
+    for row in rows:
+        conn.execute(
+            text("INSERT INTO states (iso3, name, entry_into_force, source) VALUES (:iso3, :name, :eif, :source) "
+                 "ON CONFLICT (iso3) DO NOTHING"),
+            {"iso3": row["iso3"].strip(), "name": row["name"].strip(), "eif": _csv_date(row["entry_into_force"]),
+             "source": REFERENCE_SOURCE},
+        )
+        for decision in _reference_decisions(row):
+            added += conn.execute(
+                text(
+                    """
+                    INSERT INTO article5_decisions (state_iso3, kind, decided_on, deadline, extensions_count,
+                                                    source, confidence, note)
+                    SELECT CAST(:iso3 AS varchar), CAST(:kind AS varchar), CAST(:decided_on AS date),
+                           CAST(:deadline AS date), CAST(:extensions_count AS integer), CAST(:source AS text),
+                           CAST(:confidence AS text), CAST(:note AS text)
+                    WHERE NOT EXISTS (SELECT 1 FROM article5_decisions
+                                      WHERE state_iso3 = CAST(:iso3 AS varchar) AND kind = CAST(:kind AS varchar)
+                                        AND source = CAST(:source AS text))
+                    """
+                ),
+                {**decision, "source": REFERENCE_SOURCE},
+            ).rowcount
+    return added
+
+
+# --- where a State stands at a date --------------------------------------------------------------
+# Each decision with the date it counts from: its own date, or (undated reference facts) the
+# State's original deadline. Deadline-setting decisions are ordered by that date; the original
+# deadline yields to any extension of the same date.
+_DECISIONS_SQL = """
+    SELECT d.*, COALESCE(d.decided_on, (s.entry_into_force + interval '10 years')::date) AS effective_on,
+           CASE WHEN d.kind = 'original_deadline' THEN 0 ELSE 1 END AS rank
+    FROM article5_decisions d JOIN states s ON s.iso3 = d.state_iso3
+    WHERE CAST(:states AS text[]) IS NULL OR d.state_iso3 = ANY(CAST(:states AS text[]))
+"""
+
+STANDING_SQL = f"""
+    WITH d AS ({_DECISIONS_SQL})
+    SELECT s.iso3, s.name, s.entry_into_force,
+           (SELECT o.deadline FROM d o WHERE o.state_iso3 = s.iso3 AND o.kind = 'original_deadline'
+            ORDER BY o.recorded_at DESC LIMIT 1) AS original_deadline,
+           dl.id AS deadline_decision_id, dl.deadline,
+           ext.extensions,
+           st.kind AS last_kind
+    FROM states s
+    LEFT JOIN LATERAL (
+        SELECT d.id, d.deadline FROM d
+        WHERE d.state_iso3 = s.iso3 AND d.effective_on <= :as_of
+          AND (d.kind IN ('original_deadline', 'extension') OR (d.kind = 'reopening' AND d.deadline IS NOT NULL))
+        ORDER BY d.effective_on DESC, d.rank DESC, d.recorded_at DESC LIMIT 1) dl ON true
+    LEFT JOIN LATERAL (
+        SELECT CASE WHEN bool_or(d.extensions_count IS NULL) THEN NULL
+                    ELSE COALESCE(sum(d.extensions_count), 0) END AS extensions
+        FROM d WHERE d.state_iso3 = s.iso3 AND d.kind = 'extension' AND d.effective_on <= :as_of) ext ON true
+    LEFT JOIN LATERAL (
+        SELECT d.kind FROM d WHERE d.state_iso3 = s.iso3 AND d.effective_on <= :as_of
+        ORDER BY d.effective_on DESC, d.rank DESC, d.recorded_at DESC LIMIT 1) st ON true
+    WHERE CAST(:states AS text[]) IS NULL OR s.iso3 = ANY(CAST(:states AS text[]))
+    ORDER BY s.iso3
+"""
+
+
+@dataclass
+class Standing:
+    """Where a State stands under Article 5 at a date."""
+
+    iso3: str
+    name: str
+    entry_into_force: date | None
+    original_deadline: date | None
+    deadline: date | None
+    deadline_decision_id: uuid.UUID | None
+    extensions: int | None
+    status: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "entry_into_force": _iso(self.entry_into_force), "original_deadline": _iso(self.original_deadline),
+            "deadline": _iso(self.deadline), "extensions": self.extensions, "status": self.status,
+        }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def standings(session: Session | Connection, as_of: date, states: list[str] | None = None) -> dict[str, Standing]:
+    """Every State's (or the given States') deadline, extensions and status at the end of `as_of`."""
+    rows = session.execute(text(STANDING_SQL), {"as_of": as_of, "states": states})
+    return {
+        r.iso3: Standing(
+            iso3=r.iso3, name=r.name, entry_into_force=r.entry_into_force, original_deadline=r.original_deadline,
+            deadline=r.deadline, deadline_decision_id=r.deadline_decision_id,
+            extensions=int(r.extensions) if r.extensions is not None else None,
+            status=STATUS_OF_KIND[r.last_kind] if r.last_kind else NOT_IN_FORCE,
+        )
+        for r in rows
+    }
+
+
+def standing(session: Session, iso3: str, as_of: date) -> Standing:
+    found = standings(session, as_of, [iso3]).get(iso3)
+    if found is None:
+        raise Problem(404, f"Unknown State '{iso3}': use an ISO 3166 alpha-3 code of a State in GET /api/v1/states")
+    return found
+
+
+# --- the history ---------------------------------------------------------------------------------
+def decision_history(session: Session, iso3: str) -> list[dict[str, Any]]:
+    """The State's decisions in the order they took effect, each with its work-plan milestones."""
+    return session.execute(
+        text(
+            f"""
+            WITH d AS ({_DECISIONS_SQL})
+            SELECT COALESCE(json_agg(json_build_object(
+                'id', d.id, 'kind', d.kind, 'decided_on', d.decided_on, 'effective_on', d.effective_on,
+                'meeting', d.meeting, 'deadline', d.deadline, 'extensions_count', d.extensions_count,
+                'source', d.source, 'confidence', d.confidence, 'note', d.note, 'recorded_at', d.recorded_at,
+                'milestones', (SELECT COALESCE(json_agg(json_build_object('year', m.year, 'area_m2', m.area_m2,
+                                                                          'areas', m.areas) ORDER BY m.year), '[]')
+                               FROM work_plan_milestones m WHERE m.decision_id = d.id))
+                ORDER BY d.effective_on, d.rank, d.recorded_at), '[]'::json)
+            FROM d
+            """
+        ),
+        {"states": [iso3]},
+    ).scalar_one()
+
+
+def state_record(session: Session, iso3: str, today: date | None = None) -> dict[str, Any]:
+    """GET /states/{iso3}: the State, where it stands today and its decision history."""
+    today = today or date.today()
+    now = standing(session, iso3, today)
+    source = session.execute(text("SELECT source FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
+    return {"iso3": now.iso3, "name": now.name, "source": source, "as_of": today.isoformat(),
+            "article5": now.as_json(), "decisions": decision_history(session, iso3)}
+
+
+def state_list(session: Session, today: date | None = None) -> list[dict[str, Any]]:
+    today = today or date.today()
+    return [{"iso3": s.iso3, "name": s.name, **s.as_json()} for s in standings(session, today).values()]
+
+
+# --- new decisions -------------------------------------------------------------------------------
+@dataclass
+class NewDecision:
+    kind: str
+    decided_on: date
+    deadline: date | None = None
+    meeting: str | None = None
+    source: str | None = None
+    confidence: str | None = None
+    note: str | None = None
+
+
+def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) -> None:
+    if new.kind not in POSTABLE_KINDS:
+        raise Problem(422, f"kind '{new.kind}' cannot be recorded here: use one of {', '.join(POSTABLE_KINDS)} "
+                           "(the original deadline follows from the entry into force).")
+    if new.decided_on > today:
+        raise Problem(422, f"decided_on {new.decided_on} is in the future: record a decision once it is taken.")
+    before = standing(session, iso3, new.decided_on)
+    if before.entry_into_force is None or new.decided_on < before.entry_into_force:
+        raise Problem(422, f"decided_on {new.decided_on} is before the Convention entered into force for "
+                           f"{iso3} ({_iso(before.entry_into_force) or 'unknown'}).")
+    if new.kind not in ("extension", "reopening") and new.deadline is not None:
+        raise Problem(422, f"A {new.kind} carries no deadline: leave `deadline` out.")
+    if new.kind == "extension":
+        if new.deadline is None:
+            raise Problem(422, "An extension needs `deadline`: the new deadline it grants.")
+        if before.status not in ("obligation", "withdrawal_notified"):
+            raise Problem(422, f"{iso3} is {before.status.replace('_', ' ')} on {new.decided_on}: there is no "
+                               "deadline to extend.")
+        extended = before.deadline
+        if extended is None:  # unknown current deadline: at least later than every deadline known then
+            extended = session.execute(
+                text(f"WITH d AS ({_DECISIONS_SQL}) SELECT max(deadline) FROM d WHERE effective_on <= :as_of"),
+                {"states": [iso3], "as_of": new.decided_on},
+            ).scalar()
+        if extended is not None and new.deadline <= extended:
+            raise Problem(422, f"The new deadline {new.deadline} is not later than the deadline it extends "
+                               f"({extended}).", extended_deadline=extended.isoformat())
+        if before.deadline is not None and new.deadline > _years_later(before.deadline, MAX_EXTENSION_YEARS):
+            raise Problem(422, f"The new deadline {new.deadline} is more than {MAX_EXTENSION_YEARS} years after the "
+                               f"deadline it extends ({before.deadline}); Article 5.3 allows up to ten years.")
+        later = session.execute(
+            text(f"WITH d AS ({_DECISIONS_SQL}) SELECT min(deadline) FROM d "
+                 "WHERE kind = 'extension' AND effective_on > :as_of"),
+            {"states": [iso3], "as_of": new.decided_on},
+        ).scalar()
+        if later is not None and new.deadline >= later:
+            raise Problem(422, f"A later extension already sets the deadline to {later}; an extension decided on "
+                               f"{new.decided_on} must end before it.")
+    elif new.kind == "completion":
+        if before.status not in ("obligation", "withdrawal_notified"):
+            raise Problem(422, f"{iso3} is {before.status.replace('_', ' ')} on {new.decided_on}: completion can "
+                               "only be declared by a State with an Article 5 obligation.")
+    elif new.kind == "reopening":
+        if before.status != "completed":
+            raise Problem(422, f"{iso3} is {before.status.replace('_', ' ')} on {new.decided_on}: only a declared "
+                               "completion can be reopened.")
+        if new.deadline is not None and new.deadline <= new.decided_on:
+            raise Problem(422, f"The reopening's deadline {new.deadline} must be after its date {new.decided_on}.")
+    elif new.kind == "withdrawal_notified":
+        if before.status in ("withdrawal_notified", "withdrawn", NOT_IN_FORCE):
+            raise Problem(422, f"{iso3} is {before.status.replace('_', ' ')} on {new.decided_on}: it cannot notify "
+                               "a withdrawal.")
+    elif new.kind == "withdrawal_effective":
+        notified = session.execute(
+            text(f"WITH d AS ({_DECISIONS_SQL}) SELECT max(effective_on) FROM d "
+                 "WHERE kind = 'withdrawal_notified' AND effective_on <= :as_of"),
+            {"states": [iso3], "as_of": new.decided_on},
+        ).scalar()
+        if before.status != "withdrawal_notified" or notified is None:
+            raise Problem(422, f"{iso3} has not notified a withdrawal by {new.decided_on}: record "
+                               "withdrawal_notified first.")
+        earliest = _months_later(notified, WITHDRAWAL_NOTICE_MONTHS)
+        if new.decided_on < earliest:
+            raise Problem(422, f"A withdrawal notified on {notified} takes effect six months later at the earliest "
+                               f"({earliest}), not on {new.decided_on} (Article 20.3).")
+
+
+def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.Actor,
+                    today: date | None = None) -> dict[str, Any]:
+    """Validate and record one Article 5 decision; returns it with where the State stands now."""
+    today = today or date.today()
+    session.execute(text("SELECT iso3 FROM states WHERE iso3 = :iso3 FOR UPDATE"), {"iso3": iso3})
+    _check_decision(session, iso3, new, today)
+    decision_id = session.execute(
+        text(
+            "INSERT INTO article5_decisions (state_iso3, kind, decided_on, meeting, deadline, extensions_count, "
+            "source, confidence, note) VALUES (:iso3, :kind, :decided_on, :meeting, :deadline, :extensions_count, "
+            ":source, :confidence, :note) RETURNING id"
+        ),
+        {"iso3": iso3, "kind": new.kind, "decided_on": new.decided_on, "meeting": new.meeting,
+         "deadline": new.deadline, "extensions_count": 1 if new.kind == "extension" else None,
+         "source": new.source or f"recorded by {actor.name}", "confidence": new.confidence, "note": new.note},
+    ).scalar_one()
+    audit.record(session, actor, state_iso3=iso3, table="article5_decisions", row_id=decision_id, action="create",
+                 detail={"kind": new.kind, "decided_on": new.decided_on.isoformat(), "deadline": _iso(new.deadline)})
+    now = standing(session, iso3, today)
+    session.commit()
+    decision = next(d for d in decision_history(session, iso3) if d["id"] == str(decision_id))
+    return {"decision": decision, "article5": now.as_json()}
+
+
+# --- work plans ----------------------------------------------------------------------------------
+@dataclass
+class Milestone:
+    year: int
+    area_m2: float
+    areas: int | None = None
+
+
+def replace_milestones(session: Session, iso3: str, milestones: list[Milestone], decision_id: uuid.UUID | None,
+                       actor: audit.Actor, today: date | None = None) -> dict[str, Any]:
+    """Set the work-plan milestones of one granted extension (by default the one in force today)."""
+    today = today or date.today()
+    standing(session, iso3, today)  # 404 for an unknown State
+    if decision_id is None:
+        decision_id = session.execute(
+            text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id FROM d WHERE kind IN ('extension', 'reopening') "
+                 "AND effective_on <= :as_of ORDER BY effective_on DESC, recorded_at DESC LIMIT 1"),
+            {"states": [iso3], "as_of": today},
+        ).scalar()
+        if decision_id is None:
+            raise Problem(422, f"{iso3} has no granted extension to attach a work plan to: record the extension "
+                               "first (POST .../article5/decisions), or name the decision with ?decision_id=.")
+    decision = session.execute(
+        text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id, kind, decided_on, deadline FROM d WHERE id = :id"),
+        {"states": [iso3], "id": decision_id},
+    ).one_or_none()
+    if decision is None:
+        raise Problem(404, f"{iso3} has no Article 5 decision with id {decision_id}.")
+    if decision.kind not in ("extension", "reopening"):
+        raise Problem(422, f"Milestones belong to a granted extension (or a reopening), not to a {decision.kind}.")
+    years = [m.year for m in milestones]
+    duplicates = sorted({y for y in years if years.count(y) > 1})
+    if duplicates:
+        raise Problem(422, f"Each year appears once in a work plan; repeated: {', '.join(map(str, duplicates))}.")
+    first = decision.decided_on.year if decision.decided_on else None
+    last = decision.deadline.year if decision.deadline else None
+    outside = [y for y in years if (first is not None and y < first) or (last is not None and y > last)]
+    if outside:
+        raise Problem(422, f"Milestone years {', '.join(map(str, outside))} fall outside the extension's period "
+                           f"({first or '?'} to {last or '?'}).")
+    session.execute(text("DELETE FROM work_plan_milestones WHERE decision_id = :id"), {"id": decision_id})
+    for m in milestones:
+        session.execute(
+            text("INSERT INTO work_plan_milestones (state_iso3, decision_id, year, area_m2, areas) "
+                 "VALUES (:iso3, :decision_id, :year, :area_m2, :areas)"),
+            {"iso3": iso3, "decision_id": decision_id, "year": m.year, "area_m2": m.area_m2, "areas": m.areas},
+        )
+    audit.record(session, actor, state_iso3=iso3, table="work_plan_milestones", row_id=decision_id,
+                 action="replace", detail={"years": years})
+    session.commit()
+    return {"state": iso3, "decision_id": str(decision_id),
+            "milestones": [{"year": m.year, "area_m2": m.area_m2, "areas": m.areas}
+                           for m in sorted(milestones, key=lambda m: m.year)]}
+
+
+def milestones_sql() -> str:
+    """Per State and year, the milestone of the latest decision in effect at `:as_of` that plans that year."""
+    return f"""
+        WITH d AS ({_DECISIONS_SQL})
+        SELECT DISTINCT ON (m.state_iso3, m.year) m.state_iso3, m.year, m.area_m2, m.areas, m.decision_id
+        FROM work_plan_milestones m JOIN d ON d.id = m.decision_id
+        WHERE d.effective_on <= :as_of
+        ORDER BY m.state_iso3, m.year, d.effective_on DESC, d.recorded_at DESC
+    """

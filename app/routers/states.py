@@ -1,0 +1,132 @@
+"""States, their Article 5 decisions and work plans, and the summaries the Committee reads."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from app import access, article5, summaries
+from app.audit import Actor
+from app.database import get_session
+from app.problems import Problem
+from app.routers.deps import request_actor
+
+router = APIRouter(prefix="/api/v1", tags=["article 5"])
+
+Iso3 = Path(pattern="^[A-Za-z]{3}$", description="ISO 3166 alpha-3 code of the State, e.g. KHM")
+AsOf = Query(None, description="Answer for the end of this day (YYYY-MM-DD); default today")
+Format = Literal["json", "csv"]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective"]
+    decided_on: date = Field(description="The date the decision was taken (or the notification received)")
+    deadline: date | None = Field(None, description="The new deadline: required for an extension, optional for a "
+                                                    "reopening, absent otherwise")
+    meeting: str | None = Field(None, max_length=500, description="e.g. '22MSP' or 'Fifth Review Conference'")
+    source: str | None = Field(None, max_length=2000, description="Where the fact comes from (document symbol, URL)")
+    confidence: Literal["high", "medium", "low"] | None = None
+    note: str | None = Field(None, max_length=4000)
+
+
+class MilestoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=1999, le=2100)
+    area_m2: float = Field(ge=0, allow_inf_nan=False, description="Mined area to be addressed that year, m2")
+    areas: int | None = Field(None, ge=0, description="Number of areas to be addressed that year")
+
+
+class WorkPlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: uuid.UUID | None = None
+    milestones: list[MilestoneIn] = Field(max_length=100)
+
+
+def _csv_response(chunks, filename: str) -> StreamingResponse:
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/states", summary="States Parties with their current Article 5 deadline",
+            dependencies=[Depends(access.public_reader)])
+def list_states(session: Session = Depends(get_session)) -> JSONResponse:
+    return JSONResponse({"states": article5.state_list(session)})
+
+
+@router.get("/states/{iso3}", summary="A State: current deadline, extensions, status and the decision history",
+            dependencies=[Depends(access.public_reader)])
+def get_state(iso3: str = Iso3, session: Session = Depends(get_session)) -> JSONResponse:
+    return JSONResponse(article5.state_record(session, iso3.upper()))
+
+
+@router.post("/states/{iso3}/article5/decisions", status_code=201,
+             summary="Record an extension, completion, reopening or withdrawal (Committee or admin)",
+             dependencies=[Depends(access.article5_writer)])
+def post_decision(body: DecisionIn, iso3: str = Iso3, session: Session = Depends(get_session),
+                  actor: Actor = Depends(request_actor)) -> JSONResponse:
+    new = article5.NewDecision(kind=body.kind, decided_on=body.decided_on, deadline=body.deadline,
+                               meeting=body.meeting, source=body.source, confidence=body.confidence, note=body.note)
+    return JSONResponse(article5.record_decision(session, iso3.upper(), new, actor), status_code=201)
+
+
+@router.put("/states/{iso3}/milestones",
+            summary="Set the work-plan milestones of a granted extension (default: the one in force today)",
+            dependencies=[Depends(access.article5_writer)])
+def put_milestones(
+    body: list[MilestoneIn] | WorkPlanIn = Body(
+        examples=[[{"year": 2026, "area_m2": 12_500_000, "areas": 140}, {"year": 2027, "area_m2": 11_000_000}]]),
+    iso3: str = Iso3,
+    decision_id: uuid.UUID | None = Query(None, description="The extension the work plan belongs to"),
+    session: Session = Depends(get_session),
+    actor: Actor = Depends(request_actor),
+) -> JSONResponse:
+    if isinstance(body, WorkPlanIn):
+        if decision_id and body.decision_id and decision_id != body.decision_id:
+            raise Problem(422, "decision_id differs between the query and the body: give it once.")
+        decision_id = decision_id or body.decision_id
+        items = body.milestones
+    else:
+        items = body
+    milestones = [article5.Milestone(year=m.year, area_m2=m.area_m2, areas=m.areas) for m in items]
+    return JSONResponse(article5.replace_milestones(session, iso3.upper(), milestones, decision_id, actor))
+
+
+@router.get("/states/{iso3}/summary", summary="Remaining contamination, land release and Article 5 progress at a date",
+            dependencies=[Depends(access.public_state_reader)])
+def state_summary(iso3: str = Iso3, as_of: date | None = AsOf,
+                  session: Session = Depends(get_session)) -> JSONResponse:
+    return JSONResponse(summaries.state_summary(session, iso3.upper(), as_of or date.today()))
+
+
+@router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)")
+def overview(as_of: date | None = AsOf, format: Format = Query("json", description="json or csv (km2, 3 decimals)"),
+             key: access.ApiKey | None = Depends(access.overview_reader),
+             session: Session = Depends(get_session)) -> Response:
+    day = as_of or date.today()
+    result = summaries.overview(session, day, access.readable_states(key))
+    if format == "csv":
+        return _csv_response(summaries.overview_csv(result), f"article5-overview-{day.isoformat()}.csv")
+    return JSONResponse(result)
+
+
+@router.get("/states/{iso3}/report", summary="Article 7 mined-areas table at the end of a year, and its land release",
+            dependencies=[Depends(access.public_state_reader)])
+def annual_report(iso3: str = Iso3, year: int = Query(..., description="The reporting year (end of December)"),
+                  format: Format = Query("json", description="json or csv (the mined areas table)"),
+                  session: Session = Depends(get_session)) -> Response:
+    if not 1999 <= year <= date.today().year:
+        raise Problem(422, f"year {year} is out of range: give a year from 1999 (the Convention's entry into "
+                           f"force) to {date.today().year}.")
+    report = summaries.annual_report(session, iso3.upper(), year)
+    if format == "csv":
+        return _csv_response(summaries.annual_report_csv(report), f"article7-{iso3.upper()}-{year}.csv")
+    return JSONResponse(report)

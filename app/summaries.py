@@ -1,0 +1,393 @@
+"""What the Committee on Article 5 Implementation asks of a State, at a date: SQL aggregates over the ledger.
+
+Everything is as of the end of a day D:
+- a hazard counts from the day it was recorded; voided hazards and voided events never count;
+- remaining(hazard, D) = baseline - the released areas of its valid events dated on or before D
+  (the pieces never overlap, so the sum is exact); a hazard released in full on or before D is gone;
+- its class at D is CHA when recorded as CHA or reclassified on or before D;
+- released land is the area of cancellation, reduction and clearance events; a reclassification
+  is not released land (it moves land from an SHA to a new CHA);
+- "added" land is the baseline area of hazards recorded in a year that were previously unknown:
+  a CHA split off an SHA by a reclassification is not new land and is not added.
+The sums are computed by PostgreSQL; Python only arranges the grouped rows.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import article5
+from app.as_of import hazards_sql
+from app.ledger import require_state
+from app.models import ITEM_KINDS
+
+RELEASE_METHODS = {"cancellation": "cancelled_m2", "reduction": "reduced_m2", "clearance": "cleared_m2"}
+NO_REGION = "(no region)"
+RATE_WINDOW_DAYS = 365
+M2_PER_KM2 = 1_000_000
+
+_STATES_FILTER = "(CAST(:states AS text[]) IS NULL OR {column} = ANY(CAST(:states AS text[])))"
+
+# The hazards that remain at :as_of, with their class and remaining area then (areas only, no geometry).
+_REMAINING_SQL = f"""
+    SELECT h.state_iso3, h.region, h.contamination,
+           CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END AS classification,
+           GREATEST(h.baseline_area_m2 - COALESCE((
+               SELECT sum(e.released_area_m2) FROM land_release_events e
+               WHERE e.hazard_id = h.id AND e.voided_at IS NULL AND e.date <= :as_of), 0), 0) AS remaining_m2
+    FROM hazardous_areas h
+    WHERE h.voided_at IS NULL AND h.recorded_on <= :as_of
+      AND (h.released_on IS NULL OR h.released_on > :as_of)
+      AND {_STATES_FILTER.format(column="h.state_iso3")}
+"""
+
+_REMAINING_GROUPS_SQL = f"""
+    WITH hz AS ({_REMAINING_SQL})
+    SELECT state_iso3, 'classification' AS dimension, classification AS key, count(*) AS n,
+           sum(remaining_m2) AS area_m2
+    FROM hz GROUP BY state_iso3, classification
+    UNION ALL
+    SELECT state_iso3, 'contamination', c, count(*), sum(remaining_m2)
+    FROM hz CROSS JOIN LATERAL unnest(hz.contamination) AS c
+    WHERE :detail GROUP BY state_iso3, c
+    UNION ALL
+    SELECT state_iso3, 'region', COALESCE(region, '{NO_REGION}'), count(*), sum(remaining_m2)
+    FROM hz WHERE :detail GROUP BY state_iso3, COALESCE(region, '{NO_REGION}')
+"""
+
+# Valid events dated in (:since, :as_of], per State and year.
+_RELEASE_SQL = f"""
+    SELECT e.state_iso3, CAST(extract(year FROM e.date) AS integer) AS year,
+           {", ".join(f"COALESCE(sum(e.released_area_m2) FILTER (WHERE e.kind = '{kind}'), 0) AS {column}"
+                      for kind, column in RELEASE_METHODS.items())},
+           {", ".join(f"COALESCE(sum(e.{item}), 0) AS {item}" for item in ITEM_KINDS)}
+    FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id AND h.voided_at IS NULL
+    WHERE e.voided_at IS NULL AND e.date <= :as_of
+      AND (CAST(:since AS date) IS NULL OR e.date > :since)
+      AND {_STATES_FILTER.format(column="e.state_iso3")}
+    GROUP BY e.state_iso3, year
+"""
+
+_ADDED_SQL = f"""
+    SELECT h.state_iso3, CAST(extract(year FROM h.recorded_on) AS integer) AS year,
+           sum(h.baseline_area_m2) AS added_m2, count(*) AS added_count
+    FROM hazardous_areas h
+    WHERE h.voided_at IS NULL AND h.parent_id IS NULL AND h.recorded_on <= :as_of
+      AND {_STATES_FILTER.format(column="h.state_iso3")}
+    GROUP BY h.state_iso3, year
+"""
+
+
+def _area(count: int = 0, area_m2: float = 0.0) -> dict[str, Any]:
+    return {"count": int(count), "area_m2": float(area_m2)}
+
+
+def remaining(session: Session, as_of: date, states: list[str] | None = None,
+              detail: bool = False) -> dict[str, dict[str, Any]]:
+    """Per State: remaining SHA, CHA and total (count, area_m2); with `detail`, by contamination and region.
+
+    A hazard with several contamination types counts under each of them, so `by_contamination`
+    may add up to more than the total.
+    """
+    result: dict[str, dict[str, Any]] = {}
+
+    def entry(iso3: str) -> dict[str, Any]:
+        if iso3 not in result:
+            result[iso3] = {"sha": _area(), "cha": _area(), "total": _area()}
+            if detail:
+                result[iso3].update(by_contamination={}, by_region={})
+        return result[iso3]
+
+    for iso3 in states or []:
+        entry(iso3)
+    for row in session.execute(text(_REMAINING_GROUPS_SQL), {"as_of": as_of, "states": states, "detail": detail}):
+        e = entry(row.state_iso3)
+        if row.dimension == "classification":
+            e[row.key.lower()] = _area(row.n, row.area_m2)
+            e["total"] = _area(e["total"]["count"] + row.n, e["total"]["area_m2"] + row.area_m2)
+        else:
+            e["by_" + row.dimension][row.key] = _area(row.n, row.area_m2)
+    for e in result.values():
+        for key in ("by_contamination", "by_region"):
+            if key in e:
+                e[key] = dict(sorted(e[key].items()))
+    return result
+
+
+def _release_row(row: Any | None) -> dict[str, Any]:
+    values = {column: float(getattr(row, column)) if row else 0.0 for column in RELEASE_METHODS.values()}
+    values["released_m2"] = sum(values.values())
+    return values
+
+
+def _items(row: Any | None) -> dict[str, int]:
+    return {item: int(getattr(row, item)) if row else 0 for item in ITEM_KINDS}
+
+
+def release_by_year(session: Session, as_of: date, states: list[str] | None = None,
+                    since: date | None = None) -> dict[str, dict[int, Any]]:
+    """Per State and year: the grouped release rows (area by method, items destroyed) up to `as_of`."""
+    result: dict[str, dict[int, Any]] = {}
+    for row in session.execute(text(_RELEASE_SQL), {"as_of": as_of, "since": since, "states": states}):
+        result.setdefault(row.state_iso3, {})[row.year] = row
+    return result
+
+
+def released_in_window(session: Session, as_of: date, states: list[str] | None = None,
+                       days: int = RATE_WINDOW_DAYS) -> dict[str, dict[str, Any]]:
+    """Per State: land released by method in the `days` days up to and including `as_of`."""
+    since = as_of - timedelta(days=days)
+    rows = session.execute(
+        text(f"SELECT state_iso3, {', '.join(f'sum({c}) AS {c}' for c in RELEASE_METHODS.values())} "
+             f"FROM ({_RELEASE_SQL}) r GROUP BY state_iso3"),
+        {"as_of": as_of, "since": since, "states": states},
+    )
+    return {row.state_iso3: _release_row(row) for row in rows}
+
+
+def added_by_year(session: Session, as_of: date, states: list[str] | None = None) -> dict[str, dict[int, Any]]:
+    result: dict[str, dict[int, Any]] = {}
+    for row in session.execute(text(_ADDED_SQL), {"as_of": as_of, "states": states}):
+        result.setdefault(row.state_iso3, {})[row.year] = row
+    return result
+
+
+def progress(standing: article5.Standing, remaining_m2: float, rate_m2_per_year: float,
+             as_of: date) -> dict[str, Any]:
+    """Deadline arithmetic: days left, projected completion at the last year's rate, the rate needed."""
+    deadline = standing.deadline
+    bound = standing.status not in ("withdrawn", article5.NOT_IN_FORCE)
+    days_remaining = (deadline - as_of).days if deadline else None
+    projected = None
+    if rate_m2_per_year > 0:
+        try:
+            projected = as_of + timedelta(days=round(remaining_m2 / rate_m2_per_year * RATE_WINDOW_DAYS))
+        except OverflowError:  # so slow it would never finish
+            projected = None
+    on_track = None
+    if deadline and rate_m2_per_year > 0 and bound:
+        on_track = projected is not None and projected <= deadline
+    required = None
+    if deadline and bound:
+        if remaining_m2 <= 0:
+            required = 0.0
+        elif days_remaining > 0:
+            required = remaining_m2 / (days_remaining / RATE_WINDOW_DAYS)
+    return {
+        **standing.as_json(),
+        "days_remaining": days_remaining,
+        "release_rate_m2_per_year": rate_m2_per_year,
+        "projected_completion": projected.isoformat() if projected else None,
+        "on_track": on_track,
+        "required_rate_m2_per_year": required,
+    }
+
+
+def _milestones(session: Session, iso3: str, as_of: date, released: dict[int, Any]) -> list[dict[str, Any]]:
+    rows = session.execute(text(f"SELECT * FROM ({article5.milestones_sql()}) m WHERE m.state_iso3 = :iso3 "
+                                "ORDER BY m.year"),
+                           {"as_of": as_of, "states": [iso3], "iso3": iso3})
+    out = []
+    for m in rows:
+        released_m2 = _release_row(released.get(m.year))["released_m2"]
+        year_over = date(m.year, 12, 31) <= as_of
+        # Met once the year's release reaches the plan; not met only when the year is over without it.
+        met = True if released_m2 >= m.area_m2 else (False if year_over else None)
+        out.append({"year": m.year, "planned_m2": float(m.area_m2), "planned_areas": m.areas,
+                    "released_m2": released_m2, "met": met, "decision_id": str(m.decision_id)})
+    return out
+
+
+def state_summary(session: Session, iso3: str, as_of: date) -> dict[str, Any]:
+    """The summary of one State at the end of `as_of` (see the module docstring for the rules)."""
+    standing = article5.standing(session, iso3, as_of)
+    left = remaining(session, as_of, [iso3], detail=True)[iso3]
+    releases = release_by_year(session, as_of, [iso3]).get(iso3, {})
+    added = added_by_year(session, as_of, [iso3]).get(iso3, {})
+    years = sorted(set(releases) | set(added))
+    by_year = []
+    for year in range(years[0], as_of.year + 1) if years else []:
+        row, new = releases.get(year), added.get(year)
+        by_year.append({"year": year, **_release_row(row), "items_destroyed": _items(row),
+                        "added_m2": float(new.added_m2) if new else 0.0,
+                        "added_count": int(new.added_count) if new else 0})
+    total = {column: sum(y[column] for y in by_year) for column in (*RELEASE_METHODS.values(), "released_m2")}
+    items_total = {item: sum(y["items_destroyed"][item] for y in by_year) for item in ITEM_KINDS}
+    window = released_in_window(session, as_of, [iso3]).get(iso3, _release_row(None))
+    return {
+        "state": iso3, "name": standing.name, "as_of": as_of.isoformat(),
+        "remaining": left,
+        "released": {"total": {**total, "items_destroyed": items_total,
+                               "added_m2": sum(y["added_m2"] for y in by_year),
+                               "added_count": sum(y["added_count"] for y in by_year)},
+                     "last_year": window,
+                     "by_year": by_year},
+        "article5": progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
+        "milestones": _milestones(session, iso3, as_of, releases),
+    }
+
+
+# --- the Committee's overview --------------------------------------------------------------------
+def overview(session: Session, as_of: date, states: list[str] | None = None) -> dict[str, Any]:
+    """One row per State: what remains, what was released in the last year, and the deadline outlook."""
+    standings = article5.standings(session, as_of, states)
+    left = remaining(session, as_of, list(standings))
+    window = released_in_window(session, as_of, list(standings))
+    rows = []
+    for iso3, standing in standings.items():
+        remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}
+        released = window.get(iso3, _release_row(None))
+        rows.append({"state": iso3, "name": standing.name, "remaining": remains, "released_last_year": released,
+                     "article5": progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of)})
+    return {"as_of": as_of.isoformat(), "states": rows}
+
+
+OVERVIEW_COLUMNS = (
+    "state", "name", "status", "sha_count", "sha_km2", "cha_count", "cha_km2", "remaining_count", "remaining_km2",
+    "cancelled_last_year_km2", "reduced_last_year_km2", "cleared_last_year_km2", "released_last_year_km2",
+    "original_deadline", "deadline", "extensions", "days_remaining", "projected_completion", "on_track",
+    "required_rate_km2_per_year",
+)
+
+
+def km2(area_m2: float | None) -> float | None:
+    return None if area_m2 is None else round(area_m2 / M2_PER_KM2, 3)
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_value(row[column]) for column in header])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def overview_csv(summary: dict[str, Any]) -> Iterator[str]:
+    """The overview as CSV with a header row; areas in km2 rounded to 3 decimals."""
+    def rows() -> Iterator[dict[str, Any]]:
+        for s in summary["states"]:
+            a5, rem, rel = s["article5"], s["remaining"], s["released_last_year"]
+            yield {
+                "state": s["state"], "name": s["name"], "status": a5["status"],
+                "sha_count": rem["sha"]["count"], "sha_km2": km2(rem["sha"]["area_m2"]),
+                "cha_count": rem["cha"]["count"], "cha_km2": km2(rem["cha"]["area_m2"]),
+                "remaining_count": rem["total"]["count"], "remaining_km2": km2(rem["total"]["area_m2"]),
+                "cancelled_last_year_km2": km2(rel["cancelled_m2"]), "reduced_last_year_km2": km2(rel["reduced_m2"]),
+                "cleared_last_year_km2": km2(rel["cleared_m2"]), "released_last_year_km2": km2(rel["released_m2"]),
+                "original_deadline": a5["original_deadline"], "deadline": a5["deadline"],
+                "extensions": a5["extensions"], "days_remaining": a5["days_remaining"],
+                "projected_completion": a5["projected_completion"], "on_track": a5["on_track"],
+                "required_rate_km2_per_year": km2(a5["required_rate_m2_per_year"]),
+            }
+    return _csv(OVERVIEW_COLUMNS, rows())
+
+
+# --- the Article 7 report ------------------------------------------------------------------------
+def annual_report(session: Session, iso3: str, year: int) -> dict[str, Any]:
+    """The mined areas a State reports under Article 7 for the end of `year`, and that year's land release."""
+    name = require_state(session, iso3)
+    as_of = date(year, 12, 31)
+    areas = session.execute(
+        text(
+            f"""
+            SELECT COALESCE(json_agg(json_build_object(
+                'external_id', hz.external_id, 'name', hz.name, 'region', hz.region,
+                'classification', hz.classification, 'contamination', hz.contamination,
+                'remaining_m2', hz.remaining_area_m2,
+                'centroid_lon', round(CAST(ST_X(ST_Centroid(hz.remaining_geom)) AS numeric), 7),
+                'centroid_lat', round(CAST(ST_Y(ST_Centroid(hz.remaining_geom)) AS numeric), 7))
+                ORDER BY hz.region NULLS LAST, hz.external_id), '[]'::json)
+            FROM ({hazards_sql(True)}) hz
+            WHERE hz.state_iso3 = :iso3 AND hz.status = 'active' AND hz.remaining_area_m2 > 0
+            """
+        ),
+        {"as_of": as_of, "iso3": iso3},
+    ).scalar_one()
+    totals = remaining(session, as_of, [iso3])[iso3]
+    row = release_by_year(session, as_of, [iso3], since=date(year - 1, 12, 31)).get(iso3, {}).get(year)
+    new = added_by_year(session, as_of, [iso3]).get(iso3, {}).get(year)
+    return {
+        "state": iso3, "name": name, "year": year, "as_of": as_of.isoformat(),
+        "mined_areas": areas, "totals": totals,
+        "released": {**_release_row(row), "items_destroyed": _items(row)},
+        "added": {"added_m2": float(new.added_m2) if new else 0.0, "added_count": int(new.added_count) if new else 0},
+    }
+
+
+REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contamination", "remaining_m2",
+                  "remaining_km2", "centroid_lon", "centroid_lat")
+
+
+def annual_report_csv(report: dict[str, Any]) -> Iterator[str]:
+    """The mined areas table as CSV with a header row, then a TOTAL row; km2 rounded to 3 decimals."""
+    def rows() -> Iterator[dict[str, Any]]:
+        for a in report["mined_areas"]:
+            yield {**a, "contamination": ";".join(a["contamination"]), "remaining_m2": round(a["remaining_m2"], 2),
+                   "remaining_km2": km2(a["remaining_m2"])}
+        total = report["totals"]["total"]
+        yield {"external_id": "TOTAL", "name": f"{total['count']} areas", "region": None, "classification": None,
+               "contamination": None, "remaining_m2": round(total["area_m2"], 2),
+               "remaining_km2": km2(total["area_m2"]), "centroid_lon": None, "centroid_lat": None}
+    return _csv(REPORT_COLUMNS, rows())
+
+
+# --- for people ----------------------------------------------------------------------------------
+def summary_table(summary: dict[str, Any]) -> str:
+    """The summary of one State as a plain-text table (the `landrelease report` command)."""
+    def k(area_m2: float | None) -> str:
+        return "-" if area_m2 is None else f"{area_m2 / M2_PER_KM2:,.3f}"
+
+    rem, a5 = summary["remaining"], summary["article5"]
+    lines = [f"{summary['name']} ({summary['state']}), as of {summary['as_of']}", "",
+             "Remaining contamination           areas       km2"]
+    for label, key in (("Suspected hazardous areas (SHA)", "sha"), ("Confirmed hazardous areas (CHA)", "cha"),
+                       ("Total", "total")):
+        lines.append(f"  {label:31} {rem[key]['count']:>7} {k(rem[key]['area_m2']):>10}")
+    for title, key in (("By contamination", "by_contamination"), ("By region", "by_region")):
+        if rem.get(key):
+            lines.append(f"  {title}")
+            for name, value in rem[key].items():
+                lines.append(f"    {name[:29]:29} {value['count']:>7} {k(value['area_m2']):>10}")
+    lines += ["", "Land release (km2)   cancelled    reduced    cleared   AP mines     added"]
+    for y in summary["released"]["by_year"]:
+        items = y["items_destroyed"]["ap_mines"] + y["items_destroyed"]["improvised_ap_mines"]
+        lines.append(f"  {y['year']:<18} {k(y['cancelled_m2']):>10} {k(y['reduced_m2']):>10} "
+                     f"{k(y['cleared_m2']):>10} {items:>10} {k(y['added_m2']):>9}")
+    t = summary["released"]["total"]
+    lines.append(f"  {'Total':<18} {k(t['cancelled_m2']):>10} {k(t['reduced_m2']):>10} {k(t['cleared_m2']):>10} "
+                 f"{t['items_destroyed']['ap_mines'] + t['items_destroyed']['improvised_ap_mines']:>10} "
+                 f"{k(t['added_m2']):>9}")
+    lines += ["", "Article 5",
+              f"  status                    {a5['status']}",
+              f"  original deadline         {a5['original_deadline'] or '-'}",
+              f"  deadline                  {a5['deadline'] or 'unknown'}"
+              + (f" ({a5['extensions']} extension(s))" if a5["extensions"] is not None else ""),
+              f"  days remaining            {a5['days_remaining'] if a5['days_remaining'] is not None else '-'}",
+              f"  release rate (last year)  {k(a5['release_rate_m2_per_year'])} km2/year",
+              f"  projected completion      {a5['projected_completion'] or '-'}",
+              f"  on track                  {'-' if a5['on_track'] is None else ('yes' if a5['on_track'] else 'no')}",
+              f"  required rate             {k(a5['required_rate_m2_per_year'])} km2/year"]
+    if summary["milestones"]:
+        lines += ["", "Work-plan milestones   planned km2  released km2  met"]
+        for m in summary["milestones"]:
+            met = "-" if m["met"] is None else ("yes" if m["met"] else "no")
+            lines.append(f"  {m['year']:<20} {k(m['planned_m2']):>11} {k(m['released_m2']):>13}  {met}")
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""Article 5 reference data and decisions: deadlines as a history, validated, with source and confidence."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from app import database
+from app.article5 import REFERENCE_SOURCE, seed_reference_data
+
+
+def state(client, iso3: str) -> dict:
+    response = client.get(f"/api/v1/states/{iso3}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def decide(client, iso3: str, expect: int = 201, **body) -> dict:
+    response = client.post(f"/api/v1/states/{iso3}/article5/decisions", json=body)
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def article5_at(client, iso3: str, as_of: str) -> dict:
+    response = client.get(f"/api/v1/states/{iso3}/summary", params={"as_of": as_of})
+    assert response.status_code == 200, response.text
+    return response.json()["article5"]
+
+
+# --- reference data --------------------------------------------------------------------------------
+def test_every_state_of_the_reference_file_is_listed_with_its_deadline(client) -> None:
+    response = client.get("/api/v1/states")
+    assert response.status_code == 200
+    states = {s["iso3"]: s for s in response.json()["states"]}
+    assert len(states) == 30
+    khm = states["KHM"]
+    assert khm["name"] == "Cambodia"
+    assert khm["entry_into_force"] == "2000-01-01"
+    assert khm["original_deadline"] == "2010-01-01"
+    assert khm["deadline"] == "2025-12-31"
+    assert khm["extensions"] == 2
+    assert khm["status"] == "obligation"
+    assert states["IRQ"]["deadline"] == "2028-02-01" and states["IRQ"]["extensions"] == 1
+    # Completed, no extension.
+    assert states["OMN"]["status"] == "completed"
+    assert states["OMN"]["deadline"] == "2025-02-01" and states["OMN"]["extensions"] == 0
+    # Still within the original deadline.
+    assert states["PSE"]["deadline"] == "2028-06-01" and states["PSE"]["extensions"] == 0
+    # The file does not know Chad's current deadline: it is not invented.
+    assert states["TCD"]["original_deadline"] == "2009-11-01"
+    assert states["TCD"]["deadline"] is None and states["TCD"]["extensions"] is None
+
+
+def test_the_reference_facts_keep_their_source_confidence_and_note(client) -> None:
+    khm = state(client, "KHM")
+    assert khm["article5"]["deadline"] == "2025-12-31"
+    kinds = [d["kind"] for d in khm["decisions"]]
+    assert kinds == ["original_deadline", "extension"]
+    original, extension = khm["decisions"]
+    assert original["deadline"] == "2010-01-01" and original["decided_on"] == "2000-01-01"
+    assert original["source"] == REFERENCE_SOURCE and original["confidence"] == "high"
+    assert extension["deadline"] == "2025-12-31"
+    assert extension["extensions_count"] == 2
+    assert extension["decided_on"] is None  # the file does not say when: not made up
+    assert extension["effective_on"] == "2010-01-01"  # taken to apply from the original deadline
+    assert extension["confidence"] == "medium" and extension["source"] == REFERENCE_SOURCE
+    assert "2 extension(s)" in extension["note"] and "further extension requested 2025" in extension["note"]
+    omn = state(client, "OMN")
+    completion = next(d for d in omn["decisions"] if d["kind"] == "completion")
+    assert "33rd State Party" in completion["note"]
+    tcd = state(client, "TCD")
+    unknown = next(d for d in tcd["decisions"] if d["kind"] == "extension")
+    assert unknown["deadline"] is None and unknown["confidence"] == "low"
+    assert "current deadline to verify" in unknown["note"]
+
+
+def test_reference_seed_is_idempotent_and_never_overwrites(client) -> None:
+    with database.get_engine().begin() as conn:
+        before = conn.execute(text("SELECT count(*) FROM article5_decisions")).scalar_one()
+        assert seed_reference_data(conn) == 0
+        assert conn.execute(text("SELECT count(*) FROM article5_decisions")).scalar_one() == before
+    assert before == 30 + 20 + 7 + 1  # an original deadline each, 20 known and 7 unknown extensions, Oman done
+
+
+def test_before_the_original_deadline_the_reference_extension_does_not_apply(client) -> None:
+    a5 = article5_at(client, "KHM", "2005-06-30")
+    assert a5["deadline"] == "2010-01-01" and a5["extensions"] == 0 and a5["status"] == "obligation"
+    a5 = article5_at(client, "KHM", "1999-06-30")
+    assert a5["status"] == "not_in_force" and a5["deadline"] is None
+
+
+def test_unknown_state_is_404(client) -> None:
+    for path in ("/api/v1/states/XXX", "/api/v1/states/XXX/summary", "/api/v1/states/XXX/report?year=2022"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "XXX" in response.json()["detail"]
+    response = client.post("/api/v1/states/XXX/article5/decisions",
+                           json={"kind": "extension", "decided_on": "2024-01-01", "deadline": "2030-01-01"})
+    assert response.status_code == 404
+    response = client.put("/api/v1/states/XXX/milestones", json=[{"year": 2026, "area_m2": 1000}])
+    assert response.status_code == 404
+
+
+# --- decisions -------------------------------------------------------------------------------------
+def test_an_extension_moves_the_deadline_from_the_day_it_is_granted(client) -> None:
+    created = decide(client, "KHM", kind="extension", decided_on="2025-11-20", deadline="2030-12-31",
+                     meeting="22MSP", source="APLC/MSP.22/2025/xx", confidence="high")
+    assert created["decision"]["kind"] == "extension"
+    assert created["decision"]["extensions_count"] == 1
+    assert created["decision"]["meeting"] == "22MSP"
+    assert created["article5"]["deadline"] == "2030-12-31" and created["article5"]["extensions"] == 3
+    khm = state(client, "KHM")
+    assert [d["kind"] for d in khm["decisions"]] == ["original_deadline", "extension", "extension"]
+    assert khm["decisions"][-1]["source"] == "APLC/MSP.22/2025/xx"
+    before = article5_at(client, "KHM", "2025-11-19")
+    assert before["deadline"] == "2025-12-31" and before["extensions"] == 2
+    after = article5_at(client, "KHM", "2025-11-20")
+    assert after["deadline"] == "2030-12-31" and after["extensions"] == 3
+    assert after["days_remaining"] == (date(2030, 12, 31) - date(2025, 11, 20)).days
+    # The decision is in the audit trail.
+    with database.get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_log WHERE table_name = 'article5_decisions'")
+                            ).scalar_one() == 1
+
+
+def test_extension_validation(client) -> None:
+    # Not later than the deadline it extends.
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2025-12-31")
+    assert "not later than the deadline it extends (2025-12-31)" in body["detail"]
+    decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2024-01-01")
+    # More than ten years.
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2036-01-01")
+    assert "ten years" in body["detail"]
+    # No deadline.
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20")
+    assert "deadline" in body["detail"]
+    # Dates must be real dates and not in the future.
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-02-30", deadline="2030-12-31")
+    assert "decided_on" in body["detail"]
+    decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2030-13-01")
+    future = (date.today() + timedelta(days=3)).isoformat()
+    body = decide(client, "KHM", 422, kind="extension", decided_on=future, deadline="2035-12-31")
+    assert "future" in body["detail"]
+    # Before entry into force; unknown kind; original deadlines are not posted.
+    decide(client, "KHM", 422, kind="extension", decided_on="1999-12-01", deadline="2011-01-01")
+    decide(client, "KHM", 422, kind="amnesty", decided_on="2025-11-20")
+    decide(client, "KHM", 422, kind="original_deadline", decided_on="2025-11-20", deadline="2030-01-01")
+    # A back-dated extension must end before a later one.
+    decide(client, "KHM", kind="extension", decided_on="2025-11-20", deadline="2030-12-31")
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-06-01", deadline="2031-12-31")
+    assert "later extension" in body["detail"]
+    # Nothing half-written: only the one valid extension was stored.
+    assert [d["kind"] for d in state(client, "KHM")["decisions"]] == ["original_deadline", "extension", "extension"]
+
+
+def test_an_extension_of_an_unknown_deadline_must_be_later_than_every_known_one(client) -> None:
+    decide(client, "TCD", 422, kind="extension", decided_on="2024-11-01", deadline="2009-06-01")
+    created = decide(client, "TCD", kind="extension", decided_on="2024-11-01", deadline="2030-01-01")
+    assert created["article5"]["deadline"] == "2030-01-01"
+    assert created["article5"]["extensions"] is None  # unknown + 1 is still unknown
+
+
+def test_completion_and_reopening(client) -> None:
+    decide(client, "KHM", 422, kind="completion", decided_on="2026-01-10", deadline="2027-01-01")
+    decide(client, "KHM", 422, kind="reopening", decided_on="2026-01-10")  # not completed
+    decide(client, "KHM", kind="completion", decided_on="2026-01-10", note="declaration at the Intersessionals")
+    decide(client, "KHM", 422, kind="completion", decided_on="2026-02-01")  # already completed
+    decide(client, "KHM", 422, kind="extension", decided_on="2026-02-01", deadline="2030-01-01")
+    decide(client, "KHM", 422, kind="reopening", decided_on="2026-03-01", deadline="2026-02-01")
+    decide(client, "KHM", kind="reopening", decided_on="2026-03-01", deadline="2027-12-31",
+           note="previously unknown mined areas found in Pailin")
+    assert article5_at(client, "KHM", "2026-01-09")["status"] == "obligation"
+    completed = article5_at(client, "KHM", "2026-02-15")
+    assert completed["status"] == "completed" and completed["deadline"] == "2025-12-31"
+    reopened = article5_at(client, "KHM", "2026-03-01")
+    assert reopened["status"] == "obligation" and reopened["deadline"] == "2027-12-31"
+    assert reopened["extensions"] == 2
+
+
+def test_withdrawal_takes_effect_six_months_after_notification(client) -> None:
+    decide(client, "UKR", 422, kind="withdrawal_effective", decided_on="2025-12-01")
+    decide(client, "UKR", kind="withdrawal_notified", decided_on="2025-06-30", source="depositary notification")
+    decide(client, "UKR", 422, kind="withdrawal_notified", decided_on="2025-07-15")
+    body = decide(client, "UKR", 422, kind="withdrawal_effective", decided_on="2025-12-01")
+    assert "2025-12-30" in body["detail"]
+    decide(client, "UKR", kind="withdrawal_effective", decided_on="2026-01-15")
+    assert article5_at(client, "UKR", "2025-07-01")["status"] == "withdrawal_notified"
+    gone = article5_at(client, "UKR", "2026-02-01")
+    assert gone["status"] == "withdrawn"
+    assert gone["on_track"] is None and gone["required_rate_m2_per_year"] is None
+
+
+def test_only_the_committee_or_an_admin_records_decisions(client_as) -> None:
+    body = {"kind": "extension", "decided_on": "2025-11-20", "deadline": "2030-12-31"}
+    assert client_as("editor", "KHM").post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 403
+    assert client_as(None).post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 401
+    assert client_as("committee").post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 201
+    assert client_as("viewer", "KHM").get("/api/v1/states/KHM").status_code == 200
+
+
+# --- work plans ------------------------------------------------------------------------------------
+def test_milestones_belong_to_the_extension_in_force(client) -> None:
+    extension = decide(client, "KHM", kind="extension", decided_on="2025-11-20", deadline="2030-12-31")["decision"]
+    plan = [{"year": 2026, "area_m2": 12_500_000, "areas": 140}, {"year": 2027, "area_m2": 11_000_000}]
+    response = client.put("/api/v1/states/KHM/milestones", json=plan)
+    assert response.status_code == 200, response.text
+    assert response.json()["decision_id"] == extension["id"]
+    stored = state(client, "KHM")["decisions"][-1]
+    assert stored["id"] == extension["id"]
+    assert stored["milestones"] == [{"year": 2026, "area_m2": 12_500_000, "areas": 140},
+                                    {"year": 2027, "area_m2": 11_000_000, "areas": None}]
+    # PUT replaces the plan.
+    response = client.put("/api/v1/states/KHM/milestones",
+                          json={"decision_id": extension["id"], "milestones": [{"year": 2028, "area_m2": 9e6}]})
+    assert response.status_code == 200, response.text
+    assert [m["year"] for m in state(client, "KHM")["decisions"][-1]["milestones"]] == [2028]
+
+
+def test_milestone_validation(client) -> None:
+    decide(client, "KHM", kind="extension", decided_on="2025-11-20", deadline="2030-12-31")
+    for plan, words in (
+        ([{"year": 2026, "area_m2": 1}, {"year": 2026, "area_m2": 2}], "repeated: 2026"),
+        ([{"year": 2031, "area_m2": 1}], "outside"),
+        ([{"year": 2026, "area_m2": -5}], "area_m2"),
+        ([{"year": 2026}], "area_m2"),
+    ):
+        response = client.put("/api/v1/states/KHM/milestones", json=plan)
+        assert response.status_code == 422, plan
+        assert words in response.json()["detail"], response.json()
+    # A completion is not a work plan's decision; PSE has no extension at all.
+    response = client.put("/api/v1/states/PSE/milestones", json=[{"year": 2026, "area_m2": 1}])
+    assert response.status_code == 422 and "no granted extension" in response.json()["detail"]
+    original = state(client, "KHM")["decisions"][0]["id"]
+    response = client.put("/api/v1/states/KHM/milestones", params={"decision_id": original},
+                          json=[{"year": 2009, "area_m2": 1}])
+    assert response.status_code == 422
+    assert state(client, "KHM")["decisions"][-1]["milestones"] == []
+
+
+@pytest.mark.parametrize("as_of", ["2024-02-30", "yesterday"])
+def test_bad_as_of_is_422(client, as_of: str) -> None:
+    response = client.get("/api/v1/states/KHM/summary", params={"as_of": as_of})
+    assert response.status_code == 422
+    assert "as_of" in response.json()["detail"]
