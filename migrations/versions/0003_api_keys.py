@@ -4,12 +4,11 @@ Revision ID: 0003_api_keys
 Revises: 0002_article5_reference
 Create Date: 2026-11-23
 """
-from pathlib import Path
 
 from alembic import op
 
 revision = "0003_api_keys"
-down_revision = "0002_article5_reference" if list(Path(__file__).parent.glob("0002_*.py")) else "0001_core"
+down_revision = "0002_article5_reference"
 branch_labels = None
 depends_on = None
 
