@@ -333,3 +333,70 @@ def test_public_read_setting_comes_from_the_environment(monkeypatch) -> None:
     assert Settings().public_read is True
     monkeypatch.setenv("LANDRELEASE_PUBLIC_READ", "false")
     assert Settings().public_read is False
+
+
+# --- Article 5 decisions, milestones and the summaries ------------------------------------------
+COMMITTEE_WRITERS = {"committee", "admin"}
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_article5_decision_rules(client, anon, caller: str) -> None:
+    before = len(client.get("/api/v1/states/KHM").json()["decisions"])
+    response = anon.post("/api/v1/states/KHM/article5/decisions", headers=_headers(caller),
+                         json={"kind": "extension", "decided_on": "2025-11-20", "deadline": "2030-12-31",
+                               "meeting": "22MSP", "source": "APLC/MSP.22/2025/test"})
+    expected = _expected(caller, COMMITTEE_WRITERS, 201)
+    assert response.status_code == expected, response.text
+    after = len(client.get("/api/v1/states/KHM").json()["decisions"])
+    assert after == before + (1 if expected == 201 else 0)
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_milestone_rules(client, anon, caller: str) -> None:
+    response = anon.put("/api/v1/states/KHM/milestones", headers=_headers(caller),
+                        json=[{"year": 2025, "area_m2": 12_500_000, "areas": 140}])
+    expected = _expected(caller, COMMITTEE_WRITERS, 200)
+    assert response.status_code == expected, response.text
+    with database.get_engine().connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM work_plan_milestones WHERE state_iso3 = 'KHM'")).scalar()
+    assert stored == (1 if expected == 200 else 0)
+
+
+def test_article5_writes_are_audited_with_the_committee_key(client, client_as) -> None:
+    committee = client_as("committee")
+    assert committee.post("/api/v1/states/KHM/article5/decisions",
+                          json={"kind": "extension", "decided_on": "2025-11-20", "deadline": "2030-12-31"}
+                          ).status_code == 201
+    entries = client.get("/api/v1/audit", params={"state": "KHM"}).json()["entries"]
+    assert entries and entries[-1]["actor"] == "test committee all" and entries[-1]["key_id"]
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_summary_read_rules(client, anon, caller: str) -> None:
+    headers = _headers(caller)
+    readers = {"viewer KHM", "editor KHM", "committee", "admin"}
+    for path in ("/api/v1/states/KHM/summary", "/api/v1/states/KHM/report?year=2024"):
+        response = anon.get(path, headers=headers)
+        assert response.status_code == _expected(caller, readers, 200), (path, response.text)
+    overview = anon.get("/api/v1/summary", headers=headers)
+    if CALLERS[caller] in (None, "unknown", "revoked"):
+        assert overview.status_code == 401
+    else:
+        assert overview.status_code == 200
+        states = {row["state"] for row in overview.json()["states"]}
+        spec = CALLERS[caller]
+        if spec[0] in ("editor", "viewer"):
+            assert states == {spec[1]}
+        else:
+            assert {"KHM", OTHER} <= states
+
+
+def test_summaries_are_open_with_public_read(client, anon, monkeypatch) -> None:
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "public_read", True)
+    assert anon.get("/api/v1/states/KHM/summary").status_code == 200
+    assert anon.get(f"/api/v1/states/{OTHER}/report", params={"year": 2024}).status_code == 200
+    assert len(anon.get("/api/v1/summary").json()["states"]) > 20
+    assert anon.post("/api/v1/states/KHM/article5/decisions",
+                     json={"kind": "completion", "decided_on": "2025-11-20"}).status_code == 401
