@@ -103,6 +103,52 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    """Import a file of hazards into a State, all or nothing (app/field_files.py)."""
+    import getpass
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app import field_files
+    from app.audit import Actor
+    from app.problems import Problem
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"landrelease import: no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        mapping = field_files.read_mapping(",".join(args.map or []))
+    except Problem as exc:
+        print(f"landrelease import: {exc.detail}", file=sys.stderr)
+        return 2
+    options = field_files.ImportOptions(mapping=mapping, layer=args.layer, crs=args.crs, repair=args.repair,
+                                        source=path.name)
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        engine = create_engine(database.sqlalchemy_url(url))
+        try:
+            with Session(engine) as session:
+                try:
+                    result = field_files.import_hazards(session, args.state.upper(), path, options,
+                                                        Actor(name=f"cli {getpass.getuser()}"))
+                except Problem as exc:
+                    print(f"landrelease import: {exc.detail}", file=sys.stderr)
+                    for row in exc.extra.get("rejected", []):
+                        errors = "; ".join(f"{e['column']}: {e['message']}" for e in row["errors"])
+                        print(f"  row {row['row']} ({row['external_id'] or '-'}): {errors}", file=sys.stderr)
+                    return 1
+        finally:
+            engine.dispose()
+    if len(result["hazards"]) > 20:
+        result["hazards"] = result["hazards"][:20] + [{"...": f"{len(result['hazards']) - 20} more"}]
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landrelease", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key")
     revoke.add_argument("id", help="the key's id (from `landrelease keys list`)")
     keys.set_defaults(func=_keys)
+
+    imp = sub.add_parser("import", help="import hazards from a GeoPackage, zipped Shapefile, GeoJSON, KML or CSV file")
+    imp.add_argument("file", help="the file (a Shapefile zipped with its .shx, .dbf and .prj)")
+    imp.add_argument("--state", required=True, help="ISO 3166 alpha-3 code of the State, e.g. KHM")
+    imp.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                     help="which column holds a field (external_id, classification, recorded_on, contamination, "
+                          "name, region); repeat for several")
+    imp.add_argument("--layer", default=None, help="the layer of a multi-layer file")
+    imp.add_argument("--crs", default=None, help="CRS of a file that does not say its own, e.g. EPSG:32648")
+    imp.add_argument("--repair", action="store_true", help="repair invalid geometries and report it")
+    imp.set_defaults(func=_import)
     return parser
 
 

@@ -13,7 +13,7 @@ from app.problems import install_problem_handlers
 from app.routers import audit as audit_router
 from app.routers import hazards, health
 from app.routers import states
-from app.routers import ogc
+from app.routers import files, ogc
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def create_app() -> FastAPI:
     app.include_router(hazards.router)
     app.include_router(states.router)
     app.include_router(ogc.router)
+    app.include_router(files.router)
     app.include_router(audit_router.router)
     return app
 

@@ -1,0 +1,82 @@
+"""Field files in and out: thin HTTP over app.field_files."""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from app import access, field_files
+from app.audit import Actor
+from app.database import get_session
+from app.routers.deps import request_actor
+
+router = APIRouter(prefix="/api/v1", tags=["files"])
+
+
+def _safe_name(name: str | None) -> str:
+    base = Path(name or "upload").name
+    return re.sub(r"[^A-Za-z0-9._-]", "_", base)[-120:] or "upload"
+
+
+@router.post(
+    "/states/{iso3}/imports", status_code=201,
+    summary="Import hazards from a file (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV with WKT), all or nothing",
+    description="Columns are matched to external_id, classification, recorded_on, contamination, name and region "
+                "by name (see app/field_files.py COLUMN_ALIASES) or by `mapping` (JSON object or "
+                "field=column,field=column). The CRS comes from the file. Any invalid row: 422 listing every "
+                "rejected row; nothing is stored.",
+    dependencies=[Depends(access.state_writer)],
+    responses={200: {"description": "Every hazard already existed with identical content"},
+               409: {"description": "An external_id exists with different content; nothing stored"},
+               415: {"description": "Not a file format this service reads"},
+               422: {"description": "Rejected rows (listed), or no column for a required field; nothing stored"}})
+def import_file(
+    iso3: str,
+    file: UploadFile = File(..., description="The file; a Shapefile comes zipped with its .shp, .shx, .dbf, .prj"),
+    mapping: str | None = Form(None, description='{"external_id": "REF"} or external_id=REF,classification=CLASS'),
+    layer: str | None = Form(None, description="Layer to read from a multi-layer file (default: hazardous_areas "
+                                                "if present, else the first)"),
+    crs: str | None = Form(None, description="CRS for a file that does not say its own (e.g. EPSG:32648)"),
+    repair: bool = Form(False, description="Repair invalid geometries (make_valid) and report it"),
+    session: Session = Depends(get_session),
+    actor: Actor = Depends(request_actor),
+) -> JSONResponse:
+    options = field_files.ImportOptions(mapping=field_files.read_mapping(mapping), layer=layer or None,
+                                        crs=crs or None, repair=repair, source=file.filename)
+    folder = Path(tempfile.mkdtemp(prefix="landrelease-import-"))
+    try:
+        path = folder / _safe_name(file.filename)
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1024 * 1024)
+        result = field_files.import_hazards(session, iso3.upper(), path, options, actor)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return JSONResponse(result, status_code=201 if result["created"] else 200)
+
+
+@router.get(
+    "/states/{iso3}/export",
+    summary="The State's hazards and events as a file a GIS opens (gpkg, geojson, shp as zip, csv with WKT)",
+    dependencies=[Depends(access.state_reader)],
+    response_class=FileResponse,
+    responses={200: {"content": {t: {} for t, _ in field_files.EXPORT_FORMATS.values()}}})
+def export(
+    iso3: str,
+    format: str = Query("gpkg", description="gpkg (both layers), shp (zip, both layers), geojson or csv "
+                                            "(one layer: hazardous_areas unless `layer` says otherwise)"),
+    as_of: date | None = Query(None, description="The ledger as it stood at the end of this day"),
+    layer: str | None = Query(None, description="hazardous_areas or land_release_events (default: both where "
+                                                "the format holds several layers)"),
+    status: str | None = Query(None, description="Only hazards with this status (active, released)"),
+    session: Session = Depends(get_session),
+) -> FileResponse:
+    path, media_type, filename = field_files.export_state(session, iso3.upper(), format, as_of, layer, status)
+    return FileResponse(path, media_type=media_type, filename=filename,
+                        background=BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True))
