@@ -297,7 +297,7 @@ def load(conninfo: str, n_hazards: int, n_events: int, seed: int = SEED, log=pri
         timings["copy_s"] = time.perf_counter() - t
         t = time.perf_counter()
         # start from an empty ledger (the benchmark owns this database)
-        conn.execute("TRUNCATE land_release_events, hazardous_areas, audit_log")
+        conn.execute("TRUNCATE land_release_events, hazardous_areas, audit_log CASCADE")
         conn.execute(INSERT_HAZARDS)
         timings["insert_hazards_s"] = time.perf_counter() - t
         t = time.perf_counter()
