@@ -55,6 +55,32 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """The summary of one State at a date (remaining, land release, Article 5), as a readable table."""
+    import json
+    from datetime import date
+
+    from app import summaries
+    from app.problems import Problem
+
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        print(f"landrelease report: --as-of {args.as_of!r} is not a date: use YYYY-MM-DD", file=sys.stderr)
+        return 2
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        database.configure(url)
+        try:
+            with database.session() as session:
+                summary = summaries.state_summary(session, args.state.upper(), as_of)
+        except Problem as exc:
+            print(f"landrelease report: {exc.detail}", file=sys.stderr)
+            return 1
+    print(json.dumps(summary, indent=2) if args.json else summaries.summary_table(summary))
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     """API keys: the same private cluster the running service uses (started briefly when it is not)."""
     import getpass
@@ -163,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?", help="target revision (upgrade defaults to head)")
     db.set_defaults(func=_db)
+
+    report = sub.add_parser("report", help="print a State's summary (remaining, land release, Article 5) at a date")
+    report.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")
+    report.add_argument("--as-of", default=None, help="the date (YYYY-MM-DD); default today")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.set_defaults(func=_report)
 
     keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)
