@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin
+# chromium: the dashboard's browser tests (tests/test_dashboard.py) drive it headless
+APT_PACKAGES += chromium
 PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep . || echo 15)
 
 .PHONY: install system-packages run test bench bench-full clean

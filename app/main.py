@@ -14,6 +14,7 @@ from app.routers import audit as audit_router
 from app.routers import hazards, health
 from app.routers import states
 from app.routers import files, ogc
+from app.routers import dashboard
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def create_app() -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(files.router)
     app.include_router(audit_router.router)
+    app.include_router(dashboard.router)
+    dashboard.mount_static(app)
     return app
 
 

@@ -1,0 +1,109 @@
+"""The dashboard: burn-down charts as files, the figures the pages show, and the pages themselves.
+
+The HTML pages are static shells (app/web): they hold no data. Their script asks the JSON and chart
+endpoints below with the API key kept in the browser session, so the pages follow the same access
+rules as every other read.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
+
+from app import charts
+from app.access import ApiKey, public_reader, public_state_reader, readable_states
+from app.database import get_session
+from app.problems import Problem
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+STATIC_PATH = "/dashboard/static"
+
+router = APIRouter(tags=["Dashboard"])
+
+AS_OF = Query(None, description="The date to look from (YYYY-MM-DD, the end of that day); default today")
+
+
+def _iso3(iso3: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
+        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as KHM")
+    return iso3.upper()
+
+
+def _burn_down(session: Session, iso3: str, as_of: date | None) -> charts.BurnDown:
+    code = _iso3(iso3)
+    chart = charts.burn_down(session.connection(), code, as_of or date.today())
+    if chart is None:
+        raise Problem(404, f"No State with code {code}: use the ISO3 code of a State in GET /api/v1/dashboard/overview")
+    return chart
+
+
+def _chart_response(session: Session, iso3: str, as_of: date | None, fmt: str) -> Response:
+    chart = _burn_down(session, iso3, as_of)
+    body = charts.draw(chart, fmt)
+    name = f"{chart.progress.iso3}_burn-down_{chart.progress.as_of.isoformat()}.{fmt}"
+    return Response(body, media_type=charts.CHART_FORMATS[fmt],
+                    headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@router.get("/api/v1/states/{iso3}/chart.svg", summary="Burn-down chart of a State (SVG)",
+            response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
+def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+              session: Session = Depends(get_session)) -> Response:
+    """Remaining SHA and CHA over time, the Article 5 deadline and extensions, the work-plan milestones and
+    the projection at the current rate (the land released in the 365 days up to `as_of`)."""
+    return _chart_response(session, iso3, as_of, "svg")
+
+
+@router.get("/api/v1/states/{iso3}/chart.png", summary="Burn-down chart of a State (PNG)",
+            response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def chart_png(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+              session: Session = Depends(get_session)) -> Response:
+    """The same chart as `chart.svg`, as a PNG image for reports."""
+    return _chart_response(session, iso3, as_of, "png")
+
+
+@router.get("/api/v1/dashboard/overview", summary="The Committee overview: every State's figures at a date")
+def overview(as_of: date | None = AS_OF, key: ApiKey | None = Depends(public_reader),
+             session: Session = Depends(get_session)) -> JSONResponse:
+    """Per State: remaining SHA/CHA, released in the last 365 days, the deadline, the projected completion at
+    that rate and whether it is on track. A key bound to one State sees that State only."""
+    day = as_of or date.today()
+    states = readable_states(key)
+    rows = charts.progress(session.connection(), day, states)
+    return JSONResponse({"as_of": day.isoformat(), "states": [r.as_dict() for r in rows]})
+
+
+@router.get("/api/v1/dashboard/states/{iso3}", summary="One State's figures, burn-down series and map extent")
+def state_figures(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+                  session: Session = Depends(get_session)) -> JSONResponse:
+    chart = _burn_down(session, iso3, as_of)
+    p = chart.progress
+    return JSONResponse({**p.as_dict(), **chart.as_dict(),
+                         "bbox": charts.bounds(session.connection(), p.iso3, p.as_of)})
+
+
+# --- the pages -----------------------------------------------------------------------------------
+def _page(name: str) -> FileResponse:
+    return FileResponse(WEB_DIR / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/dashboard", include_in_schema=False)
+def overview_page() -> FileResponse:
+    return _page("overview.html")
+
+
+@router.get("/dashboard/{iso3}", include_in_schema=False)
+def state_page(iso3: str) -> FileResponse:
+    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
+        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM")
+    return _page("state.html")
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve the pages' script, style and the packaged MapLibre GL JS (nothing comes from a CDN)."""
+    app.mount(STATIC_PATH, StaticFiles(directory=WEB_DIR / "static"), name="dashboard-static")

@@ -1,0 +1,105 @@
+/* The Committee overview: every State's figures at the as-of date, sortable by any column. */
+"use strict";
+
+(() => {
+  let rows = [];
+  let sortKey = "name";
+  let sortDescending = false;
+
+  function flatten(state) {
+    return {
+      state: state.state,
+      name: state.name,
+      has_hazards: state.has_hazards,
+      sha_km2: state.remaining.SHA.area_km2,
+      sha_count: state.remaining.SHA.count,
+      cha_km2: state.remaining.CHA.area_km2,
+      cha_count: state.remaining.CHA.count,
+      released_km2: state.released_last_year.area_km2,
+      deadline: state.deadline || "",
+      extensions: state.extensions === null ? -1 : state.extensions,
+      projected_completion: state.projected_completion || (state.remaining.total.area_m2 > 0 ? "never at this rate" : ""),
+      on_track: state.on_track === null ? -1 : (state.on_track ? 1 : 0),
+    };
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function render() {
+    const table = document.getElementById("overview");
+    const type = table.querySelector(`th[data-key="${sortKey}"]`).dataset.type;
+    const sorted = rows.slice().sort((a, b) => {
+      const x = a[sortKey], y = b[sortKey];
+      const order = type === "number" ? x - y : String(x).localeCompare(String(y));
+      return (sortDescending ? -order : order) || a.name.localeCompare(b.name);
+    });
+    const body = table.querySelector("tbody");
+    body.textContent = "";
+    for (const row of sorted) {
+      const tr = document.createElement("tr");
+      tr.dataset.state = row.state;
+      const name = document.createElement("td");
+      const link = document.createElement("a");
+      link.href = `/dashboard/${row.state}?as_of=${encodeURIComponent(Dashboard.asOf())}`;
+      link.textContent = row.name;
+      name.append(link);
+      tr.append(
+        name,
+        cell(Dashboard.km2(row.sha_km2), "num sha-km2"),
+        cell(String(row.sha_count), "num"),
+        cell(Dashboard.km2(row.cha_km2), "num cha-km2"),
+        cell(String(row.cha_count), "num"),
+        cell(Dashboard.km2(row.released_km2), "num released-km2"),
+        cell(row.deadline || "–"),
+        cell(row.extensions < 0 ? "?" : String(row.extensions), "num"),
+        cell(row.projected_completion || "–"),
+        cell(row.on_track === 1 ? "yes" : row.on_track === 0 ? "no" : "–",
+             row.on_track === 1 ? "on-track yes" : row.on_track === 0 ? "on-track no" : "on-track"),
+      );
+      if (!row.has_hazards) tr.classList.add("no-data");
+      body.append(tr);
+    }
+    for (const th of table.querySelectorAll("th")) {
+      th.classList.toggle("sorted", th.dataset.key === sortKey);
+      th.classList.toggle("descending", th.dataset.key === sortKey && sortDescending);
+      th.setAttribute("aria-sort", th.dataset.key === sortKey ? (sortDescending ? "descending" : "ascending") : "none");
+    }
+    table.hidden = false;
+    table.dataset.rows = String(sorted.length);
+  }
+
+  async function load() {
+    const day = Dashboard.asOf();
+    Dashboard.setStatus("Loading…");
+    try {
+      const data = await Dashboard.getJSON(`/api/v1/dashboard/overview?as_of=${encodeURIComponent(day)}`);
+      rows = data.states.map(flatten);
+      render();
+      document.body.dataset.asOf = data.as_of;
+      Dashboard.setStatus("");
+      document.body.dataset.loaded = "true";
+    } catch (error) {
+      Dashboard.showFailure(error);
+      document.body.dataset.loaded = "error";
+    }
+  }
+
+  for (const th of document.querySelectorAll("#overview th")) {
+    th.tabIndex = 0;
+    const sortBy = () => {
+      sortDescending = sortKey === th.dataset.key ? !sortDescending : th.dataset.type === "number";
+      sortKey = th.dataset.key;
+      render();
+    };
+    th.addEventListener("click", sortBy);
+    th.addEventListener("keydown", (event) => { if (event.key === "Enter") sortBy(); });
+  }
+  Dashboard.renderKeyBox(load);
+  Dashboard.bindAsOf(load);
+  load();
+})();

@@ -1,0 +1,281 @@
+"""The dashboard: burn-down charts (SVG, PNG), the figures behind the pages, and the pages in a real browser.
+
+One State (KHM) with a hand-made history in UTM 48N squares of known area:
+- H1, SHA 1000 m x 1000 m recorded 2018-01-01: cleared 1000 x 300 on 2020-03-01, cancelled 1000 x 200
+  on 2023-05-01;
+- H2, CHA 500 m x 1000 m recorded 2019-06-01: cleared 500 x 500 on 2024-02-01.
+Article 5: original deadline 2010-01-01 (entry into force 2000-01-01); extended (decided 2009-11-27) to 2020-01-01; extended again
+(decided 2019-11-29) to 2025-12-31 with milestones 0.2 km2 in 2020 and 2021.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from app import database
+from tests.headless_chromium import Chromium
+from tests.ledger_scenarios import post_event, post_hazard, rect, true_area
+
+KM2 = 1_000_000.0
+H1 = true_area(0, 0, 1000, 1000)
+H2 = true_area(2000, 0, 500, 1000)
+CLEAR_2020 = true_area(0, 0, 1000, 300)
+CANCEL_2023 = true_area(0, 300, 1000, 200)
+CLEAR_2024 = true_area(2000, 0, 500, 500)
+TOLERANCE_KM2 = 1e-5  # figures are rounded to 1 m2 in km2 (6 decimals)
+
+
+def _insert_decisions() -> None:
+    """KHM's decisions replaced by the scenario's (whatever reference data the migrations seeded)."""
+    with database.get_engine().begin() as conn:
+        has_count = conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'article5_decisions' AND column_name = 'extensions_count')")).scalar_one()
+        conn.execute(text("DELETE FROM work_plan_milestones WHERE state_iso3 = 'KHM'"))
+        conn.execute(text("DELETE FROM article5_decisions WHERE state_iso3 = 'KHM'"))
+        count_column, count_value = (", extensions_count", ", :n") if has_count else ("", "")
+        insert = text(f"INSERT INTO article5_decisions (state_iso3, kind, decided_on, deadline, meeting{count_column}) "
+                      f"VALUES ('KHM', :kind, :decided_on, :deadline, :meeting{count_value}) RETURNING id")
+        conn.execute(insert, {"kind": "original_deadline", "decided_on": date(2000, 1, 1), "deadline": date(2010, 1, 1),
+                              "meeting": None, "n": None})
+        conn.execute(insert, {"kind": "extension", "decided_on": date(2009, 11, 27), "deadline": date(2020, 1, 1),
+                              "meeting": "Second Review Conference", "n": 1})
+        second = conn.execute(insert, {"kind": "extension", "decided_on": date(2019, 11, 29),
+                                       "deadline": date(2025, 12, 31), "meeting": "Fourth Review Conference",
+                                       "n": 1}).scalar_one()
+        for year in (2020, 2021):
+            conn.execute(text("INSERT INTO work_plan_milestones (state_iso3, decision_id, year, area_m2) "
+                              "VALUES ('KHM', :decision, :year, 200000)"), {"decision": second, "year": year})
+
+
+@pytest.fixture
+def khm(client) -> dict[str, str]:
+    h1 = post_hazard(client, "KHM-H1", rect(0, 0, 1000, 1000), classification="SHA", recorded_on="2018-01-01")
+    h2 = post_hazard(client, "KHM-H2", rect(2000, 0, 500, 1000), classification="CHA", recorded_on="2019-06-01")
+    post_event(client, h1["id"], "clearance", "2020-03-01", rect(0, 0, 1000, 300))
+    post_event(client, h1["id"], "cancellation", "2023-05-01", rect(0, 300, 1000, 200))
+    post_event(client, h2["id"], "clearance", "2024-02-01", rect(2000, 0, 500, 500))
+    _insert_decisions()
+    return {"H1": h1["id"], "H2": h2["id"]}
+
+
+# --- the figures ---------------------------------------------------------------------------------
+def test_state_figures_follow_the_ledger_at_a_date(client, khm) -> None:
+    body = client.get("/api/v1/dashboard/states/KHM", params={"as_of": "2024-06-30"}).json()
+    assert body["remaining"]["SHA"]["count"] == 1
+    assert body["remaining"]["SHA"]["area_km2"] == pytest.approx((H1 - CLEAR_2020 - CANCEL_2023) / KM2, abs=TOLERANCE_KM2)
+    assert body["remaining"]["CHA"]["area_km2"] == pytest.approx((H2 - CLEAR_2024) / KM2, abs=TOLERANCE_KM2)
+    # released in the 365 days up to 2024-06-30: only the 2024 clearance
+    assert body["released_last_year"]["area_km2"] == pytest.approx(CLEAR_2024 / KM2, abs=TOLERANCE_KM2)
+    assert body["deadline"] == "2025-12-31"
+    assert body["extensions"] == 2
+    remaining = H1 - CLEAR_2020 - CANCEL_2023 + H2 - CLEAR_2024
+    years = remaining / CLEAR_2024  # about three years at that rate: after the deadline
+    projected = date.fromisoformat(body["projected_completion"])
+    assert abs((projected - date(2024, 6, 30)).days - years * 365) <= 1
+    assert body["on_track"] is False
+    needed = remaining / ((date(2025, 12, 31) - date(2024, 6, 30)).days / 365) / KM2
+    assert body["needed_rate_km2_per_year"] == pytest.approx(needed, rel=1e-4)
+    assert body["bbox"] == pytest.approx([105.0, 13.116, 105.023, 13.125], abs=2e-3)
+
+
+def test_burn_down_series_and_milestones(client, khm) -> None:
+    body = client.get("/api/v1/dashboard/states/KHM", params={"as_of": "2024-06-30"}).json()
+    series = {p["date"]: p for p in body["series"]}
+    assert body["series"][0]["date"] == "2018-01-01"
+    assert body["series"][-1]["date"] == "2024-06-30"
+    assert series["2018-12-31"]["remaining_km2"] == pytest.approx(H1 / KM2, abs=TOLERANCE_KM2)
+    assert series["2019-06-30"]["cha_km2"] == pytest.approx(H2 / KM2, abs=TOLERANCE_KM2)
+    assert series["2020-03-31"]["sha_km2"] == pytest.approx((H1 - CLEAR_2020) / KM2, abs=TOLERANCE_KM2)
+    assert series["2024-06-30"]["remaining_km2"] == pytest.approx(
+        (H1 - CLEAR_2020 - CANCEL_2023 + H2 - CLEAR_2024) / KM2, abs=TOLERANCE_KM2)
+    # the series never goes up without a hazard being added, and is monthly
+    assert len(body["series"]) == 79  # Jan 2018 .. Jun 2024 month ends, plus the first day
+    start = (H1 + H2) / KM2  # remaining at the end of 2019, before the first milestone year
+    assert [m["planned_remaining_km2"] for m in body["milestones"]] == pytest.approx(
+        [start - 0.2, start - 0.4], abs=TOLERANCE_KM2)
+    assert [d["deadline"] for d in body["deadlines"]] == ["2010-01-01", "2020-01-01", "2025-12-31"]
+
+
+def test_the_deadline_is_the_one_decided_by_the_as_of_date(client, khm) -> None:
+    before = client.get("/api/v1/dashboard/states/KHM", params={"as_of": "2019-06-30"}).json()
+    assert before["deadline"] == "2020-01-01"
+    assert before["extensions"] == 1
+    assert before["milestones"] == []  # the work plan came with the later extension
+    on_track = client.get("/api/v1/dashboard/states/KHM", params={"as_of": "2020-12-31"}).json()
+    # 1.2 km2 left, 0.3 km2 released in the year: done in about four years, before 2025-12-31
+    assert on_track["deadline"] == "2025-12-31"
+    assert on_track["on_track"] is True
+
+
+def test_overview_lists_every_state_with_its_figures(client, khm) -> None:
+    body = client.get("/api/v1/dashboard/overview", params={"as_of": "2023-12-31"}).json()
+    with database.get_engine().connect() as conn:
+        states = conn.execute(text("SELECT count(*) FROM states")).scalar_one()
+    assert len(body["states"]) == states
+    khm_row = next(s for s in body["states"] if s["state"] == "KHM")
+    assert khm_row["remaining"]["total"]["area_km2"] == pytest.approx(
+        (H1 - CLEAR_2020 - CANCEL_2023 + H2) / KM2, abs=TOLERANCE_KM2)
+    assert khm_row["released_last_year"]["area_km2"] == pytest.approx(CANCEL_2023 / KM2, abs=TOLERANCE_KM2)
+    assert khm_row["on_track"] is False
+    empty = next(s for s in body["states"] if s["state"] != "KHM")
+    assert empty["remaining"]["total"]["area_m2"] == 0 and empty["has_hazards"] is False
+
+
+def test_overview_of_a_state_key_shows_its_state_only(client_as, khm) -> None:
+    viewer = client_as("viewer", "KHM")
+    body = viewer.get("/api/v1/dashboard/overview", params={"as_of": "2024-06-30"}).json()
+    assert [s["state"] for s in body["states"]] == ["KHM"]
+
+
+# --- the charts ----------------------------------------------------------------------------------
+def test_chart_svg_shows_deadline_milestones_and_projection(client, khm) -> None:
+    response = client.get("/api/v1/states/KHM/chart.svg", params={"as_of": "2024-06-30"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    svg = response.text
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.rstrip().endswith("</svg>")
+    assert 'id="article5-deadline"' in svg
+    assert "Article 5 deadline 2025-12-31 (2 extensions)" in svg
+    assert 'id="article5-original-deadline"' in svg and 'id="article5-extension-2020-01-01"' in svg
+    assert 'id="work-plan-milestones"' in svg
+    assert 'id="projection"' in svg and "at the current rate: done 2027-" in svg
+    assert 'id="remaining-area"' in svg
+    # the as-of date changes what is drawn: before the second extension its deadline is not there
+    earlier = client.get("/api/v1/states/KHM/chart.svg", params={"as_of": "2019-06-30"}).text
+    assert "Article 5 deadline 2020-01-01 (1 extension)" in earlier
+    assert "2025-12-31" not in earlier
+
+
+def test_chart_png_is_a_png(client, khm) -> None:
+    response = client.get("/api/v1/states/KHM/chart.png", params={"as_of": "2024-06-30"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(response.content[16:20], "big")
+    assert 600 < width < 2000
+
+
+def test_chart_of_a_state_without_hazards_or_decisions_still_draws(client) -> None:
+    response = client.get("/api/v1/states/AGO/chart.svg", params={"as_of": "2024-06-30"})
+    assert response.status_code == 200
+    assert "no hazardous areas recorded by this date" in response.text
+
+
+def test_chart_of_an_unknown_state_is_404(client) -> None:
+    for path in ("/api/v1/states/XXX/chart.svg", "/api/v1/states/XXX/chart.png", "/api/v1/states/K1/chart.svg",
+                 "/api/v1/dashboard/states/XXX"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_bad_as_of_is_a_problem(client, khm) -> None:
+    response = client.get("/api/v1/states/KHM/chart.svg", params={"as_of": "2024-13-45"})
+    assert response.status_code == 422
+    assert "as_of" in response.json()["detail"]
+
+
+def test_charts_follow_the_access_rules(client_as, khm) -> None:
+    assert client_as(None).get("/api/v1/states/KHM/chart.svg").status_code == 401
+    assert client_as(None).get("/api/v1/dashboard/overview").status_code == 401
+    assert client_as("viewer", "BIH").get("/api/v1/states/KHM/chart.png").status_code == 403
+    assert client_as("viewer", "KHM").get("/api/v1/states/KHM/chart.png").status_code == 200
+
+
+# --- the pages -----------------------------------------------------------------------------------
+def test_pages_and_packaged_map_library_are_served(client_as) -> None:
+    anonymous = client_as(None)  # the pages hold no data: their script asks the API with the session's key
+    overview = anonymous.get("/dashboard")
+    assert overview.status_code == 200 and overview.headers["content-type"].startswith("text/html")
+    assert 'id="overview"' in overview.text
+    page = anonymous.get("/dashboard/KHM")
+    assert page.status_code == 200 and 'id="map"' in page.text
+    assert "/dashboard/static/vendor/maplibre-gl.js" in page.text
+    assert not re.search(r"https?://", page.text + overview.text)  # nothing from elsewhere
+    library = anonymous.get("/dashboard/static/vendor/maplibre-gl.js")
+    assert library.status_code == 200 and len(library.content) > 500_000
+    assert anonymous.get("/dashboard/static/vendor/maplibre-gl.css").status_code == 200
+    assert anonymous.get("/dashboard/static/state.js").status_code == 200
+    assert anonymous.get("/dashboard/not-a-state").status_code == 404
+
+
+# --- in a real browser ---------------------------------------------------------------------------
+# Headless Chromium (Debian package) over the DevTools protocol: the page is waited for in real time
+# (map tiles are fetched by MapLibre's workers), then read and photographed into test-artifacts/.
+PAGE_READY = "document.body.dataset.loaded"
+MAP_IDLE = "document.getElementById('map').dataset.state === 'idle'"
+
+
+def _figures(browser: Chromium) -> dict[str, float]:
+    return browser.evaluate("""Object.fromEntries(['sha-km2', 'cha-km2', 'released-km2'].map(
+        (id) => [id, parseFloat(document.getElementById(id).textContent.replace(/,/g, ''))]))""")
+
+
+def _map_counts(browser: Chromium) -> dict[str, str]:
+    return browser.evaluate("Object.assign({}, document.getElementById('map').dataset)")
+
+
+def test_browser_overview_lists_the_states(live_server, admin_key, khm, artifacts_dir) -> None:
+    with Chromium() as browser:
+        browser.open(f"{live_server}/dashboard?as_of=2024-06-30#key={admin_key}")
+        assert browser.wait_for(PAGE_READY) == "true", browser.console
+        browser.screenshot(artifacts_dir / "dashboard_overview.png")
+        states = browser.evaluate("[...document.querySelectorAll('#overview tbody tr')].map((r) => r.dataset.state)")
+        with database.get_engine().connect() as conn:
+            assert len(states) == conn.execute(text("SELECT count(*) FROM states")).scalar_one()
+        row = browser.evaluate("document.querySelector('tr[data-state=KHM]').innerText")
+        assert "Cambodia" in row and "2025-12-31" in row and "no" in row.split()
+        # sorting by remaining CHA, largest first: KHM (the only State with hazards) comes first
+        browser.evaluate("document.querySelector('th[data-key=cha_km2]').click()")
+        assert browser.evaluate("document.querySelector('#overview tbody tr').dataset.state") == "KHM"
+        # the key stays in the session, not in the address bar
+        assert browser.evaluate("window.location.hash") == ""
+        assert browser.evaluate("sessionStorage.getItem('landrelease.apiKey')") == admin_key
+    assert (artifacts_dir / "dashboard_overview.png").stat().st_size > 10_000
+
+
+def test_browser_state_page_draws_map_and_chart_and_follows_as_of(live_server, admin_key, khm,
+                                                                 artifacts_dir) -> None:
+    with Chromium() as browser:
+        browser.open(f"{live_server}/dashboard/KHM?as_of=2024-06-30#key={admin_key}")
+        assert browser.wait_for(PAGE_READY) == "true", browser.console
+        browser.wait_for(MAP_IDLE)
+        counts = _map_counts(browser)
+        assert counts["shaFeatures"] == "1" and counts["chaFeatures"] == "1", counts
+        assert counts["releasedFeatures"] == "3", counts
+        assert browser.evaluate("!!document.querySelector('#chart svg #article5-deadline')")
+        assert "Article 5 deadline 2025-12-31" in browser.evaluate("document.getElementById('chart').textContent")
+        later = _figures(browser)
+        assert later["cha-km2"] == pytest.approx((H2 - CLEAR_2024) / KM2, abs=1e-3)
+        browser.screenshot(artifacts_dir / "dashboard_KHM_2024-06-30.png")
+
+        # the as-of control: pick 2023-12-31 and show
+        browser.evaluate("""(() => { document.getElementById('as-of').value = '2023-12-31';
+                                    document.getElementById('as-of-form').requestSubmit(); })()""")
+        browser.wait_for("document.getElementById('figures').dataset.asOf === '2023-12-31'"
+                         " && document.getElementById('chart').dataset.asOf === '2023-12-31'")
+        browser.wait_for(MAP_IDLE + " && document.getElementById('map').dataset.releasedFeatures === '2'")
+        earlier = _figures(browser)
+        assert earlier["cha-km2"] == pytest.approx(H2 / KM2, abs=1e-3)
+        assert earlier["released-km2"] == pytest.approx(CANCEL_2023 / KM2, abs=1e-3)
+        assert earlier != later
+        assert browser.evaluate("window.location.search") == "?as_of=2023-12-31"
+        browser.screenshot(artifacts_dir / "dashboard_KHM_2023-12-31.png")
+
+        # a link with ?as_of= in it shows the same figures as the control
+        browser.open(f"{live_server}/dashboard/KHM?as_of=2023-12-31")
+        browser.wait_for(PAGE_READY)
+        assert _figures(browser) == earlier
+
+
+def test_browser_without_a_key_asks_for_one(live_server, khm, artifacts_dir) -> None:
+    with Chromium() as browser:
+        browser.open(f"{live_server}/dashboard/KHM")
+        assert browser.wait_for(PAGE_READY) == "error"
+        assert browser.evaluate("!!document.getElementById('api-key')")
+        assert "Enter an API key" in browser.evaluate("document.getElementById('status').textContent")
+        browser.screenshot(artifacts_dir / "dashboard_no_key.png")
