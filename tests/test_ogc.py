@@ -310,3 +310,17 @@ def test_gdal_reads_every_collection_with_the_right_count(client, ledger, live_s
                            "-spat", str(x1), str(y1), str(x2), str(y2)], capture_output=True, text=True, timeout=120)
     assert spat.returncode == 0, spat.stderr
     assert "Feature Count: 1" in spat.stdout or "Feature Count: 2" in spat.stdout, spat.stdout
+
+
+def test_items_are_streamed_in_chunks_as_postgis_writes_them(client) -> None:
+    """The page leaves the generator in pieces (header first, counts and links last), never as one body."""
+    from app import features
+
+    post_many(client, 300)
+    query = features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300)
+    chunks = list(features.stream_items(query, lambda returned, has_next: []))
+    assert len(chunks) >= 3
+    assert chunks[0].startswith(b'{"type":"FeatureCollection"')
+    assert b'"numberMatched": 300' in chunks[-1] and b'"numberMatched"' not in chunks[0]
+    body = json.loads(b"".join(chunks))
+    assert body["numberReturned"] == 300 and len({f["id"] for f in body["features"]}) == 300
