@@ -40,7 +40,55 @@ def _field_path(loc: tuple | list) -> str:
     return "/".join(str(part) for part in loc)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "description": "For validation errors: each field path and what is wrong",
+                   "items": {"type": "object", "properties": {"field": {"type": "string"},
+                                                              "message": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def describe_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document what the service really answers: errors as problem+json, API keys."""
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    components.setdefault("securitySchemes", {}).update({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API key: Authorization: Bearer <key>"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key"},
+    })
+    document.setdefault("security", [{"bearer": []}, {"apiKey": []}, {}])
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "422" in responses:
+                responses["422"]["content"] = dict(_PROBLEM_CONTENT)
+            responses.setdefault("default", {"description": "An error, as RFC 9457 problem details",
+                                             "content": dict(_PROBLEM_CONTENT)})
+    return document
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_problems(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers,
@@ -66,6 +114,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         if "statement timeout" in str(exc.orig):
             return problem_response(503, "The query took too long and was cancelled; narrow it (bbox, filters, limit).")
         return problem_response(503, "The database is unavailable; try again shortly.")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # Only extreme values from a request get here (a date near year 1 or 9999 moved by a period).
+        log.info("value out of range: %s", exc)
+        return problem_response(422, "A date or number in the request is too far out of range to work with "
+                                     f"({exc}). Give a date between 1900 and 2100.", title="Invalid value")
 
     @app.exception_handler(DataError)
     async def _bad_value(_: Request, exc: DataError) -> JSONResponse:

@@ -333,3 +333,12 @@ def test_unexpected_errors_show_no_internals(client) -> None:
         response = broken_client.get("/broken-for-the-test")
     body = _problem(response, 500, "unexpected error")
     assert "secret internal detail" not in json.dumps(body)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/summary?as_of=0001-01-02", "/api/v1/states/KHM/summary?as_of=0001-01-02",
+                                  "/api/v1/states/KHM/summary?as_of=9999-12-31"])
+def test_extreme_dates_are_4xx_not_5xx(client, path: str) -> None:
+    response = client.get(path)
+    assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
+    if response.status_code != 200:
+        _problem(response, response.status_code)
