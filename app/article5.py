@@ -157,12 +157,20 @@ def seed_reference_data(conn: Connection) -> int:
 # Each decision with the date it counts from: its own date, or (undated reference facts) the
 # State's original deadline. Deadline-setting decisions are ordered by that date; the original
 # deadline yields to any extension of the same date.
-_DECISIONS_SQL = """
+# An undated reference extension is `superseded` once the same extension (same deadline) is recorded
+# with its date (or while one is being recorded: `:recording`): the dated record replaces it.
+_ALL_DECISIONS_SQL = """
     SELECT d.*, COALESCE(d.decided_on, (s.entry_into_force + interval '10 years')::date) AS effective_on,
-           CASE WHEN d.kind = 'original_deadline' THEN 0 ELSE 1 END AS rank
+           CASE WHEN d.kind = 'original_deadline' THEN 0 ELSE 1 END AS rank,
+           (d.decided_on IS NULL AND d.kind = 'extension' AND d.deadline IS NOT NULL AND (
+                d.deadline IS NOT DISTINCT FROM CAST(:recording AS date)
+                OR EXISTS (SELECT 1 FROM article5_decisions x
+                           WHERE x.state_iso3 = d.state_iso3 AND x.kind = 'extension'
+                             AND x.decided_on IS NOT NULL AND x.deadline = d.deadline))) AS superseded
     FROM article5_decisions d JOIN states s ON s.iso3 = d.state_iso3
     WHERE CAST(:states AS text[]) IS NULL OR d.state_iso3 = ANY(CAST(:states AS text[]))
 """
+_DECISIONS_SQL = f"SELECT * FROM ({_ALL_DECISIONS_SQL}) all_decisions WHERE NOT superseded"
 
 STANDING_SQL = f"""
     WITH d AS ({_DECISIONS_SQL})
@@ -181,7 +189,10 @@ STANDING_SQL = f"""
     LEFT JOIN LATERAL (
         SELECT CASE WHEN bool_or(d.extensions_count IS NULL) THEN NULL
                     ELSE COALESCE(sum(d.extensions_count), 0) END AS extensions
-        FROM d WHERE d.state_iso3 = s.iso3 AND d.kind = 'extension' AND d.effective_on <= :as_of) ext ON true
+        FROM d WHERE d.state_iso3 = s.iso3 AND d.kind = 'extension' AND d.effective_on <= :as_of
+          AND NOT (d.decided_on IS NOT NULL AND EXISTS (
+              SELECT 1 FROM d r WHERE r.state_iso3 = d.state_iso3 AND r.kind = 'extension' AND r.decided_on IS NULL
+                AND r.deadline IS NOT NULL AND r.effective_on <= :as_of AND d.deadline < r.deadline))) ext ON true
     LEFT JOIN LATERAL (
         SELECT d.kind FROM d WHERE d.state_iso3 = s.iso3 AND d.effective_on <= :as_of
         ORDER BY d.effective_on DESC, d.rank DESC, d.recorded_at DESC LIMIT 1) st ON true
@@ -214,9 +225,14 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def standings(session: Session | Connection, as_of: date, states: list[str] | None = None) -> dict[str, Standing]:
-    """Every State's (or the given States') deadline, extensions and status at the end of `as_of`."""
-    rows = session.execute(text(STANDING_SQL), {"as_of": as_of, "states": states})
+def standings(session: Session | Connection, as_of: date, states: list[str] | None = None,
+              recording: date | None = None) -> dict[str, Standing]:
+    """Every State's (or the given States') deadline, extensions and status at the end of `as_of`.
+
+    `recording`: the deadline of an extension about to be recorded (an undated reference fact with
+    that deadline is the same extension and is left out).
+    """
+    rows = session.execute(text(STANDING_SQL), {"as_of": as_of, "states": states, "recording": recording})
     return {
         r.iso3: Standing(
             iso3=r.iso3, name=r.name, entry_into_force=r.entry_into_force, original_deadline=r.original_deadline,
@@ -228,8 +244,8 @@ def standings(session: Session | Connection, as_of: date, states: list[str] | No
     }
 
 
-def standing(session: Session, iso3: str, as_of: date) -> Standing:
-    found = standings(session, as_of, [iso3]).get(iso3)
+def standing(session: Session, iso3: str, as_of: date, recording: date | None = None) -> Standing:
+    found = standings(session, as_of, [iso3], recording).get(iso3)
     if found is None:
         raise Problem(404, f"Unknown State '{iso3}': use an ISO 3166 alpha-3 code of a State in GET /api/v1/states")
     return found
@@ -241,9 +257,9 @@ def decision_history(session: Session, iso3: str) -> list[dict[str, Any]]:
     return session.execute(
         text(
             f"""
-            WITH d AS ({_DECISIONS_SQL})
+            WITH d AS ({_ALL_DECISIONS_SQL})
             SELECT COALESCE(json_agg(json_build_object(
-                'id', d.id, 'kind', d.kind, 'decided_on', d.decided_on, 'effective_on', d.effective_on,
+                'id', d.id, 'kind', d.kind, 'superseded', d.superseded, 'decided_on', d.decided_on, 'effective_on', d.effective_on,
                 'meeting', d.meeting, 'deadline', d.deadline, 'extensions_count', d.extensions_count,
                 'source', d.source, 'confidence', d.confidence, 'note', d.note, 'recorded_at', d.recorded_at,
                 'milestones', (SELECT COALESCE(json_agg(json_build_object('year', m.year, 'area_m2', m.area_m2,
@@ -253,7 +269,7 @@ def decision_history(session: Session, iso3: str) -> list[dict[str, Any]]:
             FROM d
             """
         ),
-        {"states": [iso3]},
+        {"states": [iso3], "recording": None},
     ).scalar_one()
 
 
@@ -289,7 +305,8 @@ def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) 
                            "(the original deadline follows from the entry into force).")
     if new.decided_on > today:
         raise Problem(422, f"decided_on {new.decided_on} is in the future: record a decision once it is taken.")
-    before = standing(session, iso3, new.decided_on)
+    recording = new.deadline if new.kind == "extension" else None
+    before = standing(session, iso3, new.decided_on, recording)
     if before.entry_into_force is None or new.decided_on < before.entry_into_force:
         raise Problem(422, f"decided_on {new.decided_on} is before the Convention entered into force for "
                            f"{iso3} ({_iso(before.entry_into_force) or 'unknown'}).")
@@ -305,7 +322,7 @@ def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) 
         if extended is None:  # unknown current deadline: at least later than every deadline known then
             extended = session.execute(
                 text(f"WITH d AS ({_DECISIONS_SQL}) SELECT max(deadline) FROM d WHERE effective_on <= :as_of"),
-                {"states": [iso3], "as_of": new.decided_on},
+                {"states": [iso3], "as_of": new.decided_on, "recording": recording},
             ).scalar()
         if extended is not None and new.deadline <= extended:
             raise Problem(422, f"The new deadline {new.deadline} is not later than the deadline it extends "
@@ -316,7 +333,7 @@ def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) 
         later = session.execute(
             text(f"WITH d AS ({_DECISIONS_SQL}) SELECT min(deadline) FROM d "
                  "WHERE kind = 'extension' AND effective_on > :as_of"),
-            {"states": [iso3], "as_of": new.decided_on},
+            {"states": [iso3], "as_of": new.decided_on, "recording": recording},
         ).scalar()
         if later is not None and new.deadline >= later:
             raise Problem(422, f"A later extension already sets the deadline to {later}; an extension decided on "
@@ -339,7 +356,7 @@ def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) 
         notified = session.execute(
             text(f"WITH d AS ({_DECISIONS_SQL}) SELECT max(effective_on) FROM d "
                  "WHERE kind = 'withdrawal_notified' AND effective_on <= :as_of"),
-            {"states": [iso3], "as_of": new.decided_on},
+            {"states": [iso3], "as_of": new.decided_on, "recording": recording},
         ).scalar()
         if before.status != "withdrawal_notified" or notified is None:
             raise Problem(422, f"{iso3} has not notified a withdrawal by {new.decided_on}: record "
@@ -391,17 +408,19 @@ def replace_milestones(session: Session, iso3: str, milestones: list[Milestone],
         decision_id = session.execute(
             text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id FROM d WHERE kind IN ('extension', 'reopening') "
                  "AND effective_on <= :as_of ORDER BY effective_on DESC, recorded_at DESC LIMIT 1"),
-            {"states": [iso3], "as_of": today},
+            {"states": [iso3], "as_of": today, "recording": None},
         ).scalar()
         if decision_id is None:
             raise Problem(422, f"{iso3} has no granted extension to attach a work plan to: record the extension "
                                "first (POST .../article5/decisions), or name the decision with ?decision_id=.")
     decision = session.execute(
         text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id, kind, decided_on, deadline FROM d WHERE id = :id"),
-        {"states": [iso3], "id": decision_id},
+        {"states": [iso3], "id": decision_id, "recording": None},
     ).one_or_none()
     if decision is None:
         raise Problem(404, f"{iso3} has no Article 5 decision with id {decision_id}.")
+    # One writer of a work plan at a time.
+    session.execute(text("SELECT id FROM article5_decisions WHERE id = :id FOR UPDATE"), {"id": decision_id})
     if decision.kind not in ("extension", "reopening"):
         raise Problem(422, f"Milestones belong to a granted extension (or a reopening), not to a {decision.kind}.")
     years = [m.year for m in milestones]

@@ -192,7 +192,7 @@ def progress(standing: article5.Standing, remaining_m2: float, rate_m2_per_year:
 def _milestones(session: Session, iso3: str, as_of: date, released: dict[int, Any]) -> list[dict[str, Any]]:
     rows = session.execute(text(f"SELECT * FROM ({article5.milestones_sql()}) m WHERE m.state_iso3 = :iso3 "
                                 "ORDER BY m.year"),
-                           {"as_of": as_of, "states": [iso3], "iso3": iso3})
+                           {"as_of": as_of, "states": [iso3], "iso3": iso3, "recording": None})
     out = []
     for m in rows:
         released_m2 = _release_row(released.get(m.year))["released_m2"]

@@ -125,10 +125,35 @@ def test_an_extension_moves_the_deadline_from_the_day_it_is_granted(client) -> N
                             ).scalar_one() == 1
 
 
+def test_recording_the_dated_history_replaces_the_reference_summary(client) -> None:
+    # Cambodia's first extension, within the two the reference file summarises: not counted twice.
+    decide(client, "KHM", kind="extension", decided_on="2009-11-27", deadline="2020-01-01", meeting="9MSP")
+    now = state(client, "KHM")["article5"]
+    assert now["deadline"] == "2025-12-31" and now["extensions"] == 2
+    then = article5_at(client, "KHM", "2009-12-15")
+    assert then["deadline"] == "2020-01-01" and then["extensions"] == 1
+    # The second one, with the reference file's deadline: the dated record replaces the summary.
+    decide(client, "KHM", kind="extension", decided_on="2019-11-29", deadline="2025-12-31",
+           meeting="Fourth Review Conference")
+    khm = state(client, "KHM")
+    assert khm["article5"]["deadline"] == "2025-12-31" and khm["article5"]["extensions"] == 2
+    summary_row = next(d for d in khm["decisions"] if d["kind"] == "extension" and d["decided_on"] is None)
+    assert summary_row["superseded"] is True  # kept in the history, no longer counted
+    mid = article5_at(client, "KHM", "2015-06-30")
+    assert mid["deadline"] == "2020-01-01" and mid["extensions"] == 1
+    # A new extension after the last known one counts on top.
+    created = decide(client, "KHM", kind="extension", decided_on="2025-11-20", deadline="2030-12-31")
+    assert created["article5"]["extensions"] == 3
+
+
 def test_extension_validation(client) -> None:
     # Not later than the deadline it extends.
-    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2025-12-31")
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2025-12-30")
     assert "not later than the deadline it extends (2025-12-31)" in body["detail"]
+    # The reference file's own deadline, dated: that would be the extension it summarises, which cannot
+    # follow straight from the original deadline of 2010.
+    body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2025-12-31")
+    assert "more than 10 years after the deadline it extends (2010-01-01)" in body["detail"]
     decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2024-01-01")
     # More than ten years.
     body = decide(client, "KHM", 422, kind="extension", decided_on="2025-11-20", deadline="2036-01-01")
