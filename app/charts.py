@@ -1,22 +1,24 @@
-"""Article 5 progress as figures and a burn-down chart: remaining area over time, deadlines, milestones.
+"""A State's burn-down chart: remaining area over time, the Article 5 deadlines, milestones, projection.
 
-Every figure is computed in PostGIS from the ledger (no hazards are loaded into Python):
-- remaining area at a date D = the baselines of the valid hazards recorded on or before D minus the
-  released areas of the valid events dated on or before D (released pieces never overlap, so the
-  sum is exact; a reclassification moves area from the SHA to its CHA child and nets out). A hazard
-  counts as CHA at D when it was recorded as CHA or reclassified on or before D.
-- released last year = the land released (cancelled, reduced, cleared; not reclassified) in the
-  365 days up to and including the as-of date; the current rate is that amount per year.
-- the Article 5 deadline at a date = the latest deadline of the decisions (original deadline,
-  extensions) taken on or before that date; extensions = how many of those were extensions.
-- projected completion = the as-of date plus remaining / current rate; on track when that is on or
-  before the deadline.
-- work-plan milestones (area to address per year) are drawn as the remaining area they plan for:
-  the remaining area at the end of the year before the first milestone, less the milestones so far.
+The figures at the as-of date (remaining SHA/CHA, land released in the 365 days before, deadline,
+extensions, projected completion, on track) are those of `app.summaries` (GET /api/v1/states/{iso3}/
+summary), so the chart and the summaries never disagree. What only the chart needs is computed
+here in PostGIS from the ledger (no hazards are loaded into Python):
+- remaining area at each month end D = the baselines of the valid hazards recorded on or before D
+  minus the released areas of the valid events dated on or before D (released pieces never overlap,
+  so the sum is exact; a reclassification moves area from the SHA to its CHA child and nets out). A
+  hazard counts as CHA at D when it was recorded as CHA or reclassified on or before D;
+- the deadline lines: every original deadline and extension in effect by the as-of date
+  (`app.article5`: an undated reference fact counts from the original deadline);
+- work-plan milestones (area to address per year, of the latest decision in effect) are drawn as
+  the remaining area they plan for: the remaining area at the end of the year before the first
+  milestone, less the milestones so far;
+- the projection at the current rate: a dashed line from the remaining area at the as-of date to
+  zero at the projected completion.
 
 The chart is drawn with matplotlib (Agg, no display) as SVG or PNG. Element ids in the SVG name
 what they show (`article5-deadline` (the current one), `article5-original-deadline`,
-`article5-extension-<date>`, `work-plan-milestones`, `projection`,
+`article5-extension-<date>`, `article5-reopening-<date>`, `work-plan-milestones`, `projection`,
 `remaining-area`, `as-of`), so reports and tests can find them.
 """
 from __future__ import annotations
@@ -34,14 +36,12 @@ matplotlib.use("Agg")
 from matplotlib import dates as mdates  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import Connection  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
-try:  # the Article 5 decision history (issue 7): the deadline and extensions as the Committee records them
-    from app.article5 import standings as article5_standings
-except ImportError:  # pragma: no cover - before that module exists, the decisions table read directly
-    article5_standings = None
+from app import article5, summaries  # noqa: E402
 
 M2_PER_KM2 = 1_000_000.0
+DEADLINE_KINDS = ("original_deadline", "extension", "reopening")
 DAYS_PER_YEAR = 365
 # Beyond this horizon a projection is drawn to the chart's edge and reported as a date, not plotted.
 PROJECTION_HORIZON_YEARS = 30
@@ -90,73 +90,8 @@ SELECT COALESCE((SELECT sum(h.baseline_area_m2) FROM hazardous_areas h
                    AND h.recorded_on <= :on_date AND e.date <= :on_date), 0)
 """
 
-_DECISIONS_SQL = """
-SELECT d.kind, d.deadline, d.decided_on, d.meeting
-FROM article5_decisions d JOIN states s ON s.iso3 = d.state_iso3
-WHERE d.state_iso3 = :iso3 AND d.kind IN ('original_deadline', 'extension') AND d.deadline IS NOT NULL
-  AND COALESCE(d.decided_on, (s.entry_into_force + interval '10 years')::date, d.deadline) <= :as_of
-ORDER BY d.deadline, d.decided_on NULLS FIRST
-"""
-
-# One milestone per year: the one of the latest decision taken by the as-of date.
-_MILESTONES_SQL = """
-SELECT DISTINCT ON (m.year) m.year, m.area_m2, m.areas
-FROM work_plan_milestones m
-LEFT JOIN article5_decisions d ON d.id = m.decision_id
-WHERE m.state_iso3 = :iso3 AND (d.decided_on IS NULL OR d.decided_on <= :as_of)
-ORDER BY m.year, d.decided_on DESC NULLS LAST, m.id DESC
-"""
-
-# Per State at a date: remaining SHA/CHA (count, area), released in the year before, deadline.
-_FIGURES_SQL = """
-WITH h AS (
-    SELECT h.state_iso3,
-           CASE WHEN h.classification = 'CHA' OR h.reclassified_on <= :as_of THEN 'CHA' ELSE 'SHA' END AS cls,
-           GREATEST(h.baseline_area_m2 - COALESCE(ev.released_m2, 0), 0) AS remaining_m2
-    FROM hazardous_areas h
-    LEFT JOIN LATERAL (
-        SELECT sum(e.released_area_m2) AS released_m2 FROM land_release_events e
-        WHERE e.hazard_id = h.id AND e.voided_at IS NULL AND e.date <= :as_of
-    ) ev ON true
-    WHERE h.voided_at IS NULL AND h.recorded_on <= :as_of AND (h.released_on IS NULL OR h.released_on > :as_of)
-      AND (:all_states OR h.state_iso3 = ANY(:states))
-), remaining AS (
-    SELECT state_iso3,
-           count(*) FILTER (WHERE cls = 'SHA') AS sha_count,
-           COALESCE(sum(remaining_m2) FILTER (WHERE cls = 'SHA'), 0) AS sha_m2,
-           count(*) FILTER (WHERE cls = 'CHA') AS cha_count,
-           COALESCE(sum(remaining_m2) FILTER (WHERE cls = 'CHA'), 0) AS cha_m2
-    FROM h GROUP BY state_iso3
-), released AS (
-    SELECT e.state_iso3, sum(e.released_area_m2) AS m2
-    FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
-    WHERE e.voided_at IS NULL AND h.voided_at IS NULL AND e.kind <> 'reclassification'
-      AND e.date > CAST(:as_of AS date) - :days AND e.date <= :as_of
-      AND (:all_states OR e.state_iso3 = ANY(:states))
-    GROUP BY e.state_iso3
-), deadlines AS (
-    SELECT d.state_iso3, max(d.deadline) AS deadline, count(*) FILTER (WHERE d.kind = 'extension') AS extensions
-    FROM article5_decisions d JOIN states s ON s.iso3 = d.state_iso3
-    WHERE d.kind IN ('original_deadline', 'extension') AND d.deadline IS NOT NULL
-      AND COALESCE(d.decided_on, (s.entry_into_force + interval '10 years')::date, d.deadline) <= :as_of
-    GROUP BY d.state_iso3
-), recorded AS (
-    SELECT DISTINCT h.state_iso3 FROM hazardous_areas h WHERE h.voided_at IS NULL AND h.recorded_on <= :as_of
-)
-SELECT s.iso3, s.name,
-       COALESCE(r.sha_count, 0) AS sha_count, COALESCE(r.sha_m2, 0) AS sha_m2,
-       COALESCE(r.cha_count, 0) AS cha_count, COALESCE(r.cha_m2, 0) AS cha_m2,
-       COALESCE(rel.m2, 0) AS released_last_year_m2,
-       dl.deadline, COALESCE(dl.extensions, 0) AS extensions,
-       rec.state_iso3 IS NOT NULL AS has_hazards
-FROM states s
-LEFT JOIN remaining r ON r.state_iso3 = s.iso3
-LEFT JOIN released rel ON rel.state_iso3 = s.iso3
-LEFT JOIN deadlines dl ON dl.state_iso3 = s.iso3
-LEFT JOIN recorded rec ON rec.state_iso3 = s.iso3
-WHERE (:all_states OR s.iso3 = ANY(:states))
-ORDER BY s.name
-"""
+# One milestone per year: that of the latest decision in effect at the as-of date (app.article5).
+_MILESTONES_SQL = f"SELECT m.year, m.area_m2, m.areas FROM ({article5.milestones_sql()}) m ORDER BY m.year"
 
 _BOUNDS_SQL = """
 SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (
@@ -166,109 +101,42 @@ SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (
 """
 
 
-def state_name(conn: Connection, iso3: str) -> str | None:
+def state_name(session: Session, iso3: str) -> str | None:
     """The State's name, None when there is no such State."""
-    return conn.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
+    return session.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 @dataclass
 class Progress:
-    """Where a State stands at a date, with what the projection at the current rate says."""
+    """Where a State stands at a date: the figures of its summary (app.summaries)."""
 
     iso3: str
     name: str
     as_of: date
-    sha_count: int
-    sha_m2: float
-    cha_count: int
-    cha_m2: float
+    remaining_m2: float
     released_last_year_m2: float
     deadline: date | None
     extensions: int | None
-    has_hazards: bool
+    projected_completion: date | None
+    on_track: bool | None
 
-    @property
-    def remaining_m2(self) -> float:
-        return self.sha_m2 + self.cha_m2
-
-    @property
-    def projected_completion(self) -> date | None:
-        """The date the remaining area would be released at the current rate; None when it never would."""
-        if self.remaining_m2 <= 0:
-            return self.as_of
-        if self.released_last_year_m2 <= 0:
-            return None
-        days = math.ceil(self.remaining_m2 / self.released_last_year_m2 * DAYS_PER_YEAR)
-        try:
-            return self.as_of + timedelta(days=days)
-        except OverflowError:
-            return None
-
-    @property
-    def on_track(self) -> bool | None:
-        """Would the State finish by its deadline at the current rate? None without a deadline."""
-        if self.remaining_m2 <= 0:
-            return True
-        if self.deadline is None:
-            return None
-        completion = self.projected_completion
-        return completion is not None and completion <= self.deadline
-
-    @property
-    def needed_rate_m2_per_year(self) -> float | None:
-        """The yearly release needed to finish by the deadline (None without one or once it has passed)."""
-        if self.deadline is None or self.deadline <= self.as_of:
-            return None
-        return self.remaining_m2 / ((self.deadline - self.as_of).days / DAYS_PER_YEAR)
-
-    def as_dict(self) -> dict[str, Any]:
-        completion = self.projected_completion
-        needed = self.needed_rate_m2_per_year
-        return {
-            "state": self.iso3, "name": self.name, "as_of": self.as_of.isoformat(),
-            "has_hazards": self.has_hazards,
-            "remaining": {
-                "SHA": {"count": self.sha_count, "area_m2": round(self.sha_m2, 2),
-                        "area_km2": round(self.sha_m2 / M2_PER_KM2, 6)},
-                "CHA": {"count": self.cha_count, "area_m2": round(self.cha_m2, 2),
-                        "area_km2": round(self.cha_m2 / M2_PER_KM2, 6)},
-                "total": {"count": self.sha_count + self.cha_count, "area_m2": round(self.remaining_m2, 2),
-                          "area_km2": round(self.remaining_m2 / M2_PER_KM2, 6)},
-            },
-            "released_last_year": {"area_m2": round(self.released_last_year_m2, 2),
-                                   "area_km2": round(self.released_last_year_m2 / M2_PER_KM2, 6),
-                                   "from": (self.as_of - timedelta(days=DAYS_PER_YEAR - 1)).isoformat(),
-                                   "to": self.as_of.isoformat()},
-            "deadline": self.deadline.isoformat() if self.deadline else None,
-            "extensions": self.extensions,
-            "projected_completion": completion.isoformat() if completion else None,
-            "on_track": self.on_track,
-            "needed_rate_km2_per_year": round(needed / M2_PER_KM2, 6) if needed is not None else None,
-        }
+    @classmethod
+    def of(cls, session: Session, iso3: str, as_of: date) -> Progress:
+        row = summaries.overview(session, as_of, [iso3])["states"][0]
+        a5 = row["article5"]
+        return cls(iso3=iso3, name=row["name"], as_of=as_of, remaining_m2=row["remaining"]["total"]["area_m2"],
+                   released_last_year_m2=row["released_last_year"]["released_m2"], deadline=_day(a5["deadline"]),
+                   extensions=a5["extensions"], projected_completion=_day(a5["projected_completion"]),
+                   on_track=a5["on_track"])
 
 
-def progress(conn: Connection, as_of: date, states: list[str] | None = None) -> list[Progress]:
-    """Every State (or those listed), in name order, at the end of day `as_of`."""
-    rows = conn.execute(text(_FIGURES_SQL), {
-        "as_of": as_of, "days": DAYS_PER_YEAR, "all_states": states is None, "states": states or [],
-    })
-    found = [
-        Progress(iso3=r.iso3, name=r.name, as_of=as_of, sha_count=r.sha_count, sha_m2=float(r.sha_m2),
-                 cha_count=r.cha_count, cha_m2=float(r.cha_m2), released_last_year_m2=float(r.released_last_year_m2),
-                 deadline=r.deadline, extensions=r.extensions, has_hazards=r.has_hazards)
-        for r in rows
-    ]
-    if article5_standings is not None and found:
-        standing = article5_standings(conn, as_of, [p.iso3 for p in found])
-        for p in found:
-            if p.iso3 in standing:
-                p.deadline, p.extensions = standing[p.iso3].deadline, standing[p.iso3].extensions
-    return found
-
-
-def bounds(conn: Connection, iso3: str, as_of: date) -> list[float] | None:
+def bounds(session: Session, iso3: str, as_of: date) -> list[float] | None:
     """[west, south, east, north] of the State's hazards recorded by `as_of` (WGS84), None when none."""
-    row = conn.execute(text(_BOUNDS_SQL), {"iso3": iso3, "as_of": as_of}).one_or_none()
+    row = session.execute(text(_BOUNDS_SQL), {"iso3": iso3, "as_of": as_of}).one_or_none()
     return [float(v) for v in row] if row is not None else None
 
 
@@ -300,7 +168,13 @@ class BurnDown:
     milestones: list[Milestone] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        p = self.progress
         return {
+            "state": p.iso3, "name": p.name, "as_of": p.as_of.isoformat(),
+            "remaining_km2": round(p.remaining_m2 / M2_PER_KM2, 6),
+            "deadline": p.deadline.isoformat() if p.deadline else None,
+            "projected_completion": p.projected_completion.isoformat() if p.projected_completion else None,
+            "on_track": p.on_track,
             "series": [{"date": d.isoformat(), "remaining_km2": round(t / M2_PER_KM2, 6),
                         "sha_km2": round(s / M2_PER_KM2, 6), "cha_km2": round((t - s) / M2_PER_KM2, 6)}
                        for d, t, s in zip(self.dates, self.total_m2, self.sha_m2, strict=True)],
@@ -313,23 +187,27 @@ class BurnDown:
         }
 
 
-def burn_down(conn: Connection, iso3: str, as_of: date) -> BurnDown | None:
+def burn_down(session: Session, iso3: str, as_of: date) -> BurnDown | None:
     """The burn-down of one State at `as_of`; None when there is no such State."""
-    found = progress(conn, as_of, [iso3])
-    if not found:
+    if state_name(session, iso3) is None:
         return None
-    chart = BurnDown(progress=found[0])
-    params = {"iso3": iso3, "as_of": as_of}
-    for row in conn.execute(text(_SERIES_SQL), params):
+    chart = BurnDown(progress=Progress.of(session, iso3, as_of))
+    params = {"iso3": iso3, "as_of": as_of, "states": [iso3], "recording": None}
+    for row in session.execute(text(_SERIES_SQL), params):
+        total = max(float(row.total_m2), 0.0)
         chart.dates.append(row.on_date)
-        chart.total_m2.append(max(float(row.total_m2), 0.0))
-        chart.sha_m2.append(min(max(float(row.sha_m2), 0.0), max(float(row.total_m2), 0.0)))
-    chart.deadlines = [Deadline(r.kind, r.deadline, r.decided_on, r.meeting)
-                       for r in conn.execute(text(_DECISIONS_SQL), params)]
-    planned = [(r.year, float(r.area_m2), r.areas) for r in conn.execute(text(_MILESTONES_SQL), params)]
+        chart.total_m2.append(total)
+        chart.sha_m2.append(min(max(float(row.sha_m2), 0.0), total))
+    chart.deadlines = sorted(
+        (Deadline(d["kind"], date.fromisoformat(d["deadline"]), _day(d["decided_on"]), d["meeting"])
+         for d in article5.decision_history(session, iso3)
+         if d["kind"] in DEADLINE_KINDS and d["deadline"] and not d.get("superseded")
+         and date.fromisoformat(d["effective_on"]) <= as_of),
+        key=lambda d: d.deadline)
+    planned = [(r.year, float(r.area_m2), r.areas) for r in session.execute(text(_MILESTONES_SQL), params)]
     if planned:
-        start = conn.execute(text(_REMAINING_AT_SQL),
-                             {"iso3": iso3, "on_date": date(planned[0][0] - 1, 12, 31)}).scalar_one()
+        start = session.execute(text(_REMAINING_AT_SQL),
+                                {"iso3": iso3, "on_date": date(planned[0][0] - 1, 12, 31)}).scalar_one()
         remaining = float(start)
         for year, area_m2, areas in planned:
             remaining = max(remaining - area_m2, 0.0)
@@ -350,8 +228,8 @@ def draw(chart: BurnDown, fmt: str) -> bytes:
     if fmt not in CHART_FORMATS:
         raise ValueError(f"unknown chart format {fmt!r}")
     p = chart.progress
-    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "landrelease"}):
-        fig = Figure(figsize=(9, 4.8), dpi=110)
+    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 10, "svg.hashsalt": "landrelease"}):
+        fig = Figure(figsize=(9, 5.4), dpi=110)
         ax = fig.add_subplot()
         title = f"{p.name} ({p.iso3}): remaining hazardous area, as of {p.as_of.isoformat()}"
         ax.set_title(title, loc="left")
@@ -388,14 +266,15 @@ def draw(chart: BurnDown, fmt: str) -> bytes:
         as_of_line.set_gid("as-of")
 
         # Article 5 deadlines: the current one bold, earlier ones (the original, superseded extensions) thin.
-        for d in chart.deadlines:
+        drawn: dict[date, Deadline] = {d.deadline: d for d in chart.deadlines}  # one line per date
+        for d in drawn.values():
             current = p.deadline is not None and d.deadline == p.deadline
-            if d.kind == "extension":
-                label = f"extended to {d.deadline.isoformat()}"
-                gid = f"article5-extension-{d.deadline.isoformat()}"
-            else:
+            if d.kind == "original_deadline":
                 label = f"original deadline {d.deadline.isoformat()}"
                 gid = "article5-original-deadline"
+            else:
+                label = f"{'extended' if d.kind == 'extension' else 'reopened'} to {d.deadline.isoformat()}"
+                gid = f"article5-{d.kind}-{d.deadline.isoformat()}"
             if current:
                 label = f"Article 5 deadline {d.deadline.isoformat()}"
                 if p.extensions:
@@ -404,7 +283,7 @@ def draw(chart: BurnDown, fmt: str) -> bytes:
                                linewidth=2.0 if current else 1.0, linestyle="-" if current else "--")
             vline.set_gid("article5-deadline" if current else gid)
             caption = ax.text(d.deadline, 0.98, label, transform=ax.get_xaxis_transform(), rotation=90,
-                              ha="right", va="top", fontsize=7.5, color=vline.get_color())
+                              ha="right", va="top", fontsize=8.5, color=vline.get_color())
             caption.set_gid(("article5-deadline" if current else gid) + "-label")
 
         if chart.milestones:
@@ -431,7 +310,7 @@ def draw(chart: BurnDown, fmt: str) -> bytes:
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.spines[["top", "right"]].set_visible(False)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper right", fontsize=8, frameon=False)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8.5, frameon=False)
         fig.tight_layout()
 
         out = io.BytesIO()

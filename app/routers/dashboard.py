@@ -1,8 +1,9 @@
-"""The dashboard: burn-down charts as files, the figures the pages show, and the pages themselves.
+"""The dashboard: burn-down charts as files, the data behind a chart, and the pages themselves.
 
-The HTML pages are static shells (app/web): they hold no data. Their script asks the JSON and chart
-endpoints below with the API key kept in the browser session, so the pages follow the same access
-rules as every other read.
+The HTML pages are static shells (app/web): they hold no data. Their script asks the API with the key
+kept in the browser session, so the pages follow the same access rules as every other read: the
+overview reads GET /api/v1/summary, a State's page GET /api/v1/states/{iso3}/summary, the chart and
+its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from app import charts
-from app.access import ApiKey, public_reader, public_state_reader, readable_states
+from app.access import ApiKey, public_state_reader
 from app.database import get_session
 from app.problems import Problem
 
@@ -36,9 +37,9 @@ def _iso3(iso3: str) -> str:
 
 def _burn_down(session: Session, iso3: str, as_of: date | None) -> charts.BurnDown:
     code = _iso3(iso3)
-    chart = charts.burn_down(session.connection(), code, as_of or date.today())
+    chart = charts.burn_down(session, code, as_of or date.today())
     if chart is None:
-        raise Problem(404, f"No State with code {code}: use the ISO3 code of a State in GET /api/v1/dashboard/overview")
+        raise Problem(404, f"No State with code {code}: use the ISO3 code of a State listed by GET /api/v1/states")
     return chart
 
 
@@ -67,24 +68,14 @@ def chart_png(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(
     return _chart_response(session, iso3, as_of, "png")
 
 
-@router.get("/api/v1/dashboard/overview", summary="The Committee overview: every State's figures at a date")
-def overview(as_of: date | None = AS_OF, key: ApiKey | None = Depends(public_reader),
-             session: Session = Depends(get_session)) -> JSONResponse:
-    """Per State: remaining SHA/CHA, released in the last 365 days, the deadline, the projected completion at
-    that rate and whether it is on track. A key bound to one State sees that State only."""
-    day = as_of or date.today()
-    states = readable_states(key)
-    rows = charts.progress(session.connection(), day, states)
-    return JSONResponse({"as_of": day.isoformat(), "states": [r.as_dict() for r in rows]})
-
-
-@router.get("/api/v1/dashboard/states/{iso3}", summary="One State's figures, burn-down series and map extent")
-def state_figures(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
-                  session: Session = Depends(get_session)) -> JSONResponse:
+@router.get("/api/v1/states/{iso3}/chart.json", summary="The data behind the burn-down chart, and the map extent")
+def chart_data(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+               session: Session = Depends(get_session)) -> JSONResponse:
+    """Remaining SHA/CHA at each month end (km²), the deadlines in effect, the work-plan milestones with the
+    remaining area they plan for, the projection, and `bbox` ([W, S, E, N], WGS84) of the State's hazards."""
     chart = _burn_down(session, iso3, as_of)
     p = chart.progress
-    return JSONResponse({**p.as_dict(), **chart.as_dict(),
-                         "bbox": charts.bounds(session.connection(), p.iso3, p.as_of)})
+    return JSONResponse({**chart.as_dict(), "bbox": charts.bounds(session, p.iso3, p.as_of)})
 
 
 # --- the pages -----------------------------------------------------------------------------------

@@ -6,20 +6,24 @@
   let sortKey = "name";
   let sortDescending = false;
 
+  // One row of GET /api/v1/summary, flattened for sorting (areas in km²).
   function flatten(state) {
+    const a5 = state.article5;
+    const remaining = state.remaining;
     return {
       state: state.state,
       name: state.name,
-      has_hazards: state.has_hazards,
-      sha_km2: state.remaining.SHA.area_km2,
-      sha_count: state.remaining.SHA.count,
-      cha_km2: state.remaining.CHA.area_km2,
-      cha_count: state.remaining.CHA.count,
-      released_km2: state.released_last_year.area_km2,
-      deadline: state.deadline || "",
-      extensions: state.extensions === null ? -1 : state.extensions,
-      projected_completion: state.projected_completion || (state.remaining.total.area_m2 > 0 ? "never at this rate" : ""),
-      on_track: state.on_track === null ? -1 : (state.on_track ? 1 : 0),
+      has_hazards: remaining.total.count > 0,
+      sha_km2: remaining.sha.area_m2 / 1e6,
+      sha_count: remaining.sha.count,
+      cha_km2: remaining.cha.area_m2 / 1e6,
+      cha_count: remaining.cha.count,
+      released_km2: state.released_last_year.released_m2 / 1e6,
+      deadline: a5.deadline || "",
+      extensions: a5.extensions === null ? -1 : a5.extensions,
+      status: a5.status,
+      projected_completion: a5.projected_completion || (remaining.total.area_m2 > 0 ? "not at this rate" : ""),
+      on_track: a5.on_track === null ? -1 : (a5.on_track ? 1 : 0),
     };
   }
 
@@ -27,6 +31,17 @@
     const td = document.createElement("td");
     td.textContent = text;
     if (className) td.className = className;
+    return td;
+  }
+
+  function deadlineCell(row) {
+    const td = cell(row.deadline || "–", "deadline");
+    if (row.status && row.status !== "obligation") {
+      const status = document.createElement("span");
+      status.className = "state-status";
+      status.textContent = row.status.replace(/_/g, " ");
+      td.append(status);
+    }
     return td;
   }
 
@@ -55,9 +70,9 @@
         cell(Dashboard.km2(row.cha_km2), "num cha-km2"),
         cell(String(row.cha_count), "num"),
         cell(Dashboard.km2(row.released_km2), "num released-km2"),
-        cell(row.deadline || "–"),
+        deadlineCell(row),
         cell(row.extensions < 0 ? "?" : String(row.extensions), "num"),
-        cell(row.projected_completion || "–"),
+        cell(row.projected_completion || "–", "projected"),
         cell(row.on_track === 1 ? "yes" : row.on_track === 0 ? "no" : "–",
              row.on_track === 1 ? "on-track yes" : row.on_track === 0 ? "on-track no" : "on-track"),
       );
@@ -77,7 +92,7 @@
     const day = Dashboard.asOf();
     Dashboard.setStatus("Loading…");
     try {
-      const data = await Dashboard.getJSON(`/api/v1/dashboard/overview?as_of=${encodeURIComponent(day)}`);
+      const data = await Dashboard.getJSON(`/api/v1/summary?as_of=${encodeURIComponent(day)}`);
       rows = data.states.map(flatten);
       render();
       document.body.dataset.asOf = data.as_of;

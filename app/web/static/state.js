@@ -11,29 +11,31 @@
     document.getElementById(id).textContent = value;
   }
 
-  function showFigures(data) {
-    document.title = `${data.name} · landrelease`;
-    text("state-name", `${data.name} (${data.state})`);
-    text("sha-km2", Dashboard.km2(data.remaining.SHA.area_km2));
-    text("sha-count", String(data.remaining.SHA.count));
-    text("cha-km2", Dashboard.km2(data.remaining.CHA.area_km2));
-    text("cha-count", String(data.remaining.CHA.count));
-    text("released-km2", Dashboard.km2(data.released_last_year.area_km2));
-    text("deadline", data.deadline || "none recorded");
-    text("extensions", !data.deadline ? "" : data.extensions === null ? "extensions: number not known"
-      : `${data.extensions} extension${data.extensions === 1 ? "" : "s"}`);
-    const remaining = data.remaining.total.area_m2;
-    text("projected", remaining <= 0 ? "done" : (data.projected_completion || "never"));
-    let verdict = "no deadline to compare with";
-    if (data.on_track === true) verdict = "on track";
-    else if (data.on_track === false) {
-      verdict = "not on track";
-      if (data.needed_rate_km2_per_year !== null) verdict += `: needs ${Dashboard.km2(data.needed_rate_km2_per_year)} km²/year`;
+  // The figures of GET /api/v1/states/{iso3}/summary.
+  function showFigures(summary) {
+    const remaining = summary.remaining;
+    const a5 = summary.article5;
+    document.title = `${summary.name} · landrelease`;
+    text("state-name", `${summary.name} (${summary.state})`);
+    text("sha-km2", Dashboard.km2(remaining.sha.area_m2 / 1e6));
+    text("sha-count", String(remaining.sha.count));
+    text("cha-km2", Dashboard.km2(remaining.cha.area_m2 / 1e6));
+    text("cha-count", String(remaining.cha.count));
+    text("released-km2", Dashboard.km2(summary.released.last_year.released_m2 / 1e6));
+    text("deadline", a5.deadline || "none recorded");
+    text("extensions", !a5.deadline ? a5.status.replace(/_/g, " ") : a5.extensions === null
+      ? "extensions: number not known" : `${a5.extensions} extension${a5.extensions === 1 ? "" : "s"}`);
+    text("projected", remaining.total.area_m2 <= 0 ? "done" : (a5.projected_completion || "not at this rate"));
+    let verdict = "no deadline or release rate to compare";
+    if (a5.on_track === true) verdict = "on track";
+    else if (a5.on_track === false) verdict = "not on track";
+    if (a5.on_track !== true && a5.required_rate_m2_per_year) {
+      verdict += `: needs ${Dashboard.km2(a5.required_rate_m2_per_year / 1e6)} km²/year`;
     }
     text("on-track", verdict);
     const figures = document.getElementById("figures");
-    figures.dataset.onTrack = String(data.on_track);
-    figures.dataset.asOf = data.as_of;
+    figures.dataset.onTrack = String(a5.on_track);
+    figures.dataset.asOf = summary.as_of;
     figures.hidden = false;
   }
 
@@ -149,10 +151,14 @@
     const day = Dashboard.asOf();
     Dashboard.setStatus("Loading…");
     try {
-      const data = await Dashboard.getJSON(`/api/v1/dashboard/states/${iso3}?as_of=${encodeURIComponent(day)}`);
-      showFigures(data);
-      showMap(data);
-      await showChart(data.as_of);
+      const query = `?as_of=${encodeURIComponent(day)}`;
+      const [summary, chart] = await Promise.all([
+        Dashboard.getJSON(`/api/v1/states/${iso3}/summary${query}`),
+        Dashboard.getJSON(`/api/v1/states/${iso3}/chart.json${query}`),
+      ]);
+      showFigures(summary);
+      showMap(chart);
+      await showChart(chart.as_of);
       Dashboard.setStatus("");
       document.body.dataset.loaded = "true";
     } catch (error) {
