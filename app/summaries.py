@@ -357,7 +357,7 @@ def summary_table(summary: dict[str, Any]) -> str:
 
     rem, a5 = summary["remaining"], summary["article5"]
     lines = [f"{summary['name']} ({summary['state']}), as of {summary['as_of']}", "",
-             "Remaining contamination           areas       km2"]
+             f"{'Remaining contamination':33} {'areas':>7} {'km2':>10}"]
     for label, key in (("Suspected hazardous areas (SHA)", "sha"), ("Confirmed hazardous areas (CHA)", "cha"),
                        ("Total", "total")):
         lines.append(f"  {label:31} {rem[key]['count']:>7} {k(rem[key]['area_m2']):>10}")
@@ -366,7 +366,8 @@ def summary_table(summary: dict[str, Any]) -> str:
             lines.append(f"  {title}")
             for name, value in rem[key].items():
                 lines.append(f"    {name[:29]:29} {value['count']:>7} {k(value['area_m2']):>10}")
-    lines += ["", "Land release (km2)   cancelled    reduced    cleared   AP mines     added"]
+    lines += ["", f"{'Land release (km2)':20} {'cancelled':>10} {'reduced':>10} {'cleared':>10} {'AP mines':>10} "
+                  f"{'added':>9}"]
     for y in summary["released"]["by_year"]:
         items = y["items_destroyed"]["ap_mines"] + y["items_destroyed"]["improvised_ap_mines"]
         lines.append(f"  {y['year']:<18} {k(y['cancelled_m2']):>10} {k(y['reduced_m2']):>10} "
@@ -386,7 +387,7 @@ def summary_table(summary: dict[str, Any]) -> str:
               f"  on track                  {'-' if a5['on_track'] is None else ('yes' if a5['on_track'] else 'no')}",
               f"  required rate             {k(a5['required_rate_m2_per_year'])} km2/year"]
     if summary["milestones"]:
-        lines += ["", "Work-plan milestones   planned km2  released km2  met"]
+        lines += ["", f"{'Work-plan milestones':22} {'planned km2':>11} {'released km2':>13}  met"]
         for m in summary["milestones"]:
             met = "-" if m["met"] is None else ("yes" if m["met"] else "no")
             lines.append(f"  {m['year']:<20} {k(m['planned_m2']):>11} {k(m['released_m2']):>13}  {met}")
