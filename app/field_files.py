@@ -79,6 +79,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "region": ("region", "province", "district"),
 }
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
+BULK_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000
 
 
 @dataclass
@@ -346,6 +347,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     is a 409 and nothing is stored. Commits on success.
     """
     require_state(session, iso3)
+    # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
+    session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
     session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
     session.execute(text(_STAGING))
     raw = session.connection().connection.driver_connection
