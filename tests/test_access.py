@@ -1,6 +1,7 @@
 """API keys, the role/State rules on every write endpoint, the audit trail and the `keys` CLI."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -400,3 +401,52 @@ def test_summaries_are_open_with_public_read(client, anon, monkeypatch) -> None:
     assert len(anon.get("/api/v1/summary").json()["states"]) > 20
     assert anon.post("/api/v1/states/KHM/article5/decisions",
                      json={"kind": "completion", "decided_on": "2025-11-20"}).status_code == 401
+
+
+# --- nothing is left open by accident -------------------------------------------------------------
+OPEN_PATHS = {"/", "/conformance", "/api", "/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+              "/dashboard", "/dashboard/{iso3}", "/api/v1/states", "/api/v1/states/{iso3}"}
+PLACEHOLDERS = {"iso3": "KHM", "collectionId": "hazardous_areas", "z": "0", "x": "0", "y": "0"}
+
+
+def test_every_endpoint_but_the_open_ones_needs_a_key(anon) -> None:
+    import re
+
+    from app.main import create_app
+
+    checked = 0
+    for template, operations in create_app().openapi()["paths"].items():
+        if template in OPEN_PATHS:
+            continue
+        path = re.sub(r"\{(\w+)\}", lambda m: PLACEHOLDERS.get(m.group(1), "00000000-0000-4000-8000-000000000000"),
+                      template)
+        for method in operations:
+            if method not in ("get", "post", "put", "delete", "patch"):
+                continue
+            response = anon.request(method.upper(), path)
+            assert response.status_code == 401, (method, template, response.status_code, response.text)
+            checked += 1
+    assert checked >= 20
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_file_import_rules(client, anon, caller: str) -> None:
+    from tests.ledger_scenarios import rect_lonlat
+
+    collection = {"type": "FeatureCollection", "features": [
+        hazard_feature("KHM-IMP-1", rect_lonlat(0, 0, 100, 100))]}
+    response = anon.post("/api/v1/states/KHM/imports", headers=_headers(caller),
+                         files={"file": ("hazards.geojson", json.dumps(collection).encode(), "application/geo+json")})
+    expected = _expected(caller, LEDGER_WRITERS, 201)
+    assert response.status_code == expected, response.text
+    assert client.get("/api/v1/states/KHM/hazards").json()["numberMatched"] == (1 if expected == 201 else 0)
+    if expected == 201:
+        entries = client.get("/api/v1/audit", params={"state": "KHM"}).json()["entries"]
+        assert entries[-1]["key_id"] and entries[-1]["actor"].startswith("test ")
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_export_rules(anon, client, caller: str) -> None:
+    readers = {"viewer KHM", "editor KHM", "committee", "admin"}
+    response = anon.get("/api/v1/states/KHM/export", params={"format": "geojson"}, headers=_headers(caller))
+    assert response.status_code == _expected(caller, readers, 200), response.text
