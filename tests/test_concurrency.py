@@ -157,3 +157,55 @@ def test_cut_connection_in_the_middle_of_a_large_import(client, live_server, adm
                           json=hazard_feature("KHM-AFTER-1", rect(0, 0, 100, 100)))
         assert small.status_code == 201, small.text
         assert http.get("/api/v1/states/KHM/hazards").json()["numberMatched"] == 1
+
+
+def test_cut_connection_in_the_middle_of_a_file_import(client, live_server, admin_key) -> None:
+    """The same through the bulk file import (COPY into staging, then one INSERT ... SELECT)."""
+    import json
+
+    from tests.ledger_scenarios import rect_lonlat
+
+    count = 12000
+    collection = {"type": "FeatureCollection", "features": [
+        hazard_feature(f"KHM-FILE-{i}", rect_lonlat((i % 100) * 60, (i // 100) * 60, 50, 50)) for i in range(count)]}
+    payload = json.dumps(collection).encode()
+    outcome: dict[str, Any] = {}
+
+    def big_import() -> None:
+        with httpx.Client(base_url=live_server, headers=auth_headers(admin_key), timeout=300) as http:
+            outcome["response"] = http.post("/api/v1/states/KHM/imports",
+                                            files={"file": ("big.geojson", payload, "application/geo+json")})
+
+    thread = threading.Thread(target=big_import)
+    thread.start()
+    terminated = False
+    deadline = time.monotonic() + 180
+    with database.get_engine().connect() as conn:
+        conn.execute(text("COMMIT"))
+        while time.monotonic() < deadline and thread.is_alive():
+            pid = conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() "
+                "AND (query ILIKE '%hazard_import_staging%' OR query ILIKE '%INSERT INTO hazardous_areas%') "
+                "AND xact_start IS NOT NULL LIMIT 1")).scalar()
+            conn.execute(text("COMMIT"))
+            if pid is not None:
+                terminated = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+                conn.execute(text("COMMIT"))
+                break
+            time.sleep(0.01)
+    thread.join(timeout=300)
+    assert terminated, "the import finished before its connection could be cut"
+    response = outcome["response"]
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+    with database.get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM hazardous_areas")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM audit_log")).scalar() == 0
+    with httpx.Client(base_url=live_server, headers=auth_headers(admin_key), timeout=60) as http:
+        assert http.get("/health").status_code == 200
+        again = http.post("/api/v1/states/KHM/imports",
+                          files={"file": ("one.geojson", json.dumps({"type": "FeatureCollection",
+                                                                      "features": collection["features"][:1]}),
+                                          "application/geo+json")})
+        assert again.status_code == 201, again.text
