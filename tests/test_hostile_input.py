@@ -342,3 +342,20 @@ def test_extreme_dates_are_4xx_not_5xx(client, path: str) -> None:
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
     if response.status_code != 200:
         _problem(response, response.status_code)
+
+
+def test_ogc_identifiers_and_filters_are_whitelisted(client) -> None:
+    _problem(client.get("/collections/hazardous_areas;DROP TABLE states/items"), 404)
+    _problem(client.get("/collections/pg_catalog.pg_user/items"), 404)
+    _problem(client.get("/collections/hazardous_areas/items", params={"status": "active' OR '1'='1"}), 400, "status")
+    _problem(client.get("/collections/hazardous_areas/items", params={"state": "KHM'--"}), 400, "state")
+    _problem(client.get("/collections/hazardous_areas/items", params={"external_id; DROP": "x"}), 400)
+    _problem(client.get("/collections/hazardous_areas/items", params={"bbox": "1,2,3,NaN"}), 400, "bbox")
+    with database.get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM states")).scalar_one() > 20
+
+
+def test_audit_since_accepts_a_plain_date(client) -> None:
+    post_hazard(client, "KHM-DATE-1", rect(0, 0, 100, 100))
+    assert client.get("/api/v1/audit", params={"since": "2000-01-01"}).json()["numberMatched"] == 1
+    assert client.get("/api/v1/audit", params={"since": "2999-01-01"}).json()["numberMatched"] == 0
