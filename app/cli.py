@@ -15,6 +15,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    if args.public_read:
+        settings.public_read = True
     host = args.host or settings.host
     port = args.port or settings.port
     with database.open_database(settings) as url:
@@ -183,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8000)")
     serve.add_argument("--demo", action="store_true", help="load the demo data set if the database is empty")
+    serve.add_argument("--public-read", action="store_true",
+                       help="open the reads of the OGC layers, tiles and summaries to anyone "
+                            "(same as LANDRELEASE_PUBLIC_READ=true); writes still need a key")
     serve.set_defaults(func=_serve)
 
     db = sub.add_parser("db", help="database migrations (Alembic)")

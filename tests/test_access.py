@@ -450,3 +450,59 @@ def test_export_rules(anon, client, caller: str) -> None:
     readers = {"viewer KHM", "editor KHM", "committee", "admin"}
     response = anon.get("/api/v1/states/KHM/export", params={"format": "geojson"}, headers=_headers(caller))
     assert response.status_code == _expected(caller, readers, 200), response.text
+
+
+def _serve(database_url: str, *flags: str, env_extra: dict[str, str] | None = None):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = _database_url_env(database_url)
+    env.pop("LANDRELEASE_PUBLIC_READ", None)
+    env.update(env_extra or {})
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *flags], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _wait_up(proc, base: str) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the service did not start")
+
+
+@pytest.mark.parametrize("flags,env_extra,open_", [
+    ((), None, False),
+    (("--public-read",), None, True),
+    ((), {"LANDRELEASE_PUBLIC_READ": "true"}, True),
+])
+def test_serve_public_read_from_the_cli_or_the_environment(two_states, database_url, flags, env_extra, open_) -> None:
+    import httpx
+
+    proc, base = _serve(database_url, *flags, env_extra=env_extra)
+    try:
+        _wait_up(proc, base)
+        items = httpx.get(f"{base}/collections/hazardous_areas/items", timeout=30)
+        summary = httpx.get(f"{base}/api/v1/states/KHM/summary", timeout=30)
+        write = httpx.post(f"{base}/api/v1/states/KHM/hazards", json=hazard_feature("KHM-X", rect(0, 0, 9, 9)),
+                           params={"crs": UTM48N}, timeout=30)
+        assert items.status_code == (200 if open_ else 401)
+        assert summary.status_code == (200 if open_ else 401)
+        assert write.status_code == 401
+        if open_:
+            assert len(items.json()["features"]) == 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
