@@ -49,14 +49,18 @@ SHA_COLOUR = "#f5a623"
 CHA_COLOUR = "#d0021b"
 RELEASED_COLOUR = "#2e9d4f"
 
-# The remaining SHA and total area of one State at each date of `dates` (a VALUES-free SQL series).
+# The remaining total and SHA area of one State at the first recording date, every month end and the
+# as-of date: each hazard adds its baseline on the day it was recorded, each valid event takes its
+# released area away on its date (from the SHA while its hazard is an SHA), and a hazard reclassified
+# as a whole moves what remained of it then from SHA to CHA. The changes are summed per point of the
+# series and accumulated in order, so the work grows with hazards + events, not with their product.
 _SERIES_SQL = """
 WITH h AS MATERIALIZED (
     SELECT h.id, h.recorded_on, h.baseline_area_m2 AS area, h.classification, h.reclassified_on
     FROM hazardous_areas h
     WHERE h.state_iso3 = :iso3 AND h.voided_at IS NULL AND h.recorded_on <= :as_of
 ), e AS MATERIALIZED (
-    SELECT e.date, e.released_area_m2 AS area, h.classification, h.reclassified_on
+    SELECT e.hazard_id, e.date, e.released_area_m2 AS area, h.classification, h.reclassified_on
     FROM land_release_events e JOIN h ON h.id = e.hazard_id
     WHERE e.voided_at IS NULL AND e.date <= :as_of
 ), first AS (
@@ -69,15 +73,31 @@ WITH h AS MATERIALIZED (
         UNION ALL SELECT CAST(:as_of AS date) WHERE EXISTS (SELECT 1 FROM h)
     ) s
     WHERE d IS NOT NULL AND d <= :as_of
+), changes AS (
+    SELECT h.recorded_on AS d, h.area AS total, CASE WHEN h.classification = 'SHA' THEN h.area ELSE 0 END AS sha
+    FROM h
+    UNION ALL
+    SELECT e.date, -e.area,
+           CASE WHEN e.classification = 'SHA' AND (e.reclassified_on IS NULL OR e.reclassified_on > e.date)
+                THEN -e.area ELSE 0 END
+    FROM e
+    UNION ALL
+    SELECT h.reclassified_on, 0,
+           -(h.area - COALESCE((SELECT sum(e.area) FROM e WHERE e.hazard_id = h.id AND e.date <= h.reclassified_on), 0))
+    FROM h WHERE h.classification = 'SHA' AND h.reclassified_on <= :as_of
+), per_point AS (
+    SELECT CASE WHEN c.d <= first.on_date THEN first.on_date
+                ELSE LEAST((date_trunc('month', c.d) + interval '1 month' - interval '1 day')::date,
+                           CAST(:as_of AS date)) END AS on_date,
+           sum(c.total) AS total, sum(c.sha) AS sha
+    FROM changes c, first
+    GROUP BY 1
 )
 SELECT d.on_date,
-       COALESCE((SELECT sum(h.area) FROM h WHERE h.recorded_on <= d.on_date), 0)
-     - COALESCE((SELECT sum(e.area) FROM e WHERE e.date <= d.on_date), 0) AS total_m2,
-       COALESCE((SELECT sum(h.area) FROM h WHERE h.recorded_on <= d.on_date AND h.classification = 'SHA'
-                   AND (h.reclassified_on IS NULL OR h.reclassified_on > d.on_date)), 0)
-     - COALESCE((SELECT sum(e.area) FROM e WHERE e.date <= d.on_date AND e.classification = 'SHA'
-                   AND (e.reclassified_on IS NULL OR e.reclassified_on > d.on_date)), 0) AS sha_m2
-FROM dates d
+       sum(COALESCE(p.total, 0)) OVER w AS total_m2,
+       sum(COALESCE(p.sha, 0)) OVER w AS sha_m2
+FROM dates d LEFT JOIN per_point p ON p.on_date = d.on_date
+WINDOW w AS (ORDER BY d.on_date)
 ORDER BY d.on_date
 """
 
@@ -283,7 +303,8 @@ def draw(chart: BurnDown, fmt: str) -> bytes:
                                linewidth=2.0 if current else 1.0, linestyle="-" if current else "--")
             vline.set_gid("article5-deadline" if current else gid)
             caption = ax.text(d.deadline, 0.98, label, transform=ax.get_xaxis_transform(), rotation=90,
-                              ha="right", va="top", fontsize=8.5, color=vline.get_color())
+                              ha="right", va="top", fontsize=8.5, color=vline.get_color(),
+                              bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.0})
             caption.set_gid(("article5-deadline" if current else gid) + "-label")
 
         if chart.milestones:

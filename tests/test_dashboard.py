@@ -113,6 +113,21 @@ def test_series_counts_a_reclassified_split_once(client) -> None:
     assert series["2019-03-31"]["sha_km2"] == approx_km2(H1 - split)
 
 
+def test_series_moves_a_wholly_reclassified_hazard_to_cha_from_that_date(client) -> None:
+    h = post_hazard(client, "KHM-W1", rect(0, 0, 1000, 1000), classification="SHA", recorded_on="2018-01-01")
+    post_event(client, h["id"], "clearance", "2018-06-01", rect(0, 0, 1000, 300))
+    post_event(client, h["id"], "reclassification", "2019-03-10", None)  # the whole hazard becomes a CHA
+    post_event(client, h["id"], "clearance", "2020-02-01", rect(0, 300, 1000, 200))
+    body = client.get("/api/v1/states/KHM/chart.json", params={"as_of": "2020-12-31"}).json()
+    series = {p["date"]: p for p in body["series"]}
+    assert series["2019-02-28"]["sha_km2"] == approx_km2(H1 - CLEAR_2020)
+    assert series["2019-02-28"]["cha_km2"] == approx_km2(0)
+    assert series["2019-03-31"]["sha_km2"] == approx_km2(0)
+    assert series["2019-03-31"]["cha_km2"] == approx_km2(H1 - CLEAR_2020)
+    assert series["2020-02-29"]["cha_km2"] == approx_km2(H1 - CLEAR_2020 - CANCEL_2023)
+    assert series["2020-12-31"]["remaining_km2"] == approx_km2(H1 - CLEAR_2020 - CANCEL_2023)
+
+
 def test_the_deadline_is_the_one_in_effect_at_the_as_of_date(client, khm) -> None:
     before = client.get("/api/v1/states/KHM/chart.json", params={"as_of": "2019-06-30"}).json()
     assert before["deadline"] == "2020-01-01"

@@ -29,7 +29,9 @@
     let verdict = "no deadline or release rate to compare";
     if (a5.on_track === true) verdict = "on track";
     else if (a5.on_track === false) verdict = "not on track";
-    if (a5.on_track !== true && a5.required_rate_m2_per_year) {
+    if (a5.on_track !== true && a5.days_remaining !== null && a5.days_remaining < 0 && remaining.total.area_m2 > 0) {
+      verdict += ": the deadline has passed";
+    } else if (a5.on_track !== true && a5.required_rate_m2_per_year) {
       verdict += `: needs ${Dashboard.km2(a5.required_rate_m2_per_year / 1e6)} km²/year`;
     }
     text("on-track", verdict);
