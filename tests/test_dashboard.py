@@ -185,6 +185,10 @@ def test_bad_as_of_is_a_problem(client, khm) -> None:
     response = client.get("/api/v1/states/KHM/chart.svg", params={"as_of": "2024-13-45"})
     assert response.status_code == 422
     assert "as_of" in response.json()["detail"]
+    for far in ("0001-01-01", "9999-12-31"):
+        response = client.get("/api/v1/states/KHM/chart.png", params={"as_of": far})
+        assert response.status_code == 422, far
+        assert "out of range" in response.json()["detail"]
 
 
 def test_charts_follow_the_access_rules(client_as, khm) -> None:

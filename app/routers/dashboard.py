@@ -35,9 +35,19 @@ def _iso3(iso3: str) -> str:
     return iso3.upper()
 
 
+def _as_of(as_of: date | None) -> date:
+    day = as_of or date.today()
+    if not charts.EARLIEST_AS_OF <= day <= charts.LATEST_AS_OF:
+        raise Problem(422, f"as_of {day.isoformat()} is out of range: give a date from "
+                           f"{charts.EARLIEST_AS_OF.isoformat()} to {charts.LATEST_AS_OF.isoformat()}",
+                      title="Invalid request", invalid_params=[{"name": "as_of", "reason": "out of range"}])
+    return day
+
+
 def _burn_down(session: Session, iso3: str, as_of: date | None) -> charts.BurnDown:
     code = _iso3(iso3)
-    chart = charts.burn_down(session, code, as_of or date.today())
+    day = _as_of(as_of)
+    chart = charts.burn_down(session, code, day)
     if chart is None:
         raise Problem(404, f"No State with code {code}: use the ISO3 code of a State listed by GET /api/v1/states")
     return chart
