@@ -304,9 +304,16 @@ class Bench:
 
     def start_service(self) -> None:
         log = open(WORK / "service.log", "w")
+        command = service_command("serve", "--host", "127.0.0.1", "--port", str(SERVICE_PORT))
+        extra = {"LANDRELEASE_PUBLIC_READ": "false" if self.key else "true"}
+        if self.args.profile:
+            # the whole service process under pyinstrument (installed with
+            # `pip install --target bench/work/prof-lib pyinstrument`); the report is written when it stops
+            command = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(WORK / "profile.txt"),
+                       "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(SERVICE_PORT)]
+            extra["PYTHONPATH"] = str(WORK / "prof-lib")
         self.service = subprocess.Popen(
-            service_command("serve", "--host", "127.0.0.1", "--port", str(SERVICE_PORT)),
-            env=service_env({"LANDRELEASE_PUBLIC_READ": "false" if self.key else "true"}),
+            command, env=service_env(extra),
             cwd=SOURCE, stdout=log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{SERVICE_PORT}"
         wait_http(self.base + "/health", self.service)
@@ -570,6 +577,7 @@ class Bench:
             ogr.values.append(time.perf_counter() - t)
         anchor = f"ogr2ogr {ogr.show('{:.1f}')}"
         detail = ""
+        reset_peak_rss(self.service.pid)
         try:
             for _ in range(repeats):
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
@@ -593,6 +601,8 @@ class Bench:
         except Exception as exc:
             self.row(name, f"failed: {str(exc)[:300]}", anchor)
             return
+        self.row("6. service peak RSS during the import (MB)", f"{proc_status(self.service.pid, 'VmHWM'):.0f}",
+                 "", "", "(the 300 MB target is for layer serving)", "")
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             count = conn.execute("SELECT count(*) FROM hazardous_areas WHERE state_iso3 = %s AND external_id "
                                  "LIKE 'HRV-IMP-%%'", (generate.IMPORT_STATE,)).fetchone()[0]
@@ -732,6 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="layer,bbox,tiles,summaries,events,imports",
                         help="comma-separated figures to measure")
     parser.add_argument("--output", default=str(RESULTS), help="where to write the results (bench/results.md)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the service under pyinstrument (bench/work/profile.txt); use with --only")
     parser.add_argument("--note", default="", help="a line for results.md (e.g. why the size was reduced)")
     args = parser.parse_args(argv)
     hazards, events = generate.SIZES[args.size]
