@@ -24,7 +24,7 @@ what they show (`article5-deadline` (the current one), `article5-original-deadli
 from __future__ import annotations
 
 import io
-import math
+import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -246,10 +246,19 @@ def _km2(value_m2: float) -> float:
     return value_m2 / M2_PER_KM2
 
 
+# matplotlib's settings are process-wide and it is not thread-safe: one chart is drawn at a time.
+_DRAWING = threading.Lock()
+
+
 def draw(chart: BurnDown, fmt: str) -> bytes:
     """The burn-down chart as SVG or PNG bytes."""
     if fmt not in CHART_FORMATS:
         raise ValueError(f"unknown chart format {fmt!r}")
+    with _DRAWING:
+        return _draw(chart, fmt)
+
+
+def _draw(chart: BurnDown, fmt: str) -> bytes:
     p = chart.progress
     with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 10, "svg.hashsalt": "landrelease"}):
         fig = Figure(figsize=(9, 5.4), dpi=110)

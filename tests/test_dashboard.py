@@ -10,12 +10,15 @@ Article 5: original deadline 2010-01-01 (entry into force 2000-01-01); extended 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from app import database
+from tests.conftest import auth_headers
 from tests.headless_chromium import Chromium
 from tests.ledger_scenarios import post_event, post_hazard, rect, true_area
 
@@ -165,6 +168,22 @@ def test_chart_png_is_a_png(client, khm) -> None:
     assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
     width = int.from_bytes(response.content[16:20], "big")
     assert 600 < width < 2000
+
+
+def test_charts_drawn_at_once_are_each_whole(live_server, admin_key, khm) -> None:
+    """Requests are served from a thread pool; each chart keeps its own text, dates and format."""
+    days = ["2019-06-30", "2020-12-31", "2023-12-31", "2024-06-30"] * 2
+
+    def fetch(day: str) -> tuple[str, str]:
+        response = httpx.get(f"{live_server}/api/v1/states/KHM/chart.svg", params={"as_of": day},
+                             headers=auth_headers(admin_key), timeout=60)
+        assert response.status_code == 200
+        return day, response.text
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for day, svg in pool.map(fetch, days):
+            assert f"as of {day}</text>" in svg
+            assert 'id="article5-deadline"' in svg
 
 
 def test_chart_of_a_state_without_hazards_or_decisions_still_draws(client) -> None:
