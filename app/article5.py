@@ -371,7 +371,8 @@ def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.
                     today: date | None = None) -> dict[str, Any]:
     """Validate and record one Article 5 decision; returns it with where the State stands now."""
     today = today or date.today()
-    session.execute(text("SELECT iso3 FROM states WHERE iso3 = :iso3 FOR UPDATE"), {"iso3": iso3})
+    if session.execute(text("SELECT iso3 FROM states WHERE iso3 = :iso3 FOR UPDATE"), {"iso3": iso3}).scalar() is None:
+        standing(session, iso3, today)  # the 404 that names the unknown State
     _check_decision(session, iso3, new, today)
     decision_id = session.execute(
         text(
