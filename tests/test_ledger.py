@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app import database
+from tests.conftest import auth_headers
 from tests.ledger_scenarios import (
     UTM48N,
     hazard_feature,
@@ -317,15 +318,16 @@ def test_list_hazards_filters_and_pages(client) -> None:
 
 
 # --- concurrency ------------------------------------------------------------------------------------
-def test_concurrent_writers_on_one_hazard_lose_nothing(live_server: str) -> None:
-    with httpx.Client(base_url=live_server) as http:
+def test_concurrent_writers_on_one_hazard_lose_nothing(live_server: str, admin_key: str) -> None:
+    headers = auth_headers(admin_key)
+    with httpx.Client(base_url=live_server, headers=headers) as http:
         created = http.post("/api/v1/states/KHM/hazards", params={"crs": UTM48N},
                             json=hazard_feature("H", rect(0, 0, 1000, 1000))).json()["hazards"][0]
     barrier = threading.Barrier(2)
     results: list[httpx.Response] = []
 
     def write(x: float) -> None:
-        with httpx.Client(base_url=live_server, timeout=30) as http:
+        with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
             barrier.wait()
             results.append(http.post(f"/api/v1/hazards/{created['id']}/events", params={"crs": UTM48N},
                                      json={"kind": "clearance", "date": "2016-01-01", "geometry": rect(x, 0, 600, 1000)}))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import reset_database
+from tests.conftest import auth_headers, make_api_key, reset_database
 from tests.ledger_scenarios import UTM48N, post_hazard, rect
 
 KINDS = ("cancellation", "reduction", "clearance")
@@ -23,7 +23,8 @@ event_strategy = st.tuples(
 
 
 def _apply_in_order(client, events, order) -> dict[str, float]:
-    reset_database()
+    reset_database()  # also removes the API keys: make a new one for this client
+    client.headers.update(auth_headers(make_api_key("editor", "KHM")))
     hazard = post_hazard(client, "H", rect(0, 0, 1000, 1000))
     for i in order:
         x, y, w, h, day, kind = events[i]
