@@ -41,7 +41,9 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(client, ad
         "--max-examples", str(MAX_EXAMPLES),
         "--max-time", str(MAX_SECONDS),
         "--seed", "20261123",
-        "--workers", "2",
+        # One worker: CPython 3.11 < 3.11.8 can fail hypothesis' ast.parse when several threads generate
+        # ("AST constructor recursion depth mismatch"), an error of the tool, not of the service.
+        "--workers", "1",
         "--phases", "examples,coverage,fuzzing",
         "--request-timeout", "30",
         "--suppress-health-check", "all",
