@@ -652,7 +652,7 @@ class Bench:
         lines = [
             "# Benchmark results",
             "",
-            f"Run `{' '.join(['python -m bench.run', *sys.argv[1:]])}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+            f"Run `{' '.join(['python -m bench.run', *_shown_args(sys.argv[1:])])}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
             f"{(time.time() - started) / 60:.1f} minutes. Median of {a.repeats} runs, (min-max) beside it.",
             "",
         ]
@@ -700,6 +700,9 @@ class Bench:
             "(a table `bench.ogr_import`). The imported hazards are removed between runs.",
             "",
         ]
+        findings = ROOT / "bench" / "findings.md"
+        if findings.exists():  # profiles and their reading, written by hand (not measured by this run)
+            lines += [findings.read_text().rstrip(), ""]
         output = Path(a.output)
         output.write_text("\n".join(lines))
         print(f"wrote {output}")
@@ -713,6 +716,19 @@ def _referencing(conn: psycopg.Connection) -> list[tuple[str, str]]:
         WHERE c.contype = 'f' AND c.confrelid = 'hazardous_areas'::regclass
           AND c.conrelid <> 'hazardous_areas'::regclass""").fetchall()
     return [(t, col) for t, col in rows if re.fullmatch(r"[a-z_.]+", t)]
+
+
+def _shown_args(argv: list[str]) -> list[str]:
+    """The command line without the --note text (it is printed below it)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            out.append(arg)
+    return out
 
 
 def _tipg_version() -> str:
