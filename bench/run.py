@@ -701,7 +701,8 @@ class Bench:
             "",
         ]
         findings = ROOT / "bench" / "findings.md"
-        if findings.exists():  # profiles and their reading, written by hand (not measured by this run)
+        if findings.exists() and Path(a.output).resolve() == RESULTS.resolve():
+            # profiles and their reading, written by hand (not measured by this run)
             lines += [findings.read_text().rstrip(), ""]
         output = Path(a.output)
         output.write_text("\n".join(lines))
