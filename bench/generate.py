@@ -3,7 +3,8 @@
     python -m bench.generate --size small --data-dir bench/work/data     # into the embedded cluster
     python -m bench.generate --hazards 2000 --events 8000 --database-url postgresql://...
 
-What is generated (seeded: the same arguments give the same rows, byte for byte):
+What is generated (seeded: the same arguments and day give the same hazards and events; only the
+database ids (uuids) differ between loads; event dates end 30 days before the day of the run):
 - N hazardous areas spread over eight States of geodata/article5_states.csv, clustered around
   "sites" the way survey data is; each a star-shaped (hence valid) polygon of 20-500 vertices whose
   area is log-uniform from 1 ha to 5 km2; 60% SHA, 40% CHA; recorded between 2000 and 2022.
