@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The demo opens reads (layers, summaries, dashboard) without a key; PUBLIC_READ=0 keeps them keyed.
+PUBLIC_READ ?= 1
 APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin
 # chromium: the dashboard's browser tests (tests/test_dashboard.py) drive it headless
 APT_PACKAGES += chromium
@@ -38,7 +40,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 run: install
-	$(BIN)/landrelease serve --demo --host $(HOST) --port $(PORT)
+	$(BIN)/landrelease serve --demo --host $(HOST) --port $(PORT) $(if $(filter 1,$(PUBLIC_READ)),--public-read)
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -30,7 +30,20 @@ def load_demo_if_empty() -> bool:
             return False
     for iso3 in demo_states():
         load_state(iso3)
+    _print_demo_admin_key()
     return True
+
+
+def _print_demo_admin_key() -> None:
+    """A fresh demo database has no API key yet: make an admin key and show it once."""
+    from app.access import create_key
+
+    with database.session() as session:
+        if session.execute(text("SELECT EXISTS (SELECT 1 FROM api_keys)")).scalar_one():
+            return
+        _, secret = create_key(session, name="demo admin", role="admin", actor=DEMO_ACTOR)
+    print(f"\nDemo data loaded. An admin API key for this demo (shown once, keep it):\n  {secret}\n"
+          "Send it as 'Authorization: Bearer <key>'; more keys: landrelease keys create --help\n", flush=True)
 
 
 def load_state(iso3: str) -> tuple[int, int]:

@@ -209,10 +209,13 @@ def list_hazards(
     classification: Literal["SHA", "CHA"] | None = Query(None),
     status: Literal["active", "released"] | None = Query(None),
     as_of: date | None = Query(None, description="Answer for this date"),
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = Query(100, ge=1, description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),
     offset: int = Query(0, ge=0),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
+    if limit > get_settings().max_page_size:
+        raise Problem(422, f"limit {limit} is above the largest page, {get_settings().max_page_size}: page through "
+                           "with the next links", invalid_params=[{"name": "limit", "reason": "too large"}])
     page = ledger.list_hazards(session, iso3.upper(), as_of=as_of, classification=classification, status=status,
                                limit=limit, offset=offset)
     links = []

@@ -1,0 +1,31 @@
+"""The demo data set loads through the real ledger with the areas its generator simulated."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from app import database
+from app.demo import load_demo_if_empty, load_state
+
+
+def test_demo_state_loads_through_the_ledger(client) -> None:
+    hazards, events = load_state("BIH")
+    assert (hazards, events) == (159, 683)
+    with database.get_engine().connect() as conn:
+        row = conn.execute(text(
+            "SELECT sum(baseline_area_m2) FILTER (WHERE parent_id IS NULL) AS baseline, sum(remaining_area_m2) AS remaining, "
+            "sum(remaining_area_m2) FILTER (WHERE parent_id IS NULL) AS remaining_recorded, "
+            "count(*) FILTER (WHERE status = 'released') AS closed FROM hazardous_areas WHERE state_iso3 = 'BIH'"
+        )).one()
+        voided = conn.execute(text("SELECT count(*) FROM land_release_events WHERE voided_at IS NOT NULL")).scalar_one()
+    # the generator's own shapely simulation of the accounting rules gave these figures
+    assert row.baseline / 1e6 == pytest.approx(50.834, abs=0.002)
+    assert row.remaining_recorded / 1e6 == pytest.approx(25.679, abs=0.002)
+    # plus the CHAs split off the SHAs by reclassification (0.668 km2), which are not released land
+    assert row.remaining / 1e6 == pytest.approx(25.679 + 0.668, abs=0.003)
+    assert row.closed == 29
+    assert voided == 0
+    summary = client.get("/api/v1/states/BIH/summary").json()
+    assert summary["remaining"]["total"]["area_m2"] == pytest.approx(row.remaining, rel=1e-9)
+    # the database now holds hazards: serve --demo leaves it alone
+    assert load_demo_if_empty() is False
