@@ -35,20 +35,42 @@ M2_PER_KM2 = 1_000_000
 _STATES_FILTER = "(CAST(:states AS text[]) IS NULL OR {column} = ANY(CAST(:states AS text[])))"
 
 # The hazards that remain at :as_of, with their class and remaining area then (areas only, no geometry).
-_REMAINING_SQL = f"""
+# The ledger keeps `remaining_area_m2 = baseline_area_m2 - sum(released_area_m2 of the valid events)`
+# and sets `released_on` when a hazard is released in full, so the area at D has two equal forms:
+#   from the baseline:      baseline_area_m2 - sum(released of valid events dated on or before D)
+#   from the current state: remaining_area_m2 + sum(released of valid events dated after D)
+# Both sum the events once, grouped by hazard, and join the sums to the hazards (no sub-query per
+# hazard). The first reads the events before D, the second those after D: `_remaining_sql` picks the
+# form that reads fewer, by whether D is within RECENT_DAYS of today (the default date is today, when
+# the second form reads no event at all).
+RECENT_DAYS = 10 * 365
+
+
+def _remaining_sql(from_current_state: bool) -> str:
+    if from_current_state:
+        events, area = "e.date > :as_of", "h.remaining_area_m2 + COALESCE(ev.released_m2, 0)"
+    else:
+        events, area = "e.date <= :as_of", "h.baseline_area_m2 - COALESCE(ev.released_m2, 0)"
+    return f"""
     SELECT h.state_iso3, h.region, h.contamination,
            CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END AS classification,
-           GREATEST(h.baseline_area_m2 - COALESCE((
-               SELECT sum(e.released_area_m2) FROM land_release_events e
-               WHERE e.hazard_id = h.id AND e.voided_at IS NULL AND e.date <= :as_of), 0), 0) AS remaining_m2
+           GREATEST({area}, 0) AS remaining_m2
     FROM hazardous_areas h
+    LEFT JOIN (
+        SELECT e.hazard_id, sum(e.released_area_m2) AS released_m2
+        FROM land_release_events e
+        WHERE e.voided_at IS NULL AND {events} AND {_STATES_FILTER.format(column="e.state_iso3")}
+        GROUP BY e.hazard_id
+    ) ev ON ev.hazard_id = h.id
     WHERE h.voided_at IS NULL AND h.recorded_on <= :as_of
       AND (h.released_on IS NULL OR h.released_on > :as_of)
       AND {_STATES_FILTER.format(column="h.state_iso3")}
 """
 
-_REMAINING_GROUPS_SQL = f"""
-    WITH hz AS ({_REMAINING_SQL})
+
+def _remaining_groups_sql(from_current_state: bool) -> str:
+    return f"""
+    WITH hz AS ({_remaining_sql(from_current_state)})
     SELECT state_iso3, 'classification' AS dimension, classification AS key, count(*) AS n,
            sum(remaining_m2) AS area_m2
     FROM hz GROUP BY state_iso3, classification
@@ -89,12 +111,16 @@ def _area(count: int = 0, area_m2: float = 0.0) -> dict[str, Any]:
 
 
 def remaining(session: Session, as_of: date, states: list[str] | None = None,
-              detail: bool = False) -> dict[str, dict[str, Any]]:
+              detail: bool = False, from_current_state: bool | None = None) -> dict[str, dict[str, Any]]:
     """Per State: remaining SHA, CHA and total (count, area_m2); with `detail`, by contamination and region.
 
     A hazard with several contamination types counts under each of them, so `by_contamination`
-    may add up to more than the total.
+    may add up to more than the total. `from_current_state` chooses the form of the remaining area
+    (see `_remaining_sql`; both give the same answer); by default the current state for dates within
+    RECENT_DAYS of today, the baseline for older ones.
     """
+    if from_current_state is None:
+        from_current_state = as_of >= date.today() - timedelta(days=RECENT_DAYS)
     result: dict[str, dict[str, Any]] = {}
 
     def entry(iso3: str) -> dict[str, Any]:
@@ -106,7 +132,8 @@ def remaining(session: Session, as_of: date, states: list[str] | None = None,
 
     for iso3 in states or []:
         entry(iso3)
-    for row in session.execute(text(_REMAINING_GROUPS_SQL), {"as_of": as_of, "states": states, "detail": detail}):
+    params = {"as_of": as_of, "states": states, "detail": detail}
+    for row in session.execute(text(_remaining_groups_sql(from_current_state)), params):
         e = entry(row.state_iso3)
         if row.dimension == "classification":
             e[row.key.lower()] = _area(row.n, row.area_m2)

@@ -391,3 +391,56 @@ def test_cli_report_prints_the_summary(client, scenario, database_url, monkeypat
         assert "Unknown State 'XXX'" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+# --- the two forms of the remaining area -----------------------------------------------------------
+def test_both_forms_of_the_remaining_area_agree(client, scenario) -> None:
+    """From the baseline (events up to D) and from the current state (events after D): the same answer."""
+    from sqlalchemy.orm import Session
+
+    from app import database, summaries
+
+    days = [date(2019, 12, 31), date(2020, 3, 1), date(2021, 5, 9), date(2021, 5, 10), date(2021, 12, 31),
+            date(2022, 3, 1), date(2022, 7, 31), date(2022, 8, 1), date(2022, 9, 1), date(2023, 3, 31),
+            date(2023, 4, 1), date(2023, 6, 30), date(2023, 7, 1), date.today()]
+    with Session(database.get_engine()) as session:
+        for day in days:
+            for states, detail in ((["KHM", "BIH"], True), (None, False)):
+                current = summaries.remaining(session, day, states, detail, from_current_state=True)
+                baseline = summaries.remaining(session, day, states, detail, from_current_state=False)
+                assert set(current) == set(baseline), day
+                for iso3, entry in current.items():
+                    other = baseline[iso3]
+                    assert entry.keys() == other.keys()
+                    for key in ("sha", "cha", "total"):
+                        check_area(entry[key], other[key]["count"], other[key]["area_m2"])
+                    for key in ("by_contamination", "by_region"):
+                        assert entry.get(key, {}).keys() == other.get(key, {}).keys(), (day, key)
+                        for name, value in entry.get(key, {}).items():
+                            check_area(value, other[key][name]["count"], other[key][name]["area_m2"])
+        # Known answers, with events both before and after the date (B is cleared in full on 2022-08-01).
+        for form in (True, False):
+            left = summaries.remaining(session, date(2022, 7, 31), ["KHM"], True, from_current_state=form)["KHM"]
+            rem_a = AREA_A - CANCEL_1 - CANCEL_2 - SPLIT
+            check_area(left["sha"], 2, rem_a + AREA_C)
+            check_area(left["cha"], 3, SPLIT + AREA_D + AREA_B)
+            check_area(left["by_region"]["Pailin"], 1, AREA_B)
+            left = summaries.remaining(session, date(2022, 8, 1), ["KHM"], True, from_current_state=form)["KHM"]
+            check_area(left["cha"], 2, SPLIT + AREA_D)
+            assert "Pailin" not in left["by_region"]
+            left = summaries.remaining(session, date(2023, 6, 30), ["KHM"], True, from_current_state=form)["KHM"]
+            check_area(left["sha"], 2, rem_a + AREA_C)
+            check_area(left["cha"], 2, SPLIT - CHILD_CLEARANCE + AREA_D)
+
+
+def test_the_summary_is_the_same_whichever_form_the_date_picks(client, scenario, monkeypatch) -> None:
+    from app import summaries
+
+    recent = {day: summary(client, as_of=day) for day in ("2021-12-31", "2022-07-31", "2023-06-30")}
+    monkeypatch.setattr(summaries, "RECENT_DAYS", 0)  # every past date now takes the baseline form
+    for day, expected in recent.items():
+        got = summary(client, as_of=day)
+        for key in ("sha", "cha", "total"):
+            check_area(got["remaining"][key], expected["remaining"][key]["count"],
+                       expected["remaining"][key]["area_m2"])
+        assert got["released"] == expected["released"]
