@@ -215,7 +215,7 @@ def list_hazards(
 ) -> JSONResponse:
     if limit > get_settings().max_page_size:
         raise Problem(422, f"limit {limit} is above the largest page, {get_settings().max_page_size}: page through "
-                           "with the next links", invalid_params=[{"name": "limit", "reason": "too large"}])
+                           "with the next links", errors=[{"field": "query/limit", "message": "too large"}])
     page = ledger.list_hazards(session, iso3.upper(), as_of=as_of, classification=classification, status=status,
                                limit=limit, offset=offset)
     links = []
