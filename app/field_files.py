@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -53,15 +54,19 @@ from app import audit
 from app.as_of import hazards_sql
 from app.geometry import (
     MIN_AREA_M2,
+    THREE_D_WARNING,
     WGS84,
     CRSNotKnown,
     GeometryError,
+    PolygonalGeometry,
     parse_crs,
     read_polygonal,
+    screen_polygonal,
     sql_area,
-    sql_snap,
+    sql_polygonal,
 )
 from app.ledger import NewHazard, require_state
+from app.models import CONTAMINATION_TYPES
 from app.problems import Problem
 from app.settings import get_settings
 
@@ -272,9 +277,151 @@ class Rejected:
     errors: list[dict[str, str]]
 
 
+_NOT_CACHED = object()
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _column_cells(target: str, values: list[Any]) -> list[Any]:
+    """`_cell` of every value of a column, computed once per distinct value (floats, whose -0.0 equals
+    0.0, and unhashable values each time)."""
+    cache: dict[tuple[type, Any], Any] = {}
+    out = []
+    for value in values:
+        if type(value) is float:
+            out.append(_cell(target, value))
+            continue
+        try:
+            cell = cache.get((type(value), value), _NOT_CACHED)
+        except TypeError:
+            out.append(_cell(target, value))
+            continue
+        if cell is _NOT_CACHED:
+            cell = cache[(type(value), value)] = _cell(target, value)
+        out.append(cell)
+    return out
+
+
+def _plainly_valid(target: str, cell: Any, today: date) -> bool:
+    """True when `HazardProperties` certainly accepts this cell as it is (False: ask the model)."""
+    if target == "external_id":
+        return isinstance(cell, str) and 1 <= len(cell) <= 200
+    if target == "classification":
+        return cell in ("SHA", "CHA", "DHA")
+    if target == "recorded_on":
+        if not isinstance(cell, str) or not _ISO_DAY.match(cell):
+            return False
+        try:
+            return date.fromisoformat(cell) <= today
+        except ValueError:
+            return False
+    if target == "contamination":
+        return cell is None or (isinstance(cell, list) and len(cell) >= 1
+                                and all(c in CONTAMINATION_TYPES for c in cell))
+    return cell is None or (isinstance(cell, str) and len(cell) <= 500)  # name, region
+
+
+def _read_geometry(geometry: Any, repair: bool, max_vertices: int) -> tuple[PolygonalGeometry | None, dict | None]:
+    """One row's geometry through `read_polygonal`: the accepted geometry, or the problem with it."""
+    if geometry is None:
+        return None, {"field": "geometry", "column": "geometry",
+                      "message": "missing or unreadable geometry (a hazard needs a polygon)"}
+    try:
+        return read_polygonal(json.loads(shapely.to_geojson(geometry)), WGS84, repair=repair,
+                              max_vertices=max_vertices), None
+    except GeometryError as exc:
+        return None, {"field": exc.where, "column": "geometry", "message": exc.message}
+
+
 def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
                repair: bool) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
-    """Every row through the JSON API's rules; the accepted hazards, the rejected rows, the warnings."""
+    """Every row through the JSON API's rules; the accepted hazards, the rejected rows, the warnings.
+
+    The same answer as `check_rows_row_by_row`, but fast: the geometries are checked as one array
+    (`geometry.screen_polygonal`) and the properties one distinct value at a time; only the rows that
+    do not plainly pass go through `read_polygonal` and the `HazardProperties` model one by one, so
+    their messages are exactly those of the JSON API.
+    """
+    from app.routers.hazards import HazardProperties  # the JSON API's own rules for the properties
+
+    settings = get_settings()
+    today = date.today()
+    column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
+    geometries = frame.geometry
+    if not crs.equals(WGS84, ignore_axis_order=True):
+        geometries = geometries.to_crs(WGS84)
+    geometry_array = np.asarray(geometries.values, dtype=object)
+    screen = screen_polygonal(geometry_array, max_vertices=settings.max_vertices_per_geometry)
+    cells = {target: _column_cells(target, frame[column].tolist()) for target, column in columns.items()}
+    plain = np.ones(len(frame), dtype=bool)
+    for target, values in cells.items():
+        verdicts: dict[int, bool] = {}  # by the identity of the (shared) cell value
+        plain &= np.fromiter((verdicts[id(v)] if id(v) in verdicts
+                              else verdicts.setdefault(id(v), _plainly_valid(target, v, today)) for v in values),
+                             dtype=bool, count=len(values))
+    for target in REQUIRED_FIELDS:
+        if target not in cells:
+            plain[:] = False
+    hazards: list[NewHazard] = []
+    rejected: list[Rejected] = []
+    warnings: dict[str, list[int]] = {}
+    seen: dict[str, int] = {}
+    ids, classes, days = cells["external_id"], cells["classification"], cells["recorded_on"]
+    none = [None] * len(frame)
+    contaminations, names, regions = (cells.get("contamination", none), cells.get("name", none),
+                                      cells.get("region", none))
+    parsed_days: dict[str, date] = {}
+    for index in range(len(frame)):
+        number = index + 1
+        problems: list[dict[str, str]] = []
+        if plain[index]:
+            external_id = ids[index]
+            classification = classes[index]
+            day = days[index]
+            recorded_on = parsed_days.get(day) or parsed_days.setdefault(day, date.fromisoformat(day))
+            contamination = contaminations[index] or ["AP_MINE"]
+            name, region = names[index], regions[index]
+        else:
+            properties = {t: values[index] for t, values in cells.items() if values[index] is not None}
+            external_id = properties.get("external_id")
+            try:
+                props = HazardProperties.model_validate(properties)
+            except ValidationError as exc:
+                props = None
+                for error in exc.errors():
+                    target = str(error["loc"][0]) if error["loc"] else "row"
+                    problems.append({"field": target, "column": column_of.get(target, target),
+                                     "message": error["msg"]})
+            if props is not None:
+                external_id, classification, recorded_on = props.external_id, props.classification, props.recorded_on
+                contamination, name, region = props.contamination, props.name, props.region
+        if not problems and external_id in seen:
+            problems.append({"field": "external_id", "column": column_of["external_id"],
+                             "message": f"duplicate of row {seen[external_id]} in this file"})
+        if screen.accepted[index]:
+            geometry = PolygonalGeometry(geometry=screen.geometry[index],
+                                         warnings=[THREE_D_WARNING] if screen.three_d[index] else [])
+        else:
+            geometry, problem = _read_geometry(geometry_array[index], repair, settings.max_vertices_per_geometry)
+            if problem is not None:
+                problems.append(problem)
+        if problems:
+            rejected.append(Rejected(number, external_id if isinstance(external_id, str) else None, problems))
+            continue
+        seen[external_id] = number
+        for warning in geometry.warnings:
+            warnings.setdefault(warning, []).append(number)
+        if geometry.repair:
+            warnings.setdefault(f"repaired: {geometry.repair['reason']}", []).append(number)
+        hazards.append(NewHazard(
+            external_id=external_id, classification="CHA" if classification == "DHA" else classification,
+            recorded_on=recorded_on, geometry=geometry, contamination=list(dict.fromkeys(contamination)),
+            name=name, region=region))
+    return hazards, rejected, warnings
+
+
+def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
+                          repair: bool) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
+    """`check_rows` one row at a time, as it was first written: the reference the tests compare with."""
     from app.routers.hazards import HazardProperties  # the JSON API's own rules for the properties
 
     settings = get_settings()
@@ -333,10 +480,28 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
 # --- import: bulk loading -------------------------------------------------------------------------------
 _STAGING = """
     CREATE TEMPORARY TABLE hazard_import_staging (
-        ord integer NOT NULL, external_id text NOT NULL, name text, classification text NOT NULL,
+        ord integer NOT NULL, place bigint NOT NULL, external_id text NOT NULL, name text, classification text NOT NULL,
         contamination text[] NOT NULL, region text, recorded_on date NOT NULL, wkb bytea NOT NULL
     ) ON COMMIT DROP
 """
+
+
+def _spatial_order(geometries: np.ndarray) -> np.ndarray:
+    """A Z-order (Morton) key of each geometry's bounding-box centre: inserting in this order keeps the
+    GiST index updates of neighbouring rows on the same index pages."""
+    if len(geometries) == 0:
+        return np.zeros(0, dtype=np.int64)
+    xmin, ymin, xmax, ymax = shapely.bounds(geometries).T
+    x = np.clip(((xmin + xmax) / 2 + 180) / 360, 0, 1)
+    y = np.clip(((ymin + ymax) / 2 + 90) / 180, 0, 1)
+
+    def spread(v: np.ndarray) -> np.ndarray:  # the 16 bits of v on the even bit positions
+        v = (np.nan_to_num(v) * 65535).astype(np.uint64)
+        for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        return v
+
+    return (spread(x) | (spread(y) << np.uint64(1))).astype(np.int64)
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
@@ -345,20 +510,29 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
     is a 409 and nothing is stored. Commits on success.
+
+    The geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already snapped to the
+    grid by the same GEOS operation `sql_snap` runs, so they are not snapped a second time here
+    (ST_ReducePrecision was half of this statement's time); the areas are PostGIS's, as everywhere.
     """
     require_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
     session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
     session.execute(text(_STAGING))
+    geometries = np.array([h.geometry.geometry for h in hazards], dtype=object)
+    wkb = shapely.to_wkb(geometries)
+    place = _spatial_order(geometries)
+    del geometries
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
-        with cursor.copy("COPY hazard_import_staging (ord, external_id, name, classification, contamination, "
+        with cursor.copy("COPY hazard_import_staging (ord, place, external_id, name, classification, contamination, "
                          "region, recorded_on, wkb) FROM STDIN") as copy:
-            copy.set_types(["int4", "text", "text", "text", "text[]", "text", "date", "bytea"])
+            copy.set_types(["int4", "int8", "text", "text", "text", "text[]", "text", "date", "bytea"])
             for i, h in enumerate(hazards):
-                copy.write_row((i, h.external_id, h.name, h.classification, sorted(set(h.contamination)), h.region,
-                                h.recorded_on, h.geometry.geometry.wkb))
+                copy.write_row((i, int(place[i]), h.external_id, h.name, h.classification,
+                                sorted(set(h.contamination)), h.region, h.recorded_on, wkb[i]))
+    del wkb
     session.execute(text("ANALYZE hazard_import_staging"))
     staged = "(SELECT s.*, ST_GeomFromWKB(s.wkb, 4326) AS geom FROM hazard_import_staging s)"
     conflicts = session.execute(text(
@@ -380,6 +554,10 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                            + ". Use new external_ids, or correct the existing hazards. Nothing was stored.",
                       conflicts=listed)
     import_id = str(uuid.uuid4())
+    listing = len(hazards) <= MAX_LISTED_HAZARDS  # else only the totals come back
+    final = ("SELECT ins.id, ins.external_id, ins.baseline_area_m2, (SELECT count(*) FROM logged) AS logged FROM ins"
+             if listing else
+             "SELECT count(*), COALESCE(sum(ins.baseline_area_m2), 0), (SELECT count(*) FROM logged) FROM ins")
     rows = session.execute(text(
         f"""
         WITH fresh AS (
@@ -395,8 +573,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                    g.geom, g.area, g.geom, g.area
             FROM fresh f
             CROSS JOIN LATERAL (SELECT x.geom, {sql_area('x.geom')} AS area
-                                FROM (SELECT {sql_snap('ST_GeomFromWKB(f.wkb, 4326)')} AS geom) x) g
-            ORDER BY f.ord
+                                FROM (SELECT {sql_polygonal('ST_GeomFromWKB(f.wkb, 4326)')} AS geom) x) g
+            ORDER BY f.place
             RETURNING id, external_id, baseline_area_m2
         ),
         logged AS (
@@ -406,20 +584,25 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             FROM ins
             RETURNING 1
         )
-        SELECT ins.id, ins.external_id, ins.baseline_area_m2, (SELECT count(*) FROM logged) AS logged FROM ins
+        {final}
         """), {"iso3": iso3, "actor": actor.name, "key_id": actor.key_id, "import_id": import_id,
                "source": source}).all()
-    created = {r.external_id: r for r in rows}
     listed: list[dict[str, Any]] = []
-    if len(hazards) <= MAX_LISTED_HAZARDS:
-        unchanged = {r.external_id: r for r in session.execute(text(
-            "SELECT h.id, h.external_id, h.baseline_area_m2 FROM hazardous_areas h "
-            "WHERE h.state_iso3 = :iso3 AND h.external_id = ANY(:ids)"),
-            {"iso3": iso3, "ids": [h.external_id for h in hazards if h.external_id not in created]})}
-        for h in hazards:
-            r = created.get(h.external_id) or unchanged[h.external_id]
-            listed.append({"id": str(r.id), "external_id": h.external_id, "created": h.external_id in created,
-                           "baseline_area_m2": r.baseline_area_m2})
+    if not listing:
+        (count, area, _), = rows
+        session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
+        session.commit()
+        return {"import_id": import_id, "rows": len(hazards), "created": count, "unchanged": len(hazards) - count,
+                "created_area_m2": area or 0, "hazards": listed}
+    created = {r.external_id: r for r in rows}
+    unchanged = {r.external_id: r for r in session.execute(text(
+        "SELECT h.id, h.external_id, h.baseline_area_m2 FROM hazardous_areas h "
+        "WHERE h.state_iso3 = :iso3 AND h.external_id = ANY(:ids)"),
+        {"iso3": iso3, "ids": [h.external_id for h in hazards if h.external_id not in created]})}
+    for h in hazards:
+        r = created.get(h.external_id) or unchanged[h.external_id]
+        listed.append({"id": str(r.id), "external_id": h.external_id, "created": h.external_id in created,
+                       "baseline_area_m2": r.baseline_area_m2})
     session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
     session.commit()
     return {"import_id": import_id, "rows": len(hazards), "created": len(created),

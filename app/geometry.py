@@ -275,3 +275,101 @@ def sql_area(expr: str) -> str:
 
 
 SQL_EMPTY = "ST_GeomFromText('MULTIPOLYGON EMPTY', 4326)"
+
+
+# --- the same rules for many geometries at once --------------------------------------------------
+THREE_D_WARNING = "3D coordinates: the Z values were dropped; hazards are stored in 2D"  # as `_position` says
+# Lower bounds of the length of one degree on the WGS84 ellipsoid: of latitude (the meridian radius is
+# smallest at the equator) and of longitude at latitude phi (times cos(phi); the prime vertical radius
+# is at least the equatorial radius).
+_M_PER_DEG_LAT_MIN = math.radians(1) * 6378137.0 * (1 - 0.00669437999014)
+_M_PER_DEG_LON_MIN = math.radians(1) * 6378137.0
+_SURELY_ENOUGH_AREA_M2 = 1000 * MIN_AREA_M2  # an estimate this far above the floor needs no exact area
+
+
+@dataclass
+class PolygonalScreen:
+    """What `screen_polygonal` found: `accepted[i]` says row i passed every rule of `read_polygonal`
+    and `geometry[i]` is then exactly what `read_polygonal(...).geometry` would be; `three_d[i]` says
+    the row had Z values (dropped, with `THREE_D_WARNING`)."""
+
+    accepted: Any  # numpy bool array
+    geometry: Any  # numpy object array of MultiPolygon (None where not accepted)
+    three_d: Any  # numpy bool array
+
+
+def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> PolygonalScreen:
+    """`read_polygonal`'s rules, vectorised, for many shapely geometries already in WGS84.
+
+    For the geometries that certainly pass (valid Polygon/MultiPolygon, finite lon/lat in range, not
+    across the antimeridian, within `max_vertices`, with an area of at least `MIN_AREA_M2` after
+    snapping) the answer is the same snapped MultiPolygon `read_polygonal` gives, computed in C for
+    the whole array. A geometry that is not accepted here is not necessarily wrong (an invalid one may
+    be repaired, for instance): pass it to `read_polygonal`, which accepts it or says exactly why not.
+    """
+    import numpy as np
+
+    values = np.asarray(geometries, dtype=object)
+    n = len(values)
+    accepted = np.zeros(n, dtype=bool)
+    snapped = np.full(n, None, dtype=object)
+    three_d = np.zeros(n, dtype=bool)
+    if n == 0:
+        return PolygonalScreen(accepted, snapped, three_d)
+    kind = shapely.get_type_id(values)
+    rows = np.flatnonzero(np.isin(kind, (3, 6)) & ~shapely.is_empty(values))
+    if len(rows) == 0:
+        return PolygonalScreen(accepted, snapped, three_d)
+    candidates = values[rows]
+    ok = np.ones(len(rows), dtype=bool)
+    has_z = shapely.has_z(candidates)
+    flatten = has_z | shapely.has_m(candidates)  # GeoJSON, which `read_polygonal` reads, has no M either
+    if flatten.any():
+        # every Z must be finite too, as `_position` checks every number of a position
+        if has_z.any():
+            zs, z_index = shapely.get_coordinates(candidates[has_z], include_z=True, return_index=True)
+            bad_z = np.bincount(z_index[~np.isfinite(zs[:, 2])], minlength=int(has_z.sum())) > 0
+            ok[np.flatnonzero(has_z)[bad_z]] = False
+        candidates = candidates.copy()
+        candidates[flatten] = shapely.force_2d(candidates[flatten])
+    if max_vertices is not None:
+        ok &= shapely.get_num_coordinates(candidates) <= max_vertices
+    # every part a non-empty polygon whose rings have at least 4 positions (GEOS keeps rings closed)
+    parts, part_of = shapely.get_parts(candidates, return_index=True)
+    bad_part = (shapely.get_type_id(parts) != 3) | shapely.is_empty(parts)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    bad_ring = np.bincount(ring_of[shapely.get_num_coordinates(rings) < 4], minlength=len(parts)) > 0
+    # per part, as `_check_lon_lat`: finite, longitude and latitude in range, less than 180 degrees wide
+    xmin, ymin, xmax, ymax = shapely.bounds(parts).T
+    coordinates, coordinate_of = shapely.get_coordinates(parts, return_index=True)
+    not_finite = np.bincount(coordinate_of[~np.isfinite(coordinates).all(axis=1)], minlength=len(parts)) > 0
+    with np.errstate(invalid="ignore"):
+        in_range = (xmin >= -180) & (xmax <= 180) & (ymin >= -90) & (ymax <= 90) & (xmax - xmin <= 180)
+    bad_part |= bad_ring | not_finite | ~in_range
+    ok[np.unique(part_of[bad_part])] = False
+    ok &= shapely.is_valid(candidates)  # a Polygon is valid exactly when the MultiPolygon of it is
+    good = np.flatnonzero(ok)
+    if len(good) == 0:
+        return PolygonalScreen(accepted, snapped, three_d)
+    keep = np.isin(part_of, good)
+    multi = shapely.multipolygons(parts[keep], indices=np.searchsorted(good, part_of[keep]))
+    reduced = shapely.set_precision(multi, GRID_DEG)
+    reduced_kind = shapely.get_type_id(reduced)
+    single = reduced_kind == 3
+    if single.any():
+        reduced[single] = [MultiPolygon([p]) for p in reduced[single]]
+    fine = ((reduced_kind == 3) | (reduced_kind == 6)) & ~shapely.is_empty(reduced)
+    # area: a lower bound from the planar area in degrees; the exact geodesic area where it is not clear
+    lo_x, lo_y, hi_x, hi_y = shapely.bounds(reduced).T
+    with np.errstate(invalid="ignore"):
+        widest_latitude = np.radians(np.maximum(np.abs(lo_y), np.abs(hi_y)))
+        estimate = (shapely.area(reduced) * _M_PER_DEG_LAT_MIN * _M_PER_DEG_LON_MIN * np.cos(widest_latitude))
+        clear = fine & (estimate >= _SURELY_ENOUGH_AREA_M2) & (hi_x - lo_x <= 10) & (hi_y - lo_y <= 10)
+    for i in np.flatnonzero(fine & ~clear):
+        if geodesic_area_m2(reduced[i]) < MIN_AREA_M2:
+            fine[i] = False
+    chosen = rows[good[fine]]
+    accepted[chosen] = True
+    snapped[chosen] = reduced[fine]
+    three_d[chosen] = has_z[good[fine]]
+    return PolygonalScreen(accepted, snapped, three_d)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
 import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 import pytest
+from pyproj import CRS
 from shapely.geometry import LineString, Point, Polygon, box
 from sqlalchemy import text
 
@@ -334,3 +337,138 @@ def test_round_trip_export_then_import_preserves_areas(client, ledger, tmp_path,
         assert after[external_id]["classification"] == before[external_id]["classification"]
         assert sorted(after[external_id]["contamination"]) == sorted(before[external_id]["contamination"])
         assert after[external_id]["recorded_on"] == before[external_id]["recorded_on"]
+
+
+# --- the vectorised row checks give exactly the row-by-row answers ------------------------------------------
+def _mixed_rows() -> list[tuple]:
+    """Good rows and every kind of bad row, in lon/lat: (external_id, classification, recorded_on,
+    contamination, name, geometry)."""
+    from shapely.geometry import GeometryCollection, MultiPolygon
+
+    many = [(105.2 + 0.001 * math.cos(t * 2 * math.pi / 100_010), 13.2 + 0.001 * math.sin(t * 2 * math.pi / 100_010))
+            for t in range(100_010)]
+    return [
+        ("OK-1", "SHA", "2020-01-01", "AP_MINE", "fine", box(105.0, 13.0, 105.001, 13.001)),
+        ("OK-Z", "cha", "2020/01/02", "ap_mine; av_mine", None,
+         Polygon([(105.002, 13.0, 5.0), (105.003, 13.0, 5.0), (105.003, 13.001, 6.0), (105.002, 13.0, 5.0)])),
+        ("OK-MULTI", "DHA", "2020-01-03T10:00:00", "ERW|erw", None,
+         MultiPolygon([box(105.004, 13.0, 105.005, 13.001), box(105.006, 13.0, 105.007, 13.001)])),
+        ("BAD-CLASS", "XYZ", "2020-01-01", None, None, box(105.01, 13.0, 105.011, 13.001)),
+        ("BAD-DATE", "SHA", "2999-01-01", None, None, box(105.02, 13.0, 105.021, 13.001)),
+        ("BAD-DAY", "SHA", "15.01.2020", None, None, box(105.02, 13.0, 105.021, 13.001)),
+        ("BAD-CONTAM", "SHA", "2020-01-01", "AP_MINE;CATS", None, box(105.02, 13.0, 105.021, 13.001)),
+        ("BAD-NAME", "SHA", "2020-01-01", None, "x" * 501, box(105.02, 13.0, 105.021, 13.001)),
+        ("  ", "SHA", "2020-01-01", None, None, box(105.02, 13.0, 105.021, 13.001)),
+        ("BOWTIE", "SHA", "2020-01-01", None, None,
+         Polygon([(105.03, 13.0), (105.031, 13.001), (105.031, 13.0), (105.03, 13.001), (105.03, 13.0)])),
+        ("BOWTIE", "SHA", "2020-01-01", None, None, box(105.032, 13.0, 105.033, 13.001)),  # first one rejected
+        ("POINT", "SHA", "2020-01-01", None, None, Point(105.04, 13.0)),
+        ("OK-1", "CHA", "2020-01-01", None, None, box(105.05, 13.0, 105.051, 13.001)),  # duplicate of row 1
+        ("LINE", "SHA", "2020-01-01", None, None, LineString([(105.06, 13.0), (105.07, 13.0)])),
+        ("NONE", "SHA", "2020-01-01", None, None, None),
+        ("EMPTY", "SHA", "2020-01-01", None, None, Polygon()),
+        ("COLLECTION", "SHA", "2020-01-01", None, None, GeometryCollection([box(105.08, 13.0, 105.081, 13.001)])),
+        ("LAT-LON", "SHA", "2020-01-01", None, None, box(13.0, 105.0, 13.001, 105.001)),
+        ("METRES", "SHA", "2020-01-01", None, None, box(300000.0, 1400000.0, 300100.0, 1400100.0)),
+        ("ANTIMERIDIAN", "SHA", "2020-01-01", None, None, box(-179.9, -17.0, 179.9, -16.9)),
+        ("TINY", "SHA", "2020-01-01", None, None, box(105.09, 13.0, 105.090005, 13.000005)),
+        ("SLIVER", "SHA", "2020-01-01", None, None, box(105.1, 13.0, 105.2, 13.00000001)),
+        ("NAN", "SHA", "2020-01-01", None, None, Polygon([(105.1, 13.0), (float("nan"), 13.0), (105.1, 13.1),
+                                                          (105.1, 13.0)])),
+        ("OVERLAP", "SHA", "2020-01-01", None, None,
+         MultiPolygon([box(105.11, 13.0, 105.112, 13.002), box(105.111, 13.001, 105.113, 13.003)])),
+        ("TOO-MANY", "SHA", "2020-01-01", None, None, Polygon(many)),
+        ("FAR-NORTH", "SHA", "2020-01-01", None, None, box(20.0, 85.0, 20.001, 85.001)),
+        ("BIG", "SHA", "2020-01-01", None, None, box(100.0, 10.0, 120.0, 30.0)),
+        ("OK-LAST", "SHA", "2020-01-01", "", "", box(105.12, 13.0, 105.121, 13.001)),
+    ]
+
+
+def _frame_of(rows: list[tuple]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"external_id": [r[0] for r in rows], "classification": [r[1] for r in rows],
+                             "recorded_on": [r[2] for r in rows], "contamination": [r[3] for r in rows],
+                             "name": [r[4] for r in rows]}, geometry=[r[5] for r in rows], crs=4326)
+
+
+def _same_answers(frame: gpd.GeoDataFrame, repair: bool) -> tuple[list, list, dict]:
+    from app import field_files
+    from app.geometry import WGS84
+
+    crs = CRS.from_user_input(frame.crs) if frame.crs is not None else WGS84
+    columns = field_files.resolve_columns([c for c in frame.columns if c != frame.geometry.name], {})
+    fast = field_files.check_rows(frame, crs, columns, repair)
+    slow = field_files.check_rows_row_by_row(frame, crs, columns, repair)
+    assert [r.__dict__ for r in fast[1]] == [r.__dict__ for r in slow[1]]
+    assert fast[2] == slow[2]
+    assert len(fast[0]) == len(slow[0])
+    for a, b in zip(fast[0], slow[0], strict=True):
+        assert (a.external_id, a.classification, a.recorded_on, a.contamination, a.name, a.region) == \
+               (b.external_id, b.classification, b.recorded_on, b.contamination, b.name, b.region)
+        assert a.geometry.geometry.wkb == b.geometry.geometry.wkb  # the very same snapped geometry
+        assert (a.geometry.warnings, a.geometry.repair) == (b.geometry.warnings, b.geometry.repair)
+    return fast
+
+
+@pytest.mark.parametrize("repair", [False, True])
+def test_vectorised_checks_answer_exactly_as_row_by_row(repair) -> None:
+    hazards, rejected, warnings = _same_answers(_frame_of(_mixed_rows()), repair)
+    accepted = {h.external_id for h in hazards}
+    assert {"OK-1", "OK-Z", "OK-MULTI", "FAR-NORTH", "BIG", "OK-LAST"} <= accepted
+    assert ("BOWTIE" in accepted) is True  # row 10 is invalid (or repaired), row 11 is then not a duplicate
+    reasons = {r.external_id: " ".join(e["message"] for e in r.errors) for r in rejected}
+    assert "duplicate of row 1" in reasons["OK-1"] and "vertices" in reasons["TOO-MANY"]
+    assert "no area" in reasons["TINY"] and "no area" in reasons["SLIVER"]
+    assert "antimeridian" in reasons["ANTIMERIDIAN"] and "latitude, longitude" in reasons["LAT-LON"]
+    assert any("3D coordinates" in w for w in warnings)
+    if not repair:
+        assert "invalid geometry" in reasons["OVERLAP"]
+
+
+def test_vectorised_checks_of_a_projected_file_with_typed_columns() -> None:
+    frame = utm_frame(50)
+    frame["recorded_on"] = pd.to_datetime(pd.Series(["2020-01-15"] * 49 + ["2999-01-01"]))
+    frame["external_id"] = [float(i) for i in range(49)] + [float("nan")]
+    frame.loc[7, "classification"] = None
+    _same_answers(frame, repair=False)
+
+
+def test_import_of_mixed_rows_lists_the_row_by_row_messages(client, tmp_path) -> None:
+    rows = [r for r in _mixed_rows() if r[0] not in ("NONE", "EMPTY", "COLLECTION", "NAN", "TOO-MANY")]
+    frame = _frame_of(rows)
+    path = tmp_path / "mixed.gpkg"
+    pyogrio.write_dataframe(frame, path, driver="GPKG", geometry_type="Unknown")
+    from app import field_files
+
+    read, crs, _ = field_files.read_file(path, field_files.ImportOptions())
+    columns = field_files.resolve_columns([c for c in read.columns if c != read.geometry.name], {})
+    _, expected, _ = field_files.check_rows_row_by_row(read, crs, columns, False)
+    problem = upload(client, path, expect=422)
+    assert problem["rejected"] == [r.__dict__ for r in expected] and len(expected) >= 10
+    assert stored("KHM") == {}
+
+
+def test_bulk_geometry_is_the_snapped_geometry_of_the_json_api(client, tmp_path) -> None:
+    """The file import does not snap a second time in PostGIS: what it stores is on the ~1 cm grid and
+    matches what the JSON API stores for the same polygon (to far below the grid)."""
+    shape = Polygon([(105.0000000449, 13.00000004), (105.00123456789, 13.0000001), (105.0011, 13.0012345678),
+                     (105.0000000449, 13.00000004)])
+    frame = gpd.GeoDataFrame({"external_id": ["FILE-1"], "classification": ["SHA"], "recorded_on": ["2020-01-01"]},
+                             geometry=[shape], crs=4326)
+    path = tmp_path / "one.gpkg"
+    pyogrio.write_dataframe(frame, path, driver="GPKG")
+    upload(client, path)
+    post_hazard(client, "JSON-1", json.loads(json.dumps(shape.__geo_interface__)), crs=None,
+                classification="SHA", recorded_on="2020-01-01")
+    with database.get_engine().connect() as conn:
+        row = conn.execute(text(
+            "SELECT f.baseline_area_m2 AS file_area, j.baseline_area_m2 AS json_area, "
+            "ST_HausdorffDistance(f.baseline_geom, j.baseline_geom) AS apart, "
+            "ST_AsBinary(f.baseline_geom) AS wkb, GeometryType(f.baseline_geom) AS kind "
+            "FROM hazardous_areas f, hazardous_areas j WHERE f.external_id = 'FILE-1' AND j.external_id = 'JSON-1'"
+        )).one()
+    assert row.kind == "MULTIPOLYGON"
+    assert row.file_area == pytest.approx(row.json_area, rel=1e-9) and row.apart < 1e-12
+    from shapely import from_wkb, get_coordinates
+
+    coordinates = get_coordinates(from_wkb(bytes(row.wkb)))
+    assert abs(coordinates / 1e-7 - (coordinates / 1e-7).round()).max() < 1e-6  # on the grid
