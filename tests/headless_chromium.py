@@ -35,7 +35,8 @@ class Chromium:
         path = chromium_path()
         if path is None:
             raise RuntimeError("chromium is not installed: run `make install` (Debian package chromium)")
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        # Chromium's helper processes may still be writing the profile for a moment after it exits.
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self._process = subprocess.Popen([path, *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         port_file = Path(self._profile.name) / "DevToolsActivePort"
@@ -82,8 +83,11 @@ class Chromium:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, timeout: float = 30.0) -> None:
+        """Navigate and wait until the new document is there (not the previous one still showing)."""
+        self.evaluate("window.__previousDocument = true")
         self.send("Page.navigate", {"url": url})
+        self.wait_for("!window.__previousDocument && document.readyState !== 'loading'", timeout)
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
@@ -126,6 +130,11 @@ class Chromium:
                 except subprocess.TimeoutExpired:
                     self._process.kill()
                     self._process.wait(timeout=10)
+            for _ in range(20):
+                shutil.rmtree(self._profile.name, ignore_errors=True)
+                if not Path(self._profile.name).exists():
+                    break
+                time.sleep(0.1)
             self._profile.cleanup()
 
     def __enter__(self) -> Chromium:

@@ -238,6 +238,7 @@ def test_pages_and_packaged_map_library_are_served(client_as) -> None:
 # Headless Chromium (Debian package) over the DevTools protocol: the page is waited for in real time
 # (map tiles are fetched by MapLibre's workers), then read and photographed into test-artifacts/.
 PAGE_READY = "document.body.dataset.loaded"
+STATUS = "document.getElementById('status').textContent"
 MAP_IDLE = "document.getElementById('map').dataset.state === 'idle'"
 
 
@@ -253,7 +254,7 @@ def _map_counts(browser: Chromium) -> dict[str, str]:
 def test_browser_overview_lists_the_states(live_server, admin_key, khm, artifacts_dir) -> None:
     with Chromium() as browser:
         browser.open(f"{live_server}/dashboard?as_of=2024-06-30#key={admin_key}")
-        assert browser.wait_for(PAGE_READY) == "true", browser.console
+        assert browser.wait_for(PAGE_READY) == "true", (browser.evaluate(STATUS), browser.console)
         browser.screenshot(artifacts_dir / "dashboard_overview.png")
         states = browser.evaluate("[...document.querySelectorAll('#overview tbody tr')].map((r) => r.dataset.state)")
         with database.get_engine().connect() as conn:
@@ -273,7 +274,7 @@ def test_browser_state_page_draws_map_and_chart_and_follows_as_of(live_server, a
                                                                  artifacts_dir) -> None:
     with Chromium() as browser:
         browser.open(f"{live_server}/dashboard/KHM?as_of=2024-06-30#key={admin_key}")
-        assert browser.wait_for(PAGE_READY) == "true", browser.console
+        assert browser.wait_for(PAGE_READY) == "true", (browser.evaluate(STATUS), browser.console)
         browser.wait_for(MAP_IDLE)
         counts = _map_counts(browser)
         assert counts["shaFeatures"] == "1" and counts["chaFeatures"] == "1", counts

@@ -27,7 +27,14 @@ const Dashboard = (() => {
   class NeedsKey extends Error {}
 
   async function request(url) {
-    const response = await fetch(url, { headers: authHeaders() });
+    let response;
+    try {
+      response = await fetch(url, { headers: authHeaders() });
+    } catch (networkError) {
+      // one retry when the connection failed (a restarting server, a dropped connection)
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      response = await fetch(url, { headers: authHeaders() });
+    }
     if (response.status === 401 || response.status === 403) {
       let detail = "";
       try { detail = (await response.json()).detail || ""; } catch (e) { /* not JSON */ }
