@@ -83,14 +83,16 @@ def _remaining_groups_sql(from_current_state: bool) -> str:
     FROM hz WHERE :detail GROUP BY state_iso3, COALESCE(region, '{NO_REGION}')
 """
 
-# Valid events dated in (:since, :as_of], per State and year.
+# Valid events dated in (:since, :as_of], per State and year; the events of a voided hazard do not count
+# (an anti-join against the few voided hazards, not a join with all of them).
 _RELEASE_SQL = f"""
     SELECT e.state_iso3, CAST(extract(year FROM e.date) AS integer) AS year,
            {", ".join(f"COALESCE(sum(e.released_area_m2) FILTER (WHERE e.kind = '{kind}'), 0) AS {column}"
                       for kind, column in RELEASE_METHODS.items())},
            {", ".join(f"COALESCE(sum(e.{item}), 0) AS {item}" for item in ITEM_KINDS)}
-    FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id AND h.voided_at IS NULL
+    FROM land_release_events e
     WHERE e.voided_at IS NULL AND e.date <= :as_of
+      AND NOT EXISTS (SELECT FROM hazardous_areas h WHERE h.id = e.hazard_id AND h.voided_at IS NOT NULL)
       AND (CAST(:since AS date) IS NULL OR e.date > :since)
       AND {_STATES_FILTER.format(column="e.state_iso3")}
     GROUP BY e.state_iso3, year
