@@ -8,8 +8,8 @@ PORT ?= 8000
 # The demo opens reads (layers, summaries, dashboard) without a key; PUBLIC_READ=0 keeps them keyed.
 PUBLIC_READ ?= 1
 APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin
-# chromium: the dashboard's browser tests (tests/test_dashboard.py) drive it headless
-APT_PACKAGES += chromium
+# chromium (+ a font, a recommendation skipped by --no-install-recommends): the dashboard browser tests
+APT_PACKAGES += chromium fonts-liberation
 PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep . || echo 15)
 
 .PHONY: install system-packages run test bench bench-full clean
