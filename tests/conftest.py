@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +29,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         migrate.upgrade(url)
         yield url
         return
-    cluster = EmbeddedCluster(tmp_path_factory.mktemp("pg"), fsync=False)
+    folder = _private_cluster_folder()
+    cluster = EmbeddedCluster(folder, fsync=False)
     cluster.start()
     try:
         migrate.upgrade(cluster.url)
@@ -35,6 +38,21 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         database.dispose()
         cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _private_cluster_folder() -> Path:
+    # Not under pytest's own temp folder: pytest resets /tmp/pytest-of-<user> to mode 0700 whenever a
+    # session starts, which would lock the server account (postgres) out of a running cluster.
+    return Path(tempfile.mkdtemp(prefix="landrelease-test-"))
+
+
+@pytest.fixture
+def cluster_dir() -> Iterator[Path]:
+    """A fresh folder for an embedded cluster of a test's own (removed afterwards)."""
+    folder = _private_cluster_folder()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def reset_database() -> None:

@@ -26,8 +26,8 @@ def _count_rows(url: str) -> int:
         engine.dispose()
 
 
-def test_embedded_cluster_life_cycle(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_embedded_cluster_life_cycle(cluster_dir: Path) -> None:
+    data_dir = cluster_dir / "data"
     cluster = EmbeddedCluster(data_dir, fsync=False)
     cluster.start()
     assert cluster.started_here
@@ -71,7 +71,8 @@ def test_embedded_cluster_life_cycle(tmp_path: Path) -> None:
     assert not (data_dir / "pg" / "postmaster.pid").exists()
 
 
-def test_stale_pid_file_from_another_process_is_ignored(tmp_path: Path) -> None:
+def test_stale_pid_file_from_another_process_is_ignored(cluster_dir: Path) -> None:
+    tmp_path = cluster_dir
     cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
     cluster.start()
     cluster.stop()
@@ -166,7 +167,8 @@ def _wait_for_health(url: str, proc: subprocess.Popen, seconds: float = 120) -> 
     raise AssertionError("the service did not answer /health")
 
 
-def test_serve_starts_own_cluster_stops_it_and_keeps_data(tmp_path: Path) -> None:
+def test_serve_starts_own_cluster_stops_it_and_keeps_data(cluster_dir: Path) -> None:
+    tmp_path = cluster_dir
     from tests.conftest import _free_port
 
     port = _free_port()
