@@ -533,7 +533,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                 copy.write_row((i, int(place[i]), h.external_id, h.name, h.classification,
                                 sorted(set(h.contamination)), h.region, h.recorded_on, wkb[i]))
     del wkb
-    session.execute(text("ANALYZE hazard_import_staging"))
+    session.execute(text("ANALYZE hazard_import_staging (external_id)"))  # for the conflict join
     staged = "(SELECT s.*, ST_GeomFromWKB(s.wkb, 4326) AS geom FROM hazard_import_staging s)"
     conflicts = session.execute(text(
         f"""
@@ -619,10 +619,12 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
         raise Problem(422, f"'{path.name}' has no rows.")
     columns = resolve_columns([c for c in frame.columns if c != frame.geometry.name], options.mapping)
     hazards, rejected, warnings = check_rows(frame, crs, columns, options.repair)
+    count = len(frame)
+    del frame  # the accepted hazards hold their own (snapped) geometries
     if rejected:
         listed = "; ".join(f"row {r.row}" + (f" ({r.external_id})" if r.external_id else "") + ": "
                            + ", ".join(f"{e['column']}: {e['message']}" for e in r.errors) for r in rejected[:10])
-        raise Problem(422, f"{len(rejected)} of {len(frame)} rows are not valid; nothing was stored. {listed}",
+        raise Problem(422, f"{len(rejected)} of {count} rows are not valid; nothing was stored. {listed}",
                       title="Invalid rows", rejected=[r.__dict__ for r in rejected], mapping=columns)
     result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name)
     crs_code = crs.to_epsg()

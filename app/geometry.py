@@ -334,30 +334,36 @@ def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> Pol
         candidates[flatten] = shapely.force_2d(candidates[flatten])
     if max_vertices is not None:
         ok &= shapely.get_num_coordinates(candidates) <= max_vertices
-    # every part a non-empty polygon whose rings have at least 4 positions (GEOS keeps rings closed)
-    parts, part_of = shapely.get_parts(candidates, return_index=True)
+    # Per part (the polygons of a MultiPolygon; a Polygon is its own part), as `_polygon_rings` and
+    # `_check_lon_lat`: not empty, longitude and latitude in range, less than 180 degrees wide. GEOS
+    # keeps every non-empty ring closed with at least 4 positions; an empty hole is looked for below.
+    # NaN or infinite x/y make the geometry invalid ("Invalid Coordinate"), so `is_valid` rules them out.
+    multi = shapely.get_type_id(candidates) == 6
+    parts, part_of = shapely.get_parts(candidates[multi], return_index=True)
+    part_of = np.flatnonzero(multi)[part_of]
     bad_part = (shapely.get_type_id(parts) != 3) | shapely.is_empty(parts)
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
-    bad_ring = np.bincount(ring_of[shapely.get_num_coordinates(rings) < 4], minlength=len(parts)) > 0
-    # per part, as `_check_lon_lat`: finite, longitude and latitude in range, less than 180 degrees wide
-    xmin, ymin, xmax, ymax = shapely.bounds(parts).T
-    coordinates, coordinate_of = shapely.get_coordinates(parts, return_index=True)
-    not_finite = np.bincount(coordinate_of[~np.isfinite(coordinates).all(axis=1)], minlength=len(parts)) > 0
-    with np.errstate(invalid="ignore"):
-        in_range = (xmin >= -180) & (xmax <= 180) & (ymin >= -90) & (ymax <= 90) & (xmax - xmin <= 180)
-    bad_part |= bad_ring | not_finite | ~in_range
-    ok[np.unique(part_of[bad_part])] = False
+    ok[part_of[bad_part]] = False
+    for polygons, owner in ((candidates[~multi], np.flatnonzero(~multi)), (parts, part_of)):
+        xmin, ymin, xmax, ymax = shapely.bounds(polygons).T
+        with np.errstate(invalid="ignore"):
+            in_range = (xmin >= -180) & (xmax <= 180) & (ymin >= -90) & (ymax <= 90) & (xmax - xmin <= 180)
+        holed = np.flatnonzero(shapely.get_num_interior_rings(polygons) > 0)
+        rings, ring_of = shapely.get_rings(polygons[holed], return_index=True)
+        empty_ring = holed[ring_of[shapely.is_empty(rings)]]
+        ok[owner[~in_range]] = False
+        ok[owner[empty_ring]] = False
+    del parts, part_of
     ok &= shapely.is_valid(candidates)  # a Polygon is valid exactly when the MultiPolygon of it is
     good = np.flatnonzero(ok)
     if len(good) == 0:
         return PolygonalScreen(accepted, snapped, three_d)
-    keep = np.isin(part_of, good)
-    multi = shapely.multipolygons(parts[keep], indices=np.searchsorted(good, part_of[keep]))
-    reduced = shapely.set_precision(multi, GRID_DEG)
+    # snapped as `read_polygonal` does, a Polygon on its own (the same result as snapping the MultiPolygon of it)
+    reduced = shapely.set_precision(candidates[good], GRID_DEG)
+    del candidates
     reduced_kind = shapely.get_type_id(reduced)
-    single = reduced_kind == 3
-    if single.any():
-        reduced[single] = [MultiPolygon([p]) for p in reduced[single]]
+    single = np.flatnonzero(reduced_kind == 3)
+    if len(single):
+        reduced[single] = shapely.multipolygons(reduced[single][:, None])
     fine = ((reduced_kind == 3) | (reduced_kind == 6)) & ~shapely.is_empty(reduced)
     # area: a lower bound from the planar area in degrees; the exact geodesic area where it is not clear
     lo_x, lo_y, hi_x, hi_y = shapely.bounds(reduced).T

@@ -380,6 +380,12 @@ def _mixed_rows() -> list[tuple]:
         ("TOO-MANY", "SHA", "2020-01-01", None, None, Polygon(many)),
         ("FAR-NORTH", "SHA", "2020-01-01", None, None, box(20.0, 85.0, 20.001, 85.001)),
         ("BIG", "SHA", "2020-01-01", None, None, box(100.0, 10.0, 120.0, 30.0)),
+        ("HOLE", "SHA", "2020-01-01", None, None, box(105.13, 13.0, 105.131, 13.001).difference(
+            box(105.1303, 13.0003, 105.1306, 13.0006))),
+        ("PINCH", "SHA", "2020-01-01", None, None,  # the neck, 1 mm wide, collapses on the grid: two parts
+         Polygon([(105.14, 13.0), (105.141, 13.0), (105.141, 13.0005), (105.142, 13.0005), (105.142, 13.0),
+                  (105.143, 13.0), (105.143, 13.001), (105.142, 13.001), (105.142, 13.00050001),
+                  (105.141, 13.00050001), (105.141, 13.001), (105.14, 13.001), (105.14, 13.0)])),
         ("OK-LAST", "SHA", "2020-01-01", "", "", box(105.12, 13.0, 105.121, 13.001)),
     ]
 
@@ -413,7 +419,8 @@ def _same_answers(frame: gpd.GeoDataFrame, repair: bool) -> tuple[list, list, di
 def test_vectorised_checks_answer_exactly_as_row_by_row(repair) -> None:
     hazards, rejected, warnings = _same_answers(_frame_of(_mixed_rows()), repair)
     accepted = {h.external_id for h in hazards}
-    assert {"OK-1", "OK-Z", "OK-MULTI", "FAR-NORTH", "BIG", "OK-LAST"} <= accepted
+    assert {"OK-1", "OK-Z", "OK-MULTI", "FAR-NORTH", "BIG", "HOLE", "PINCH", "OK-LAST"} <= accepted
+    assert len(next(h for h in hazards if h.external_id == "PINCH").geometry.geometry.geoms) == 2
     assert ("BOWTIE" in accepted) is True  # row 10 is invalid (or repaired), row 11 is then not a duplicate
     reasons = {r.external_id: " ".join(e["message"] for e in r.errors) for r in rejected}
     assert "duplicate of row 1" in reasons["OK-1"] and "vertices" in reasons["TOO-MANY"]
