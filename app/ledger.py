@@ -252,30 +252,23 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
         replay(session, changed)
 
 
-def _finish(session: Session, hazard_id: uuid.UUID, steps: list[_Step], reset: bool) -> None:
-    """Set status, released_on and reclassified_on from the replayed steps."""
+def _finish(session: Session, hazard_id: uuid.UUID, steps: list[_Step]) -> None:
+    """Set status, released_on and reclassified_on from the replayed steps.
+
+    `steps` are all the hazard's events after a full replay, or the one event applied after every
+    other (which cannot follow a release: a released hazard takes no later event).
+    """
     released_on = next((s.date for s in steps if s.after_m2 < MIN_AREA_M2 and s.before_m2 >= MIN_AREA_M2), None)
-    params = {"id": hazard_id, "released_on": released_on}
-    if reset or released_on is not None:
-        session.execute(
-            text(
-                "UPDATE hazardous_areas h SET released_on = :released_on, "
-                "status = CASE WHEN CAST(:released_on AS date) IS NULL THEN 'active' ELSE 'released' END, "
-                "reclassified_on = (SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id "
-                "  AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL), "
-                "updated_at = now() WHERE id = :id"
-            ),
-            params,
-        )
-    else:
-        session.execute(
-            text(
-                "UPDATE hazardous_areas h SET reclassified_on = (SELECT min(date) FROM land_release_events e "
-                "WHERE e.hazard_id = h.id AND e.voided_at IS NULL AND e.kind = 'reclassification' "
-                "AND e.submitted_geom IS NULL), updated_at = now() WHERE id = :id"
-            ),
-            params,
-        )
+    session.execute(
+        text(
+            "UPDATE hazardous_areas h SET released_on = :released_on, "
+            "status = CASE WHEN CAST(:released_on AS date) IS NULL THEN 'active' ELSE 'released' END, "
+            "reclassified_on = (SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id "
+            "  AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL), "
+            "updated_at = now() WHERE id = :id"
+        ),
+        {"id": hazard_id, "released_on": released_on},
+    )
 
 
 def replay(session: Session, hazard_id: uuid.UUID) -> list[_Step]:
@@ -284,7 +277,7 @@ def replay(session: Session, hazard_id: uuid.UUID) -> list[_Step]:
     session.execute(text("UPDATE hazardous_areas SET remaining_geom = baseline_geom, "
                          "remaining_area_m2 = baseline_area_m2 WHERE id = :id"), {"id": hazard_id})
     steps = [_apply(session, hazard, event) for event in _valid_events(session, hazard_id)]
-    _finish(session, hazard_id, steps, reset=True)
+    _finish(session, hazard_id, steps)
     return steps
 
 
@@ -362,7 +355,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                    :improvised_ap_mines, :av_mines, :other_eo,
                    CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
-            RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id
+            RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
+                EXISTS (SELECT 1 FROM land_release_events later WHERE later.hazard_id = :hazard_id
+                        AND later.voided_at IS NULL AND later.date > :date) AS back_dated
             """
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
@@ -370,17 +365,12 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
          "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
     ).one()
 
-    back_dated = session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM land_release_events WHERE hazard_id = :h AND voided_at IS NULL "
-             "AND id <> :e AND date > :d)"),
-        {"h": hazard_id, "e": event.id, "d": new.date},
-    ).scalar_one()
-    if back_dated:
+    if event.back_dated:
         steps = replay(session, hazard_id)
         step = next(s for s in steps if s.event_id == event.id)
     else:
         step = _apply(session, hazard, event)
-        _finish(session, hazard_id, [step], reset=False)
+        _finish(session, hazard_id, [step])
 
     if new.geometry is not None:
         if step.before_m2 < MIN_AREA_M2:
