@@ -188,6 +188,12 @@ class _Step:
     before_m2: float
     released_m2: float
     after_m2: float
+    has_geometry: bool = True
+
+    @property
+    def is_split(self) -> bool:
+        """A reclassification that splits part of an SHA off as a new CHA."""
+        return self.kind == "reclassification" and self.has_geometry
 
 
 def _valid_events(session: Session, hazard_id: uuid.UUID) -> list[Any]:
@@ -204,7 +210,7 @@ def _apply(session: Session, hazard: Any, event: Any) -> _Step:
                              {"id": hazard.id}).scalar_one()
         session.execute(text("UPDATE land_release_events SET released_geom = NULL, released_area_m2 = 0 "
                              "WHERE id = :id"), {"id": event.id})
-        return _Step(event.id, event.kind, event.date, ra, 0.0, ra)
+        return _Step(event.id, event.kind, event.date, ra, 0.0, ra, has_geometry=False)
     row = session.execute(_APPLY_EVENT, {"hazard_id": hazard.id, "event_id": event.id}).one()
     step = _Step(event.id, event.kind, event.date, row.before_m2, row.released_m2, row.after_m2)
     if event.kind == "reclassification":
@@ -279,6 +285,27 @@ def replay(session: Session, hazard_id: uuid.UUID) -> list[_Step]:
     steps = [_apply(session, hazard, event) for event in _valid_events(session, hazard_id)]
     _finish(session, hazard_id, steps)
     return steps
+
+
+def _check_splits(steps: list[_Step], new_event_id: uuid.UUID) -> None:
+    """A split must take part of what remains, not nothing and not all (that is a whole reclassification)."""
+    for step in steps:
+        if not step.is_split or step.before_m2 < MIN_AREA_M2:
+            continue
+        new = step.event_id == new_event_id
+        if step.released_m2 < MIN_AREA_M2:
+            if new:
+                continue  # reported below as an event that releases nothing
+            raise Problem(409, f"This event leaves nothing for the reclassification {step.event_id} of {step.date} to "
+                               "split off: void that reclassification first, or check the date and polygon.",
+                          conflicting_event_id=str(step.event_id))
+        if step.after_m2 < MIN_AREA_M2:
+            if new:
+                raise Problem(422, "The reclassification polygon covers all that remains of the hazard: send it "
+                                   "without a geometry to reclassify the whole hazard as a CHA.")
+            raise Problem(409, f"With this event the reclassification {step.event_id} of {step.date} would split off "
+                               "all that remains of the hazard: void that reclassification first.",
+                          conflicting_event_id=str(step.event_id))
 
 
 def _same_event(row: Any, hazard_id: uuid.UUID, new: NewEvent) -> bool:
@@ -372,6 +399,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         step = _apply(session, hazard, event)
         _finish(session, hazard_id, [step])
 
+    _check_splits(steps if event.back_dated else [step], event.id)
     if new.geometry is not None:
         if step.before_m2 < MIN_AREA_M2:
             raise Problem(422, f"Nothing of the hazard remains on {new.date}: it was already fully released.")

@@ -346,3 +346,33 @@ def test_concurrent_writers_on_one_hazard_lose_nothing(live_server: str, admin_k
             "FROM hazardous_areas h WHERE h.id = :id"), {"id": created["id"]}).one()
     assert row.remaining_area_m2 == pytest.approx(row.expected, abs=2.0)
     assert row.released == approx(true_area(0, 0, 1000, 1000))
+
+
+def test_back_dated_event_cannot_empty_a_split(client) -> None:
+    h = post_hazard(client, "H", rect(0, 0, 100, 100))
+    split = post_event(client, h["id"], "reclassification", "2020-06-01", rect(0, 0, 50, 100))
+    # a clearance of the same half dated before the split would leave the split-off CHA with nothing
+    response = client.post(f"/api/v1/hazards/{h['id']}/events", params={"crs": UTM48N},
+                           json={"kind": "clearance", "date": "2020-01-01", "geometry": rect(0, 0, 50, 100)})
+    assert response.status_code == 409
+    assert split["id"] in response.json()["detail"]
+    child = hazard(client, split["new_hazard_id"])["properties"]
+    assert child["baseline_area_m2"] == approx(true_area(0, 0, 50, 100))
+    # arriving in the other order it is refused too: the split would release nothing
+    other = post_hazard(client, "H2", rect(1000, 0, 100, 100))
+    post_event(client, other["id"], "clearance", "2020-01-01", rect(1000, 0, 50, 100))
+    refused = client.post(f"/api/v1/hazards/{other['id']}/events", params={"crs": UTM48N},
+                          json={"kind": "reclassification", "date": "2020-06-01", "geometry": rect(1000, 0, 50, 100)})
+    assert refused.status_code == 422
+    with database.get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM hazardous_areas WHERE classification = 'CHA'")).scalar_one() == 1
+
+
+def test_a_split_of_everything_is_a_whole_reclassification(client) -> None:
+    h = post_hazard(client, "H", rect(0, 0, 100, 100))
+    response = client.post(f"/api/v1/hazards/{h['id']}/events", params={"crs": UTM48N},
+                           json={"kind": "reclassification", "date": "2020-06-01", "geometry": rect(-10, -10, 120, 120)})
+    assert response.status_code == 422
+    assert "without a geometry" in response.json()["detail"]
+    props = hazard(client, h["id"])["properties"]
+    assert props["status"] == "active" and props["classification"] == "SHA"
