@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -277,6 +279,61 @@ class Rejected:
     errors: list[dict[str, str]]
 
 
+class GeometryStage:
+    """The accepted geometries of a file, sent to PostGIS and measured there (their geodesic areas, the
+    slowest part of the load) on a second thread, chunk by chunk, while the rest of the file is still
+    being checked: Python and PostgreSQL then work on the two cores at once.
+
+    Everything happens in the session's transaction, into a temporary table dropped on commit; if the
+    file is rejected the caller rolls back and nothing is left. `staged[row]` says which rows were sent.
+    """
+
+    def __init__(self, session: Session, rows: int) -> None:
+        session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
+        session.execute(text("DROP TABLE IF EXISTS hazard_import_geometry"))
+        session.execute(text(_STAGED_GEOMETRY))
+        self.connection = session.connection().connection.driver_connection
+        self.staged = np.zeros(rows, dtype=bool)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="hazard-import-stage", daemon=True)
+        self._thread.start()
+
+    def put(self, rows: np.ndarray, geometries: np.ndarray) -> None:
+        if len(rows) and self._failure is None:
+            self.staged[rows] = True
+            self._queue.put(([int(r) for r in rows], list(shapely.to_wkb(geometries))))
+
+    def _load(self) -> None:
+        statement = f"""
+            INSERT INTO hazard_import_geometry (ord, geom, area)
+            SELECT x.ord, x.geom, {sql_area('x.geom')}
+            FROM (SELECT u.ord, {sql_polygonal('ST_GeomFromWKB(u.wkb, 4326)')} AS geom
+                  FROM unnest(%(rows)b::integer[], %(wkb)b::bytea[]) AS u(ord, wkb) OFFSET 0) x
+        """
+        while (item := self._queue.get()) is not None:
+            if self._failure is not None:
+                continue  # drain: the caller finds out in finish()
+            try:
+                self.connection.execute(statement, {"rows": item[0], "wkb": item[1]})
+            except BaseException as exc:  # noqa: BLE001 - handed over to the caller's thread
+                self._failure = exc
+
+    def finish(self) -> None:
+        """Wait for the last chunk; raise what went wrong on the second thread, if anything."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+
+_STAGED_GEOMETRY = """
+    CREATE TEMPORARY TABLE hazard_import_geometry (
+        ord integer NOT NULL, geom geometry(MultiPolygon, 4326) NOT NULL, area double precision NOT NULL
+    ) ON COMMIT DROP
+"""
+CHECK_CHUNK = 10_000  # rows screened at a time (and sent to PostGIS at a time, with a stage)
 _NOT_CACHED = object()
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -332,14 +389,19 @@ def _read_geometry(geometry: Any, repair: bool, max_vertices: int) -> tuple[Poly
         return None, {"field": exc.where, "column": "geometry", "message": exc.message}
 
 
-def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
-               repair: bool) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
+def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str], repair: bool, *,
+               stage: GeometryStage | None = None,
+               numbers: list[int] | None = None) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
     """Every row through the JSON API's rules; the accepted hazards, the rejected rows, the warnings.
 
     The same answer as `check_rows_row_by_row`, but fast: the geometries are checked as one array
     (`geometry.screen_polygonal`) and the properties one distinct value at a time; only the rows that
     do not plainly pass go through `read_polygonal` and the `HazardProperties` model one by one, so
     their messages are exactly those of the JSON API.
+
+    The geometries are screened `CHECK_CHUNK` rows at a time; with a `stage`, each chunk's accepted
+    geometries go to PostGIS to be measured while the next chunk is checked. With `numbers`, the
+    0-based row of each accepted hazard is appended to it.
     """
     from app.routers.hazards import HazardProperties  # the JSON API's own rules for the properties
 
@@ -350,7 +412,16 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
     if not crs.equals(WGS84, ignore_axis_order=True):
         geometries = geometries.to_crs(WGS84)
     geometry_array = np.asarray(geometries.values, dtype=object)
-    screen = screen_polygonal(geometry_array, max_vertices=settings.max_vertices_per_geometry)
+    del geometries
+    accepted = np.zeros(len(geometry_array), dtype=bool)
+    snapped = np.full(len(geometry_array), None, dtype=object)
+    three_d = np.zeros(len(geometry_array), dtype=bool)
+    for start in range(0, len(geometry_array), CHECK_CHUNK):
+        chunk = slice(start, start + CHECK_CHUNK)
+        screen = screen_polygonal(geometry_array[chunk], max_vertices=settings.max_vertices_per_geometry)
+        accepted[chunk], snapped[chunk], three_d[chunk] = screen.accepted, screen.geometry, screen.three_d
+        if stage is not None:
+            stage.put(start + np.flatnonzero(screen.accepted), screen.geometry[screen.accepted])
     cells = {target: _column_cells(target, frame[column].tolist()) for target, column in columns.items()}
     plain = np.ones(len(frame), dtype=bool)
     for target, values in cells.items():
@@ -397,9 +468,8 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
         if not problems and external_id in seen:
             problems.append({"field": "external_id", "column": column_of["external_id"],
                              "message": f"duplicate of row {seen[external_id]} in this file"})
-        if screen.accepted[index]:
-            geometry = PolygonalGeometry(geometry=screen.geometry[index],
-                                         warnings=[THREE_D_WARNING] if screen.three_d[index] else [])
+        if accepted[index]:
+            geometry = PolygonalGeometry(geometry=snapped[index], warnings=[THREE_D_WARNING] if three_d[index] else [])
         else:
             geometry, problem = _read_geometry(geometry_array[index], repair, settings.max_vertices_per_geometry)
             if problem is not None:
@@ -416,6 +486,8 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
             external_id=external_id, classification="CHA" if classification == "DHA" else classification,
             recorded_on=recorded_on, geometry=geometry, contamination=list(dict.fromkeys(contamination)),
             name=name, region=region))
+        if numbers is not None:
+            numbers.append(index)
     return hazards, rejected, warnings
 
 
@@ -481,7 +553,8 @@ def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[st
 _STAGING = """
     CREATE TEMPORARY TABLE hazard_import_staging (
         ord integer NOT NULL, place bigint NOT NULL, external_id text NOT NULL, name text, classification text NOT NULL,
-        contamination text[] NOT NULL, region text, recorded_on date NOT NULL, wkb bytea NOT NULL
+        contamination text[] NOT NULL, region text, recorded_on date NOT NULL,
+        wkb bytea  -- NULL: the geometry is in hazard_import_geometry
     ) ON COMMIT DROP
 """
 
@@ -505,7 +578,8 @@ def _spatial_order(geometries: np.ndarray) -> np.ndarray:
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                        source: str | None = None) -> dict[str, Any]:
+                        source: str | None = None, *, stage: GeometryStage | None = None,
+                        rows: Sequence[int] | None = None) -> dict[str, Any]:
     """Record many hazards in one transaction with COPY; the same outcome as `ledger.record_hazards`.
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
@@ -514,15 +588,23 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     The geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already snapped to the
     grid by the same GEOS operation `sql_snap` runs, so they are not snapped a second time here
     (ST_ReducePrecision was half of this statement's time); the areas are PostGIS's, as everywhere.
+    With a `stage` (see `check_rows`), `rows[i]` is the file row of `hazards[i]`, and the hazards of
+    the rows already staged take their geometry and area from there.
     """
     require_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
     session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
     session.execute(text(_STAGING))
+    if stage is None:
+        session.execute(text("DROP TABLE IF EXISTS hazard_import_geometry"))
+        session.execute(text(_STAGED_GEOMETRY))
+    ords = np.asarray(rows if rows is not None else range(len(hazards)), dtype=np.int64)
     geometries = np.array([h.geometry.geometry for h in hazards], dtype=object)
-    wkb = shapely.to_wkb(geometries)
     place = _spatial_order(geometries)
+    wkb = np.full(len(hazards), None, dtype=object)
+    to_send = ~stage.staged[ords] if stage is not None else np.ones(len(hazards), dtype=bool)
+    wkb[to_send] = shapely.to_wkb(geometries[to_send])
     del geometries
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
@@ -530,11 +612,13 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                          "region, recorded_on, wkb) FROM STDIN") as copy:
             copy.set_types(["int4", "int8", "text", "text", "text", "text[]", "text", "date", "bytea"])
             for i, h in enumerate(hazards):
-                copy.write_row((i, int(place[i]), h.external_id, h.name, h.classification,
+                copy.write_row((int(ords[i]), int(place[i]), h.external_id, h.name, h.classification,
                                 sorted(set(h.contamination)), h.region, h.recorded_on, wkb[i]))
     del wkb
+    session.execute(text("CREATE INDEX ON hazard_import_geometry (ord)"))
     session.execute(text("ANALYZE hazard_import_staging (external_id)"))  # for the conflict join
-    staged = "(SELECT s.*, ST_GeomFromWKB(s.wkb, 4326) AS geom FROM hazard_import_staging s)"
+    staged = ("(SELECT s.*, COALESCE(g.geom, ST_GeomFromWKB(s.wkb, 4326)) AS geom FROM hazard_import_staging s "
+              "LEFT JOIN hazard_import_geometry g ON g.ord = s.ord)")
     conflicts = session.execute(text(
         f"""
         SELECT s.ord, s.external_id, h.id AS existing_id
@@ -570,27 +654,33 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                                          recorded_on, baseline_geom, baseline_area_m2, remaining_geom,
                                          remaining_area_m2)
             SELECT :iso3, f.external_id, f.name, f.classification, f.contamination, f.region, f.recorded_on,
-                   g.geom, g.area, g.geom, g.area
+                   m.geom, m.area, m.geom, m.area
             FROM fresh f
-            CROSS JOIN LATERAL (SELECT x.geom, {sql_area('x.geom')} AS area
-                                FROM (SELECT {sql_polygonal('ST_GeomFromWKB(f.wkb, 4326)')} AS geom) x) g
+            LEFT JOIN hazard_import_geometry g ON g.ord = f.ord
+            CROSS JOIN LATERAL (
+                SELECT g.geom, g.area WHERE g.ord IS NOT NULL
+                UNION ALL
+                SELECT x.geom, {sql_area('x.geom')}
+                FROM (SELECT {sql_polygonal('ST_GeomFromWKB(f.wkb, 4326)')} AS geom OFFSET 0) x
+                WHERE g.ord IS NULL
+            ) m
             ORDER BY f.place
             RETURNING id, external_id, baseline_area_m2
         ),
         logged AS (
             INSERT INTO audit_log (state_iso3, actor, key_id, table_name, row_id, action, external_id, detail)
             SELECT :iso3, :actor, :key_id, 'hazardous_areas', ins.id::text, 'create', ins.external_id,
-                   jsonb_build_object('import', CAST(:import_id AS text), 'source', CAST(:source AS text))
+                   CAST(:detail AS jsonb)
             FROM ins
             RETURNING 1
         )
         {final}
-        """), {"iso3": iso3, "actor": actor.name, "key_id": actor.key_id, "import_id": import_id,
-               "source": source}).all()
+        """), {"iso3": iso3, "actor": actor.name, "key_id": actor.key_id,
+               "detail": json.dumps({"import": import_id, "source": source})}).all()
     listed: list[dict[str, Any]] = []
     if not listing:
         (count, area, _), = rows
-        session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
+        session.execute(text("DROP TABLE IF EXISTS hazard_import_staging, hazard_import_geometry"))
         session.commit()
         return {"import_id": import_id, "rows": len(hazards), "created": count, "unchanged": len(hazards) - count,
                 "created_area_m2": area or 0, "hazards": listed}
@@ -603,7 +693,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
         r = created.get(h.external_id) or unchanged[h.external_id]
         listed.append({"id": str(r.id), "external_id": h.external_id, "created": h.external_id in created,
                        "baseline_area_m2": r.baseline_area_m2})
-    session.execute(text("DROP TABLE IF EXISTS hazard_import_staging"))
+    session.execute(text("DROP TABLE IF EXISTS hazard_import_staging, hazard_import_geometry"))
     session.commit()
     return {"import_id": import_id, "rows": len(hazards), "created": len(created),
             "unchanged": len(hazards) - len(created),
@@ -618,15 +708,22 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
     if len(frame) == 0:
         raise Problem(422, f"'{path.name}' has no rows.")
     columns = resolve_columns([c for c in frame.columns if c != frame.geometry.name], options.mapping)
-    hazards, rejected, warnings = check_rows(frame, crs, columns, options.repair)
     count = len(frame)
-    del frame  # the accepted hazards hold their own (snapped) geometries
+    numbers: list[int] = []
+    stage = GeometryStage(session, count)
+    try:
+        hazards, rejected, warnings = check_rows(frame, crs, columns, options.repair, stage=stage, numbers=numbers)
+        del frame  # the accepted hazards hold their own (snapped) geometries
+    finally:
+        stage.finish()
     if rejected:
+        session.rollback()  # the staged geometries go too
         listed = "; ".join(f"row {r.row}" + (f" ({r.external_id})" if r.external_id else "") + ": "
                            + ", ".join(f"{e['column']}: {e['message']}" for e in r.errors) for r in rejected[:10])
         raise Problem(422, f"{len(rejected)} of {count} rows are not valid; nothing was stored. {listed}",
                       title="Invalid rows", rejected=[r.__dict__ for r in rejected], mapping=columns)
-    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name)
+    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name, stage=stage,
+                                 rows=numbers)
     crs_code = crs.to_epsg()
     return {"state": iso3, "file": options.source or path.name, "layer": layer,
             "crs": f"EPSG:{crs_code}" if crs_code else crs.to_string(), "mapping": columns,

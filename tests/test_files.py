@@ -479,3 +479,31 @@ def test_bulk_geometry_is_the_snapped_geometry_of_the_json_api(client, tmp_path)
 
     coordinates = get_coordinates(from_wkb(bytes(row.wkb)))
     assert abs(coordinates / 1e-7 - (coordinates / 1e-7).round()).max() < 1e-6  # on the grid
+
+
+def test_small_chunks_give_the_same_answers(monkeypatch) -> None:
+    from app import field_files
+
+    monkeypatch.setattr(field_files, "CHECK_CHUNK", 4)
+    _same_answers(_frame_of(_mixed_rows()), repair=False)
+
+
+def test_staged_and_repaired_rows_load_together(client, tmp_path, monkeypatch) -> None:
+    """Rows screened in chunks are measured in PostGIS while the file is checked; a repaired row is not
+    staged and is measured in the final insert: both end up in the ledger, in one import."""
+    from app import field_files
+
+    monkeypatch.setattr(field_files, "CHECK_CHUNK", 2)
+    frame = utm_frame(5)
+    bowtie = Polygon([(X0 + 2000, Y0), (X0 + 2100, Y0 + 100), (X0 + 2100, Y0), (X0 + 2000, Y0 + 100), (X0 + 2000, Y0)])
+    frame.loc[3, "geometry"] = bowtie
+    path = write(frame, tmp_path, "gpkg")
+    upload(client, path, expect=422)  # without repair: rejected, and nothing staged is left behind
+    assert stored("KHM") == {}
+    result = upload(client, path, repair="true")
+    assert result["created"] == 5 and [w["rows"] for w in result["warnings"]] == [[4]]
+    hazards = stored("KHM")
+    for i in (0, 1, 2, 4):
+        assert hazards[f"F-{i:05d}"]["baseline_area_m2"] == pytest.approx(expected_area(i), rel=ROUND_TRIP)
+    assert hazards["F-00003"]["baseline_area_m2"] == pytest.approx(true_area(2000, 0, 100, 100) / 2, rel=ROUND_TRIP)
+    assert result["created_area_m2"] == pytest.approx(sum(h["baseline_area_m2"] for h in hazards.values()), rel=1e-9)
