@@ -345,7 +345,7 @@ def _column_cells(target: str, values: list[Any]) -> list[Any]:
     out = []
     for value in values:
         if type(value) is float:
-            out.append(_cell(target, value))
+            out.append(None if math.isnan(value) else _cell(target, value))  # NaN: a blank cell
             continue
         try:
             cell = cache.get((type(value), value), _NOT_CACHED)
@@ -617,8 +617,9 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     del wkb
     session.execute(text("CREATE INDEX ON hazard_import_geometry (ord)"))
     session.execute(text("ANALYZE hazard_import_staging (external_id)"))  # for the conflict join
-    staged = ("(SELECT s.*, COALESCE(g.geom, ST_GeomFromWKB(s.wkb, 4326)) AS geom FROM hazard_import_staging s "
-              "LEFT JOIN hazard_import_geometry g ON g.ord = s.ord)")
+    # the staged geometry is looked up (by index) only for the rows whose external_id exists already
+    staged = ("(SELECT s.*, COALESCE((SELECT g.geom FROM hazard_import_geometry g WHERE g.ord = s.ord), "
+              "ST_GeomFromWKB(s.wkb, 4326)) AS geom FROM hazard_import_staging s)")
     conflicts = session.execute(text(
         f"""
         SELECT s.ord, s.external_id, h.id AS existing_id
