@@ -167,7 +167,9 @@ class EmbeddedCluster:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return True  # no such process
-        return b"postgres" not in cmdline
+        # After a reboot the pid may belong to another program, or to another PostgreSQL cluster:
+        # only this cluster's own postmaster (started with `-D <this pgdata>`) counts as alive.
+        return str(self.pgdata).encode() not in cmdline.split(b"\0")
 
     def is_running(self) -> bool:
         if not (self.pgdata / "postmaster.pid").exists() or self._pid_file_is_stale():

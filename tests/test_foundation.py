@@ -76,15 +76,21 @@ def test_stale_pid_file_from_another_process_is_ignored(cluster_dir: Path) -> No
     cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
     cluster.start()
     cluster.stop()
-    # A pid file naming a live process that is not PostgreSQL (this test's own process).
     pid_file = tmp_path / "data" / "pg" / "postmaster.pid"
-    pid_file.write_text(f"{os.getpid()}\n{tmp_path}\n")
-    if os.geteuid() == 0:
-        os.chown(pid_file, *_owner(tmp_path / "data" / "pg"))
-    cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
-    cluster.start()
-    assert cluster.is_running()
-    cluster.stop()
+    # After a reboot the old pid may name any live process: this test's own, or another program
+    # called postgres (another cluster's server).
+    impostor = subprocess.Popen(["bash", "-c", "exec -a postgres sleep 60"])
+    try:
+        for pid in (os.getpid(), impostor.pid):
+            pid_file.write_text(f"{pid}\n{tmp_path}\n")
+            if os.geteuid() == 0:
+                os.chown(pid_file, *_owner(tmp_path / "data" / "pg"))
+            cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
+            cluster.start()
+            assert cluster.is_running()
+            cluster.stop()
+    finally:
+        impostor.kill()
 
 
 def _owner(path: Path) -> tuple[int, int]:
