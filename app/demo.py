@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from app import database, ledger
 from app.audit import Actor
@@ -23,30 +24,40 @@ def demo_states() -> list[str]:
 
 
 def load_demo_if_empty() -> bool:
-    """Load the demo set when the ledger holds no hazard yet; True when it was loaded."""
-    with database.get_engine().connect() as conn:
+    """Load the demo set when the ledger holds no hazard yet; True when it was loaded.
+
+    The whole set loads in one transaction, so an interrupted first start leaves nothing behind
+    and the next start loads it again.
+    """
+    loaded = False
+    with database.get_engine().connect() as conn, conn.begin():
         if conn.execute(text("SELECT EXISTS (SELECT 1 FROM hazardous_areas)")).scalar_one():
             log.info("the database already holds hazards: demo data not loaded")
-            return False
-    for iso3 in demo_states():
-        load_state(iso3)
+        else:
+            conn.execute(text("SET LOCAL synchronous_commit TO off"))
+            # the ledger commits after each write: inside this transaction those are savepoints
+            with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+                for iso3 in demo_states():
+                    load_state(iso3, session)
+            loaded = True
     _print_demo_admin_key()
-    return True
+    return loaded
 
 
 def _print_demo_admin_key() -> None:
-    """A fresh demo database has no API key yet: make an admin key and show it once."""
+    """A demo database without any API key gets an admin key, shown once."""
     from app.access import create_key
 
     with database.session() as session:
         if session.execute(text("SELECT EXISTS (SELECT 1 FROM api_keys)")).scalar_one():
             return
         _, secret = create_key(session, name="demo admin", role="admin", actor=DEMO_ACTOR)
-    print(f"\nDemo data loaded. An admin API key for this demo (shown once, keep it):\n  {secret}\n"
+    print(f"\nNo API key existed yet. An admin API key for this demo (shown once, keep it):\n  {secret}\n"
           "Send it as 'Authorization: Bearer <key>'; more keys: landrelease keys create --help\n", flush=True)
 
 
-def load_state(iso3: str) -> tuple[int, int]:
+def load_state(iso3: str, session: Session) -> tuple[int, int]:
+    """Record one State's demo hazards and events through the ledger, in `session`."""
     features = json.loads((DEMO_DIR / f"{iso3}_hazards.geojson").read_text())["features"]
     hazards = [
         ledger.NewHazard(
@@ -60,20 +71,16 @@ def load_state(iso3: str) -> tuple[int, int]:
         )
         for f in features
     ]
-    with database.session() as session:
-        ids = {h["external_id"]: h["id"] for h in ledger.record_hazards(session, iso3, hazards, DEMO_ACTOR)}
+    ids = {h["external_id"]: h["id"] for h in ledger.record_hazards(session, iso3, hazards, DEMO_ACTOR)}
     events = json.loads((DEMO_DIR / f"{iso3}_events.json").read_text())
     for event in events:
-        with database.session() as session:
-            # demo data can be loaded again: no need to wait for each commit to reach the disk
-            session.execute(text("SET LOCAL synchronous_commit TO off"))
-            ledger.record_event(session, ids[event["hazard_external_id"]], ledger.NewEvent(
-                kind=event["kind"],
-                date=date.fromisoformat(event["date"]),
-                geometry=read_polygonal(event["geometry"]) if event.get("geometry") else None,
-                organisation=event.get("organisation"),
-                external_id=event.get("external_id"),
-                items=event.get("items_destroyed") or {},
-            ), DEMO_ACTOR)
+        ledger.record_event(session, ids[event["hazard_external_id"]], ledger.NewEvent(
+            kind=event["kind"],
+            date=date.fromisoformat(event["date"]),
+            geometry=read_polygonal(event["geometry"]) if event.get("geometry") else None,
+            organisation=event.get("organisation"),
+            external_id=event.get("external_id"),
+            items=event.get("items_destroyed") or {},
+        ), DEMO_ACTOR)
     log.info("demo data: %s, %d hazards, %d events", iso3, len(hazards), len(events))
     return len(hazards), len(events)

@@ -9,7 +9,9 @@ from app.demo import load_demo_if_empty, load_state
 
 
 def test_demo_state_loads_through_the_ledger(client) -> None:
-    hazards, events = load_state("BIH")
+    with database.session() as session:
+        hazards, events = load_state("BIH", session)
+        session.commit()
     assert (hazards, events) == (159, 683)
     with database.get_engine().connect() as conn:
         row = conn.execute(text(
@@ -29,3 +31,14 @@ def test_demo_state_loads_through_the_ledger(client) -> None:
     assert summary["remaining"]["total"]["area_m2"] == pytest.approx(row.remaining, rel=1e-9)
     # the database now holds hazards: serve --demo leaves it alone
     assert load_demo_if_empty() is False
+
+
+def test_interrupted_demo_load_leaves_nothing(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.demo as demo
+
+    monkeypatch.setattr(demo, "demo_states", lambda: ["BIH", "XXX"])  # the second State's files do not exist
+    with pytest.raises(FileNotFoundError):
+        load_demo_if_empty()
+    with database.get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM hazardous_areas")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM land_release_events")).scalar_one() == 0
