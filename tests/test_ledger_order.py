@@ -42,7 +42,9 @@ def _apply_in_order(client, events, order) -> dict[str, float]:
     return remaining
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: CI sees the same examples every run (a failure found once is found again)
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(event_strategy, min_size=2, max_size=5), data=st.data())
 def test_remaining_area_does_not_depend_on_arrival_order(client, events, data) -> None:
     in_date_order = sorted(range(len(events)), key=lambda i: events[i][4])
@@ -50,4 +52,6 @@ def test_remaining_area_does_not_depend_on_arrival_order(client, events, data) -
     expected = _apply_in_order(client, events, in_date_order)
     actual = _apply_in_order(client, events, shuffled)
     for as_of, area in expected.items():
-        assert actual[as_of] == pytest.approx(area, abs=2.0), as_of
+        # Geometry is exact to about a centimetre (the grid and the sliver rule): over the few
+        # kilometres of event edges here, replaying in another order may move a few square metres.
+        assert actual[as_of] == pytest.approx(area, abs=10.0), (as_of, events, shuffled)
