@@ -81,7 +81,7 @@ WITH h AS MATERIALIZED (
     FROM h
     UNION ALL
     SELECT e.date, -e.area,
-           CASE WHEN e.classification = 'SHA' AND (e.reclassified_on IS NULL OR e.reclassified_on > e.date)
+           CASE WHEN e.classification = 'SHA' AND (e.reclassified_on IS NULL OR e.reclassified_on >= e.date)
                 THEN -e.area ELSE 0 END
     FROM e
     UNION ALL

@@ -311,3 +311,18 @@ def test_browser_without_a_key_asks_for_one(live_server, khm, artifacts_dir) -> 
         assert browser.evaluate("!!document.getElementById('api-key')")
         assert "Enter an API key" in browser.evaluate("document.getElementById('status').textContent")
         browser.screenshot(artifacts_dir / "dashboard_no_key.png")
+
+
+def test_series_same_day_release_and_whole_reclassification(client) -> None:
+    """Land released on the day the rest of the hazard becomes a CHA leaves no SHA behind."""
+    h = post_hazard(client, "KHM-SD", rect(0, 0, 1000, 1000), classification="SHA", recorded_on="2018-01-01")
+    post_event(client, h["id"], "clearance", "2020-06-10", rect(0, 0, 1000, 500))
+    post_event(client, h["id"], "reclassification", "2020-06-10", None)
+    body = client.get("/api/v1/states/KHM/chart.json", params={"as_of": "2020-12-31"}).json()
+    series = {p["date"]: p for p in body["series"]}
+    half = true_area(0, 500, 1000, 500)
+    assert series["2020-06-30"]["sha_km2"] == approx_km2(0)
+    assert series["2020-06-30"]["cha_km2"] == approx_km2(half)
+    summary = client.get("/api/v1/states/KHM/summary", params={"as_of": "2020-12-31"}).json()
+    assert summary["remaining"]["sha"]["area_m2"] == pytest.approx(0, abs=1)
+    assert summary["remaining"]["cha"]["area_m2"] == pytest.approx(half, rel=1e-4)
