@@ -9,14 +9,19 @@ Import
   (`{"external_id": "HAZ_REF", ...}`, or `external_id=HAZ_REF,classification=CLASS`) overrides it.
 - Every row is checked with the same rules as the JSON API: the properties with the API's
   `HazardProperties` model, the geometry with `app.geometry.read_polygonal` (after a vectorised
-  transformation of the whole file to WGS84). Classification and contamination codes are read
-  case-insensitively; contamination may be a list or a string separated by `;`, `,` or `|`.
+  transformation of the whole file to WGS84). For speed the rules run on whole columns first
+  (`geometry.screen_polygonal`, and each distinct property value once); the rows that do not plainly
+  pass go through `read_polygonal` and the model one by one, so every message is the JSON API's.
+  Classification and contamination codes are read case-insensitively; contamination may be a list
+  or a string separated by `;`, `,` or `|`.
 - All or nothing: one rejected row and nothing is stored; the answer lists every rejected row (its
   1-based number in the file, its external_id, and what is wrong with which column).
-- Accepted rows are loaded in one transaction: COPY into a temporary staging table, then one
-  INSERT ... SELECT that snaps the geometries and measures their geodesic areas in PostGIS, and one
-  INSERT of the audit entries. Re-importing identical hazards is safe (they are reported as
-  unchanged); an external_id that exists with different content is a 409, as in the JSON API.
+- Accepted rows are loaded in one transaction: while the file is checked, each chunk's snapped
+  geometries go to a temporary table and PostGIS measures their geodesic areas (`GeometryStage`, on a
+  second thread); then the properties are COPYed into a staging table and one INSERT ... SELECT
+  (in spatial order, for the GiST indexes) writes the hazards and their audit entries. Re-importing
+  identical hazards is safe (they are reported as unchanged); an external_id that exists with
+  different content is a 409, as in the JSON API.
 
 Export
 - `gpkg`: one GeoPackage with two layers, `hazardous_areas` and `land_release_events`;
