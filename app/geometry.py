@@ -323,7 +323,9 @@ def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> Pol
     candidates = values[rows]
     ok = np.ones(len(rows), dtype=bool)
     has_z = shapely.has_z(candidates)
-    flatten = has_z | shapely.has_m(candidates)  # GeoJSON, which `read_polygonal` reads, has no M either
+    flatten = has_z.copy()
+    if hasattr(shapely, "has_m"):  # shapely >= 2.1 keeps M values; GeoJSON, which `read_polygonal` reads, has none
+        flatten |= shapely.has_m(candidates)
     if flatten.any():
         # every Z must be finite too, as `_position` checks every number of a position
         if has_z.any():
