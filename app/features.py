@@ -228,6 +228,8 @@ def _read_int(name: str, value: str, minimum: int) -> int:
         raise bad_parameter(name, f"'{value}' is not an integer") from exc
     if number < minimum:
         raise bad_parameter(name, f"must be at least {minimum}, got {number}")
+    if number > 2**62:
+        raise bad_parameter(name, f"{number} is far beyond any layer's size")
     return number
 
 
@@ -511,14 +513,16 @@ def feature_text(query: ItemsQuery, feature_id: str) -> str:
 
 
 # --- metadata ---------------------------------------------------------------------------------------
-def collection_extent(conn: Connection, collection: Collection) -> dict[str, Any]:
+def collection_extent(conn: Connection, collection: Collection, states: list[str] | None = None) -> dict[str, Any]:
+    """Where and since when the collection has features; over `states` only when given (a key's scope)."""
+    in_states = "" if states is None else " AND state_iso3 = ANY(:states)"
     if collection.id == "hazardous_areas":
         sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(baseline_geom) "
-               "AS e, min(recorded_on) AS t0 FROM hazardous_areas WHERE voided_at IS NULL) x")
+               f"AS e, min(recorded_on) AS t0 FROM hazardous_areas WHERE voided_at IS NULL{in_states}) x")
     else:
         sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(released_geom) "
-               "AS e, min(date) AS t0 FROM land_release_events WHERE voided_at IS NULL) x")
-    x1, y1, x2, y2, t0 = conn.execute(text(sql)).one()
+               f"AS e, min(date) AS t0 FROM land_release_events WHERE voided_at IS NULL{in_states}) x")
+    x1, y1, x2, y2, t0 = conn.execute(text(sql), {"states": states}).one()
     bbox = [[x1, y1, x2, y2]] if x1 is not None else [[-180.0, -90.0, 180.0, 90.0]]
     return {
         "spatial": {"bbox": bbox, "crs": CRS84_URI},
@@ -527,7 +531,8 @@ def collection_extent(conn: Connection, collection: Collection) -> dict[str, Any
     }
 
 
-def collection_document(conn: Connection, collection: Collection, base: str) -> dict[str, Any]:
+def collection_document(conn: Connection, collection: Collection, base: str,
+                        states: list[str] | None = None) -> dict[str, Any]:
     href = f"{base}/collections/{collection.id}"
     return {
         "id": collection.id,
@@ -541,7 +546,7 @@ def collection_document(conn: Connection, collection: Collection, base: str) -> 
              "title": "Mapbox vector tiles (WebMercatorQuad)",
              "href": f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"},
         ],
-        "extent": collection_extent(conn, collection),
+        "extent": collection_extent(conn, collection, states),
         "crs": LISTED_CRS,
         "storageCrs": CRS84_URI,
     }

@@ -327,3 +327,25 @@ def test_items_are_streamed_in_chunks_as_postgis_writes_them(client) -> None:
     assert b'"numberMatched": 300' in chunks[-1] and b'"numberMatched"' not in chunks[0]
     body = json.loads(b"".join(chunks))
     assert body["numberReturned"] == 300 and len({f["id"] for f in body["features"]}) == 300
+
+
+def test_collection_extent_covers_only_what_the_key_may_read(client, client_as, ledger) -> None:
+    everything = client.get("/collections/hazardous_areas").json()["extent"]["spatial"]["bbox"][0]
+    khm_viewer = client_as("viewer", "KHM")
+    own = khm_viewer.get("/collections/hazardous_areas").json()["extent"]["spatial"]["bbox"][0]
+    listed = khm_viewer.get("/collections").json()["collections"][0]["extent"]["spatial"]["bbox"][0]
+    assert own == listed
+    # the THA hazard lies about 5 km north of the KHM ones: a KHM key must not learn where it is
+    assert own[3] < everything[3] - 0.03
+    assert own[1] == pytest.approx(everything[1])
+
+
+def test_a_database_error_is_a_problem_not_a_cut_off_document(client, ledger, monkeypatch) -> None:
+    from app import features
+
+    assert client.get("/collections/hazardous_areas/items", params={"offset": "9" * 30}).status_code == 400
+    real_page_sql = features.page_sql
+    monkeypatch.setattr(features, "page_sql", lambda query: ("SELECT no_such_column FROM hazardous_areas", *real_page_sql(query)[1:]))
+    response = client.get("/collections/hazardous_areas/items")
+    assert response.status_code >= 500
+    assert response.headers["content-type"].startswith("application/problem+json")

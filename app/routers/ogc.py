@@ -1,6 +1,7 @@
 """OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.features and app.tiles."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -43,11 +44,12 @@ def conformance() -> JSONResponse:
     return JSONResponse({"conformsTo": features.CONFORMANCE})
 
 
-@router.get("/collections", summary="The feature collections", dependencies=[Depends(access.public_reader)])
-def collections(request: Request) -> JSONResponse:
+@router.get("/collections", summary="The feature collections")
+def collections(request: Request, key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
     base = _base(request)
+    states = access.readable_states(key)
     with database.get_engine().connect() as conn:
-        documents = [features.collection_document(conn, c, base) for c in features.COLLECTIONS.values()]
+        documents = [features.collection_document(conn, c, base, states) for c in features.COLLECTIONS.values()]
     return JSONResponse({
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
@@ -56,12 +58,12 @@ def collections(request: Request) -> JSONResponse:
     })
 
 
-@router.get("/collections/{collectionId}", summary="One feature collection",
-            dependencies=[Depends(access.public_reader)])
-def collection(collectionId: str, request: Request) -> JSONResponse:  # noqa: N803 (OGC's parameter name)
+@router.get("/collections/{collectionId}", summary="One feature collection")
+def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
+               key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
     found = features.collection_or_404(collectionId)
     with database.get_engine().connect() as conn:
-        return JSONResponse(features.collection_document(conn, found, _base(request)))
+        return JSONResponse(features.collection_document(conn, found, _base(request), access.readable_states(key)))
 
 
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
@@ -89,7 +91,11 @@ def items(collectionId: str, request: Request,  # noqa: N803
                     "href": f"{_base(request)}/collections/{found.id}"})
         return out
 
-    return StreamingResponse(features.stream_items(query, links), media_type=features.GEOJSON,
+    # Run the query before the status line goes out: a database error (a timeout, a bad transform)
+    # is then a problem+json answer, not a 200 with a document cut short.
+    body = features.stream_items(query, links)
+    first = next(body)
+    return StreamingResponse(itertools.chain([first], body), media_type=features.GEOJSON,
                              headers=_crs_header(query))
 
 
