@@ -40,10 +40,11 @@ _STATES_FILTER = "(CAST(:states AS text[]) IS NULL OR {column} = ANY(CAST(:state
 #   from the baseline:      baseline_area_m2 - sum(released of valid events dated on or before D)
 #   from the current state: remaining_area_m2 + sum(released of valid events dated after D)
 # Both sum the events once, grouped by hazard, and join the sums to the hazards (no sub-query per
-# hazard; the events are also filtered by State, an event carrying its hazard's State). The first reads the events before D, the second those after D: `remaining` picks the form
-# that should read fewer, by whether D is within RECENT_DAYS of today (the default date is today, when
-# the second form reads no event at all; land release grows over the years, and in the benchmark's
-# data half of the events fall in the last six years).
+# hazard; the events are also filtered by State, an event carrying its hazard's State). The first
+# reads the events before D, the second those after D: `remaining` picks the form that should read
+# fewer, by whether D is within RECENT_DAYS of today (the default date is today, when the second form
+# reads no event at all; land release grows over the years, and in the benchmark's data half of the
+# events fall in the last six years).
 RECENT_DAYS = 5 * 365
 
 
