@@ -109,11 +109,12 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
     results = []
     insert = text(
         f"""
-        WITH g AS (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom)
+        WITH snapped AS MATERIALIZED (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom),
+        g AS MATERIALIZED (SELECT geom, {sql_area('geom')} AS area FROM snapped)
         INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
                                      recorded_on, baseline_geom, baseline_area_m2, remaining_geom, remaining_area_m2)
         SELECT :iso3, :external_id, :name, :classification, :contamination, :region, :recorded_on,
-               g.geom, {sql_area('g.geom')}, g.geom, {sql_area('g.geom')}
+               g.geom, g.area, g.geom, g.area
         FROM g
         RETURNING id, baseline_area_m2, remaining_area_m2
         """
@@ -157,10 +158,10 @@ _APPLY_EVENT = text(
     f"""
     WITH h AS (SELECT remaining_geom AS r, remaining_area_m2 AS ra FROM hazardous_areas WHERE id = :hazard_id),
     e AS (SELECT submitted_geom AS s FROM land_release_events WHERE id = :event_id),
-    cut AS (SELECT h.r, h.ra, {sql_intersection('e.s', 'h.r')} AS rel, {sql_difference('h.r', 'e.s')} AS rest
-            FROM h, e),
-    measured AS (SELECT r, ra, rel, rest, {sql_area('rest')} AS rest_a FROM cut),
-    step AS (
+    cut AS MATERIALIZED (SELECT h.r, h.ra, {sql_intersection('e.s', 'h.r')} AS rel,
+                                {sql_difference('h.r', 'e.s')} AS rest FROM h, e),
+    measured AS MATERIALIZED (SELECT r, ra, rel, rest, {sql_area('rest')} AS rest_a FROM cut),
+    step AS MATERIALIZED (
         SELECT ra,
             CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY}
                  WHEN rest_a < {MIN_AREA_M2} THEN r ELSE rel END AS rel_g,
@@ -374,7 +375,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     event = session.execute(
         text(
             f"""
-            WITH g AS (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
+            WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
                               ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
             INSERT INTO land_release_events (hazard_id, state_iso3, external_id, kind, date, submitted_geom,
                 organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, outside_area_m2)
