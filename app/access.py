@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.audit import Actor
 from app.database import get_session
+from app.models import API_KEY_ROLES
 from app.problems import Problem
 from app.settings import get_settings
 
-ROLES = ("editor", "viewer", "committee", "admin")
+ROLES = API_KEY_ROLES
 STATE_ROLES = ("editor", "viewer")  # roles bound to one State
 KEY_PREFIX = "lr_"
 

@@ -29,6 +29,7 @@ HAZARD_STATUSES = ("active", "released")
 EVENT_KINDS = ("cancellation", "reduction", "clearance", "reclassification")
 RELEASE_KINDS = ("cancellation", "reduction", "clearance")  # the kinds that release land
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
+API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
 DECISION_KINDS = (
     "original_deadline", "extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
 )
@@ -147,6 +148,8 @@ class Article5Decision(Base):
     source: Mapped[str | None] = mapped_column(Text)
     confidence: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
+    # How many extensions an undated reference row stands for (migration 0002).
+    extensions_count: Mapped[int | None] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -160,3 +163,19 @@ class WorkPlanMilestone(Base):
     year: Mapped[int] = mapped_column(Integer)
     area_m2: Mapped[float] = mapped_column(Float)
     areas: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """An API key (migration 0003): only its SHA-256 hash and a short prefix are kept."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_in("role", API_KEY_ROLES), name="ck_api_key_role"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(10))
+    state_iso3: Mapped[str | None] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
