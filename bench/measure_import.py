@@ -23,12 +23,13 @@ if str(ROOT) not in sys.path:
 
 
 def main(argv: list[str]) -> int:
-    from sqlalchemy import event
+
 
     from app import database, field_files
     from app.audit import Actor
     from app.embedded import EmbeddedCluster
     from bench import generate
+    from bench.statement_timer import time_statements
     from bench.run import DATA_DIR, Bench
 
     path = Path(argv[0])
@@ -36,15 +37,7 @@ def main(argv: list[str]) -> int:
     cluster = EmbeddedCluster(DATA_DIR, fsync=False)
     cluster.start()
     engine = database.configure(cluster.url)
-    spent: dict[str, float] = defaultdict(float)
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        conn.info["t"] = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _end(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        spent[" ".join(statement.split())[:70]] += time.perf_counter() - conn.info.pop("t", time.perf_counter())
+    spent = time_statements(engine, width=70)
 
     steps: dict[str, list[float]] = defaultdict(list)
     original = {name: getattr(field_files, name) for name in ("read_file", "check_rows", "record_hazards_bulk")}

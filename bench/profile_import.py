@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,27 +20,20 @@ if str(ROOT) not in sys.path:
 
 def main(argv: list[str]) -> int:
     from pyinstrument import Profiler
-    from sqlalchemy import event, text
+    from sqlalchemy import text
 
     from app import database, field_files
     from app.audit import Actor
     from app.embedded import EmbeddedCluster
     from bench import generate
+    from bench.statement_timer import time_statements
     from bench.run import DATA_DIR, Bench
 
     path = Path(argv[0])
     cluster = EmbeddedCluster(DATA_DIR, fsync=False)
     cluster.start()
     engine = database.configure(cluster.url)
-    spent: dict[str, float] = defaultdict(float)
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        conn.info["t"] = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _end(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        spent[" ".join(statement.split())[:90]] += time.perf_counter() - conn.info.pop("t", time.perf_counter())
+    spent = time_statements(engine, width=90)
 
     try:
         with database.session() as session:
