@@ -47,7 +47,7 @@ test: install
 
 # Benchmarks against tipg, the COPY floor and ogr2ogr; write bench/results.md (not part of `make test`).
 bench: install
-	$(BIN)/python -m bench.run --size small $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --size small --output bench/results-small.md $(BENCH_ARGS)
 
 bench-full: install
 	$(BIN)/python -m bench.run --size large $(BENCH_ARGS)

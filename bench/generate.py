@@ -274,6 +274,16 @@ def conninfo_of(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def loaded(conninfo: str) -> tuple[int, int, int] | None:
+    """(hazards, events, seed) of the last complete `load` into this database, if any."""
+    try:
+        with psycopg.connect(conninfo) as conn:
+            row = conn.execute("SELECT hazards, events, seed FROM bench.loaded").fetchone()
+    except psycopg.Error:
+        return None
+    return tuple(row) if row else None
+
+
 def load(conninfo: str, n_hazards: int, n_events: int, seed: int = SEED, log=print) -> dict[str, float]:
     """Generate and bulk-load; returns timings in seconds. Existing generated rows are removed first."""
     timings: dict[str, float] = {}
@@ -310,6 +320,9 @@ def load(conninfo: str, n_hazards: int, n_events: int, seed: int = SEED, log=pri
             conn.execute(statement)
         conn.execute("DROP TABLE bench.stage_hazards, bench.stage_events, bench.hazard_result")
         timings["remaining_s"] = time.perf_counter() - t
+        conn.execute("DROP TABLE IF EXISTS bench.loaded")
+        conn.execute("CREATE TABLE bench.loaded AS SELECT %s::int AS hazards, %s::int AS events, %s::int AS seed",
+                     (n_hazards, n_events, seed))
         conn.commit()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE hazardous_areas")

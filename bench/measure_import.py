@@ -1,8 +1,9 @@
 """Time the file import against `ogr2ogr -f PostgreSQL` of the same file, on the benchmark's database.
 
-    .venv/bin/python -m bench.measure_import bench/work/import-20000.gpkg [repeats]
+    .venv/bin/python -m bench.measure_import bench/work/import-20000.gpkg [repeats] [data-dir]
 
-Starts the bench cluster (bench/work/data), then per repeat: ogr2ogr into `bench.ogr_import`, and
+Starts the bench cluster (bench/work/data, or a cluster of its own in `data-dir`, created and
+migrated if new, so that it can run beside `bench.run`), then per repeat: ogr2ogr into `bench.ogr_import`, and
 `app.field_files.import_hazards` in-process with the time of each step (read, check, each SQL
 statement); the imported hazards are removed again after each repeat. Prints medians and this
 process's peak RSS (which includes the interpreter and libraries, about 200 MB before the import).
@@ -34,9 +35,16 @@ def main(argv: list[str]) -> int:
 
     path = Path(argv[0])
     repeats = int(argv[1]) if len(argv) > 1 else 1
-    cluster = EmbeddedCluster(DATA_DIR, fsync=False)
+    data_dir = Path(argv[2]) if len(argv) > 2 else DATA_DIR
+    cluster = EmbeddedCluster(data_dir, fsync=False)
     cluster.start()
+    if data_dir != DATA_DIR:
+        from app import migrate
+
+        migrate.upgrade(cluster.url)
     engine = database.configure(cluster.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS bench")
     spent = time_statements(engine, width=70)
 
     steps: dict[str, list[float]] = defaultdict(list)

@@ -1,0 +1,80 @@
+"""The grid and the areas computed for many geometries at once (the file import's fast path) give the
+answers of the one-geometry rules: GEOS's snap-rounding and pyproj's geodesic area."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from app.geometry import GRID_DEG, geodesic_area_m2, geodesic_areas_m2, snap_to_grid
+
+
+def _blob(rng: np.random.Generator, cx: float, cy: float, radius: float, vertices: int = 40) -> Polygon:
+    angles = np.sort(rng.uniform(0, 2 * np.pi, vertices))
+    r = radius * (1 + 0.2 * rng.random(vertices))
+    return Polygon(np.c_[cx + r * np.cos(angles), cy + r * np.sin(angles)])
+
+
+def _field_polygons() -> np.ndarray:
+    """Hazard-like polygons the world over: plain, with holes, multi-part, both ring orientations."""
+    rng = np.random.default_rng(7)
+    shapes = []
+    for i in range(600):
+        cx, cy = rng.uniform(-179, 179), rng.uniform(-80, 80)
+        radius = rng.uniform(0.0005, 0.02)
+        shape = _blob(rng, cx, cy, radius)
+        if i % 3 == 0:
+            shape = shape.difference(shapely.Point(cx, cy).buffer(radius / 3))
+        if i % 4 == 0:
+            shape = shapely.reverse(shape)  # anticlockwise shells, clockwise holes
+        if i % 5 == 0:
+            shape = MultiPolygon([shape, shapely.affinity.translate(shape, 0.5, 0)])
+        shapes.append(shape)
+    return np.array(shapes, dtype=object)
+
+
+def test_snap_to_grid_is_geos_snap_rounding_with_its_orientation():
+    shapes = _field_polygons()
+    ours = snap_to_grid(shapes)
+    geos = shapely.set_precision(shapes, GRID_DEG)
+    # the same point set and vertices, up to the ring's first vertex
+    assert shapely.equals_exact(shapely.normalize(ours), shapely.normalize(geos), 0).all()
+    for mine, theirs in zip(shapely.get_parts(ours), shapely.get_parts(geos), strict=True):
+        assert not mine.exterior.is_ccw and not theirs.exterior.is_ccw  # shells clockwise, as GEOS gives them
+        assert all(ring.is_ccw for ring in mine.interiors)
+    coordinates = shapely.get_coordinates(ours)
+    assert np.abs(coordinates / GRID_DEG - np.round(coordinates / GRID_DEG)).max() < 1e-6  # on the grid
+
+
+def test_snap_to_grid_rounds_halves_up_like_geos():
+    shapes = np.array([Polygon([(0.00000005, 0.00000015), (1.00000005, -0.00000025), (1, 1)])], dtype=object)
+    assert shapely.equals_exact(shapely.normalize(snap_to_grid(shapes)),
+                                shapely.normalize(shapely.set_precision(shapes, GRID_DEG)), 0).all()
+
+
+def test_snap_to_grid_lets_geos_repair_what_rounding_would_collapse():
+    # vertices 4 mm apart collapse onto one grid node; two parts 3 mm apart touch once on the grid
+    spiky = Polygon([(10, 10), (10.001, 10), (10.001, 10.00000004), (10.00100003, 10.00000004),
+                     (10.001, 10.001), (10, 10.001)])
+    near = MultiPolygon([Polygon([(20, 20), (20.001, 20), (20.001, 20.001), (20, 20.001)]),
+                         Polygon([(20.00100003, 20), (20.002, 20), (20.002, 20.001), (20.00100003, 20.001)])])
+    shapes = np.array([spiky, near], dtype=object)
+    ours = snap_to_grid(shapes)
+    assert shapely.is_valid(ours).all()
+    assert shapely.equals_exact(ours, shapely.set_precision(shapes, GRID_DEG), 0).all()  # GEOS's own answer
+    assert shapely.get_num_geometries(ours[1]) == 1  # the parts that now share an edge are merged
+
+
+def test_areas_of_many_geometries_are_the_areas_one_by_one():
+    shapes = _field_polygons()  # holes, several parts, both orientations
+    one_by_one = np.array([geodesic_area_m2(snap_to_grid([s])[0]) for s in shapes])
+    for threads in (1, 2, 3):
+        together = geodesic_areas_m2(snap_to_grid(shapes), threads=threads)
+        assert together == pytest.approx(one_by_one, rel=1e-12)
+    # orientation does not matter to the many-at-once form (it takes each ring's absolute area)
+    reversed_shapes = np.array([shapely.reverse(s) for s in shapes], dtype=object)
+    assert geodesic_areas_m2(reversed_shapes) == pytest.approx(geodesic_areas_m2(shapes), rel=1e-12)
+    holed = shapes[3]  # i % 3 == 0 and not reversed: a hole
+    assert geodesic_areas_m2([holed])[0] < geodesic_areas_m2([Polygon(holed.exterior)])[0] * 0.95
+    assert len(geodesic_areas_m2(np.array([], dtype=object))) == 0
