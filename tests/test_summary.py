@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 import pytest
 from pyproj import Transformer
+from shapely.geometry import shape
 
 from tests.ledger_scenarios import X0, Y0, post_event, post_hazard, rect, true_area
 
@@ -318,6 +319,15 @@ def test_article7_report_for_2022(client, scenario) -> None:
     lon, lat = _TO_WGS84.transform(X0 + 500, Y0 + 850)  # the middle of the split-off strip
     assert child["centroid_lon"] == pytest.approx(lon, abs=2e-6)
     assert child["centroid_lat"] == pytest.approx(lat, abs=2e-6)
+    # A at the end of 2022: the strips y 300-500 (reduced in 2023) and 600-700 (still there); the location
+    # is the centroid of that remainder, the same as the geometry the ledger gives for that date
+    lon, lat = _TO_WGS84.transform(X0 + 500, Y0 + (400 * 200 + 650 * 100) / 300)
+    assert a_row["centroid_lon"] == pytest.approx(lon, abs=2e-6)
+    assert a_row["centroid_lat"] == pytest.approx(lat, abs=2e-6)
+    then = client.get(f"/api/v1/hazards/{scenario['A']}", params={"as_of": "2022-12-31"}).json()
+    centroid = shape(then["geometry"]).centroid
+    assert a_row["centroid_lon"] == pytest.approx(centroid.x, abs=2e-7)
+    assert a_row["centroid_lat"] == pytest.approx(centroid.y, abs=2e-7)
     check_area(r["totals"]["sha"], 2, a_row["remaining_m2"] + AREA_C)
     check_area(r["totals"]["cha"], 2, SPLIT + AREA_D)
     check_area(r["totals"]["total"], 4, sum(m["remaining_m2"] for m in areas))
