@@ -382,7 +382,7 @@ def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.
         ),
         {"iso3": iso3, "kind": new.kind, "decided_on": new.decided_on, "meeting": new.meeting,
          "deadline": new.deadline, "extensions_count": 1 if new.kind == "extension" else None,
-         "source": new.source or f"recorded by {actor.name}", "confidence": new.confidence, "note": new.note},
+         "source": new.source, "confidence": new.confidence, "note": new.note},
     ).scalar_one()
     audit.record(session, actor, state_iso3=iso3, table="article5_decisions", row_id=decision_id, action="create",
                  detail={"kind": new.kind, "decided_on": new.decided_on.isoformat(), "deadline": _iso(new.deadline)})

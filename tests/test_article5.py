@@ -221,8 +221,15 @@ def test_only_the_committee_or_an_admin_records_decisions(client_as) -> None:
     body = {"kind": "extension", "decided_on": "2025-11-20", "deadline": "2030-12-31"}
     assert client_as("editor", "KHM").post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 403
     assert client_as(None).post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 401
-    assert client_as("committee").post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 201
-    assert client_as("viewer", "KHM").get("/api/v1/states/KHM").status_code == 200
+    committee = client_as("committee")
+    assert committee.post("/api/v1/states/KHM/article5/decisions", json=body).status_code == 201
+    # the decision history is public: it does not name the key that recorded it; the audit log does
+    history = client_as("viewer", "KHM").get("/api/v1/states/KHM")
+    assert history.status_code == 200
+    assert "test committee" not in history.text
+    audit = committee.get("/api/v1/audit", params={"state": "KHM"}).json()
+    assert any(e["actor"] == "test committee all" and e["table"] == "article5_decisions"
+               for e in audit["entries"]), audit
 
 
 # --- work plans ------------------------------------------------------------------------------------
