@@ -160,7 +160,7 @@ def test_cut_connection_in_the_middle_of_a_large_import(client, live_server, adm
 
 
 def test_cut_connection_in_the_middle_of_a_file_import(client, live_server, admin_key) -> None:
-    """The same through the bulk file import (COPY into staging, then one INSERT ... SELECT)."""
+    """The same through the bulk file import (COPY straight into hazardous_areas and audit_log)."""
     import json
 
     from tests.ledger_scenarios import rect_lonlat
@@ -185,7 +185,7 @@ def test_cut_connection_in_the_middle_of_a_file_import(client, live_server, admi
         while time.monotonic() < deadline and thread.is_alive():
             pid = conn.execute(text(
                 "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() "
-                "AND (query ILIKE '%hazard_import_staging%' OR query ILIKE '%INSERT INTO hazardous_areas%') "
+                "AND (query ILIKE 'COPY hazardous_areas%' OR query ILIKE 'COPY audit_log%') "
                 "AND xact_start IS NOT NULL LIMIT 1")).scalar()
             conn.execute(text("COMMIT"))
             if pid is not None:
