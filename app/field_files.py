@@ -31,6 +31,7 @@ Export
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -55,6 +56,7 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 from pyproj import CRS
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -532,7 +534,7 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
     when each is identical to what is recorded (a safe re-import); a 409 listing them if any is not."""
     existing = {r.external_id: (r.id, r.baseline_area_m2) for r in session.execute(text(
         "SELECT id, external_id, baseline_area_m2 FROM hazardous_areas "
-        "WHERE state_iso3 = :iso3 AND external_id = ANY(:ids) FOR UPDATE"),
+        "WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"),
         {"iso3": iso3, "ids": [h.external_id for h in hazards]})}
     if not existing:
         return existing
@@ -626,6 +628,10 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
         session.rollback()
         raise Problem(409, "another request recorded some of these hazards at the same time; nothing was stored. "
                            "Send the file again: hazards recorded identically are then reported as unchanged.") from exc
+    except psycopg.Error as exc:  # raised by the driver itself: hand it to the service's handlers as SQLAlchemy would
+        with contextlib.suppress(DBAPIError):
+            session.rollback()
+        raise DBAPIError.instance("COPY hazardous_areas", None, exc, psycopg.Error) from exc
     session.commit()
     listed: list[dict[str, Any]] = []
     if len(hazards) <= MAX_LISTED_HAZARDS:  # else only the totals come back

@@ -148,7 +148,10 @@ def snap_to_grid(geometries: Any) -> np.ndarray:
     Each coordinate is rounded to the grid exactly as GEOS's precision model rounds it, in one numpy
     operation; only where that leaves a geometry invalid or with a repeated vertex (vertices or rings
     closer than ~1 cm) is the geometry snap-rounded by GEOS itself, which repairs the collapse. For
-    every other geometry this is GEOS's answer up to the ring's starting vertex, at a tenth of its cost.
+    every other geometry this is GEOS's answer up to the ring's starting vertex, at a fraction of its
+    cost, with one difference: where a vertex lands within half a grid cell of another ring's edge,
+    GEOS also puts a node on that edge; here the edge is left as it is (the result is valid, on the
+    grid and covers the same land to well under a square centimetre).
     """
     values = np.asarray(geometries, dtype=object)
     if len(values) == 0:

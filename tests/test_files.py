@@ -113,6 +113,36 @@ def test_reimport_is_safe_and_different_content_is_409(client, tmp_path) -> None
     assert len(stored("KHM")) == 2
 
 
+def test_a_hazard_recorded_meanwhile_by_another_request_is_a_409_and_nothing_is_stored(
+        client, tmp_path, monkeypatch) -> None:
+    """Between the check for existing external_ids and the COPY another request may record one of them:
+    the unique constraint stops the COPY, the answer is a 409 that says to send the file again."""
+    from app import field_files
+
+    upload(client, write(utm_frame(1), tmp_path, "gpkg"))
+    monkeypatch.setattr(field_files, "_already_recorded", lambda *args: {})  # as if F-00000 were not there yet
+    (tmp_path / "later").mkdir()
+    conflict = upload(client, write(utm_frame(3), tmp_path / "later", "gpkg"), expect=409)
+    assert "at the same time" in conflict["detail"] and "Send the file again" in conflict["detail"]
+    assert set(stored("KHM")) == {"F-00000"}
+    with database.get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_log WHERE table_name = 'hazardous_areas'")).scalar() == 1
+
+
+def test_a_database_failure_during_the_copy_is_a_problem_not_a_crash(client, tmp_path, monkeypatch) -> None:
+    """An error the driver raises in the middle of the COPY reaches the client as the service's own
+    problem answers (here: a statement timeout is a 503), and nothing is stored."""
+    from app import field_files
+
+    monkeypatch.setattr(field_files, "BULK_STATEMENT_TIMEOUT_MS", 1)
+    response = client.post("/api/v1/states/KHM/imports",
+                           files={"file": ("hazards.gpkg", write(utm_frame(400), tmp_path, "gpkg").read_bytes())})
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "took too long" in response.json()["detail"]
+    assert stored("KHM") == {}
+
+
 def test_column_mapping_by_alias_and_by_form_field(client, tmp_path) -> None:
     frame = utm_frame(2).rename(columns={"external_id": "HAZ_REF", "classification": "Class",
                                          "recorded_on": "SurveyDate", "region": "Province"})

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -198,6 +199,32 @@ def test_serve_starts_own_cluster_stops_it_and_keeps_data(cluster_dir: Path) -> 
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
         assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists(), "the cluster was left running"
+
+
+def test_migration_0005_clears_key_names_from_decision_sources(database_url: str) -> None:
+    """Decisions stored with the old default source "recorded by <key name>" lose it; a real source stays."""
+    engine = create_engine(database_url)
+    try:
+        migrate.downgrade(database_url, "0004_summary_indexes")
+        with engine.begin() as conn:
+            ids = [conn.execute(text(
+                "INSERT INTO article5_decisions (state_iso3, kind, decided_on, deadline, source) "
+                "VALUES ('KHM', 'extension', :on, '2031-12-31', :source) RETURNING id"),
+                {"on": date(2026, 11, day), "source": source}).scalar_one()
+                for day, source in ((1, "recorded by secretariat key"), (2, "recorded by the 22MSP, APLC/MSP.22/2024/12"))]
+            conn.execute(text("INSERT INTO audit_log (state_iso3, actor, table_name, row_id, action) "
+                              "VALUES ('KHM', 'secretariat key', 'article5_decisions', :id, 'create')"),
+                         {"id": str(ids[0])})
+        migrate.upgrade(database_url, "head")
+        with engine.begin() as conn:
+            sources = [conn.execute(text("SELECT source FROM article5_decisions WHERE id = :id"), {"id": i}).scalar_one()
+                       for i in ids]
+            conn.execute(text("DELETE FROM article5_decisions WHERE id = ANY(:ids)"), {"ids": ids})
+            conn.execute(text("DELETE FROM audit_log WHERE actor = 'secretariat key'"))
+        assert sources == [None, "recorded by the 22MSP, APLC/MSP.22/2024/12"]
+    finally:
+        migrate.upgrade(database_url, "head")
+        engine.dispose()
 
 
 def test_orm_models_match_the_migrated_schema(database_url: str) -> None:

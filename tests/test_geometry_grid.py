@@ -78,3 +78,32 @@ def test_areas_of_many_geometries_are_the_areas_one_by_one():
     holed = shapes[3]  # i % 3 == 0 and not reversed: a hole
     assert geodesic_areas_m2([holed])[0] < geodesic_areas_m2([Polygon(holed.exterior)])[0] * 0.95
     assert len(geodesic_areas_m2(np.array([], dtype=object))) == 0
+
+
+def test_well_separated_vertices_are_rounded_without_geos(monkeypatch):
+    """The fast path is the one taken for ordinary field polygons: GEOS's snap-rounding only for collapses."""
+    calls = []
+    real = shapely.set_precision
+    monkeypatch.setattr(shapely, "set_precision", lambda *a, **k: calls.append(a) or real(*a, **k))
+    snap_to_grid(_field_polygons())
+    assert calls == []
+    collapsing = Polygon([(10, 10), (10.001, 10), (10.001, 10.00000004), (10.00100003, 10.00000004),
+                          (10.001, 10.001), (10, 10.001)])
+    snap_to_grid([collapsing])
+    assert len(calls) == 1
+
+
+def test_areas_are_those_postgis_measures(client):
+    """The import's areas (pyproj, GeographicLib) and the ledger's (PostGIS geography) agree."""
+    from sqlalchemy import text
+
+    from app import database
+    from app.geometry import sql_area
+
+    shapes = snap_to_grid(_field_polygons()[:200])
+    ours = geodesic_areas_m2(shapes)
+    with database.get_engine().connect() as conn:
+        theirs = conn.execute(text(
+            f"SELECT {sql_area('ST_GeomFromWKB(w, 4326)')} FROM unnest(CAST(:wkb AS bytea[])) WITH ORDINALITY u(w, n) "
+            "ORDER BY n"), {"wkb": list(shapely.to_wkb(shapes))}).scalars().all()
+    assert ours == pytest.approx(np.array(theirs), rel=1e-9)
