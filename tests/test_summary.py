@@ -356,6 +356,13 @@ def test_article7_report_for_2021_and_2023(client, scenario) -> None:
     r2021 = client.get("/api/v1/states/KHM/report", params={"year": 2021}).json()
     assert [m["external_id"] for m in r2021["mined_areas"]] == ["KHM-A", "KHM-B", "KHM-D"]
     assert r2021["mined_areas"][1]["region"] == "Pailin"
+    # A was split in 2022 and B released in full in 2022: their end-of-2021 locations are the centroids of
+    # what the ledger shows for that date
+    for row, hazard in zip(r2021["mined_areas"][:2], (scenario["A"], scenario["B"]), strict=True):
+        then = client.get(f"/api/v1/hazards/{hazard}", params={"as_of": "2021-12-31"}).json()
+        centroid = shape(then["geometry"]).centroid
+        assert (row["centroid_lon"], row["centroid_lat"]) == (pytest.approx(centroid.x, abs=2e-7),
+                                                             pytest.approx(centroid.y, abs=2e-7))
     assert r2021["released"]["cancelled_m2"] == approx(CANCEL_1 + CANCEL_2)
     assert r2021["added"]["added_count"] == 1 and r2021["added"]["added_m2"] == approx(AREA_B)
     r2023 = client.get("/api/v1/states/KHM/report", params={"year": 2023}).json()
