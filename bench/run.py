@@ -165,7 +165,10 @@ def prepare_source(from_head: bool = False) -> str:
                 shutil.copytree(src, SOURCE / part, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(src, SOURCE / part)
-        what = f"the working tree as it was at {time.strftime('%H:%M')} (commit {_head()} plus uncommitted work)"
+        changed = subprocess.run(["git", "status", "--porcelain", "--", *SOURCE_PARTS], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.strip()
+        what = (f"the working tree as it was at {time.strftime('%H:%M')} (commit {_head()}"
+                + (" plus uncommitted work)" if changed else ", nothing uncommitted)"))
     proc = subprocess.run([sys.executable, "-c", "import app.main"], cwd=SOURCE, capture_output=True,
                           text=True, env=service_env())
     if proc.returncode != 0:
