@@ -12,8 +12,11 @@ Two collections:
 
 Every Feature is built by PostGIS (`ST_AsGeoJSON` + `json_build_object`) and streamed to the client
 through a server-side cursor: the page is never held in Python memory. Pages are ordered by id and
-addressed by `offset`; `numberMatched` is known without counting when the page is the last one and
-is counted (without geometry) otherwise.
+addressed by `offset`; the `next` links also carry `after`, the id of the page's last feature, so the
+next page starts from the id index there (keyset paging: every page of a 200,000-feature layer costs
+the same, where an offset makes PostgreSQL walk past every earlier feature, and a feature added or
+removed between two requests does not shift the pages). `numberMatched` is known without counting
+when the page is the last one of offset paging and is counted (without geometry) otherwise.
 """
 from __future__ import annotations
 
@@ -92,7 +95,7 @@ COLLECTIONS: dict[str, Collection] = {
     ),
 }
 
-COMMON_ITEM_PARAMS = ("limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "f")
+COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f")
 FILTER_VALUES: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATIONS, "status": HAZARD_STATUSES, "kind": EVENT_KINDS,
 }
@@ -182,6 +185,7 @@ class ItemsQuery:
     collection: Collection
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    after: uuid.UUID | None = None  # keyset paging: only features with a greater id
     bbox: tuple[float, float, float, float] | None = None
     bbox_crs: OutputCrs = CRS84
     dates: DateFilter = field(default_factory=DateFilter)
@@ -321,6 +325,12 @@ def read_items_query(collection: Collection, params: Mapping[str, str], conn: Co
             query.limit = min(_read_int("limit", params["limit"], 1), max_limit())
         if params.get("offset"):
             query.offset = _read_int("offset", params["offset"], 0)
+        if params.get("after"):
+            try:
+                query.after = uuid.UUID(params["after"])
+            except ValueError as exc:
+                raise bad_parameter("after", f"'{params['after'][:60]}' is not a feature id (follow the next "
+                                             "link, which carries it)") from exc
         query.crs = read_crs("crs", params.get("crs"), conn)
     query.bbox_crs = read_crs("bbox-crs", params.get("bbox-crs"), conn)
     if params.get("bbox-crs") and not params.get("bbox"):
@@ -446,12 +456,15 @@ def feature_sql(query: ItemsQuery) -> str:
 
 def page_sql(query: ItemsQuery) -> tuple[str, str, dict[str, Any]]:
     """The SQL of one page of features (one JSON text per row, one row more than the page) and of the count."""
-    params: dict[str, Any] = {"limit": query.limit + 1, "offset": query.offset}
+    params: dict[str, Any] = {"limit": query.limit + 1, "offset": 0 if query.after else query.offset}
     source, where = source_and_conditions(query, params)
     condition = " AND ".join(where) if where else "true"
-    page = (f"SELECT {feature_sql(query)} FROM (SELECT * FROM {source} WHERE {condition} "
-            f"ORDER BY f.id LIMIT :limit OFFSET :offset) f ORDER BY f.id")
     count = f"SELECT count(*) FROM {source} WHERE {condition}"
+    if query.after is not None:
+        params["after"] = query.after
+        condition += " AND f.id > :after"
+    page = (f"SELECT f.id, {feature_sql(query)} FROM (SELECT * FROM {source} WHERE {condition} "
+            f"ORDER BY f.id LIMIT :limit OFFSET :offset) f ORDER BY f.id")
     return page, count, params
 
 
@@ -460,10 +473,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def stream_items(query: ItemsQuery, links: Callable[[int, bool], list[dict[str, Any]]]) -> Iterator[bytes]:
+def stream_items(query: ItemsQuery,
+                 links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Iterator[bytes]:
     """The FeatureCollection, written as PostGIS produces it: header, features, then counts and links.
 
-    `links(number_returned, has_next)` gives the links for the end of the document. The connection
+    `links(number_returned, has_next, last_id)` gives the links for the end of the document. The connection
     lives inside this generator, so it is released when the client has read everything or goes away.
     """
     page, count, params = page_sql(query)
@@ -471,11 +485,12 @@ def stream_items(query: ItemsQuery, links: Callable[[int, bool], list[dict[str, 
         conn.execution_options(isolation_level="REPEATABLE READ", stream_results=True, yield_per=STREAM_BATCH)
         result = conn.execute(text(page), params)
         buffer = [f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":[']
-        size, returned, has_next = 0, 0, False
-        for (feature,) in result:
+        size, returned, has_next, last_id = 0, 0, False, None
+        for feature_id, feature in result:
             if returned == query.limit:
                 has_next = True
                 break
+            last_id = feature_id
             buffer.append(feature if returned == 0 else "," + feature)
             returned += 1
             size += len(feature)
@@ -483,12 +498,12 @@ def stream_items(query: ItemsQuery, links: Callable[[int, bool], list[dict[str, 
                 yield "".join(buffer).encode()
                 buffer, size = [], 0
         result.close()
-        if has_next or (returned == 0 and query.offset > 0):
+        if has_next or (returned == 0 and query.offset > 0) or query.after is not None:
             matched = conn.execute(text(count), params).scalar_one()
         else:
             matched = query.offset + returned
         conn.rollback()
-    tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next)}
+    tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next, last_id)}
     buffer.append("]," + json.dumps(tail)[1:])
     yield "".join(buffer).encode()
 
@@ -629,6 +644,8 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
                                     "default": DEFAULT_LIMIT}, style="form", explode=False),
         q("offset", "Features to skip (the next/prev links carry it)", {"type": "integer", "minimum": 0,
                                                                           "default": 0}),
+        q("after", "Only features whose id comes after this one, in id order (the next links carry it, with the "
+                   "offset of the page for the counts)", {"type": "string", "format": "uuid"}),
         q("bbox", "minx,miny,maxx,maxy in bbox-crs (CRS84 by default)",
           {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, style="form", explode=False),
         q("bbox-crs", "CRS of bbox (CRS84 by default; EPSG URIs accepted)", {"type": "string", "format": "uri"}),

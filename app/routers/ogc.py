@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -79,14 +80,16 @@ def items(collectionId: str, request: Request,  # noqa: N803
         query = features.read_items_query(found, _params(request), conn)
     access.scope_filters(key, query.filters)
 
-    def links(returned: int, has_next: bool) -> list[dict[str, Any]]:
+    def links(returned: int, has_next: bool, last_id: uuid.UUID | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)}]
         if has_next:
             out.append({"rel": "next", "type": features.GEOJSON, "title": "Next page", "href": str(
-                request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit))})
+                request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit,
+                                                 after=str(last_id)))})
         if query.offset > 0:
             out.append({"rel": "prev", "type": features.GEOJSON, "title": "Previous page", "href": str(
-                request.url.include_query_params(offset=max(query.offset - query.limit, 0), limit=query.limit))})
+                request.url.remove_query_params("after").include_query_params(
+                    offset=max(query.offset - query.limit, 0), limit=query.limit))})
         out.append({"rel": "collection", "type": "application/json",
                     "href": f"{_base(request)}/collections/{found.id}"})
         return out
