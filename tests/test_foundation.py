@@ -13,7 +13,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app import migrate
-from app.embedded import EmbeddedCluster, EmbeddedClusterError, check_postgis_installed, find_bindir
+from app.embedded import (
+    EmbeddedCluster,
+    EmbeddedClusterError,
+    check_postgis_installed,
+    find_bindir,
+    shared_buffers_mb,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +42,10 @@ def test_embedded_cluster_life_cycle(cluster_dir: Path) -> None:
     engine = create_engine(cluster.url)
     with engine.begin() as conn:
         assert conn.execute(text("SELECT postgis_lib_version()")).scalar_one().startswith("3")
+        # sized for the machine: a quarter of its memory, within 128 MB..4 GB
+        shared = conn.execute(text("SELECT setting::bigint * 8 / 1024 FROM pg_settings "
+                                   "WHERE name = 'shared_buffers'")).scalar_one()
+        assert shared == shared_buffers_mb() and 128 <= shared <= 4096
         conn.execute(text("CREATE TABLE marker (id int)"))
         conn.execute(text("INSERT INTO marker VALUES (1)"))
     engine.dispose()
