@@ -276,9 +276,12 @@ class Bench:
         loaded = generate.loaded(self.conninfo) if a.reuse_data else None
         if loaded == (a.hazards, a.events, a.seed):
             print(f"reusing the loaded {a.hazards} hazards and {a.events} events", flush=True)
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:  # what earlier runs' writes left behind
+                conn.execute("VACUUM ANALYZE hazardous_areas")
+                conn.execute("VACUUM ANALYZE land_release_events")
             self.load_timings = {}
-            self.notes.append("data: reused from an earlier run's load (--reuse-data); the events figure of "
-                              "earlier runs added events to it")
+            self.notes.append("data: reused from an earlier run's load (--reuse-data, then VACUUM ANALYZE); the "
+                              "events figure of earlier runs added events to it (this run's go to other hazards)")
         else:
             print(f"loading {a.hazards} hazards and {a.events} events ...", flush=True)
             self.load_timings = generate.load(self.conninfo, a.hazards, a.events, a.seed)
@@ -522,7 +525,10 @@ class Bench:
             plans = conn.execute("""
                 SELECT h.id, p.cx, p.cy, p.rmax_m, p.free_from, p.free_to FROM bench.hazard_plan p
                 JOIN hazardous_areas h ON h.external_id = p.external_id AND h.state_iso3 = p.state_iso3
-                WHERE p.free_to > p.free_from AND h.status = 'active' ORDER BY md5(p.external_id)""").fetchall()
+                WHERE p.free_to > p.free_from AND h.status = 'active'
+                      AND NOT EXISTS (SELECT 1 FROM land_release_events e  -- untouched by an earlier run (--reuse-data)
+                                      WHERE e.hazard_id = h.id AND e.organisation = 'bench')
+                ORDER BY md5(p.external_id)""").fetchall()
         slots = 6  # each hazard's untouched part is cut in six wedges: six rounds over the hazards
         when = (date.today() - timedelta(days=1)).isoformat()
         for slot in range(slots):
