@@ -75,11 +75,29 @@ def check_postgis_installed(bindir: Path) -> None:
         )
 
 
-def shared_buffers_mb() -> int:
-    """A quarter of the machine's memory, between PostgreSQL's default 128 MB and 4 GB."""
+_CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def memory_bytes() -> int | None:
+    """The memory this process may use: the machine's, or a container's limit (cgroup v2 or v1) if lower."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
+        total = None
+    for limit_file in _CGROUP_MEMORY_LIMITS:
+        try:
+            value = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if value.isdigit():
+            total = min(total, int(value)) if total else int(value)
+    return total
+
+
+def shared_buffers_mb() -> int:
+    """A quarter of the memory (of the machine, or of its container), between PostgreSQL's default 128 MB and 4 GB."""
+    total = memory_bytes()
+    if not total:
         return 128
     return int(min(max(total // 4 // 2**20, 128), 4096))
 

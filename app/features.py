@@ -10,10 +10,12 @@ Two collections:
   `datetime=D` means "as of D": the events dated on or before D; an interval `A/B` (either end may
   be `..`) selects the events dated within it.
 
-Every Feature is built by PostGIS (`ST_AsGeoJSON` + `json_build_object`) and streamed to the client
-through `COPY (SELECT ...) TO STDOUT`: PostgreSQL writes the page's features as fast as it makes
-them (no fetch round trips, no decoding of the text into Python strings) while the service passes
-the bytes on; the page is never held in Python memory. Pages are ordered by id and
+Every Feature is built by PostGIS (`ST_AsGeoJSON` + `json_build_object`) and comes out of
+`COPY (SELECT ...) TO STDOUT`: PostgreSQL writes the page's features as fast as it makes them (no
+fetch round trips, no decoding of the text into Python strings) into a spool (memory up to 8 MB,
+then a temporary file), which is then sent in chunks: the page is never held in Python objects, a
+slow client never holds a database connection or runs into the statement timeout, and a database
+error is always answered as a problem before the first byte. Pages are ordered by id and
 addressed by `offset`; the `next` links also carry `after`, the id of the page's last feature, so the
 next page starts from the id index there (keyset paging: every page of a 200,000-feature layer costs
 the same, where an offset makes PostgreSQL walk past every earlier feature, and a feature added or
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +59,7 @@ DEFAULT_LIMIT = 100
 _COPY_OPTIONS = "(FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
 _ID_LENGTH = 36  # a uuid as text
 CHUNK_BYTES = 64 * 1024  # bytes written to the client at a time
+SPOOL_BYTES = 8 * 1024 * 1024  # a page is held in memory up to this size, then in a temporary file
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -490,49 +494,51 @@ def _now() -> str:
 
 def stream_items(query: ItemsQuery,
                  links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Iterator[bytes]:
-    """The FeatureCollection, written as PostGIS produces it: header, features, then counts and links.
+    """The FeatureCollection as PostGIS produces it: header, features, then counts and links.
 
-    `links(number_returned, has_next, last_id)` gives the links for the end of the document. The connection
-    lives inside this generator, so it is released when the client has read everything or goes away.
+    `links(number_returned, has_next, last_id)` gives the links for the end of the document. The page
+    is COPYed at PostgreSQL's pace into a spool (memory up to `SPOOL_BYTES`, then a temporary file),
+    and only then sent, in `CHUNK_BYTES` pieces: the statement never waits for a slow client (its
+    timeout is for the query), the database connection is free before the first byte goes out, and
+    any database error is known before the status line (a problem+json answer, never a 200 cut short).
     """
     page, count, params = page_sql(query)
-    with database.get_engine().connect() as conn:
-        conn.execution_options(isolation_level="REPEATABLE READ")  # the page and its count see the same data
-        conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
-        statement = _copy_statement(conn, page)
-        header = f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode()
-        parts: list[bytes] = [header]
-        size, returned, has_next, last_id = 0, 0, False, None
-        try:
-            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement, params) as copy:
-                for row in copy:  # one row per message: b"<id>\x01<feature>\n"
-                    if returned == query.limit:  # the one row more than the page: there is a next page
-                        has_next = True
-                        continue
-                    if returned:
-                        parts.append(b",")
-                    parts.append(bytes(row[_ID_LENGTH + 1:-1]))
-                    last_id = bytes(row[:_ID_LENGTH])  # the row's memory is reused for the next one
-                    returned += 1
-                    size += len(row)
-                    if size >= CHUNK_BYTES:
-                        yield b"".join(parts)
-                        parts, size = [], 0
-        except psycopg.Error as exc:  # raised by the driver itself: to the service's handlers, as SQLAlchemy would
-            raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
-        first_page = query.offset == 0 and query.after is None
-        matched: int | None = None  # left out of the pages in the middle (counting is the cost of a page)
-        if not has_next and query.after is None and (returned > 0 or query.offset == 0):
-            matched = query.offset + returned
-        elif first_page or not has_next:
-            matched = conn.execute(text(count), params).scalar_one()
-        conn.rollback()
-    last = uuid.UUID(last_id.decode()) if last_id is not None else None
-    tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next, last)}
-    if matched is None:
-        del tail["numberMatched"]
-    parts.append(("]," + json.dumps(tail)[1:]).encode())
-    yield b"".join(parts)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        spool.write(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())
+        returned, has_next, last_id = 0, False, None
+        with database.get_engine().connect() as conn:
+            conn.execution_options(isolation_level="REPEATABLE READ")  # the page and its count see the same data
+            conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
+            conn.exec_driver_sql("SET LOCAL client_encoding = 'UTF8'")  # the bytes go out as they come
+            statement = _copy_statement(conn, page)
+            try:
+                with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement, params) as copy:
+                    for row in copy:  # one row per message: b"<id>\x01<feature>\n"
+                        if returned == query.limit:  # the one row more than the page: there is a next page
+                            has_next = True
+                            continue
+                        if returned:
+                            spool.write(b",")
+                        spool.write(row[_ID_LENGTH + 1:-1])
+                        last_id = bytes(row[:_ID_LENGTH])  # the row's memory is reused for the next one
+                        returned += 1
+            except psycopg.Error as exc:  # raised by the driver itself: to the service's handlers
+                raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
+            first_page = query.offset == 0 and query.after is None
+            matched: int | None = None  # left out of the pages in the middle (counting is the cost of a page)
+            if not has_next and query.after is None and (returned > 0 or query.offset == 0):
+                matched = query.offset + returned
+            elif first_page or not has_next:
+                matched = conn.execute(text(count), params).scalar_one()
+            conn.rollback()
+        last = uuid.UUID(last_id.decode()) if last_id is not None else None
+        tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next, last)}
+        if matched is None:
+            del tail["numberMatched"]
+        spool.write(("]," + json.dumps(tail)[1:]).encode())
+        spool.seek(0)
+        while chunk := spool.read(CHUNK_BYTES):
+            yield chunk
 
 
 def feature_text(query: ItemsQuery, feature_id: str) -> str:

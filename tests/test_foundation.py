@@ -82,6 +82,20 @@ def test_embedded_cluster_life_cycle(cluster_dir: Path) -> None:
     assert not (data_dir / "pg" / "postmaster.pid").exists()
 
 
+def test_shared_buffers_follow_a_container_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import embedded
+
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    monkeypatch.setattr(embedded, "_CGROUP_MEMORY_LIMITS", (v2, v1))
+    unlimited = embedded.shared_buffers_mb()  # no cgroup files: the machine's memory
+    v2.write_text("max\n")  # cgroup v2 without a limit
+    assert embedded.shared_buffers_mb() == unlimited
+    v1.write_text(f"{2 * 1024 ** 3}\n")  # a 2 GB container: a quarter of it
+    assert embedded.shared_buffers_mb() == 512
+    v2.write_text(f"{256 * 1024 ** 2}\n")  # a tiny one: never below PostgreSQL's default
+    assert embedded.shared_buffers_mb() == 128
+
+
 def test_stale_pid_file_from_another_process_is_ignored(cluster_dir: Path) -> None:
     tmp_path = cluster_dir
     cluster = EmbeddedCluster(tmp_path / "data", fsync=False)

@@ -365,6 +365,28 @@ def test_collection_extent_covers_only_what_the_key_may_read(client, client_as, 
     assert own[1] == pytest.approx(everything[1])
 
 
+def test_a_slow_client_holds_no_database_connection(client) -> None:
+    """The page is made at PostgreSQL's pace and spooled: while the client is still reading it, no
+    connection is checked out and no statement runs (so no statement timeout can cut the page short)."""
+    from app import database, features
+
+    post_many(client, 300)
+    body = features.stream_items(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300),
+                                 lambda *link_args: [])
+    chunks = [next(body)]
+    assert database.get_engine().pool.checkedout() == 0
+    chunks += list(body)
+    document = json.loads(b"".join(chunks))
+    assert document["numberReturned"] == 300 and len(document["features"]) == 300
+
+
+def test_tiles_do_not_declare_the_paging_parameters(client) -> None:
+    document = client.get("/api").json()
+    tile_path = next(path for path in document["paths"] if "/tiles/" in path)
+    names = {p["name"] for p in document["paths"][tile_path]["get"]["parameters"]}
+    assert "bbox" in names and not names & {"limit", "offset", "after", "crs"}
+
+
 def test_a_client_gone_in_the_middle_of_a_page_leaves_the_connection_usable(client) -> None:
     """The COPY of a page that nobody reads to the end is cancelled; its connection goes back to the
     pool in a state the next request can use."""

@@ -130,7 +130,7 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
                        204: {"description": "No features in this tile"},
                        400: {"description": "A parameter (or z/x/y) is not valid"}},
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
-                                          if p["name"] not in ("limit", "offset", "crs", "f")]})
+                                          if p["name"] not in ("limit", "offset", "after", "crs", "f")]})
 def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader)) -> Response:
     found = features.collection_or_404(collectionId)
