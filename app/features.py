@@ -11,11 +11,11 @@ Two collections:
   be `..`) selects the events dated within it.
 
 Every Feature is built by PostGIS (`ST_AsGeoJSON` + `json_build_object`) and comes out of
-`COPY (SELECT ...) TO STDOUT`: PostgreSQL writes the page's features as fast as it makes them (no
-fetch round trips, no decoding of the text into Python strings) into a spool (memory up to 8 MB,
-then a temporary file), which is then sent in chunks: the page is never held in Python objects, a
-slow client never holds a database connection or runs into the statement timeout, and a database
-error is always answered as a problem before the first byte. Pages are ordered by id and
+`COPY (SELECT ...) TO STDOUT`: a writer thread takes the page's features as fast as PostgreSQL
+makes them (no fetch round trips, no decoding of the text into Python strings) and the response
+sends them as they arrive; what a slow client has not taken yet waits in memory up to 8 MB, then in
+an unnamed temporary file, so the statement never waits for the client (nor runs into the statement
+timeout) and a page never holds more than that in memory. Pages are ordered by id and
 addressed by `offset`; the `next` links also carry `after`, the id of the page's last feature, so the
 next page starts from the id index there (keyset paging: every page of a 200,000-feature layer costs
 the same, where an offset makes PostgreSQL walk past every earlier feature, and a feature added or
@@ -26,9 +26,12 @@ paging, counted (without geometry) otherwise; the pages in between leave it out,
 """
 from __future__ import annotations
 
+import collections
 import json
+import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,7 +62,7 @@ DEFAULT_LIMIT = 100
 _COPY_OPTIONS = "(FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
 _ID_LENGTH = 36  # a uuid as text
 CHUNK_BYTES = 64 * 1024  # bytes written to the client at a time
-SPOOL_BYTES = 8 * 1024 * 1024  # a page is held in memory up to this size, then in a temporary file
+SPOOL_MEMORY_BYTES = 8 * 1024 * 1024  # what a page may hold in memory, not yet sent, before it spills to disk
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -492,53 +495,141 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+class _PageSpool:
+    """Bytes written by one thread and read by another: the writer never waits for the reader. What the
+    reader has not taken yet stays in memory up to `SPOOL_MEMORY_BYTES`, beyond that in an unnamed
+    temporary file (a slow client costs disk, not memory)."""
+
+    def __init__(self) -> None:
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._in_memory = 0
+        self._file: Any = None  # the overflow, once needed
+        self._file_written = 0
+        self._file_read = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def write(self, data: bytes | bytearray) -> None:
+        data = bytes(data)
+        with self._changed:
+            if self._file is None and self._in_memory + len(data) <= SPOOL_MEMORY_BYTES:
+                self._chunks.append(data)
+                self._in_memory += len(data)
+                self._changed.notify_all()
+                return
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(buffering=0)
+        view = memoryview(data)  # only this thread writes the file; the reader reads below _file_written
+        offset = self._file_written
+        while view:
+            written = os.pwrite(self._file.fileno(), view, offset)
+            view, offset = view[written:], offset + written
+        with self._changed:
+            self._file_written = offset
+            self._changed.notify_all()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        with self._changed:
+            self._done, self._error = True, error
+            self._changed.notify_all()
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        while True:
+            with self._changed:
+                while (not self._chunks and self._file_read == self._file_written) and not self._done:
+                    self._changed.wait()
+                if self._chunks:
+                    data = self._chunks.popleft()
+                    self._in_memory -= len(data)
+                    file_part = 0
+                else:
+                    data, file_part = None, self._file_written - self._file_read
+                done, error = self._done, self._error
+            if data is not None:
+                yield data
+            elif file_part:
+                data = os.pread(self._file.fileno(), min(size, file_part), self._file_read)
+                self._file_read += len(data)
+                yield data
+            elif error is not None:
+                raise error
+            elif done:
+                return
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _write_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
+                spool: _PageSpool) -> None:
+    """The whole page into the spool, at PostgreSQL's pace (on the writer thread)."""
+    page, count, params = page_sql(query)
+    pending = bytearray(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())
+    returned, has_next, last_id = 0, False, None
+    with database.get_engine().connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")  # the page and its count see the same data
+        conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
+        conn.exec_driver_sql("SET LOCAL client_encoding = 'UTF8'")  # the bytes go out as they come
+        statement = _copy_statement(conn, page)
+        try:
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement, params) as copy:
+                for row in copy:  # one row per message: b"<id>\x01<feature>\n"
+                    if returned == query.limit:  # the one row more than the page: there is a next page
+                        has_next = True
+                        continue
+                    if returned:
+                        pending += b","
+                    pending += row[_ID_LENGTH + 1:-1]
+                    last_id = bytes(row[:_ID_LENGTH])  # the row's memory is reused for the next one
+                    returned += 1
+                    if len(pending) >= CHUNK_BYTES:
+                        spool.write(pending)
+                        pending = bytearray()
+        except psycopg.Error as exc:  # raised by the driver itself: to the service's handlers
+            raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
+        first_page = query.offset == 0 and query.after is None
+        matched: int | None = None  # left out of the pages in the middle (counting is the cost of a page)
+        if not has_next and query.after is None and (returned > 0 or query.offset == 0):
+            matched = query.offset + returned
+        elif first_page or not has_next:
+            matched = conn.execute(text(count), params).scalar_one()
+        conn.rollback()
+    last = uuid.UUID(last_id.decode()) if last_id is not None else None
+    tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next, last)}
+    if matched is None:
+        del tail["numberMatched"]
+    spool.write(pending + ("]," + json.dumps(tail)[1:]).encode())
+
+
 def stream_items(query: ItemsQuery,
                  links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Iterator[bytes]:
     """The FeatureCollection as PostGIS produces it: header, features, then counts and links.
 
-    `links(number_returned, has_next, last_id)` gives the links for the end of the document. The page
-    is COPYed at PostgreSQL's pace into a spool (memory up to `SPOOL_BYTES`, then a temporary file),
-    and only then sent, in `CHUNK_BYTES` pieces: the statement never waits for a slow client (its
-    timeout is for the query), the database connection is free before the first byte goes out, and
-    any database error is known before the status line (a problem+json answer, never a 200 cut short).
+    `links(number_returned, has_next, last_id)` gives the links for the end of the document. A writer
+    thread COPYs the page at PostgreSQL's pace into a spool (`_PageSpool`) while this generator sends
+    what is there, in `CHUNK_BYTES` pieces: the statement never waits for a slow client (its timeout
+    is for the query), the connection is released as soon as the page is made, and a database error
+    in the first chunk is raised before anything is sent.
     """
-    page, count, params = page_sql(query)
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        spool.write(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())
-        returned, has_next, last_id = 0, False, None
-        with database.get_engine().connect() as conn:
-            conn.execution_options(isolation_level="REPEATABLE READ")  # the page and its count see the same data
-            conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
-            conn.exec_driver_sql("SET LOCAL client_encoding = 'UTF8'")  # the bytes go out as they come
-            statement = _copy_statement(conn, page)
-            try:
-                with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement, params) as copy:
-                    for row in copy:  # one row per message: b"<id>\x01<feature>\n"
-                        if returned == query.limit:  # the one row more than the page: there is a next page
-                            has_next = True
-                            continue
-                        if returned:
-                            spool.write(b",")
-                        spool.write(row[_ID_LENGTH + 1:-1])
-                        last_id = bytes(row[:_ID_LENGTH])  # the row's memory is reused for the next one
-                        returned += 1
-            except psycopg.Error as exc:  # raised by the driver itself: to the service's handlers
-                raise DBAPIError.instance(statement, params, exc, psycopg.Error) from exc
-            first_page = query.offset == 0 and query.after is None
-            matched: int | None = None  # left out of the pages in the middle (counting is the cost of a page)
-            if not has_next and query.after is None and (returned > 0 or query.offset == 0):
-                matched = query.offset + returned
-            elif first_page or not has_next:
-                matched = conn.execute(text(count), params).scalar_one()
-            conn.rollback()
-        last = uuid.UUID(last_id.decode()) if last_id is not None else None
-        tail = {"numberMatched": matched, "numberReturned": returned, "links": links(returned, has_next, last)}
-        if matched is None:
-            del tail["numberMatched"]
-        spool.write(("]," + json.dumps(tail)[1:]).encode())
-        spool.seek(0)
-        while chunk := spool.read(CHUNK_BYTES):
-            yield chunk
+    spool = _PageSpool()
+
+    def write() -> None:
+        try:
+            _write_page(query, links, spool)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the reading side
+            spool.finish(exc)
+        else:
+            spool.finish()
+
+    writer = threading.Thread(target=write, name="ogc-page", daemon=True)
+    writer.start()
+    try:
+        yield from spool.chunks(CHUNK_BYTES)
+    finally:
+        writer.join()
+        spool.close()
 
 
 def feature_text(query: ItemsQuery, feature_id: str) -> str:

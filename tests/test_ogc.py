@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import os
 import subprocess
 from pathlib import Path
@@ -366,18 +367,49 @@ def test_collection_extent_covers_only_what_the_key_may_read(client, client_as, 
 
 
 def test_a_slow_client_holds_no_database_connection(client) -> None:
-    """The page is made at PostgreSQL's pace and spooled: while the client is still reading it, no
-    connection is checked out and no statement runs (so no statement timeout can cut the page short)."""
+    """The page is made at PostgreSQL's pace and spooled: while the client has read only its first chunk,
+    the statement finishes and the connection goes back to the pool (no statement timeout can cut the
+    page short because the client is slow)."""
     from app import database, features
 
     post_many(client, 300)
     body = features.stream_items(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300),
                                  lambda *link_args: [])
     chunks = [next(body)]
+    deadline = time.monotonic() + 20
+    while database.get_engine().pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert database.get_engine().pool.checkedout() == 0
     chunks += list(body)
     document = json.loads(b"".join(chunks))
     assert document["numberReturned"] == 300 and len(document["features"]) == 300
+
+
+def test_the_page_spool_keeps_order_and_spills_to_disk_for_a_slow_reader(monkeypatch) -> None:
+    """What the reader has not taken stays in memory up to a bound, then goes to a file; it comes out
+    whole and in order, and the writer never waits."""
+    import threading
+
+    from app import features
+
+    monkeypatch.setattr(features, "SPOOL_MEMORY_BYTES", 1000)
+    spool = features._PageSpool()
+    pieces = [bytes([65 + i % 26]) * (100 + i) for i in range(60)]  # about 9 KB in all
+    writer = threading.Thread(target=lambda: ([spool.write(piece) for piece in pieces], spool.finish()))
+    writer.start()
+    writer.join(timeout=10)
+    assert not writer.is_alive()  # all written before anything was read
+    assert spool._file is not None  # past 1,000 bytes it went to disk
+    assert b"".join(spool.chunks(512)) == b"".join(pieces)
+    spool.close()
+    failing = features._PageSpool()
+    failing.write(b"start")
+    failing.finish(RuntimeError("the database went away"))
+    chunks = failing.chunks(512)
+    assert next(chunks) == b"start"
+    with pytest.raises(RuntimeError, match="went away"):
+        next(chunks)
+    failing.close()
 
 
 def test_tiles_do_not_declare_the_paging_parameters(client) -> None:
