@@ -540,15 +540,17 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
         return existing
     session.execute(text("DROP TABLE IF EXISTS hazard_import_resubmitted"))
     session.execute(text(_RESUBMITTED))
+    resubmitted = [i for i, h in enumerate(hazards) if h.external_id in existing]
+    ewkb = _ewkb([hazards[i].geometry.geometry for i in resubmitted])
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
         with cursor.copy("COPY hazard_import_resubmitted (ord, external_id, name, classification, contamination, "
                          "region, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int4", "text", "text", "text", "text[]", "text", "date", "bytea"])
-            for i, h in enumerate(hazards):
-                if h.external_id in existing:
-                    copy.write_row((i, h.external_id, h.name, h.classification, sorted(set(h.contamination)),
-                                    h.region, h.recorded_on, _ewkb([h.geometry.geometry])[0]))
+            for i, wkb in zip(resubmitted, ewkb, strict=True):
+                h = hazards[i]
+                copy.write_row((i, h.external_id, h.name, h.classification, sorted(set(h.contamination)),
+                                h.region, h.recorded_on, wkb))
     conflicts = session.execute(text(
         f"""
         SELECT s.external_id, h.id AS existing_id

@@ -93,18 +93,22 @@ def from_wgs84(crs: CRS) -> Transformer | None:
 
 
 # --- areas --------------------------------------------------------------------------------------
-def geodesic_area_m2(geometry: BaseGeometry) -> float:
-    """Geodesic area on the WGS84 ellipsoid in square metres (of a lon/lat geometry)."""
+def geodesic_area_m2(geometry: BaseGeometry | None) -> float:
+    """Geodesic area on the WGS84 ellipsoid in square metres (of a lon/lat geometry; lines and points
+    have none)."""
     if geometry is None or geometry.is_empty:
         return 0.0
-    area, _ = GEOD.geometry_area_perimeter(geometry)
-    return abs(area)
+    return float(geodesic_areas_m2([geometry])[0])
+
+
+_RINGS_PER_THREAD = 2_000  # fewer rings than this are measured on the calling thread alone
 
 
 def geodesic_areas_m2(geometries: Any, *, threads: int = 2) -> np.ndarray:
-    """`geodesic_area_m2` of many lon/lat (Multi)Polygons at once: each ring's geodesic area with pyproj
-    (GeographicLib's polygon area, the algorithm PostGIS's `ST_Area(geography)` uses too), exteriors
-    minus holes, whatever the rings' orientation. pyproj releases the GIL, so `threads` share the rings."""
+    """The geodesic areas of many lon/lat geometries at once: each polygon ring's geodesic area with
+    pyproj (GeographicLib's polygon area, the algorithm PostGIS's `ST_Area(geography)` uses too),
+    exteriors minus holes, whatever the rings' orientation. pyproj releases the GIL, so up to
+    `threads` threads share the rings of a large batch."""
     values = np.asarray(geometries, dtype=object)
     parts, part_of = shapely.get_parts(values, return_index=True)
     rings, ring_of = shapely.get_rings(parts, return_index=True)
@@ -122,7 +126,8 @@ def geodesic_areas_m2(geometries: Any, *, threads: int = 2) -> np.ndarray:
                 area, _ = GEOD.polygon_area_perimeter(lon[start[k]:start[k + 1]], lat[start[k]:start[k + 1]])
                 ring_area[k] = abs(area)
 
-    bounds = np.linspace(0, len(rings), max(1, threads) + 1).astype(int)
+    threads = max(1, min(threads, len(rings) // _RINGS_PER_THREAD))
+    bounds = np.linspace(0, len(rings), threads + 1).astype(int)
     workers = [threading.Thread(target=measure, args=(bounds[i], bounds[i + 1])) for i in range(1, len(bounds) - 1)]
     for worker in workers:
         worker.start()
@@ -445,9 +450,9 @@ def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> Pol
         widest_latitude = np.radians(np.maximum(np.abs(lo_y), np.abs(hi_y)))
         estimate = (shapely.area(reduced) * _M_PER_DEG_LAT_MIN * _M_PER_DEG_LON_MIN * np.cos(widest_latitude))
         clear = fine & (estimate >= _SURELY_ENOUGH_AREA_M2) & (hi_x - lo_x <= 10) & (hi_y - lo_y <= 10)
-    for i in np.flatnonzero(fine & ~clear):
-        if geodesic_area_m2(reduced[i]) < MIN_AREA_M2:
-            fine[i] = False
+    unclear = np.flatnonzero(fine & ~clear)
+    if len(unclear):
+        fine[unclear] = geodesic_areas_m2(reduced[unclear]) >= MIN_AREA_M2
     chosen = rows[good[fine]]
     accepted[chosen] = True
     snapped[chosen] = reduced[fine]

@@ -112,6 +112,25 @@ def test_eight_writers_on_the_same_hazards(client, live_server) -> None:
     assert valid_events == created - sum(r["voids"] for r in results.values())
 
 
+def _terminate_backend_running(request: threading.Thread, condition: str, seconds: float) -> bool:
+    """While `request` runs, terminate the database backend whose transaction matches `condition`
+    (SQL over pg_stat_activity); True once one was terminated."""
+    deadline = time.monotonic() + seconds
+    with database.get_engine().connect() as conn:
+        conn.execute(text("COMMIT"))
+        while time.monotonic() < deadline and request.is_alive():
+            pid = conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() "
+                f"AND xact_start IS NOT NULL AND {condition} LIMIT 1")).scalar()
+            conn.execute(text("COMMIT"))
+            if pid is not None:
+                terminated = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+                conn.execute(text("COMMIT"))
+                return bool(terminated)
+            time.sleep(0.01)
+    return False
+
+
 def test_cut_connection_in_the_middle_of_a_large_import(client, live_server, admin_key) -> None:
     """Kill the request's database backend while it inserts: nothing stored, and the service keeps answering."""
     count = 4000
@@ -125,21 +144,9 @@ def test_cut_connection_in_the_middle_of_a_large_import(client, live_server, adm
 
     thread = threading.Thread(target=big_import)
     thread.start()
-    terminated = False
-    deadline = time.monotonic() + 120
-    with database.get_engine().connect() as conn:
-        conn.execute(text("COMMIT"))
-        while time.monotonic() < deadline and thread.is_alive():
-            pid = conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() "
-                "AND query ILIKE '%INSERT INTO hazardous_areas%' AND xact_start IS NOT NULL "
-                "AND now() - xact_start > interval '300 milliseconds' LIMIT 1")).scalar()
-            conn.execute(text("COMMIT"))
-            if pid is not None:
-                terminated = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-                conn.execute(text("COMMIT"))
-                break
-            time.sleep(0.02)
+    terminated = _terminate_backend_running(
+        thread, "query ILIKE '%INSERT INTO hazardous_areas%' AND now() - xact_start > interval '300 milliseconds'",
+        seconds=120)
     thread.join(timeout=300)
     assert terminated, "the import finished before its connection could be cut; make it larger"
     response = outcome["response"]
@@ -178,21 +185,8 @@ def test_cut_connection_in_the_middle_of_a_file_import(client, live_server, admi
 
     thread = threading.Thread(target=big_import)
     thread.start()
-    terminated = False
-    deadline = time.monotonic() + 180
-    with database.get_engine().connect() as conn:
-        conn.execute(text("COMMIT"))
-        while time.monotonic() < deadline and thread.is_alive():
-            pid = conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database() "
-                "AND (query ILIKE 'COPY hazardous_areas%' OR query ILIKE 'COPY audit_log%') "
-                "AND xact_start IS NOT NULL LIMIT 1")).scalar()
-            conn.execute(text("COMMIT"))
-            if pid is not None:
-                terminated = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-                conn.execute(text("COMMIT"))
-                break
-            time.sleep(0.01)
+    terminated = _terminate_backend_running(
+        thread, "(query ILIKE 'COPY hazardous_areas%' OR query ILIKE 'COPY audit_log%')", seconds=180)
     thread.join(timeout=300)
     assert terminated, "the import finished before its connection could be cut"
     response = outcome["response"]

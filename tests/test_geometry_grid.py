@@ -7,7 +7,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from app.geometry import GRID_DEG, geodesic_area_m2, geodesic_areas_m2, snap_to_grid
+from app.geometry import GEOD, GRID_DEG, geodesic_area_m2, geodesic_areas_m2, snap_to_grid
 
 
 def _blob(rng: np.random.Generator, cx: float, cy: float, radius: float, vertices: int = 40) -> Polygon:
@@ -66,9 +66,13 @@ def test_snap_to_grid_lets_geos_repair_what_rounding_would_collapse():
     assert shapely.get_num_geometries(ours[1]) == 1  # the parts that now share an edge are merged
 
 
-def test_areas_of_many_geometries_are_the_areas_one_by_one():
+def test_areas_of_many_geometries_are_the_areas_one_by_one(monkeypatch):
+    from app import geometry
+
     shapes = _field_polygons()  # holes, several parts, both orientations
-    one_by_one = np.array([geodesic_area_m2(snap_to_grid([s])[0]) for s in shapes])
+    # pyproj's own area of each geometry (consistently oriented once snapped)
+    one_by_one = np.array([abs(GEOD.geometry_area_perimeter(snap_to_grid([s])[0])[0]) for s in shapes])
+    monkeypatch.setattr(geometry, "_RINGS_PER_THREAD", 10)  # so that the threads share these few rings
     for threads in (1, 2, 3):
         together = geodesic_areas_m2(snap_to_grid(shapes), threads=threads)
         assert together == pytest.approx(one_by_one, rel=1e-12)
@@ -78,6 +82,12 @@ def test_areas_of_many_geometries_are_the_areas_one_by_one():
     holed = shapes[3]  # i % 3 == 0 and not reversed: a hole
     assert geodesic_areas_m2([holed])[0] < geodesic_areas_m2([Polygon(holed.exterior)])[0] * 0.95
     assert len(geodesic_areas_m2(np.array([], dtype=object))) == 0
+    # one geometry: the parts of a MultiPolygon count whatever their orientation (pyproj's signed sum
+    # of a clockwise and an anticlockwise part is nothing), lines and points have no area
+    square = Polygon([(0, 0), (0.01, 0), (0.01, 0.01), (0, 0.01)])
+    mixed = MultiPolygon([square, shapely.affinity.translate(shapely.reverse(square), 1, 0)])
+    assert geodesic_area_m2(mixed) == pytest.approx(2 * geodesic_area_m2(square), rel=1e-9)
+    assert geodesic_area_m2(shapely.LineString([(0, 0), (1, 1), (1, 0)])) == 0.0
 
 
 def test_well_separated_vertices_are_rounded_without_geos(monkeypatch):
