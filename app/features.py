@@ -11,13 +11,17 @@ Two collections:
   be `..`) selects the events dated within it.
 
 Every Feature is built by PostGIS (`ST_AsGeoJSON` + `json_build_object`) and comes out of
-`COPY (SELECT ...) TO STDOUT`: a writer thread takes the page's features as fast as PostgreSQL
-makes them (no fetch round trips, no decoding of the text into Python strings) and the response
-sends them as they arrive; what a slow client has not taken yet waits in memory up to 8 MB, then in
-an unnamed temporary file, so the statement never waits for the client (nor runs into the statement
-timeout) and a page never holds more than that in memory. Pages are ordered by id and
-addressed by `offset`; the `next` links also carry `after`, the id of the page's last feature, so the
-next page starts from the id index there (keyset paging: every page of a 200,000-feature layer costs
+`COPY (SELECT ...) TO STDOUT`, taken as fast as PostgreSQL makes it (no fetch round trips, no
+decoding of the text into Python strings) into a spool: memory up to 8 MB, then an unnamed temporary
+file. A 200 is only ever a whole document: the page is made in full before its status line goes out,
+then sent in 64 KB chunks with its Content-Length. So the statement never waits for the client (nor
+runs into the statement timeout because the client is slow), a page never holds more than 8 MB of
+memory, and a failure while making it (a statement timeout, a lost database connection, a full disk)
+is a problem+json answer (503); a failure after the status line (the spool read back) cuts the
+connection short of the Content-Length, which HTTP clients report as a transfer error.
+
+Pages are ordered by id and addressed by `offset`; the `next` links also carry `after`, the id of the
+page's last feature, so the next page starts from the id index there (keyset paging: every page of a 200,000-feature layer costs
 the same, where an offset makes PostgreSQL walk past every earlier feature, and a feature added or
 removed between two requests does not shift the pages). `numberMatched` (optional in OGC API -
 Features) is on the first page and the last: known without counting on the last page of offset
@@ -26,12 +30,9 @@ paging, counted (without geometry) otherwise; the pages in between leave it out,
 """
 from __future__ import annotations
 
-import collections
 import json
-import os
 import re
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -490,81 +491,49 @@ def _copy_statement(conn: Connection, sql: str) -> str:
     return f"COPY ({compiled}) TO STDOUT {_COPY_OPTIONS}"
 
 
-# --- streaming --------------------------------------------------------------------------------------
+# --- pages ------------------------------------------------------------------------------------------
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class _PageSpool:
-    """Bytes written by one thread and read by another: the writer never waits for the reader. What the
-    reader has not taken yet stays in memory up to `SPOOL_MEMORY_BYTES`, beyond that in an unnamed
-    temporary file (a slow client costs disk, not memory)."""
+class PageNotSpooled(Problem):
+    """The page could not be held until sent (temporary storage full or failing): nothing was sent."""
 
-    def __init__(self) -> None:
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._in_memory = 0
-        self._file: Any = None  # the overflow, once needed
-        self._file_written = 0
-        self._file_read = 0
-        self._done = False
-        self._error: BaseException | None = None
-        self._changed = threading.Condition()
+    def __init__(self, error: OSError) -> None:
+        super().__init__(503, f"The service could not hold the page until sending it ({error.strerror or error}); "
+                              "try again shortly, or ask for a smaller page (limit).", headers={"Retry-After": "30"})
 
-    def write(self, data: bytes | bytearray) -> None:
-        data = bytes(data)
-        with self._changed:
-            if self._file is None and self._in_memory + len(data) <= SPOOL_MEMORY_BYTES:
-                self._chunks.append(data)
-                self._in_memory += len(data)
-                self._changed.notify_all()
-                return
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(buffering=0)
-        view = memoryview(data)  # only this thread writes the file; the reader reads below _file_written
-        offset = self._file_written
-        while view:
-            written = os.pwrite(self._file.fileno(), view, offset)
-            view, offset = view[written:], offset + written
-        with self._changed:
-            self._file_written = offset
-            self._changed.notify_all()
 
-    def finish(self, error: BaseException | None = None) -> None:
-        with self._changed:
-            self._done, self._error = True, error
-            self._changed.notify_all()
+@dataclass
+class Page:
+    """A FeatureCollection made in full before anything is sent: `size` bytes in `spool` (memory up to
+    `SPOOL_MEMORY_BYTES`, beyond that an unnamed temporary file)."""
 
-    def chunks(self, size: int) -> Iterator[bytes]:
-        while True:
-            with self._changed:
-                while (not self._chunks and self._file_read == self._file_written) and not self._done:
-                    self._changed.wait()
-                if self._chunks:
-                    data = self._chunks.popleft()
-                    self._in_memory -= len(data)
-                    file_part = 0
-                else:
-                    data, file_part = None, self._file_written - self._file_read
-                done, error = self._done, self._error
-            if data is not None:
+    spool: Any  # tempfile.SpooledTemporaryFile, positioned at its end
+    size: int
+
+    def chunks(self) -> Iterator[bytes]:
+        """The document in `CHUNK_BYTES` pieces, then the spool is closed (also when the client goes away).
+
+        A spool that gives fewer than `size` bytes raises: after the status line the only honest answer
+        left is a cut connection, which the client sees as short of the Content-Length.
+        """
+        try:
+            self.spool.seek(0)
+            sent = 0
+            while sent < self.size:
+                data = self.spool.read(min(CHUNK_BYTES, self.size - sent))
+                if not data:
+                    raise OSError(f"the page spool ended after {sent} of {self.size} bytes")
+                sent += len(data)
                 yield data
-            elif file_part:
-                data = os.pread(self._file.fileno(), min(size, file_part), self._file_read)
-                self._file_read += len(data)
-                yield data
-            elif error is not None:
-                raise error
-            elif done:
-                return
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        finally:
+            self.spool.close()
 
 
-def _write_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
-                spool: _PageSpool) -> None:
-    """The whole page into the spool, at PostgreSQL's pace (on the writer thread)."""
+def _copy_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
+               spool: Any) -> None:
+    """The whole page into the spool, as PostgreSQL COPYs it."""
     page, count, params = page_sql(query)
     pending = bytearray(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())
     returned, has_next, last_id = 0, False, None
@@ -603,33 +572,24 @@ def _write_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None]
     spool.write(pending + ("]," + json.dumps(tail)[1:]).encode())
 
 
-def stream_items(query: ItemsQuery,
-                 links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Iterator[bytes]:
-    """The FeatureCollection as PostGIS produces it: header, features, then counts and links.
+def make_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Page:
+    """The FeatureCollection as PostGIS produces it (header, features, then counts and links), complete.
 
-    `links(number_returned, has_next, last_id)` gives the links for the end of the document. A writer
-    thread COPYs the page at PostgreSQL's pace into a spool (`_PageSpool`) while this generator sends
-    what is there, in `CHUNK_BYTES` pieces: the statement never waits for a slow client (its timeout
-    is for the query), the connection is released as soon as the page is made, and a database error
-    in the first chunk is raised before anything is sent.
+    `links(number_returned, has_next, last_id)` gives the links for the end of the document. The page's
+    statements have finished (and their connection is back in the pool) when this returns, so any
+    database error, a statement timeout included, is raised here, before a status line is sent; the
+    client's pace never holds a statement or a connection.
     """
-    spool = _PageSpool()
-
-    def write() -> None:
-        try:
-            _write_page(query, links, spool)
-        except BaseException as exc:  # noqa: BLE001 - handed over to the reading side
-            spool.finish(exc)
-        else:
-            spool.finish()
-
-    writer = threading.Thread(target=write, name="ogc-page", daemon=True)
-    writer.start()
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - closed by Page.chunks
     try:
-        yield from spool.chunks(CHUNK_BYTES)
-    finally:
-        writer.join()
+        _copy_page(query, links, spool)
+        return Page(spool, spool.tell())
+    except OSError as exc:  # the temporary file: disk full, or failing
         spool.close()
+        raise PageNotSpooled(exc) from exc
+    except BaseException:
+        spool.close()
+        raise
 
 
 def feature_text(query: ItemsQuery, feature_id: str) -> str:

@@ -341,19 +341,21 @@ def test_gdal_reads_every_collection_with_the_right_count(client, ledger, live_s
     assert "Feature Count: 1\n" in spat.stdout, spat.stdout
 
 
-def test_items_are_streamed_in_chunks_as_postgis_writes_them(client) -> None:
-    """The page leaves the generator in pieces (header first, counts and links last), never as one body."""
+def test_a_page_is_made_in_full_then_sent_in_chunks(client) -> None:
+    """The page is complete (its size known) before anything is sent; it leaves in pieces, header first,
+    counts and links last."""
     from app import features
 
     post_many(client, 300)
     query = features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300)
-    chunks = list(features.stream_items(query, lambda returned, has_next, last_id: []))
-    assert len(chunks) >= 3
+    page = features.make_page(query, lambda returned, has_next, last_id: [])
+    chunks = list(page.chunks())
+    assert len(chunks) >= 3 and sum(len(chunk) for chunk in chunks) == page.size
     assert chunks[0].startswith(b'{"type":"FeatureCollection"')
     assert b'"numberMatched": 300' in chunks[-1] and b'"numberMatched"' not in chunks[0]
     body = json.loads(b"".join(chunks))
     assert body["numberReturned"] == 300 and len({f["id"] for f in body["features"]}) == 300
-
+    assert page.spool.closed
 
 def test_collection_extent_covers_only_what_the_key_may_read(client, client_as, ledger) -> None:
     everything = client.get("/collections/hazardous_areas").json()["extent"]["spatial"]["bbox"][0]
@@ -367,49 +369,32 @@ def test_collection_extent_covers_only_what_the_key_may_read(client, client_as, 
 
 
 def test_a_slow_client_holds_no_database_connection(client) -> None:
-    """The page is made at PostgreSQL's pace and spooled: while the client has read only its first chunk,
-    the statement finishes and the connection goes back to the pool (no statement timeout can cut the
-    page short because the client is slow)."""
+    """When the page is ready to send, its statements are done and the connection is back in the pool:
+    the client's pace never holds a statement (nor runs it into the statement timeout)."""
     from app import database, features
 
     post_many(client, 300)
-    body = features.stream_items(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300),
-                                 lambda *link_args: [])
-    chunks = [next(body)]
-    deadline = time.monotonic() + 20
-    while database.get_engine().pool.checkedout() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    page = features.make_page(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300),
+                              lambda *link_args: [])
     assert database.get_engine().pool.checkedout() == 0
-    chunks += list(body)
-    document = json.loads(b"".join(chunks))
+    document = json.loads(b"".join(page.chunks()))
     assert document["numberReturned"] == 300 and len(document["features"]) == 300
 
 
-def test_the_page_spool_keeps_order_and_spills_to_disk_for_a_slow_reader(monkeypatch) -> None:
-    """What the reader has not taken stays in memory up to a bound, then goes to a file; it comes out
-    whole and in order, and the writer never waits."""
-    import threading
-
+def test_a_page_past_the_memory_bound_waits_on_disk(client, monkeypatch) -> None:
+    """A page holds at most SPOOL_MEMORY_BYTES in memory; the rest waits in a temporary file and comes out
+    whole and in order."""
     from app import features
 
+    post_many(client, 300)
+    query = features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300)
+    in_memory = features.make_page(query, lambda *link_args: [])
+    assert not in_memory.spool._rolled
+    expected = [f["id"] for f in json.loads(b"".join(in_memory.chunks()))["features"]]
     monkeypatch.setattr(features, "SPOOL_MEMORY_BYTES", 1000)
-    spool = features._PageSpool()
-    pieces = [bytes([65 + i % 26]) * (100 + i) for i in range(60)]  # about 9 KB in all
-    writer = threading.Thread(target=lambda: ([spool.write(piece) for piece in pieces], spool.finish()))
-    writer.start()
-    writer.join(timeout=10)
-    assert not writer.is_alive()  # all written before anything was read
-    assert spool._file is not None  # past 1,000 bytes it went to disk
-    assert b"".join(spool.chunks(512)) == b"".join(pieces)
-    spool.close()
-    failing = features._PageSpool()
-    failing.write(b"start")
-    failing.finish(RuntimeError("the database went away"))
-    chunks = failing.chunks(512)
-    assert next(chunks) == b"start"
-    with pytest.raises(RuntimeError, match="went away"):
-        next(chunks)
-    failing.close()
+    on_disk = features.make_page(query, lambda *link_args: [])
+    assert on_disk.spool._rolled and on_disk.size > 100_000
+    assert [f["id"] for f in json.loads(b"".join(on_disk.chunks()))["features"]] == expected
 
 
 def test_tiles_do_not_declare_the_paging_parameters(client) -> None:
@@ -419,19 +404,20 @@ def test_tiles_do_not_declare_the_paging_parameters(client) -> None:
     assert "bbox" in names and not names & {"limit", "offset", "after", "crs"}
 
 
-def test_a_client_gone_in_the_middle_of_a_page_leaves_the_connection_usable(client) -> None:
-    """The COPY of a page that nobody reads to the end is cancelled; its connection goes back to the
+def test_a_client_gone_in_the_middle_of_a_page_leaves_nothing_behind(client) -> None:
+    """A page that nobody reads to the end has its spool closed; the connections it used are back in the
     pool in a state the next request can use."""
     from app import database, features
 
     post_many(client, 300)
     for _ in range(database.get_engine().pool.size() + 1):  # every pooled connection, and then some
-        body = features.stream_items(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"],
-                                                         limit=300), lambda *link_args: [])
+        page = features.make_page(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"],
+                                                      limit=300), lambda *link_args: [])
+        body = page.chunks()
         assert next(body).startswith(b'{"type":"FeatureCollection"')
         body.close()
+        assert page.spool.closed
     assert items(client, limit=300)["numberReturned"] == 300
-
 
 def test_a_database_error_is_a_problem_not_a_cut_off_document(client, ledger, monkeypatch) -> None:
     from app import features
@@ -442,3 +428,125 @@ def test_a_database_error_is_a_problem_not_a_cut_off_document(client, ledger, mo
     response = client.get("/collections/hazardous_areas/items")
     assert response.status_code >= 500
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+# --- failures in the middle of a page: a problem answer or a transfer error, never a cut 200 -------------------
+SLOW_PAGE_FEATURES = 400
+SLOW_SECONDS_PER_FEATURE = 0.01  # the page's COPY takes at least 4 s; its first 64 KB are ready after ~1 s
+
+
+@pytest.fixture
+def slow_features(client, database_url: str):
+    """Every Feature of a page costs PostgreSQL SLOW_SECONDS_PER_FEATURE: a `ST_IsEmpty(geometry)` that sleeps
+    first, found before PostGIS's own on the search path of new connections (the page's SQL is unchanged).
+    Yields a function that reconfigures the engine with a statement timeout."""
+    from sqlalchemy import text
+
+    from app import database
+    from app.settings import get_settings
+
+    post_many(client, SLOW_PAGE_FEATURES, size=20.0)
+    with database.get_engine().begin() as conn:
+        conn.execute(text("CREATE SCHEMA slow_features"))
+        conn.execute(text(f"""
+            CREATE FUNCTION slow_features.st_isempty(g public.geometry) RETURNS boolean LANGUAGE plpgsql VOLATILE AS
+            $$ BEGIN PERFORM pg_sleep({SLOW_SECONDS_PER_FEATURE}); RETURN public.st_isempty(g); END $$"""))
+        conn.execute(text('ALTER ROLE CURRENT_USER SET search_path = slow_features, "$user", public'))
+
+    def with_statement_timeout(milliseconds: int) -> None:
+        database.configure(database_url, get_settings().model_copy(update={"statement_timeout_ms": milliseconds}))
+
+    database.configure(database_url)  # new connections: the slow function comes first
+    try:
+        yield with_statement_timeout
+    finally:
+        with database.get_engine().begin() as conn:
+            conn.execute(text("ALTER ROLE CURRENT_USER RESET search_path"))
+            conn.execute(text("DROP SCHEMA slow_features CASCADE"))
+        database.configure(database_url)
+
+
+def _get(live_server: str, admin_key: str, path: str):
+    """A GET with a plain HTTP/1.1 client: (response, body); reading the body raises on a transfer error."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from tests.conftest import auth_headers
+
+    address = urlsplit(live_server)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    connection.request("GET", path, headers=auth_headers(admin_key))
+    response = connection.getresponse()
+    try:
+        return response, response.read()
+    finally:
+        connection.close()
+
+
+def _is_problem(response, body: bytes, status: int) -> dict:
+    assert response.status == status, body[:300]
+    assert response.getheader("content-type").startswith("application/problem+json")
+    problem = json.loads(body)
+    assert problem["status"] == status
+    return problem
+
+
+def test_a_statement_timeout_in_the_middle_of_a_page_is_a_problem_not_a_cut_200(slow_features, live_server,
+                                                                                   admin_key) -> None:
+    """The COPY runs past the statement timeout after its first chunks were made (the status line used to be
+    sent by then): the client gets a 503 problem, whole."""
+    slow_features(2000)
+    started = time.monotonic()
+    response, body = _get(live_server, admin_key, f"/collections/hazardous_areas/items?limit={SLOW_PAGE_FEATURES}")
+    assert time.monotonic() - started >= 1.9  # it was the page's COPY that was cancelled, not something before it
+    assert "took too long" in _is_problem(response, body, 503)["detail"]
+
+
+def test_a_database_connection_lost_in_the_middle_of_a_page_is_a_problem_not_a_cut_200(
+        slow_features, live_server, admin_key) -> None:
+    """The backend COPYing the page is terminated 1.5 s into the COPY: a 503 problem, and the next page is whole."""
+    import threading
+
+    from tests.test_concurrency import _terminate_backend_running
+
+    outcome: dict = {}
+    request = threading.Thread(target=lambda: outcome.update(answer=_get(
+        live_server, admin_key, f"/collections/hazardous_areas/items?limit={SLOW_PAGE_FEATURES}")))
+    request.start()
+    terminated = _terminate_backend_running(
+        request, "query LIKE 'COPY (SELECT f.id%' AND state = 'active' "
+                 "AND now() - query_start > interval '1500 milliseconds'", seconds=60)
+    request.join(timeout=120)
+    assert terminated, "the page was made before its connection could be cut"
+    assert "unavailable" in _is_problem(*outcome["answer"], 503)["detail"]
+    response, body = _get(live_server, admin_key, "/collections/hazardous_areas/items?limit=5")
+    assert response.status == 200 and json.loads(body)["numberReturned"] == 5
+
+
+def test_a_failure_after_the_status_line_is_a_transfer_error(client, live_server, admin_key, monkeypatch) -> None:
+    """Past the status line (a spool that cannot be read back) the connection is cut short of the
+    Content-Length: HTTP clients report a transfer error instead of taking a shorter document."""
+    import errno
+    import http.client
+
+    from app import features
+
+    post_many(client, 300)
+    real_chunks = features.Page.chunks
+
+    def failing_chunks(page):
+        chunks = real_chunks(page)
+        yield next(chunks)
+        chunks.close()
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(features.Page, "chunks", failing_chunks)
+    path = "/collections/hazardous_areas/items?limit=300"
+    with pytest.raises(http.client.IncompleteRead):
+        _get(live_server, admin_key, path)
+    curl = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-H", f"Authorization: Bearer {admin_key}",
+                           f"{live_server}{path}"], capture_output=True, text=True, timeout=60, check=False)
+    assert curl.returncode == 18, curl.stderr  # CURLE_PARTIAL_FILE: "transfer closed with ... bytes remaining"
+    monkeypatch.setattr(features.Page, "chunks", real_chunks)
+    response, body = _get(live_server, admin_key, path)
+    assert int(response.getheader("content-length")) == len(body) and json.loads(body)["numberReturned"] == 300

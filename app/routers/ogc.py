@@ -1,7 +1,10 @@
-"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.features and app.tiles."""
+"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.features and app.tiles.
+
+Every 200 carries its whole document: an items page is made in full before its status line (and sent
+with its Content-Length), a tile is made before it is sent.
+"""
 from __future__ import annotations
 
-import itertools
 import uuid
 from typing import Any
 
@@ -94,12 +97,12 @@ def items(collectionId: str, request: Request,  # noqa: N803
                     "href": f"{_base(request)}/collections/{found.id}"})
         return out
 
-    # Run the query before the status line goes out: a database error (a timeout, a bad transform)
-    # is then a problem+json answer, not a 200 with a document cut short.
-    body = features.stream_items(query, links)
-    first = next(body)
-    return StreamingResponse(itertools.chain([first], body), media_type=features.GEOJSON,
-                             headers=_crs_header(query))
+    # The page is made in full before the status line goes out: a database error (a timeout, a bad
+    # transform, a lost connection) is a problem+json answer, never a 200 with a document cut short. The
+    # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
+    page = features.make_page(query, links)
+    return StreamingResponse(page.chunks(), media_type=features.GEOJSON,
+                             headers={**_crs_header(query), "Content-Length": str(page.size)})
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
