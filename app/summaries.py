@@ -9,12 +9,12 @@ Everything is as of the end of a day D:
   is not released land (it moves land from an SHA to a new CHA);
 - "added" land is the baseline area of hazards recorded in a year that were previously unknown:
   a CHA split off an SHA by a reclassification is not new land and is not added.
-The sums are computed by PostgreSQL; Python only arranges the grouped rows.
+The sums are computed by PostgreSQL; Python only arranges the grouped rows. The CSV forms are
+spreadsheet-safe (app/spreadsheet.py): a name or region cannot become a formula in the Committee's
+spreadsheet.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import article5
+from app import article5, spreadsheet
 from app.as_of import hazards_sql
 from app.ledger import require_state
 from app.models import ITEM_KINDS
@@ -314,28 +314,13 @@ def km2(area_m2: float | None) -> float | None:
     return None if area_m2 is None else round(area_m2 / M2_PER_KM2, 3)
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]]) -> str:
+    return spreadsheet.csv_text(header, ([row[column] for column in header] for row in rows))
 
 
-def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_csv_value(row[column]) for column in header])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
-
-
-def overview_csv(summary: dict[str, Any]) -> Iterator[str]:
-    """The overview as CSV with a header row; areas in km2 rounded to 3 decimals."""
+def overview_csv(summary: dict[str, Any]) -> str:
+    """The overview as spreadsheet-safe CSV (app/spreadsheet.py) with a header row; areas in km2 rounded to 3
+    decimals."""
     def rows() -> Iterator[dict[str, Any]]:
         for s in summary["states"]:
             a5, rem, rel = s["article5"], s["remaining"], s["released_last_year"]
@@ -419,8 +404,9 @@ REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contaminat
                   "remaining_km2", "centroid_lon", "centroid_lat")
 
 
-def annual_report_csv(report: dict[str, Any]) -> Iterator[str]:
-    """The mined areas table as CSV with a header row, then a TOTAL row; km2 rounded to 3 decimals."""
+def annual_report_csv(report: dict[str, Any]) -> str:
+    """The mined areas table as spreadsheet-safe CSV (app/spreadsheet.py) with a header row, then a TOTAL row;
+    km2 rounded to 3 decimals."""
     def rows() -> Iterator[dict[str, Any]]:
         for a in report["mined_areas"]:
             yield {**a, "contamination": ";".join(a["contamination"]), "remaining_m2": round(a["remaining_m2"], 2),

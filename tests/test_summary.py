@@ -262,7 +262,8 @@ def test_overview_json_and_csv(client, scenario) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
-    assert lines[0].startswith("state,name,status,sha_count,sha_km2,cha_count,cha_km2,remaining_count,remaining_km2")
+    assert lines[0].startswith('"state","name","status","sha_count","sha_km2","cha_count","cha_km2",'
+                               '"remaining_count","remaining_km2"')  # text is quoted (app/spreadsheet.py)
     table = {r["state"]: r for r in csv.DictReader(io.StringIO(response.text))}
     assert len(table) == 30
     row = table["KHM"]
@@ -380,7 +381,7 @@ def test_report_of_a_state_with_no_hazards_and_bad_years(client) -> None:
     r = client.get("/api/v1/states/BIH/report", params={"year": 2023}).json()
     assert r["mined_areas"] == [] and r["totals"]["total"] == {"count": 0, "area_m2": 0.0}
     response = client.get("/api/v1/states/BIH/report", params={"year": 2023, "format": "csv"})
-    assert response.text.splitlines()[1:] == ["TOTAL,0 areas,,,,0.0,0.0,,"]
+    assert response.text.splitlines()[1:] == ['"TOTAL","0 areas","","","",0.0,0.0,"",""']
     for year in ("1990", str(date.today().year + 1), "twenty"):
         response = client.get("/api/v1/states/BIH/report", params={"year": year})
         assert response.status_code == 422, year
