@@ -26,6 +26,8 @@ Export
 - `gpkg`: one GeoPackage with two layers, `hazardous_areas` and `land_release_events`;
   `shp`: a zip with one Shapefile per layer (short column names, see `SHAPEFILE_NAMES`);
   `geojson` and `csv` (geometry as WKT): one layer, `hazardous_areas` unless `layer` says otherwise.
+- The CSV is spreadsheet-safe (app/spreadsheet.py): every text cell is quoted, and one that a
+  spreadsheet would run as a formula (a name `=HYPERLINK(...)`) begins with a `'`, kept on re-import.
 - Geometry is WGS84 longitude/latitude; hazards carry their remaining geometry at `as_of` (today by
   default); events are the valid (not voided) events dated on or before `as_of`.
 """
@@ -59,7 +61,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, spreadsheet
 from app.as_of import hazards_sql
 from app.geometry import (
     MIN_AREA_M2,
@@ -780,8 +782,9 @@ def export_state(session: Session, iso3: str, fmt: str, as_of: date | None, laye
                                     layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "8"})
         elif fmt == "csv":
             (name, frame), = frames.items()
-            pyogrio.write_dataframe(_for_flat_files(frame, short_names=False), target, driver="CSV", layer=name,
-                                    layer_options={"GEOMETRY": "AS_WKT"})
+            pyogrio.write_dataframe(spreadsheet.safe_frame(_for_flat_files(frame, short_names=False)), target,
+                                    driver="CSV", layer=name,
+                                    layer_options={"GEOMETRY": "AS_WKT", **spreadsheet.GDAL_CSV_OPTIONS})
         else:
             with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
                 for name, frame in frames.items():
