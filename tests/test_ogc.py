@@ -547,6 +547,10 @@ def test_a_failure_after_the_status_line_is_a_transfer_error(client, live_server
     curl = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-H", f"Authorization: Bearer {admin_key}",
                            f"{live_server}{path}"], capture_output=True, text=True, timeout=60, check=False)
     assert curl.returncode == 18, curl.stderr  # CURLE_PARTIAL_FILE: "transfer closed with ... bytes remaining"
+    gdal = subprocess.run(["ogrinfo", "-ro", "-al", "-q", f"OAPIF:{live_server}", "hazardous_areas"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    # GDAL says so ("Recv failure" or "Connection died") and the layer ends there (ogrinfo itself exits 0)
+    assert "ERROR 1:" in gdal.stderr and gdal.stdout.count("OGRFeature(") < 300
     monkeypatch.setattr(features.Page, "chunks", real_chunks)
     response, body = _get(live_server, admin_key, path)
     assert int(response.getheader("content-length")) == len(body) and json.loads(body)["numberReturned"] == 300
