@@ -510,7 +510,7 @@ class Page:
     """A FeatureCollection made in full before anything is sent: `size` bytes in `spool` (memory up to
     `SPOOL_MEMORY_BYTES`, beyond that an unnamed temporary file)."""
 
-    spool: Any  # tempfile.SpooledTemporaryFile, positioned at its end
+    spool: tempfile.SpooledTemporaryFile[bytes]
     size: int
 
     def chunks(self) -> Iterator[bytes]:
@@ -533,7 +533,7 @@ class Page:
 
 
 def _copy_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
-               spool: Any) -> None:
+               spool: tempfile.SpooledTemporaryFile[bytes]) -> None:
     """The whole page into the spool, as PostgreSQL COPYs it."""
     page, count, params = page_sql(query)
     pending = bytearray(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())

@@ -554,3 +554,22 @@ def test_a_failure_after_the_status_line_is_a_transfer_error(client, live_server
     monkeypatch.setattr(features.Page, "chunks", real_chunks)
     response, body = _get(live_server, admin_key, path)
     assert int(response.getheader("content-length")) == len(body) and json.loads(body)["numberReturned"] == 300
+
+
+def test_no_room_for_the_page_is_a_problem_before_anything_is_sent(client, monkeypatch, tmp_path: Path) -> None:
+    """The spool's temporary file cannot be made (here: its folder is gone): a 503 with Retry-After, and the
+    database connection is back in the pool, usable."""
+    import tempfile
+
+    from app import database, features
+
+    post_many(client, 300)
+    monkeypatch.setattr(features, "SPOOL_MEMORY_BYTES", 1000)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    response = client.get("/collections/hazardous_areas/items", params={"limit": 300})
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == "30" and "could not hold the page" in response.json()["detail"]
+    assert database.get_engine().pool.checkedout() == 0
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert items(client, limit=300)["numberReturned"] == 300
