@@ -19,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.public_read = True
     host = args.host or settings.host
     port = args.port or settings.port
-    with database.open_database(settings) as url:
+    with database.open_database(settings, watch=True) as url:
         migrate.upgrade(url)
         database.configure(url, settings)
         if args.demo:
