@@ -1,0 +1,109 @@
+"""Self-healing: the service outlives its embedded PostgreSQL being killed with -9, and says so on /health."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import cluster_recovery, database, migrate
+from app.embedded import EmbeddedCluster
+from app.settings import Settings
+from tests.conftest import auth_headers, make_api_key
+from tests.ledger_scenarios import post_hazard, rect
+
+
+@pytest.fixture
+def own_database() -> Iterator[None]:
+    """The test configures the process-wide engine itself; the next test gets the shared one back."""
+    database.dispose()
+    yield
+    database.dispose()
+
+
+def _wait_for(what: str, condition, seconds: float, every: float = 0.05):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path, own_database: None,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
+    from app.main import create_app
+
+    with database.open_database(settings, watch=True) as url:
+        migrate.upgrade(url)
+        database.configure(url, settings)
+        with TestClient(create_app(), headers=auth_headers(make_api_key("admin"))) as client:
+            before = post_hazard(client, "KHM-BEFORE-CRASH", rect(0, 0, 100, 100))
+            assert client.get("/health").json()["status"] == "ok"
+
+            caplog.clear()
+            caplog.set_level(logging.INFO)
+            cluster = EmbeddedCluster(settings.data_dir)
+            pid = cluster.postmaster_pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+
+            # Degraded at once, as a 503 problem document, and requests are refused cleanly.
+            down = _wait_for("/health degraded", lambda: (r := client.get("/health")).status_code == 503 and r, 5)
+            assert down.headers["content-type"].startswith("application/problem+json")
+            assert down.json()["health"] == "degraded"
+            assert down.json()["database"] in {"restarting", "unreachable"}
+            refused = [client.get(f"/api/v1/hazards/{before['id']}").status_code for _ in range(200)]
+            assert 503 in refused and set(refused) <= {200, 503}
+
+            # Healed without restarting the app: the same data, and writes work again.
+            _wait_for("/health ok", lambda: client.get("/health").status_code == 200, 30, every=0.2)
+            healed_after = time.monotonic() - killed
+            assert client.get(f"/api/v1/hazards/{before['id']}").json()["properties"]["external_id"] == "KHM-BEFORE-CRASH"
+            post_hazard(client, "KHM-AFTER-CRASH", rect(200, 0, 100, 100))
+            listed = client.get("/api/v1/states/KHM/hazards").json()
+            assert {f["properties"]["external_id"] for f in listed["features"]} == {"KHM-BEFORE-CRASH",
+                                                                                   "KHM-AFTER-CRASH"}
+            assert cluster.postmaster_pid() not in (None, pid)
+            assert cluster_recovery.cluster_state() is cluster_recovery.ClusterState.RUNNING
+
+    # Hundreds of failed requests, a handful of lines: the crash, the first failure, the count, the return.
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("app")]
+    assert len(lines) <= 8, [r.getMessage() for r in lines]
+    messages = " | ".join(r.getMessage() for r in lines)
+    assert "is gone; restarting it" in messages and "serving again" in messages
+    assert "database unavailable" in messages
+    assert healed_after < 30
+
+
+def test_an_external_database_is_waited_for_not_restarted(cluster_dir: Path, own_database: None) -> None:
+    """With DATABASE_URL the service restarts nothing: it reports degraded and serves again once the server is back."""
+    server = EmbeddedCluster(cluster_dir / "external", fsync=False)
+    server.start()
+    try:
+        settings = Settings(DATABASE_URL=server.url, LANDRELEASE_DATA_DIR=cluster_dir / "unused")
+        from app.main import create_app
+
+        with database.open_database(settings, watch=True) as url:
+            migrate.upgrade(url)
+            database.configure(url, settings)
+            with TestClient(create_app()) as client:
+                assert client.get("/health").status_code == 200
+                server.shut_down()
+                down = client.get("/health")
+                assert down.status_code == 503 and down.json()["database"] == "unreachable"
+                time.sleep(3)  # nobody brings it back on its own
+                assert server.postmaster_pid() is None and client.get("/health").status_code == 503
+                server.start()
+                _wait_for("/health ok", lambda: client.get("/health").status_code == 200, 30, every=0.2)
+        assert not (cluster_dir / "unused").exists()
+    finally:
+        server.shut_down()
