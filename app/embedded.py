@@ -171,8 +171,12 @@ class EmbeddedCluster:
         return proc
 
     def run_as_server(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run a PostgreSQL program (from this cluster's binaries) as the server account."""
-        return self._run(str(self.bindir / args[0]), *args[1:], check=check)
+        """Run a command as the server account (PostgreSQL's programs: `self.program(name)`)."""
+        return self._run(*args, check=check)
+
+    def program(self, name: str) -> str:
+        """A PostgreSQL program of this cluster's version (pg_dump, pg_basebackup, ...)."""
+        return str(self.bindir / name)
 
     def server_folder(self, path: Path) -> Path:
         """Create a folder the server account owns (the WAL archive, base backups)."""
