@@ -239,6 +239,7 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
         previous = cluster.data_dir / f"pg-before-restore-{stamp}"
         cluster.pgdata.rename(previous)
         log.warning("point-in-time recovery to %s: the previous pgdata is kept in %s", target.isoformat(), previous)
+        log_offset: int | None = None
         try:
             _lay_base_backup(cluster, base)
             set_auto_conf(cluster.pgdata, {
@@ -248,9 +249,11 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
                 "recovery_target_timeline": "latest",
             })
             cluster.run_as_server("touch", str(cluster.pgdata / "recovery.signal"))
+            log_offset = cluster.log_file.stat().st_size
             cluster.launch(timeout)
             last_replayed = _wait_promoted(cluster, timeout)
         except Exception as exc:
+            complaint = _server_complaint(cluster, log_offset) if log_offset is not None else None
             cluster.shut_down()
             failed = cluster.data_dir / f"pg-failed-restore-{stamp}"
             if cluster.pgdata.exists():
@@ -258,8 +261,8 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
             previous.rename(cluster.pgdata)
             if was_running:
                 cluster.start()
-            raise BackupError(f"the point-in-time recovery failed ({exc}); the previous data is back in place, the "
-                              f"attempt is kept in {failed}") from exc
+            raise BackupError(f"the point-in-time recovery failed ({complaint or exc}); the "
+                              f"previous data is back in place, the attempt is kept in {failed}") from exc
         with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as conn:
             for setting in _RECOVERY_SETTINGS:
                 conn.execute(f"ALTER SYSTEM RESET {setting}")
@@ -268,6 +271,19 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
             cluster.start()
     return PointInTimeRecovery(target=target, base_backup=base, previous_pgdata=previous,
                                last_replayed_commit=last_replayed)
+
+
+def _server_complaint(cluster: EmbeddedCluster, since: int) -> str | None:
+    """The last FATAL line the server logged after byte `since` of its log (why a recovery stopped)."""
+    try:
+        with open(cluster.log_file, "rb") as log_file:
+            log_file.seek(since)
+            lines = log_file.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    fatal = [line.split("FATAL:", 1)[1].strip() for line in lines if "FATAL:" in line]
+    fatal = [line for line in fatal if "is starting up" not in line and "not yet accepting" not in line]
+    return fatal[-1] if fatal else None
 
 
 def _lay_base_backup(cluster: EmbeddedCluster, base: BaseBackup) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -122,3 +123,48 @@ def test_point_in_time_recovery_and_dump_of_the_embedded_cluster(embedded: Embed
         assert restored.returncode == 0, restored.stderr
         assert stored_external_ids() == {"KHM-A"}
         assert client.get("/health").json()["status"] == "ok"
+
+
+def _segments(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if re.fullmatch(r"[0-9A-F]{24}", p.name))
+
+
+def _markers() -> int:
+    with database.get_engine().connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'marker'")).scalar_one()
+
+
+def _write_marker() -> None:
+    with database.get_engine().begin() as conn:
+        conn.execute(text("INSERT INTO audit_log (actor, table_name, row_id, action) VALUES ('test', 't', '1', 'marker')"))
+
+
+def test_pruning_keeps_what_recovery_needs_and_a_failed_recovery_puts_the_data_back(
+        embedded: EmbeddedCluster) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["LANDRELEASE_DATA_DIR"] = str(embedded.data_dir)
+    assert landrelease("db", "basebackup", env=env).returncode == 0
+    time.sleep(1.1)  # one base backup per second
+    pruned = landrelease("db", "basebackup", "--keep", "1", env=env)
+    assert pruned.returncode == 0, pruned.stderr
+    [kept] = backups.base_backups(embedded)
+    assert _segments(embedded.wal_archive)[0] >= kept.start_wal
+
+    _write_marker()
+    target = server_clock()
+    _write_marker()
+    backups.archive_current_wal(embedded)
+    # The archive loses the WAL written after the base backup: the target cannot be reached.
+    last_in_backup = _segments(kept.pgdata / "pg_wal")[-1]
+    for segment in _segments(embedded.wal_archive):
+        if segment > last_in_backup:
+            (embedded.wal_archive / segment).unlink()
+
+    failed = landrelease("db", "restore", "--to", target.isoformat(), env=env)
+    assert failed.returncode == 1, failed.stdout
+    assert "recovery ended before configured recovery target was reached" in failed.stderr
+    assert "the previous data is back in place" in failed.stderr
+    assert len(list(embedded.data_dir.glob("pg-failed-restore-*"))) == 1
+    assert not list(embedded.data_dir.glob("pg-before-restore-*"))
+    assert embedded.maintenance_reason() is None
+    assert _markers() == 2  # running again, as it was, with everything
