@@ -26,6 +26,7 @@ from app.embedded import EmbeddedCluster
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 1.0
+CONFIRM_DELAY_S = 0.2
 MAX_RETRY_WAIT_S = 30.0
 FAILURE_LOG_INTERVAL_S = 10.0
 
@@ -66,7 +67,7 @@ class ClusterWatchdog:
 
     def check(self) -> None:
         """Restart the cluster if its postmaster is gone (and nobody holds it for maintenance)."""
-        if self.cluster.postmaster_pid() is not None:
+        if self._postmaster_alive():
             self.state = ClusterState.RUNNING
             return
         reason = self.cluster.maintenance_reason()
@@ -86,6 +87,13 @@ class ClusterWatchdog:
         log.warning("the embedded PostgreSQL is back after %.1f s (restart %d); serving again",
                     time.monotonic() - began, self.restarts)
         failures.flush()
+
+    def _postmaster_alive(self) -> bool:
+        if self.cluster.postmaster_pid() is not None:
+            return True
+        # A postmaster.pid being written by a starting server reads as none for an instant: look again.
+        time.sleep(CONFIRM_DELAY_S)
+        return self.cluster.postmaster_pid() is not None
 
 
 _watchdog: ClusterWatchdog | None = None

@@ -107,3 +107,23 @@ def test_an_external_database_is_waited_for_not_restarted(cluster_dir: Path, own
         assert not (cluster_dir / "unused").exists()
     finally:
         server.shut_down()
+
+
+def test_a_cluster_held_for_maintenance_is_left_down(cluster_dir: Path, own_database: None) -> None:
+    """While a point-in-time recovery holds the cluster the watchdog waits, and /health says why."""
+    settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
+    from app.main import create_app
+
+    with database.open_database(settings, watch=True) as url:
+        database.configure(url, settings)
+        with TestClient(create_app()) as client:
+            cluster = EmbeddedCluster(settings.data_dir)
+            with cluster.maintenance("point-in-time recovery to a test's time"):
+                cluster.shut_down()
+                _wait_for("the watchdog sees the maintenance", lambda: cluster_recovery.cluster_state()
+                          is cluster_recovery.ClusterState.MAINTENANCE, 5)
+                time.sleep(2)
+                assert cluster.postmaster_pid() is None
+                down = client.get("/health")
+                assert down.status_code == 503 and down.json()["database"] == "maintenance"
+            _wait_for("/health ok", lambda: client.get("/health").status_code == 200, 30, every=0.2)
