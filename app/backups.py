@@ -17,7 +17,8 @@ Rules:
   backup finished by the server's clock: a point in time can be restored from a base backup that
   finished before it, replaying the WAL archive from there. Pruning keeps the newest N base backups
   and the archived WAL the oldest of them needs.
-- A point-in-time recovery never deletes data: the current pgdata is moved aside to
+- A point-in-time recovery never deletes data: the current pgdata (if any: on a new machine the
+  folder may hold only copied base backups and WAL archive) is moved aside to
   `pg-before-restore-<UTC time>` first. Before that, the running cluster commits a marker
   transaction and archives its current WAL, so everything up to the moment of the restore can be
   replayed. If the recovery fails, the attempt is kept as `pg-failed-restore-<UTC time>` and the
@@ -209,7 +210,7 @@ def archive_current_wal(cluster: EmbeddedCluster, timeout: float = ARCHIVE_WAIT_
 class PointInTimeRecovery:
     target: datetime
     base_backup: BaseBackup
-    previous_pgdata: Path
+    previous_pgdata: Path | None  # None: there was no cluster (a new machine)
     last_replayed_commit: datetime | None
 
 
@@ -232,13 +233,16 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
     base = base_backup_before(cluster, target)
     was_running = cluster.is_running()
     stamp = _stamp()
+    previous: Path | None = None
     with cluster.maintenance(f"point-in-time recovery to {target.isoformat()}"):
-        cluster.start()  # a crashed cluster recovers first, so that its WAL reaches the archive too
-        archive_current_wal(cluster)
-        cluster.shut_down()
-        previous = cluster.data_dir / f"pg-before-restore-{stamp}"
-        cluster.pgdata.rename(previous)
-        log.warning("point-in-time recovery to %s: the previous pgdata is kept in %s", target.isoformat(), previous)
+        if cluster.is_initialised():  # else a new machine: only the base backups and the archive were copied here
+            cluster.start()  # a crashed cluster recovers first, so that its WAL reaches the archive too
+            archive_current_wal(cluster)
+            cluster.shut_down()
+            previous = cluster.data_dir / f"pg-before-restore-{stamp}"
+            cluster.pgdata.rename(previous)
+            log.warning("point-in-time recovery to %s: the previous pgdata is kept in %s", target.isoformat(),
+                        previous)
         log_offset: int | None = None
         try:
             _lay_base_backup(cluster, base)
@@ -249,7 +253,7 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
                 "recovery_target_timeline": "latest",
             })
             cluster.run_as_server("touch", str(cluster.pgdata / "recovery.signal"))
-            log_offset = cluster.log_file.stat().st_size
+            log_offset = cluster.log_file.stat().st_size if cluster.log_file.exists() else 0
             cluster.launch(timeout)
             last_replayed = _wait_promoted(cluster, timeout)
         except Exception as exc:
@@ -258,11 +262,13 @@ def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float =
             failed = cluster.data_dir / f"pg-failed-restore-{stamp}"
             if cluster.pgdata.exists():
                 cluster.pgdata.rename(failed)
-            previous.rename(cluster.pgdata)
+            if previous is not None:
+                previous.rename(cluster.pgdata)
             if was_running:
                 cluster.start()
-            raise BackupError(f"the point-in-time recovery failed ({complaint or exc}); the "
-                              f"previous data is back in place, the attempt is kept in {failed}") from exc
+            put_back = "the previous data is back in place" if previous is not None else "there was no cluster before"
+            raise BackupError(f"the point-in-time recovery failed ({complaint or exc}); {put_back}, the attempt is "
+                              f"kept in {failed}") from exc
         with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as conn:
             for setting in _RECOVERY_SETTINGS:
                 conn.execute(f"ALTER SYSTEM RESET {setting}")

@@ -139,7 +139,8 @@ def _db_restore(args: argparse.Namespace) -> int:
     replayed = recovery.last_replayed_commit.isoformat() if recovery.last_replayed_commit else "none"
     print(f"Restored the cluster to {target.isoformat()} from the base backup {recovery.base_backup.folder} "
           f"(last transaction replayed: committed {replayed}).")
-    print(f"The data as it was before the restore is kept in {recovery.previous_pgdata}.")
+    if recovery.previous_pgdata is not None:
+        print(f"The data as it was before the restore is kept in {recovery.previous_pgdata}.")
     return 0
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -103,6 +104,24 @@ def test_point_in_time_recovery_and_dump_of_the_embedded_cluster(embedded: Embed
         refused = landrelease("db", "restore", "--to", too_early.isoformat(), env=env)
         assert refused.returncode == 1 and "no base backup finished before" in refused.stderr
         assert stored_external_ids() == {"KHM-A", "KHM-B", "KHM-C"}
+
+        # Disaster recovery on a new machine: only the base backups and the WAL archive were copied there.
+        elsewhere = embedded.data_dir.parent / "new-machine"
+        elsewhere.mkdir()
+        for folder in (embedded.base_backups, embedded.wal_archive):
+            subprocess.run(["cp", "-a", str(folder), str(elsewhere)], check=True)
+        rebuilt = landrelease("db", "restore", "--to", between.isoformat(),
+                              env={**env, "LANDRELEASE_DATA_DIR": str(elsewhere)})
+        assert rebuilt.returncode == 0, rebuilt.stderr + rebuilt.stdout
+        assert "kept in" not in rebuilt.stdout  # there was nothing to keep
+        new_machine = EmbeddedCluster(elsewhere, fsync=False)
+        assert new_machine.postmaster_pid() is None  # left stopped, as it was found
+        new_machine.start()
+        try:
+            with psycopg.connect(new_machine.conninfo()) as conn:
+                assert {r[0] for r in conn.execute("SELECT external_id FROM hazardous_areas")} == {"KHM-A"}
+        finally:
+            new_machine.stop()
 
         recovered = landrelease("db", "restore", "--to", between.isoformat(), env=env)
         assert recovered.returncode == 0, recovered.stderr + recovered.stdout
