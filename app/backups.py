@@ -26,6 +26,7 @@ Rules:
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -46,7 +47,6 @@ from app.embedded import (
     SUPERUSER,
     EmbeddedCluster,
     EmbeddedClusterError,
-    find_bindir,
     set_auto_conf,
 )
 
@@ -77,6 +77,17 @@ def _libpq(url: str) -> tuple[str, dict[str, str]]:
     return parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
 
 
+def _client_program(name: str) -> str:
+    """pg_dump or pg_restore of the newest PostgreSQL installed: they handle dumps of older servers too."""
+    versions = sorted((Path(p) for p in glob.glob(f"/usr/lib/postgresql/*/bin/{name}")),
+                      key=lambda p: int(p.parents[1].name) if p.parents[1].name.isdigit() else 0)
+    found = str(versions[-1]) if versions else shutil.which(name)
+    if found is None:
+        raise BackupError(f"{name} is not installed: apt-get install postgresql-client (of the server's major "
+                          "version or newer)")
+    return found
+
+
 def _run(args: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -89,7 +100,7 @@ def dump(url: str, file: Path) -> int:
     conninfo, env = _libpq(url)
     partial = file.with_name(file.name + ".partial")
     try:
-        _run([str(find_bindir() / "pg_dump"), "-Fc", "-f", str(partial), "-d", conninfo], env, "pg_dump")
+        _run([_client_program("pg_dump"), "-Fc", "-f", str(partial), "-d", conninfo], env, "pg_dump")
         partial.rename(file)
     finally:
         partial.unlink(missing_ok=True)
@@ -99,7 +110,7 @@ def dump(url: str, file: Path) -> int:
 def restore_dump(url: str, file: Path) -> int:
     """Replace the dump's tables in the database by the dump's, all or nothing; the number of entries restored."""
     conninfo, env = _libpq(url)
-    pg_restore = str(find_bindir() / "pg_restore")
+    pg_restore = _client_program("pg_restore")
     contents = _run([pg_restore, "-l", str(file)], env, f"reading {file}").stdout
     if not re.search(r" TABLE public alembic_version ", contents):
         raise BackupError(f"{file} is not a landrelease dump (it has no alembic_version table); nothing was changed")

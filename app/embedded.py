@@ -53,7 +53,7 @@ def find_bindir() -> Path:
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         if out.returncode == 0 and out.stdout.strip():
             candidates.append(Path(out.stdout.strip()))
     versions = sorted(
@@ -72,7 +72,7 @@ def find_bindir() -> Path:
 
 
 def postgres_major(bindir: Path) -> str:
-    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False)
     # "postgres (PostgreSQL) 15.18 (Debian ...)"
     version = out.stdout.split(")")[1].strip().split()[0] if ")" in out.stdout else "15"
     return version.split(".")[0]
@@ -80,7 +80,7 @@ def postgres_major(bindir: Path) -> str:
 
 def check_postgis_installed(bindir: Path) -> None:
     major = postgres_major(bindir)
-    sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True)
+    sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False)
     share = Path(sharedir.stdout.strip()) if sharedir.returncode == 0 and sharedir.stdout.strip() else Path(
         f"/usr/share/postgresql/{major}"
     )
@@ -165,7 +165,8 @@ class EmbeddedCluster:
         return ["setpriv", f"--reuid={self._run_as.pw_uid}", f"--regid={self._run_as.pw_gid}", "--init-groups", *args]
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, check=False,
+                              env={**os.environ, "LC_ALL": "C.UTF-8"})
         if check and proc.returncode != 0:
             raise EmbeddedClusterError(f"{Path(args[0]).name} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc

@@ -1,13 +1,16 @@
 """Self-healing: the service outlives its embedded PostgreSQL being killed with -9, and says so on /health."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -36,6 +39,18 @@ def _wait_for(what: str, condition, seconds: float, every: float = 0.05):
     raise AssertionError(f"not within {seconds} s: {what}")
 
 
+def _compute_for_minutes(cluster: EmbeddedCluster) -> None:
+    with psycopg.connect(cluster.conninfo()) as conn, contextlib.suppress(psycopg.OperationalError):
+        conn.execute("SELECT count(*) FROM generate_series(1, 10000000000::bigint)")
+
+
+def _active_backend(cluster: EmbeddedCluster) -> int | None:
+    with psycopg.connect(cluster.conninfo()) as conn:
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1000%' "
+                           "AND state = 'active' AND pid <> pg_backend_pid()").fetchone()
+    return row[0] if row else None
+
+
 def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path, own_database: None,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
@@ -48,9 +63,14 @@ def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path,
             before = post_hazard(client, "KHM-BEFORE-CRASH", rect(0, 0, 100, 100))
             assert client.get("/health").json()["status"] == "ok"
 
+            # A backend busy computing does not notice its postmaster die: it must not outlive the restart.
+            cluster = EmbeddedCluster(settings.data_dir)
+            busy = threading.Thread(target=_compute_for_minutes, args=(cluster,), daemon=True)
+            busy.start()
+            busy_pid = _wait_for("the busy backend", lambda: _active_backend(cluster), 10)
+
             caplog.clear()
             caplog.set_level(logging.INFO)
-            cluster = EmbeddedCluster(settings.data_dir)
             pid = cluster.postmaster_pid()
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
@@ -73,6 +93,8 @@ def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path,
             assert {f["properties"]["external_id"] for f in listed["features"]} == {"KHM-BEFORE-CRASH",
                                                                                    "KHM-AFTER-CRASH"}
             assert cluster.postmaster_pid() not in (None, pid)
+            assert not Path(f"/proc/{busy_pid}/cwd").exists()
+            busy.join(timeout=10)
             assert cluster_recovery.cluster_state() is cluster_recovery.ClusterState.RUNNING
 
     # Hundreds of failed requests, a handful of lines: the crash, the first failure, the count, the return.
@@ -80,6 +102,7 @@ def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path,
     assert len(lines) <= 8, [r.getMessage() for r in lines]
     messages = " | ".join(r.getMessage() for r in lines)
     assert "is gone; restarting it" in messages and "serving again" in messages
+    assert "ending 1 server processes left by a postmaster that died" in messages
     assert "database unavailable" in messages
     assert healed_after < 30
 
