@@ -10,7 +10,8 @@ Rules:
   they are ended (they are this cluster's only: their working folder is its pgdata) before a restart,
   so that two sets of processes never write one data folder.
 - Every start turns on continuous WAL archiving into `$LANDRELEASE_DATA_DIR/wal-archive/`
-  (`archive_mode` needs a restart: a cluster created before gets it the next time it starts). A
+  (`archive_mode` needs a restart: a cluster created before gets it the next time it starts),
+  except for a throwaway cluster run without fsync (the tests'), which a crash may corrupt anyway. A
   segment is copied under a temporary name and renamed, never overwritten: a segment already there
   with the same content counts as archived, a different one makes the archiver retry (and log).
 - While `$LANDRELEASE_DATA_DIR/maintenance` exists (a point-in-time recovery is running) nobody
@@ -374,6 +375,9 @@ class EmbeddedCluster:
         self.started_here = True
 
     def _configure_archiving(self) -> None:
+        if not self.fsync:
+            set_auto_conf(self.pgdata, {"archive_mode": "off"})
+            return
         archive = shlex.quote(str(self.server_folder(self.wal_archive)))
         segment, partial = f"{archive}/%f", f"{archive}/%f.tmp"
         set_auto_conf(self.pgdata, {

@@ -68,7 +68,7 @@ def test_dump_and_restore_through_database_url(client, database_url: str, tmp_pa
 @pytest.fixture
 def embedded(cluster_dir: Path) -> Iterator[EmbeddedCluster]:
     """An embedded cluster of the test's own, migrated, as the process-wide database."""
-    cluster = EmbeddedCluster(cluster_dir / "data", fsync=False)
+    cluster = EmbeddedCluster(cluster_dir / "data")  # with fsync, so with its WAL archived
     cluster.start()
     database.dispose()
     try:
