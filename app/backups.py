@@ -117,8 +117,11 @@ def restore_dump(url: str, file: Path) -> int:
     # Reading every entry's data proves the file whole before the database is touched.
     _run([pg_restore, "-f", os.devnull, str(file)], env, f"reading {file} through")
     entries = [line for line in contents.splitlines() if not _EXTENSION_ENTRY.match(line)]
-    with psycopg.connect(conninfo, autocommit=True, password=env.get("PGPASSWORD")) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    try:
+        with psycopg.connect(conninfo, autocommit=True, password=env.get("PGPASSWORD")) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg.Error as exc:
+        raise BackupError(f"cannot prepare the database for the restore ({exc}); nothing was changed") from exc
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as listing:
         listing.write("\n".join(entries) + "\n")
     env["PGOPTIONS"] = f"-c lock_timeout={RESTORE_LOCK_TIMEOUT_MS}"

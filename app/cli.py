@@ -58,12 +58,14 @@ def _db_backup(args: argparse.Namespace) -> int:
     """A dump of the database (the embedded cluster's or DATABASE_URL's), pg_dump custom format."""
     from pathlib import Path
 
+    import psycopg
+
     from app import backups
 
     with database.open_database() as url:
         try:
             size = backups.dump(url, Path(args.file))
-        except backups.BackupError as exc:
+        except (backups.BackupError, psycopg.Error) as exc:
             print(f"landrelease db backup: {exc}", file=sys.stderr)
             return 1
     print(f"Dumped the database into {args.file} ({size / 2**20:.1f} MB).")
@@ -82,6 +84,8 @@ def _embedded_cluster(command: str) -> EmbeddedCluster | None:
 
 def _db_basebackup(args: argparse.Namespace) -> int:
     """A base backup of the embedded cluster, for point-in-time recovery with the WAL archive."""
+    import psycopg
+
     from app import backups
 
     cluster = _embedded_cluster("db basebackup")
@@ -90,7 +94,7 @@ def _db_basebackup(args: argparse.Namespace) -> int:
     cluster.start()
     try:
         backup = backups.take_base_backup(cluster, keep=args.keep)
-    except backups.BackupError as exc:
+    except (backups.BackupError, psycopg.Error) as exc:
         print(f"landrelease db basebackup: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -105,6 +109,8 @@ def _db_restore(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
+    import psycopg
+
     from app import backups
 
     if (args.file is None) == (args.to is None):
@@ -115,7 +121,7 @@ def _db_restore(args: argparse.Namespace) -> int:
         with database.open_database() as url:
             try:
                 entries = backups.restore_dump(url, Path(args.file))
-            except backups.BackupError as exc:
+            except (backups.BackupError, psycopg.Error) as exc:
                 print(f"landrelease db restore: {exc}", file=sys.stderr)
                 return 1
             migrate.upgrade(url)
@@ -133,7 +139,7 @@ def _db_restore(args: argparse.Namespace) -> int:
         return 2
     try:
         recovery = backups.restore_to_time(cluster, target)
-    except backups.BackupError as exc:
+    except (backups.BackupError, psycopg.Error) as exc:
         print(f"landrelease db restore: {exc}", file=sys.stderr)
         return 1
     replayed = recovery.last_replayed_commit.isoformat() if recovery.last_replayed_commit else "none"

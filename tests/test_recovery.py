@@ -150,3 +150,20 @@ def test_a_cluster_held_for_maintenance_is_left_down(cluster_dir: Path, own_data
                 down = client.get("/health")
                 assert down.status_code == 503 and down.json()["database"] == "maintenance"
             _wait_for("/health ok", lambda: client.get("/health").status_code == 200, 30, every=0.2)
+
+
+def test_failures_are_counted_between_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    failures = cluster_recovery.FailureLog(interval=0.2)
+    caplog.set_level(logging.ERROR, logger="app.cluster_recovery")
+    for _ in range(100):
+        failures.record("database unavailable", "connection refused")
+    time.sleep(0.25)
+    failures.record("database unavailable", "connection refused")  # the interval is over: one line for 100
+    for _ in range(9):
+        failures.record("database unavailable", "connection refused")
+    failures.flush()  # what is left: one line for 9
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "request failed: database unavailable",
+        "100 requests failed in the last 0 s: database unavailable",
+        "9 requests failed in the last 0 s: database unavailable",
+    ]
