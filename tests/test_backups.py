@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app import backups, database, migrate
+from app import backups, cluster_recovery, database, migrate
 from app.embedded import EmbeddedCluster
+from app.settings import Settings
 from tests.conftest import auth_headers, make_api_key
 from tests.ledger_scenarios import post_hazard, rect
 
@@ -67,17 +68,17 @@ def test_dump_and_restore_through_database_url(client, database_url: str, tmp_pa
 
 @pytest.fixture
 def embedded(cluster_dir: Path) -> Iterator[EmbeddedCluster]:
-    """An embedded cluster of the test's own, migrated, as the process-wide database."""
-    cluster = EmbeddedCluster(cluster_dir / "data")  # with fsync, so with its WAL archived
-    cluster.start()
+    """An embedded cluster of the test's own, migrated, as the process-wide database, watched as a
+    serving process watches it: restores run under a live service."""
+    settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
     database.dispose()
     try:
-        migrate.upgrade(cluster.url)
-        database.configure(cluster.url)
-        yield cluster
+        with database.open_database(settings, watch=True) as url:
+            migrate.upgrade(url)
+            database.configure(url, settings)
+            yield EmbeddedCluster(settings.data_dir)
     finally:
         database.dispose()
-        cluster.stop()
 
 
 def test_point_in_time_recovery_and_dump_of_the_embedded_cluster(embedded: EmbeddedCluster) -> None:
@@ -129,6 +130,7 @@ def test_point_in_time_recovery_and_dump_of_the_embedded_cluster(embedded: Embed
         kept = list(embedded.data_dir.glob("pg-before-restore-*"))
         assert len(kept) == 1 and (kept[0] / "PG_VERSION").exists()
         assert embedded.maintenance_reason() is None
+        assert cluster_recovery.cluster_state() is cluster_recovery.ClusterState.RUNNING
         with database.get_engine().connect() as conn:
             assert conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one() is False
             assert conn.execute(text("SHOW recovery_target_time")).scalar_one() == ""
