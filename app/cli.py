@@ -68,7 +68,7 @@ def _db_backup(args: argparse.Namespace) -> int:
         except (backups.BackupError, psycopg.Error) as exc:
             print(f"landrelease db backup: {exc}", file=sys.stderr)
             return 1
-    print(f"Dumped the database into {args.file} ({size / 2**20:.1f} MB).")
+    print(f"Dumped the database into {args.file} ({size:,} bytes).")
     return 0
 
 
