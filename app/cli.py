@@ -7,7 +7,7 @@ import signal
 import sys
 
 from app import database, migrate
-from app.embedded import EmbeddedClusterError
+from app.embedded import EmbeddedCluster, EmbeddedClusterError
 from app.settings import get_settings
 
 
@@ -19,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.public_read = True
     host = args.host or settings.host
     port = args.port or settings.port
-    with database.open_database(settings) as url:
+    with database.open_database(settings, watch=True) as url:
         migrate.upgrade(url)
         database.configure(url, settings)
         if args.demo:
@@ -48,12 +48,105 @@ def _db(args: argparse.Namespace) -> int:
         if args.action == "upgrade":
             migrate.upgrade(url, args.revision or "head")
         elif args.action == "downgrade":
-            if not args.revision:
-                print("landrelease db downgrade needs a revision, e.g. `base` or `-1`", file=sys.stderr)
-                return 2
             migrate.downgrade(url, args.revision)
         else:
             print(migrate.current(url) or "(no revision: the database is empty)")
+    return 0
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    """A dump of the database (the embedded cluster's or DATABASE_URL's), pg_dump custom format."""
+    from pathlib import Path
+
+    import psycopg
+
+    from app import backups
+
+    with database.open_database() as url:
+        try:
+            size = backups.dump(url, Path(args.file))
+        except (backups.BackupError, psycopg.Error) as exc:
+            print(f"landrelease db backup: {exc}", file=sys.stderr)
+            return 1
+    print(f"Dumped the database into {args.file} ({size:,} bytes).")
+    return 0
+
+
+def _embedded_cluster(command: str) -> EmbeddedCluster | None:
+    settings = get_settings()
+    if settings.database_url:
+        print(f"landrelease {command}: base backups and point-in-time recovery are for the embedded cluster; "
+              "with DATABASE_URL use your server's own (pg_basebackup, archive_command). "
+              "`landrelease db backup` and `db restore FILE` work with both.", file=sys.stderr)
+        return None
+    return EmbeddedCluster(settings.data_dir)
+
+
+def _db_basebackup(args: argparse.Namespace) -> int:
+    """A base backup of the embedded cluster, for point-in-time recovery with the WAL archive."""
+    import psycopg
+
+    from app import backups
+
+    cluster = _embedded_cluster("db basebackup")
+    if cluster is None:
+        return 2
+    cluster.start()
+    try:
+        backup = backups.take_base_backup(cluster, keep=args.keep)
+    except (backups.BackupError, psycopg.Error) as exc:
+        print(f"landrelease db basebackup: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        cluster.stop()
+    print(f"Base backup in {backup.folder} (finished {backup.finished_at.isoformat()}); "
+          f"point-in-time recovery can reach any later time the WAL archive covers.")
+    return 0
+
+
+def _db_restore(args: argparse.Namespace) -> int:
+    """Restore a dump (all or nothing), or the embedded cluster as it was at a time (--to)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import psycopg
+
+    from app import backups
+
+    if (args.file is None) == (args.to is None):
+        print("landrelease db restore: give either a FILE made by `landrelease db backup`, or --to TIME",
+              file=sys.stderr)
+        return 2
+    if args.file is not None:
+        with database.open_database() as url:
+            try:
+                entries = backups.restore_dump(url, Path(args.file))
+            except (backups.BackupError, psycopg.Error) as exc:
+                print(f"landrelease db restore: {exc}", file=sys.stderr)
+                return 1
+            migrate.upgrade(url)
+        print(f"Restored {args.file} ({entries} entries); the database is at the schema's head revision.")
+        return 0
+    try:
+        target = datetime.fromisoformat(args.to)
+    except ValueError:
+        print(f"landrelease db restore: --to {args.to!r} is not a time: use e.g. 2026-05-01T14:30:00Z",
+              file=sys.stderr)
+        return 2
+    target = target if target.tzinfo else target.replace(tzinfo=UTC)
+    cluster = _embedded_cluster("db restore --to")
+    if cluster is None:
+        return 2
+    try:
+        recovery = backups.restore_to_time(cluster, target)
+    except (backups.BackupError, psycopg.Error) as exc:
+        print(f"landrelease db restore: {exc}", file=sys.stderr)
+        return 1
+    replayed = recovery.last_replayed_commit.isoformat() if recovery.last_replayed_commit else "none"
+    print(f"Restored the cluster to {target.isoformat()} from the base backup {recovery.base_backup.folder} "
+          f"(last transaction replayed: committed {replayed}).")
+    if recovery.previous_pgdata is not None:
+        print(f"The data as it was before the restore is kept in {recovery.previous_pgdata}.")
     return 0
 
 
@@ -190,10 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
                             "(same as LANDRELEASE_PUBLIC_READ=true); writes still need a key")
     serve.set_defaults(func=_serve)
 
-    db = sub.add_parser("db", help="database migrations (Alembic)")
-    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
-    db.add_argument("revision", nargs="?", help="target revision (upgrade defaults to head)")
-    db.set_defaults(func=_db)
+    db = sub.add_parser("db", help="the database: migrations (Alembic), backups and restores")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="migrate to a revision (default head)")
+    upgrade.add_argument("revision", nargs="?", help="target revision")
+    downgrade = db_sub.add_parser("downgrade", help="migrate down to a revision")
+    downgrade.add_argument("revision", help="target revision, e.g. `base` or `-1`")
+    current = db_sub.add_parser("current", help="print the current revision")
+    for migration in (upgrade, downgrade, current):
+        migration.set_defaults(func=_db)
+    backup = db_sub.add_parser("backup", help="dump the database into FILE (pg_dump custom format)")
+    backup.add_argument("file", help="the dump to write, e.g. landrelease-2026-05-01.dump")
+    backup.set_defaults(func=_db_backup)
+    basebackup = db_sub.add_parser("basebackup", help="a base backup of the embedded cluster, for --to restores")
+    basebackup.add_argument("--keep", type=int, default=None, metavar="N",
+                            help="then remove all but the newest N base backups and the WAL they no longer need")
+    basebackup.set_defaults(func=_db_basebackup)
+    restore = db_sub.add_parser("restore", help="restore a dump (all or nothing), or the embedded cluster "
+                                                "as it was at a time")
+    restore.add_argument("file", nargs="?", help="a dump made by `landrelease db backup`")
+    restore.add_argument("--to", default=None, metavar="TIME",
+                         help="point-in-time recovery of the embedded cluster, e.g. 2026-05-01T14:30:00Z (UTC unless "
+                              "the time says its zone)")
+    restore.set_defaults(func=_db_restore)
 
     report = sub.add_parser("report", help="print a State's summary (remaining, land release, Article 5) at a date")
     report.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")

@@ -26,17 +26,26 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @contextmanager
-def open_database(settings: Settings | None = None) -> Iterator[str]:
-    """Yield the URL of the database to use; start (and later stop) the embedded cluster if needed."""
+def open_database(settings: Settings | None = None, *, watch: bool = False) -> Iterator[str]:
+    """Yield the URL of the database to use; start (and later stop) the embedded cluster if needed.
+
+    `watch`: the serving process keeps the embedded cluster alive (app/cluster_recovery.py).
+    """
     settings = settings or get_settings()
     if settings.database_url:
         yield sqlalchemy_url(settings.database_url)
         return
     cluster = EmbeddedCluster(settings.data_dir)
     cluster.start()
+    if watch:
+        from app import cluster_recovery
+
+        cluster_recovery.start_watchdog(cluster)
     try:
         yield cluster.url
     finally:
+        if watch:
+            cluster_recovery.stop_watchdog()
         dispose()
         cluster.stop()
 
@@ -62,6 +71,12 @@ def dispose() -> None:
     if _engine is not None:
         _engine.dispose()
     _engine, _sessions = None, None
+
+
+def reset_pool() -> None:
+    """Drop every pooled connection (after the server restarted); the engine stays usable."""
+    if _engine is not None:
+        _engine.dispose()
 
 
 def is_configured() -> bool:

@@ -4,6 +4,18 @@ When `DATABASE_URL` is not set, the service runs its own cluster in `$LANDRELEAS
 It listens only on a unix socket inside the data folder (no TCP port to collide with), runs as an
 unprivileged account when started by root (`initdb` and `postgres` refuse root), survives a stale
 `postmaster.pid` left by a crash, and is stopped again by whoever started it.
+
+Rules:
+- A postmaster killed with -9 may leave server processes behind, attached to the old shared memory;
+  they are ended (they are this cluster's only: their working folder is its pgdata) before a restart,
+  so that two sets of processes never write one data folder.
+- Every start turns on continuous WAL archiving into `$LANDRELEASE_DATA_DIR/wal-archive/`
+  (`archive_mode` needs a restart: a cluster created before gets it the next time it starts),
+  except for a throwaway cluster run without fsync (the tests'), which a crash may corrupt anyway. A
+  segment is copied under a temporary name and renamed, never overwritten: a segment already there
+  with the same content counts as archived, a different one makes the archiver retry (and log).
+- While `$LANDRELEASE_DATA_DIR/maintenance` exists (a point-in-time recovery is running) nobody
+  restarts the cluster on their own; the file says what is going on.
 """
 from __future__ import annotations
 
@@ -12,10 +24,14 @@ import hashlib
 import logging
 import os
 import pwd
+import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -26,6 +42,7 @@ DATABASE_NAME = "landrelease"
 SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file; the cluster does not listen on TCP
 _SOCKET_PATH_MAX = 100  # unix socket paths are limited to 107 bytes
+ARCHIVE_TIMEOUT_S = 60  # a quiet cluster still archives its WAL at least once a minute
 
 
 class EmbeddedClusterError(RuntimeError):
@@ -37,7 +54,7 @@ def find_bindir() -> Path:
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         if out.returncode == 0 and out.stdout.strip():
             candidates.append(Path(out.stdout.strip()))
     versions = sorted(
@@ -56,7 +73,7 @@ def find_bindir() -> Path:
 
 
 def postgres_major(bindir: Path) -> str:
-    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False)
     # "postgres (PostgreSQL) 15.18 (Debian ...)"
     version = out.stdout.split(")")[1].strip().split()[0] if ")" in out.stdout else "15"
     return version.split(".")[0]
@@ -64,7 +81,7 @@ def postgres_major(bindir: Path) -> str:
 
 def check_postgis_installed(bindir: Path) -> None:
     major = postgres_major(bindir)
-    sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True)
+    sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False)
     share = Path(sharedir.stdout.strip()) if sharedir.returncode == 0 and sharedir.stdout.strip() else Path(
         f"/usr/share/postgresql/{major}"
     )
@@ -92,6 +109,23 @@ def memory_bytes() -> int | None:
         if value.isdigit():
             total = min(total, int(value)) if total else int(value)
     return total
+
+
+def conf_quote(value: str) -> str:
+    """A value as a quoted string of postgresql.conf."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def set_auto_conf(pgdata: Path, settings: dict[str, str | None]) -> None:
+    """Set (or, with None, remove) settings in a stopped cluster's postgresql.auto.conf, as ALTER SYSTEM would."""
+    conf = pgdata / "postgresql.auto.conf"
+    kept = [
+        line for line in conf.read_text().splitlines()
+        if line.split("=", 1)[0].strip() not in settings
+    ]
+    kept += [f"{name} = {conf_quote(value)}" for name, value in settings.items() if value is not None]
+    with open(conf, "w") as out:  # rewritten in place: the file keeps its owner, the server account
+        out.write("\n".join(kept) + "\n")
 
 
 def shared_buffers_mb() -> int:
@@ -132,10 +166,25 @@ class EmbeddedCluster:
         return ["setpriv", f"--reuid={self._run_as.pw_uid}", f"--regid={self._run_as.pw_gid}", "--init-groups", *args]
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, check=False,
+                              env={**os.environ, "LC_ALL": "C.UTF-8"})
         if check and proc.returncode != 0:
             raise EmbeddedClusterError(f"{Path(args[0]).name} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
+
+    def run_as_server(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a command as the server account (PostgreSQL's programs: `self.program(name)`)."""
+        return self._run(*args, check=check)
+
+    def program(self, name: str) -> str:
+        """A PostgreSQL program of this cluster's version (pg_dump, pg_basebackup, ...)."""
+        return str(self.bindir / name)
+
+    def server_folder(self, path: Path) -> Path:
+        """Create a folder the server account owns (the WAL archive, base backups)."""
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._give_to_server_account(path)
+        return path
 
     def _give_to_server_account(self, path: Path) -> None:
         if self._run_as is None:
@@ -160,8 +209,46 @@ class EmbeddedCluster:
     def url(self) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@/{DATABASE_NAME}?host={self.socket_dir}&port={PORT}"
 
-    def _conninfo(self, dbname: str) -> str:
+    def conninfo(self, dbname: str = DATABASE_NAME) -> str:
         return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname={dbname}"
+
+    @property
+    def wal_archive(self) -> Path:
+        return self.data_dir / "wal-archive"
+
+    @property
+    def base_backups(self) -> Path:
+        return self.data_dir / "base-backups"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "postgres.log"
+
+    # --- maintenance ------------------------------------------------------------------------
+    @property
+    def _maintenance_file(self) -> Path:
+        return self.data_dir / "maintenance"
+
+    def maintenance_reason(self) -> str | None:
+        """What the cluster is down for on purpose (None: it is not), as its maintainer wrote it."""
+        try:
+            return self._maintenance_file.read_text().strip() or "maintenance"
+        except OSError:
+            return None
+
+    @contextmanager
+    def maintenance(self, reason: str) -> Iterator[None]:
+        """Keep watchdogs from restarting the cluster while it is taken down on purpose."""
+        if self.maintenance_reason() is not None:
+            raise EmbeddedClusterError(
+                f"the cluster is already under maintenance ({self.maintenance_reason()}); "
+                f"if nothing is running any more, check the cluster and remove {self._maintenance_file}"
+            )
+        self._maintenance_file.write_text(f"{reason} (pid {os.getpid()})\n")
+        try:
+            yield
+        finally:
+            self._maintenance_file.unlink(missing_ok=True)
 
     # --- life cycle ---------------------------------------------------------------------
     def is_initialised(self) -> bool:
@@ -185,6 +272,14 @@ class EmbeddedCluster:
             # machine's memory (the usual advice), at most 4 GB, holds the hazards a layer is paged from
             conf.write(f"shared_buffers = '{shared_buffers_mb()}MB'\n")
 
+    def postmaster_pid(self) -> int | None:
+        """The pid of this cluster's live postmaster, from postmaster.pid (None: it is not running)."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return None if self._pid_file_is_stale() else pid
+
     def _pid_file_is_stale(self) -> bool:
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
@@ -205,13 +300,45 @@ class EmbeddedCluster:
         if not (self.pgdata / "postmaster.pid").exists() or self._pid_file_is_stale():
             return False
         try:
-            with psycopg.connect(self._conninfo("postgres"), connect_timeout=3):
+            with psycopg.connect(self.conninfo("postgres"), connect_timeout=3):
                 return True
         except psycopg.OperationalError:
             return False
 
+    def _leftover_server_processes(self) -> list[int]:
+        """Server processes working in this pgdata (a killed postmaster's children)."""
+        postgres = (self.bindir / "postgres").resolve()
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if Path(os.readlink(proc / "cwd")) == self.pgdata and Path(os.readlink(proc / "exe")) == postgres:
+                    pids.append(int(proc.name))
+            except OSError:
+                continue  # gone meanwhile, or not ours to look at
+        return pids
+
+    def _end_leftover_server_processes(self, timeout: float = 15.0) -> None:
+        """End what a killed postmaster left running: they would share the data folder with a new server."""
+        leftovers = self._leftover_server_processes()
+        if not leftovers:
+            return
+        log.warning("ending %d server processes left by a postmaster that died: %s", len(leftovers), leftovers)
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while self._leftover_server_processes():
+            if time.monotonic() > deadline:
+                raise EmbeddedClusterError(f"server processes of the dead postmaster do not exit: {leftovers}")
+            time.sleep(0.05)
+
     def _clear_stale_locks(self) -> None:
         if self._pid_file_is_stale():
+            self._end_leftover_server_processes()
             log.warning("removing stale postmaster.pid left by a previous crash")
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
         for lock in self.socket_dir.glob(".s.PGSQL.*"):
@@ -226,28 +353,50 @@ class EmbeddedCluster:
         if self.is_running():
             log.info("reusing the running private cluster in %s", self.pgdata)
         else:
-            self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._give_to_server_account(self.socket_dir)
-            self._clear_stale_locks()
-            options = f"-c unix_socket_directories='{self.socket_dir}' -p {PORT}"
-            if not self.fsync:
-                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            log_file = self.data_dir / "postgres.log"
-            log_file.touch()
-            self._give_to_server_account(log_file)
-            self._run(
-                str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(log_file), "-o", options,
-                "-w", "-t", str(int(timeout)), "start",
-            )
-            self.started_here = True
+            self.launch(timeout)
         self._wait_ready(timeout)
         self._create_database()
+
+    def launch(self, timeout: float = 60.0) -> None:
+        """Start the server of an initialised, stopped cluster (after a crash too), with WAL archiving on."""
+        self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._give_to_server_account(self.socket_dir)
+        self._clear_stale_locks()
+        self._configure_archiving()
+        options = f"-c unix_socket_directories='{self.socket_dir}' -p {PORT}"
+        if not self.fsync:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self.log_file.touch()
+        self._give_to_server_account(self.log_file)
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file), "-o", options,
+            "-w", "-t", str(int(timeout)), "start",
+        )
+        self.started_here = True
+
+    def _configure_archiving(self) -> None:
+        if not self.fsync:
+            set_auto_conf(self.pgdata, {"archive_mode": "off"})
+            return
+        archive = shlex.quote(str(self.server_folder(self.wal_archive)))
+        segment, partial = f"{archive}/%f", f"{archive}/%f.tmp"
+        set_auto_conf(self.pgdata, {
+            "wal_level": "replica",
+            "archive_mode": "on",
+            "archive_timeout": f"{ARCHIVE_TIMEOUT_S}s",
+            "archive_command": (f"test ! -f {segment} && cp %p {partial} && sync {partial} && mv {partial} {segment}"
+                                f" || cmp -s %p {segment}"),
+        })
+
+    def restore_command(self) -> str:
+        """The restore_command that reads this cluster's WAL archive (for a point-in-time recovery)."""
+        return f"cp {shlex.quote(str(self.wal_archive))}/%f %p"
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(self._conninfo("postgres"), connect_timeout=3):
+                with psycopg.connect(self.conninfo("postgres"), connect_timeout=3):
                     return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
@@ -255,11 +404,11 @@ class EmbeddedCluster:
                 time.sleep(0.2)
 
     def _create_database(self) -> None:
-        with psycopg.connect(self._conninfo("postgres"), autocommit=True) as conn:
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-        with psycopg.connect(self._conninfo(DATABASE_NAME), autocommit=True) as conn:
+        with psycopg.connect(self.conninfo(DATABASE_NAME), autocommit=True) as conn:
             try:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
             except psycopg.Error as exc:
@@ -272,5 +421,9 @@ class EmbeddedCluster:
         """Stop the cluster if this process started it."""
         if not self.started_here:
             return
+        self.shut_down()
+
+    def shut_down(self) -> None:
+        """Stop the cluster whoever started it (for maintenance)."""
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop", check=False)
         self.started_here = False

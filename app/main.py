@@ -25,7 +25,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     # `uvicorn app.main:app` (as in the Docker image) resolves it here from the settings.
     with ExitStack() as stack:
         if not database.is_configured():
-            url = stack.enter_context(database.open_database())
+            url = stack.enter_context(database.open_database(watch=True))
             database.configure(url)
         yield
 

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.cluster_recovery import failures
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -110,7 +112,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc)
+        failures.record("statement timeout" if "statement timeout" in str(exc.orig) else "database unavailable",
+                        exc.orig)
         if "statement timeout" in str(exc.orig):
             return problem_response(503, "The query took too long and was cancelled; narrow it (bbox, filters, limit).")
         return problem_response(503, "The database is unavailable; try again shortly.")
