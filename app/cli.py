@@ -44,6 +44,8 @@ def _exit_quietly(signum: int, _frame: object) -> None:
 
 
 def _db(args: argparse.Namespace) -> int:
+    if args.action == "standby":
+        return _standby(args)
     with database.open_database() as url:
         if args.action == "upgrade":
             migrate.upgrade(url, args.revision or "head")
@@ -54,6 +56,31 @@ def _db(args: argparse.Namespace) -> int:
             migrate.downgrade(url, args.revision)
         else:
             print(migrate.current(url) or "(no revision: the database is empty)")
+    return 0
+
+
+def _standby(args: argparse.Namespace) -> int:
+    """Make (the first time) and start a hot standby of the primary in --data-dir; print its read URL."""
+    from pathlib import Path
+
+    from app.standby import EmbeddedStandby
+
+    if not args.data_dir:
+        print("landrelease db standby needs --data-dir DIR, the standby's own folder", file=sys.stderr)
+        return 2
+    folder = Path(args.data_dir).resolve()
+    if folder == get_settings().data_dir.resolve():
+        print("landrelease db standby: --data-dir is the primary's own data folder; give another one", file=sys.stderr)
+        return 2
+    with database.open_database() as url:
+        standby = EmbeddedStandby(folder, url, slot=args.slot)
+        copying = not standby.is_initialised()
+        if copying:
+            print(f"Copying the primary into {standby.pgdata} (replication slot {standby.slot})...", file=sys.stderr)
+        standby.start()
+    print(f"The hot standby runs in {standby.pgdata}; it keeps running after this command "
+          f"(stop it with: pg_ctl -D {standby.pgdata} stop). Send the heavy reads to it with:", file=sys.stderr)
+    print(f"LANDRELEASE_READ_DATABASE_URL={standby.read_url}")
     return 0
 
 
@@ -190,9 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "(same as LANDRELEASE_PUBLIC_READ=true); writes still need a key")
     serve.set_defaults(func=_serve)
 
-    db = sub.add_parser("db", help="database migrations (Alembic)")
-    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db = sub.add_parser("db", help="database migrations (Alembic); standby: a hot standby for the heavy reads")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current", "standby"])
     db.add_argument("revision", nargs="?", help="target revision (upgrade defaults to head)")
+    db.add_argument("--data-dir", default=None, help="standby: the standby's own folder (copied from the primary "
+                                                     "the first time, started again later)")
+    db.add_argument("--slot", default=None, help="standby: the replication slot on the primary (default: named "
+                                                 "after the folder)")
     db.set_defaults(func=_db)
 
     report = sub.add_parser("report", help="print a State's summary (remaining, land release, Article 5) at a date")
