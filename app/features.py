@@ -40,7 +40,7 @@ from typing import Any
 
 import psycopg
 from pyproj import CRS
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -563,12 +563,12 @@ class _PageSpool:
 
 
 def _write_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
-                spool: _PageSpool) -> None:
+                spool: _PageSpool, engine: Engine) -> None:
     """The whole page into the spool, at PostgreSQL's pace (on the writer thread)."""
     page, count, params = page_sql(query)
     pending = bytearray(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())
     returned, has_next, last_id = 0, False, None
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         conn.execution_options(isolation_level="REPEATABLE READ")  # the page and its count see the same data
         conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
         conn.exec_driver_sql("SET LOCAL client_encoding = 'UTF8'")  # the bytes go out as they come
@@ -604,20 +604,23 @@ def _write_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None]
 
 
 def stream_items(query: ItemsQuery,
-                 links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Iterator[bytes]:
+                 links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
+                 engine: Engine | None = None) -> Iterator[bytes]:
     """The FeatureCollection as PostGIS produces it: header, features, then counts and links.
 
     `links(number_returned, has_next, last_id)` gives the links for the end of the document. A writer
     thread COPYs the page at PostgreSQL's pace into a spool (`_PageSpool`) while this generator sends
     what is there, in `CHUNK_BYTES` pieces: the statement never waits for a slow client (its timeout
     is for the query), the connection is released as soon as the page is made, and a database error
-    in the first chunk is raised before anything is sent.
+    in the first chunk is raised before anything is sent. The page is read through `engine` (default
+    the primary's).
     """
     spool = _PageSpool()
+    source = engine or database.get_engine()
 
     def write() -> None:
         try:
-            _write_page(query, links, spool)
+            _write_page(query, links, spool, source)
         except BaseException as exc:  # noqa: BLE001 - handed over to the reading side
             spool.finish(exc)
         else:
@@ -632,8 +635,8 @@ def stream_items(query: ItemsQuery,
         spool.close()
 
 
-def feature_text(query: ItemsQuery, feature_id: str) -> str:
-    """One feature as GeoJSON text, or a 404."""
+def feature_text(query: ItemsQuery, feature_id: str, engine: Engine | None = None) -> str:
+    """One feature as GeoJSON text, or a 404 (read through `engine`, default the primary's)."""
     try:
         key = uuid.UUID(feature_id)
     except ValueError as exc:
@@ -643,7 +646,7 @@ def feature_text(query: ItemsQuery, feature_id: str) -> str:
     if query.collection.id == "land_release_events":
         where = [w for w in where if w != "f.voided_at IS NULL"]  # a voided event is still readable by id
     condition = " AND ".join([*where, "f.id = :id"])
-    with database.get_engine().connect() as conn:
+    with (engine or database.get_engine()).connect() as conn:
         row = conn.execute(text(f"SELECT {feature_sql(query)} FROM {source} WHERE {condition}"), params).scalar()
     if row is None:
         raise Problem(404, f"No feature '{feature_id}' in {query.collection.id}"

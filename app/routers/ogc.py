@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import Engine
 
-from app import access, database, features, tiles
+from app import access, features, tiles
 from app.access import ApiKey
+from app.read_routing import read_engine
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -46,10 +48,11 @@ def conformance() -> JSONResponse:
 
 
 @router.get("/collections", summary="The feature collections")
-def collections(request: Request, key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+def collections(request: Request, key: ApiKey | None = Depends(access.public_reader),
+                engine: Engine = Depends(read_engine)) -> JSONResponse:
     base = _base(request)
     states = access.readable_states(key)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         documents = [features.collection_document(conn, c, base, states) for c in features.COLLECTIONS.values()]
     return JSONResponse({
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
@@ -61,9 +64,10 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
 
 @router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
-               key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+               key: ApiKey | None = Depends(access.public_reader),
+               engine: Engine = Depends(read_engine)) -> JSONResponse:
     found = features.collection_or_404(collectionId)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         return JSONResponse(features.collection_document(conn, found, _base(request), access.readable_states(key)))
 
 
@@ -74,9 +78,10 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
                        404: {"description": "Unknown collection"}},
             openapi_extra={"parameters": features.items_parameters(list(features.COLLECTIONS))})
 def items(collectionId: str, request: Request,  # noqa: N803
-          key: ApiKey | None = Depends(access.public_reader)) -> StreamingResponse:
+          key: ApiKey | None = Depends(access.public_reader),
+          engine: Engine = Depends(read_engine)) -> StreamingResponse:
     found = features.collection_or_404(collectionId)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         query = features.read_items_query(found, _params(request), conn)
     access.scope_filters(key, query.filters)
 
@@ -96,7 +101,7 @@ def items(collectionId: str, request: Request,  # noqa: N803
 
     # Run the query before the status line goes out: a database error (a timeout, a bad transform)
     # is then a problem+json answer, not a 200 with a document cut short.
-    body = features.stream_items(query, links)
+    body = features.stream_items(query, links, engine)
     first = next(body)
     return StreamingResponse(itertools.chain([first], body), media_type=features.GEOJSON,
                              headers=_crs_header(query))
@@ -107,12 +112,13 @@ def items(collectionId: str, request: Request,  # noqa: N803
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
                                           if p["name"] in ("crs", "datetime", "geometry", "f")]})
 def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
-         key: ApiKey | None = Depends(access.public_reader)) -> Response:
+         key: ApiKey | None = Depends(access.public_reader),
+         engine: Engine = Depends(read_engine)) -> Response:
     found = features.collection_or_404(collectionId)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         query = features.read_feature_params(found, _params(request), conn)
     access.scope_filters(key, query.filters)
-    body = features.feature_text(query, featureId)
+    body = features.feature_text(query, featureId, engine)
     base = _base(request)
     links = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)},
              {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
@@ -132,13 +138,14 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
                                           if p["name"] not in ("limit", "offset", "after", "crs", "f")]})
 def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
-         key: ApiKey | None = Depends(access.public_reader)) -> Response:
+         key: ApiKey | None = Depends(access.public_reader),
+         engine: Engine = Depends(read_engine)) -> Response:
     found = features.collection_or_404(collectionId)
     zoom, column, row = tiles.read_tile_address(z, x, y)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         query = features.read_items_query(found, _params(request), conn, paging=False)
     access.scope_filters(key, query.filters)
-    data = tiles.tile(query, zoom, column, row)
+    data = tiles.tile(query, zoom, column, row, engine)
     if not data:
         return Response(status_code=204)
     return Response(data, media_type=tiles.MVT)
