@@ -7,12 +7,15 @@ take `read_engine` or `get_read_session` in place of the primary's engine or `ge
 Rules:
 - Read-after-write, by WAL position: every successful write (POST, PUT, PATCH, DELETE answered
   below 400) is answered with the primary's WAL insert position after its commit
-  (`pg_current_wal_insert_lsn()`) in the `Landrelease-Wal-Lsn` header and in a short-lived cookie
+  (`pg_current_wal_insert_lsn()`: with `synchronous_commit=off` the write position may still be
+  short of the commit) in the `Landrelease-Wal-Lsn` header and in a short-lived cookie
   `landrelease_lsn` (the lag limit plus a minute: past that, any standby still used holds the write
-  anyway). A read carrying a position (the cookie, or that header sent back) goes to the standby
-  only if the standby has replayed at least that far (`pg_last_wal_replay_lsn()`); else to the
-  primary. A client that just wrote always sees its write; other clients may see the standby's
-  view, at most the lag limit old.
+  anyway); the process also remembers it for the API key that wrote, for as long. A read carrying
+  a position (the cookie, that header sent back, or its key's last write) goes to the standby only
+  if the standby has replayed at least that far (`pg_last_wal_replay_lsn()`); else to the primary.
+  A client that just wrote always sees its write (its key's memory is per process: with several
+  service processes, the cookie or the header carries the position); other clients may see the
+  standby's view, at most the lag limit old.
 - The lag limit, `LANDRELEASE_READ_MAX_LAG_S` (default 5 s), is judged by WAL positions, never by
   `pg_last_xact_replay_timestamp()` (which grows while nothing is written): once a second the primary's
   current position is noted with the time; the standby serves reads only while it has replayed at
@@ -28,6 +31,7 @@ With a read database set, every heavy read is answered with `Landrelease-Read-Fr
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -43,6 +47,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import database
+from app.access import presented_secret
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -172,9 +177,37 @@ def dispose() -> None:
         _standby = None
 
 
+def _remembered_s() -> int:
+    """How long a write's position matters: past the lag limit, any standby still used has replayed it."""
+    return int(get_settings().read_max_lag_s) + 60
+
+
+_key_writes: dict[str, tuple[int, float]] = {}  # sha256 of a key -> (WAL position of its last write, until)
+_key_writes_lock = threading.Lock()
+
+
+def _key_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _note_key_write(secret: str, lsn: int) -> None:
+    now = time.monotonic()
+    with _key_writes_lock:
+        for digest in [d for d, (_, until) in _key_writes.items() if until < now]:
+            del _key_writes[digest]
+        _key_writes[_key_digest(secret)] = (lsn, now + _remembered_s())
+
+
+def _key_write(secret: str) -> int | None:
+    lsn, until = _key_writes.get(_key_digest(secret), (None, 0.0))
+    return lsn if until >= time.monotonic() else None
+
+
 def written_lsn(request: Request) -> int | None:
-    """The WAL position the client's last write reached (cookie or header), if it carries one."""
-    positions = [parse_lsn(request.cookies.get(LSN_COOKIE)), parse_lsn(request.headers.get(LSN_HEADER))]
+    """The WAL position the client's last write reached (cookie, header, or its key's last write here), if any."""
+    secret = presented_secret(request)
+    positions = [parse_lsn(request.cookies.get(LSN_COOKIE)), parse_lsn(request.headers.get(LSN_HEADER)),
+                 _key_write(secret) if secret else None]
     return max((p for p in positions if p is not None), default=None)
 
 
@@ -226,11 +259,13 @@ class ReadRouting:
                 if "read_from" in state:
                     headers[READ_FROM_HEADER] = state["read_from"]
                 if is_write and 200 <= message["status"] < 400 and get_settings().read_database_url:
-                    lsn = format_lsn(await to_thread.run_sync(_written_lsn_now))
-                    headers[LSN_HEADER] = lsn
-                    max_age = int(get_settings().read_max_lag_s) + 60
-                    headers.append("Set-Cookie", f"{LSN_COOKIE}={lsn}; Max-Age={max_age}; Path=/; HttpOnly; "
-                                                 "SameSite=Lax")
+                    lsn = await to_thread.run_sync(_written_lsn_now)
+                    secret = presented_secret(Request(scope))
+                    if secret:
+                        _note_key_write(secret, lsn)
+                    headers[LSN_HEADER] = format_lsn(lsn)
+                    headers.append("Set-Cookie", f"{LSN_COOKIE}={format_lsn(lsn)}; Max-Age={_remembered_s()}; "
+                                                 "Path=/; HttpOnly; SameSite=Lax")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

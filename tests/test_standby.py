@@ -128,10 +128,17 @@ def test_heavy_reads_go_to_the_standby_and_a_writer_reads_its_writes(
     # The writer reads its write at once, from the primary; others see the standby's view (within the lag limit).
     assert layer(writer) == ("primary", {"KHM-A", "KHM-B"})
     assert layer(reader) == ("standby", {"KHM-A"})
-    # A client without the cookie may send the position back in the header.
-    echoed = reader.get("/collections/hazardous_areas/items",
-                        headers={"Landrelease-Wal-Lsn": written.headers["Landrelease-Wal-Lsn"]})
-    assert echoed.headers["Landrelease-Read-From"] == "primary" and len(echoed.json()["features"]) == 2
+    assert served_by(reader, "/api/v1/states/KHM/summary") == "standby"
+    assert served_by(writer, "/api/v1/states/KHM/summary") == "primary"
+    # What carries the writer's position: the cookie, the header sent back, and the key that wrote.
+    position = written.headers["Landrelease-Wal-Lsn"]
+    assert writer.cookies[read_routing.LSN_COOKIE] == position
+    for carrier in ({"Cookie": f"{read_routing.LSN_COOKIE}={position}"}, {"Landrelease-Wal-Lsn": position}):
+        response = reader.get("/collections/hazardous_areas/items", headers=carrier)
+        assert response.headers["Landrelease-Read-From"] == "primary", carrier
+        assert len(response.json()["features"]) == 2
+    writer.cookies.clear()
+    assert layer(writer) == ("primary", {"KHM-A", "KHM-B"})
 
     # Replay still paused: once the standby is further behind than the limit, every read is the primary's.
     read_from(0.5)
