@@ -20,7 +20,9 @@ Rules:
   `pg_last_xact_replay_timestamp()` (which grows while nothing is written): once a second the primary's
   current position is noted with the time; the standby serves reads only while it has replayed at
   least the position the primary had `max_lag` seconds ago (an idle standby that replayed
-  everything is never lagging). A promoted standby (no longer in recovery) serves no reads.
+  everything is never lagging). A read database that is not in recovery (promoted, or the primary
+  among the hosts of a multi-host URL) serves no reads, and its pooled connections are dropped so
+  that new ones choose again.
 - A dead standby costs no latency: its connections time out after 2 s, and the first failure
   (connecting, or the check) sends every read to the primary for 5 s before the standby is tried again
   (a circuit breaker). A standby that dies in the middle of a statement fails that one request.
@@ -137,7 +139,10 @@ class Standby:
         # Replaced whole (never changed in place): requests read the positions without the lock.
         self._primary_positions = (*(p for p in self._primary_positions if p[0] >= now - max_lag_s), (now, primary_lsn))
         if not in_recovery:
-            log.warning("the read database %s is not a standby (promoted?): reads go to the primary", self.url)
+            # Promoted, or (a URL of several hosts) connected to the primary while no standby answered:
+            # new connections choose again.
+            log.warning("the read database %s is not a standby: reads go to the primary", self.url)
+            self.engine.dispose()
             replay_lsn = None
         self._check = StandbyCheck(replay_lsn=replay_lsn, checked_at=now)
 
