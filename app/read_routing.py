@@ -23,9 +23,12 @@ Rules:
   everything is never lagging). A read database that is not in recovery (promoted, or the primary
   among the hosts of a multi-host URL) serves no reads, and its pooled connections are dropped so
   that new ones choose again.
-- A dead standby costs no latency: its connections time out after 2 s, and the first failure
-  (connecting, or the check) sends every read to the primary for 5 s before the standby is tried again
-  (a circuit breaker). A standby that dies in the middle of a statement fails that one request.
+- A dead standby costs (almost) no latency: the first failure (connecting, the ping of a pooled
+  connection, or the check) sends every read to the primary for 5 s before the standby is tried
+  again (a circuit breaker). A stopped standby refuses connections at once; a host that does not
+  answer at all holds the one request that tries it for the 2 s connect timeout (5 s of unanswered
+  TCP for a pooled connection), once every 5 s. A standby that dies in the middle of a statement
+  fails that one request.
 - The standby's state is checked at most once a second, by one request; the others use the last check
   meanwhile (no check yet: the primary), so no request waits for another's check.
 
@@ -60,6 +63,7 @@ LSN_COOKIE = "landrelease_lsn"
 CHECK_EVERY_S = 1.0
 RETRY_AFTER_S = 5.0
 CONNECT_TIMEOUT_S = 2
+TCP_USER_TIMEOUT_MS = 5000
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _STANDBY_SQL = "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
 _PRIMARY_SQL = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint"
@@ -96,8 +100,10 @@ class Standby:
         self.url = url
         self.engine = create_engine(
             database.sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
+            # tcp_user_timeout: a standby host that vanished from the network (no refusal, no answer) fails
+            # the next ping in seconds, not after the system's TCP retransmissions (minutes).
             connect_args={"options": f"-c statement_timeout={get_settings().statement_timeout_ms}",
-                          "connect_timeout": CONNECT_TIMEOUT_S},
+                          "connect_timeout": CONNECT_TIMEOUT_S, "tcp_user_timeout": TCP_USER_TIMEOUT_MS},
         )
         self._check: StandbyCheck | None = None
         self._primary_positions: tuple[tuple[float, int], ...] = ()  # (monotonic time, primary's LSN), oldest first
