@@ -8,6 +8,7 @@ reads to the primary.
 """
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,8 +153,13 @@ def test_heavy_reads_go_to_the_standby_and_a_writer_reads_its_writes(
     assert layer(reader) == ("standby", {"KHM-A", "KHM-B"})
 
 
+def unreachable_warnings(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("the standby is unreachable" in record.getMessage() for record in caplog.records)
+
+
 def test_a_dead_standby_leaves_the_reads_to_the_primary_without_delay(
-        read_from: Callable[[float], None], standby: EmbeddedStandby, client: TestClient) -> None:
+        read_from: Callable[[float], None], standby: EmbeddedStandby, client: TestClient,
+        caplog: pytest.LogCaptureFixture) -> None:
     post_hazard(client, "KHM-A", rect(0, 0, 100, 100))
     wait_until(lambda: layer(client) == ("standby", {"KHM-A"}), what="the reads on the standby")
     standby._run(str(standby.bindir / "pg_ctl"), "-D", str(standby.pgdata), "-m", "immediate", "-w", "stop")
@@ -164,7 +170,32 @@ def test_a_dead_standby_leaves_the_reads_to_the_primary_without_delay(
         # (a 100 m square is too small for a feature of the world tile: 204, the query ran all the same)
         assert served_by(client, "/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0", expect=204) == "primary"
         assert served_by(client, "/api/v1/states/KHM/summary") == "primary"
-    assert time.monotonic() - started < 5.0  # 30 reads: no connect timeout on each
+    elapsed = time.monotonic() - started
+    # The breaker: the standby was tried once, then left alone for RETRY_AFTER_S (not once per read).
+    assert 1 <= unreachable_warnings(caplog) <= 1 + int(elapsed // read_routing.RETRY_AFTER_S)
 
     standby.start()  # back: the reads return to it once the breaker lets it be tried again
     wait_until(lambda: layer(client) == ("standby", {"KHM-A"}), what="the reads back on the standby")
+
+
+def test_a_standby_that_never_answers_holds_one_request_only(client: TestClient, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    # A port that takes connections (the kernel's backlog) and never answers: a hung or cut-off host.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        monkeypatch.setattr(get_settings(), "read_database_url", "postgresql+psycopg://postgres@127.0.0.1:"
+                                                               f"{silent.getsockname()[1]}/landrelease?sslmode=disable")
+        try:
+            post_hazard(client, "KHM-A", rect(0, 0, 100, 100))
+            client.cookies.clear()
+            timings = []
+            for _ in range(10):
+                started = time.monotonic()
+                assert layer(client) == ("primary", {"KHM-A"})
+                timings.append(time.monotonic() - started)
+        finally:
+            read_routing.dispose()
+    assert timings[0] < read_routing.CONNECT_TIMEOUT_S + 1.5  # the one that tried: the connect timeout
+    assert max(timings[1:]) < 1.0, timings  # the others did not wait for the standby
+    assert unreachable_warnings(caplog) == 1
