@@ -1,8 +1,9 @@
 """Heavy reads on a hot standby (LANDRELEASE_READ_DATABASE_URL); writes and everything else on the primary.
 
 The heavy reads are the OGC layers (collections, items, single items), the vector tiles, the
-summaries (a State's, the Committee overview, the Article 7 report) and the exports: their routes
-take `read_engine` or `get_read_session` in place of the primary's engine or `get_session`.
+summaries (a State's, the Committee overview, the Article 7 report, the burn-down charts) and the
+exports: their routes take `read_engine` or `get_read_session` in place of the primary's engine or
+`get_session`.
 
 Rules:
 - Read-after-write, by WAL position: every successful write (POST, PUT, PATCH, DELETE answered
@@ -251,6 +252,21 @@ def _written_lsn_now() -> int:
         return conn.execute(text(_WRITTEN_SQL)).scalar_one()
 
 
+async def _give_position(scope: Scope, headers: MutableHeaders) -> None:
+    """The WAL position a successful write reached: header, cookie, and the key's memory."""
+    try:
+        lsn = await to_thread.run_sync(_written_lsn_now)
+    except DBAPIError as exc:  # the write is committed, the primary gone since: answer it without a position
+        log.warning("no WAL position for a write's answer (%s)", type(exc).__name__)
+        return
+    secret = presented_secret(Request(scope))
+    if secret:
+        _note_key_write(secret, lsn)
+    headers[LSN_HEADER] = format_lsn(lsn)
+    headers.append("Set-Cookie", f"{LSN_COOKIE}={format_lsn(lsn)}; Max-Age={_remembered_s()}; Path=/; HttpOnly; "
+                                 "SameSite=Lax")
+
+
 class ReadRouting:
     """ASGI middleware: the WAL position on successful writes (header and cookie); where a read was served."""
 
@@ -270,13 +286,7 @@ class ReadRouting:
                 if "read_from" in state:
                     headers[READ_FROM_HEADER] = state["read_from"]
                 if is_write and 200 <= message["status"] < 400 and get_settings().read_database_url:
-                    lsn = await to_thread.run_sync(_written_lsn_now)
-                    secret = presented_secret(Request(scope))
-                    if secret:
-                        _note_key_write(secret, lsn)
-                    headers[LSN_HEADER] = format_lsn(lsn)
-                    headers.append("Set-Cookie", f"{LSN_COOKIE}={format_lsn(lsn)}; Max-Age={_remembered_s()}; "
-                                                 "Path=/; HttpOnly; SameSite=Lax")
+                    await _give_position(scope, headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -115,7 +115,7 @@ def test_heavy_reads_go_to_the_standby_and_a_writer_reads_its_writes(
     wait_until(lambda: layer(reader) == ("standby", {"KHM-A"}), what="the reads on the standby")
     wait_until(lambda: layer(writer) == ("standby", {"KHM-A"}), what="the writer's reads on the standby")
     for path in ("/api/v1/states/KHM/summary", "/api/v1/summary", "/api/v1/states/KHM/report?year=2020",
-                 "/collections", "/api/v1/states/KHM/export?format=geojson"):
+                 "/collections", "/api/v1/states/KHM/export?format=geojson", "/api/v1/states/KHM/chart.json"):
         assert served_by(reader, path) == "standby", path
     assert "Landrelease-Read-From" not in reader.get("/api/v1/states").headers  # a light read: the primary's
 
