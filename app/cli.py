@@ -78,8 +78,8 @@ def _standby(args: argparse.Namespace) -> int:
         if copying:
             print(f"Copying the primary into {standby.pgdata} (replication slot {standby.slot})...", file=sys.stderr)
         standby.start()
-    print(f"The hot standby runs in {standby.pgdata}; it keeps running after this command "
-          f"(stop it with: pg_ctl -D {standby.pgdata} stop). Send the heavy reads to it with:", file=sys.stderr)
+    print(f"The hot standby runs in {standby.pgdata}; it keeps running after this command (stop it with: "
+          f"{standby.stop_command()}). Send the heavy reads to it with:", file=sys.stderr)
     print(f"LANDRELEASE_READ_DATABASE_URL={standby.read_url}")
     return 0
 

@@ -81,6 +81,10 @@ class EmbeddedStandby(EmbeddedCluster):
         """The URL to give the service as LANDRELEASE_READ_DATABASE_URL (the standby's unix socket)."""
         return self.url
 
+    def stop_command(self) -> str:
+        """The shell command that stops this standby (as the server's account when we are root)."""
+        return " ".join(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "stop"))
+
     def is_in_recovery(self) -> bool:
         with psycopg.connect(self._conninfo(DATABASE_NAME), connect_timeout=3) as conn:
             row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
