@@ -74,8 +74,7 @@ def _standby(args: argparse.Namespace) -> int:
         return 2
     with database.open_database() as url:
         standby = EmbeddedStandby(folder, url, slot=args.slot)
-        copying = not standby.is_initialised()
-        if copying:
+        if not standby.is_initialised():
             print(f"Copying the primary into {standby.pgdata} (replication slot {standby.slot})...", file=sys.stderr)
         standby.start()
     print(f"The hot standby runs in {standby.pgdata}; it keeps running after this command (stop it with: "
