@@ -150,6 +150,27 @@ def _db_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _standby(args: argparse.Namespace) -> int:
+    """Make (the first time) and start a hot standby of the primary in --data-dir; print its read URL."""
+    from pathlib import Path
+
+    from app.standby import EmbeddedStandby
+
+    folder = Path(args.data_dir).resolve()
+    if folder == get_settings().data_dir.resolve():
+        print("landrelease db standby: --data-dir is the primary's own data folder; give another one", file=sys.stderr)
+        return 2
+    with database.open_database() as url:
+        standby = EmbeddedStandby(folder, url, slot=args.slot)
+        if not standby.is_initialised():
+            print(f"Copying the primary into {standby.pgdata} (replication slot {standby.slot})...", file=sys.stderr)
+        standby.start()
+    print(f"The hot standby runs in {standby.pgdata}; it keeps running after this command (stop it with: "
+          f"{standby.stop_command()}). Send the heavy reads to it with:", file=sys.stderr)
+    print(f"LANDRELEASE_READ_DATABASE_URL={standby.read_url}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     """The summary of one State at a date (remaining, land release, Article 5), as a readable table."""
     import json
@@ -306,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="point-in-time recovery of the embedded cluster, e.g. 2026-05-01T14:30:00Z (UTC unless "
                               "the time says its zone)")
     restore.set_defaults(func=_db_restore)
+    standby = db_sub.add_parser("standby", help="make (the first time) and start a hot standby of the primary "
+                                                "for the heavy reads")
+    standby.add_argument("--data-dir", required=True, help="the standby's own folder (copied from the primary "
+                                                           "the first time, started again later)")
+    standby.add_argument("--slot", default=None, help="the replication slot on the primary (default: named "
+                                                      "after the folder)")
+    standby.set_defaults(func=_standby)
 
     report = sub.add_parser("report", help="print a State's summary (remaining, land release, Article 5) at a date")
     report.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")

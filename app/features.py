@@ -42,7 +42,7 @@ from typing import Any
 
 import psycopg
 from pyproj import CRS
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -533,12 +533,12 @@ class Page:
 
 
 def _copy_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
-               spool: tempfile.SpooledTemporaryFile[bytes]) -> None:
-    """The whole page into the spool, as PostgreSQL COPYs it."""
+               spool: tempfile.SpooledTemporaryFile[bytes], engine: Engine) -> None:
+    """The whole page into the spool, as PostgreSQL COPYs it (through `engine`)."""
     page, count, params = page_sql(query)
     pending = bytearray(f'{{"type":"FeatureCollection","timeStamp":"{_now()}","features":['.encode())
     returned, has_next, last_id = 0, False, None
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         conn.execution_options(isolation_level="REPEATABLE READ")  # the page and its count see the same data
         conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
         conn.exec_driver_sql("SET LOCAL client_encoding = 'UTF8'")  # the bytes go out as they come
@@ -573,17 +573,19 @@ def _copy_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None],
     spool.write(pending + ("]," + json.dumps(tail)[1:]).encode())
 
 
-def make_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]]) -> Page:
+def make_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], list[dict[str, Any]]],
+              engine: Engine | None = None) -> Page:
     """The FeatureCollection as PostGIS produces it (header, features, then counts and links), complete.
 
     `links(number_returned, has_next, last_id)` gives the links for the end of the document. The page's
     statements have finished (and their connection is back in the pool) when this returns, so any
     database error, a statement timeout included, is raised here, before a status line is sent; the
-    client's pace never holds a statement or a connection.
+    client's pace never holds a statement or a connection. The page is read through `engine` (default
+    the primary's).
     """
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - closed by Page.chunks
     try:
-        _copy_page(query, links, spool)
+        _copy_page(query, links, spool, engine or database.get_engine())
         return Page(spool, spool.tell())
     except OSError as exc:  # the temporary file: disk full, or failing
         spool.close()
@@ -593,8 +595,8 @@ def make_page(query: ItemsQuery, links: Callable[[int, bool, uuid.UUID | None], 
         raise
 
 
-def feature_text(query: ItemsQuery, feature_id: str) -> str:
-    """One feature as GeoJSON text, or a 404."""
+def feature_text(query: ItemsQuery, feature_id: str, engine: Engine | None = None) -> str:
+    """One feature as GeoJSON text, or a 404 (read through `engine`, default the primary's)."""
     try:
         key = uuid.UUID(feature_id)
     except ValueError as exc:
@@ -604,7 +606,7 @@ def feature_text(query: ItemsQuery, feature_id: str) -> str:
     if query.collection.id == "land_release_events":
         where = [w for w in where if w != "f.voided_at IS NULL"]  # a voided event is still readable by id
     condition = " AND ".join([*where, "f.id = :id"])
-    with database.get_engine().connect() as conn:
+    with (engine or database.get_engine()).connect() as conn:
         row = conn.execute(text(f"SELECT {feature_sql(query)} FROM {source} WHERE {condition}"), params).scalar()
     if row is None:
         raise Problem(404, f"No feature '{feature_id}' in {query.collection.id}"

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app import database
 from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
+from app.read_routing import ReadRouting
 from app.routers import audit as audit_router
 from app.routers import hazards, health
 from app.routers import states
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(ReadRouting)
     app.include_router(health.router)
     app.include_router(hazards.router)
     app.include_router(states.router)

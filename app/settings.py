@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_PAGE_SIZE")
     # Open the reads of the OGC layers and the summaries to anyone (writes always need a key).
     public_read: bool = Field(default=False, validation_alias="LANDRELEASE_PUBLIC_READ")
+    # A hot standby for the heavy reads (layers, tiles, summaries, exports; app/read_routing.py), and how far
+    # behind the primary it may be, in seconds, before those reads go back to the primary.
+    read_database_url: str | None = Field(default=None, validation_alias="LANDRELEASE_READ_DATABASE_URL")
+    read_max_lag_s: float = Field(default=5.0, ge=0, validation_alias="LANDRELEASE_READ_MAX_LAG_S")
 
 
 @lru_cache

@@ -8,7 +8,7 @@ units of a 4096 extent.
 """
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from app import database
 from app.features import ItemsQuery, bad_parameter, source_and_conditions
@@ -71,9 +71,9 @@ def tile_sql(query: ItemsQuery) -> tuple[str, dict]:
     return sql, params
 
 
-def tile(query: ItemsQuery, z: int, x: int, y: int) -> bytes:
-    """The tile's bytes; empty when no feature falls in it."""
+def tile(query: ItemsQuery, z: int, x: int, y: int, engine: Engine | None = None) -> bytes:
+    """The tile's bytes; empty when no feature falls in it (read through `engine`, default the primary's)."""
     sql, params = tile_sql(query)
-    with database.get_engine().connect() as conn:
+    with (engine or database.get_engine()).connect() as conn:
         data = conn.execute(text(sql), {**params, "z": z, "x": x, "y": y}).scalar()
     return bytes(data) if data else b""

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from app import charts
 from app.access import ApiKey, public_state_reader
-from app.database import get_session
 from app.problems import Problem
+from app.read_routing import get_read_session
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 STATIC_PATH = "/dashboard/static"
@@ -64,7 +64,7 @@ def _chart_response(session: Session, iso3: str, as_of: date | None, fmt: str) -
 @router.get("/api/v1/states/{iso3}/chart.svg", summary="Burn-down chart of a State (SVG)",
             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
 def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
-              session: Session = Depends(get_session)) -> Response:
+              session: Session = Depends(get_read_session)) -> Response:
     """Remaining SHA and CHA over time, the Article 5 deadline and extensions, the work-plan milestones and
     the projection at the current rate (the land released in the 365 days up to `as_of`)."""
     return _chart_response(session, iso3, as_of, "svg")
@@ -73,14 +73,14 @@ def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(
 @router.get("/api/v1/states/{iso3}/chart.png", summary="Burn-down chart of a State (PNG)",
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def chart_png(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
-              session: Session = Depends(get_session)) -> Response:
+              session: Session = Depends(get_read_session)) -> Response:
     """The same chart as `chart.svg`, as a PNG image for reports."""
     return _chart_response(session, iso3, as_of, "png")
 
 
 @router.get("/api/v1/states/{iso3}/chart.json", summary="The data behind the burn-down chart, and the map extent")
 def chart_data(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
-               session: Session = Depends(get_session)) -> JSONResponse:
+               session: Session = Depends(get_read_session)) -> JSONResponse:
     """Remaining SHA/CHA at each month end (km²), the deadlines in effect, the work-plan milestones with the
     remaining area they plan for, the projection, and `bbox` ([W, S, E, N], WGS84) of the State's hazards."""
     chart = _burn_down(session, iso3, as_of)

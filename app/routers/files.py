@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from app import access, field_files
 from app.audit import Actor
 from app.database import get_session
+from app.read_routing import get_read_session
 from app.routers.deps import request_actor
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
@@ -75,7 +76,7 @@ def export(
     layer: str | None = Query(None, description="hazardous_areas or land_release_events (default: both where "
                                                 "the format holds several layers)"),
     status: str | None = Query(None, description="Only hazards with this status (active, released)"),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_read_session),
 ) -> FileResponse:
     path, media_type, filename = field_files.export_state(session, iso3.upper(), format, as_of, layer, status)
     return FileResponse(path, media_type=media_type, filename=filename,

@@ -10,9 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import Engine
 
-from app import access, database, features, tiles
+from app import access, features, tiles
 from app.access import ApiKey
+from app.read_routing import read_engine
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -49,10 +51,11 @@ def conformance() -> JSONResponse:
 
 
 @router.get("/collections", summary="The feature collections")
-def collections(request: Request, key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+def collections(request: Request, key: ApiKey | None = Depends(access.public_reader),
+                engine: Engine = Depends(read_engine)) -> JSONResponse:
     base = _base(request)
     states = access.readable_states(key)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         documents = [features.collection_document(conn, c, base, states) for c in features.COLLECTIONS.values()]
     return JSONResponse({
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
@@ -64,9 +67,10 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
 
 @router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
-               key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+               key: ApiKey | None = Depends(access.public_reader),
+               engine: Engine = Depends(read_engine)) -> JSONResponse:
     found = features.collection_or_404(collectionId)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         return JSONResponse(features.collection_document(conn, found, _base(request), access.readable_states(key)))
 
 
@@ -77,9 +81,10 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
                        404: {"description": "Unknown collection"}},
             openapi_extra={"parameters": features.items_parameters(list(features.COLLECTIONS))})
 def items(collectionId: str, request: Request,  # noqa: N803
-          key: ApiKey | None = Depends(access.public_reader)) -> StreamingResponse:
+          key: ApiKey | None = Depends(access.public_reader),
+          engine: Engine = Depends(read_engine)) -> StreamingResponse:
     found = features.collection_or_404(collectionId)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         query = features.read_items_query(found, _params(request), conn)
     access.scope_filters(key, query.filters)
 
@@ -100,7 +105,7 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # The page is made in full before the status line goes out: a database error (a timeout, a bad
     # transform, a lost connection) is a problem+json answer, never a 200 with a document cut short. The
     # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
-    page = features.make_page(query, links)
+    page = features.make_page(query, links, engine)
     return StreamingResponse(page.chunks(), media_type=features.GEOJSON,
                              headers={**_crs_header(query), "Content-Length": str(page.size)})
 
@@ -110,12 +115,13 @@ def items(collectionId: str, request: Request,  # noqa: N803
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
                                           if p["name"] in ("crs", "datetime", "geometry", "f")]})
 def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
-         key: ApiKey | None = Depends(access.public_reader)) -> Response:
+         key: ApiKey | None = Depends(access.public_reader),
+         engine: Engine = Depends(read_engine)) -> Response:
     found = features.collection_or_404(collectionId)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         query = features.read_feature_params(found, _params(request), conn)
     access.scope_filters(key, query.filters)
-    body = features.feature_text(query, featureId)
+    body = features.feature_text(query, featureId, engine)
     base = _base(request)
     links = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)},
              {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
@@ -135,13 +141,14 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
             openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
                                           if p["name"] not in ("limit", "offset", "after", "crs", "f")]})
 def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
-         key: ApiKey | None = Depends(access.public_reader)) -> Response:
+         key: ApiKey | None = Depends(access.public_reader),
+         engine: Engine = Depends(read_engine)) -> Response:
     found = features.collection_or_404(collectionId)
     zoom, column, row = tiles.read_tile_address(z, x, y)
-    with database.get_engine().connect() as conn:
+    with engine.connect() as conn:
         query = features.read_items_query(found, _params(request), conn, paging=False)
     access.scope_filters(key, query.filters)
-    data = tiles.tile(query, zoom, column, row)
+    data = tiles.tile(query, zoom, column, row, engine)
     if not data:
         return Response(status_code=204)
     return Response(data, media_type=tiles.MVT)

@@ -14,6 +14,7 @@ from app import access, article5, summaries
 from app.audit import Actor
 from app.database import get_session
 from app.problems import Problem
+from app.read_routing import get_read_session
 from app.routers.deps import request_actor
 
 router = APIRouter(prefix="/api/v1", tags=["article 5"])
@@ -104,14 +105,14 @@ def put_milestones(
 @router.get("/states/{iso3}/summary", summary="Remaining contamination, land release and Article 5 progress at a date",
             dependencies=[Depends(access.public_state_reader)])
 def state_summary(iso3: str = Iso3, as_of: date | None = AsOf,
-                  session: Session = Depends(get_session)) -> JSONResponse:
+                  session: Session = Depends(get_read_session)) -> JSONResponse:
     return JSONResponse(summaries.state_summary(session, iso3.upper(), as_of or date.today()))
 
 
 @router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)")
 def overview(as_of: date | None = AsOf, format: Format = Query("json", description="json or csv (km2, 3 decimals)"),
              key: access.ApiKey | None = Depends(access.overview_reader),
-             session: Session = Depends(get_session)) -> Response:
+             session: Session = Depends(get_read_session)) -> Response:
     day = as_of or date.today()
     result = summaries.overview(session, day, access.readable_states(key))
     if format == "csv":
@@ -123,7 +124,7 @@ def overview(as_of: date | None = AsOf, format: Format = Query("json", descripti
             dependencies=[Depends(access.public_state_reader)])
 def annual_report(iso3: str = Iso3, year: int = Query(..., description="The reporting year (end of December)"),
                   format: Format = Query("json", description="json or csv (the mined areas table)"),
-                  session: Session = Depends(get_session)) -> Response:
+                  session: Session = Depends(get_read_session)) -> Response:
     if not 1999 <= year <= date.today().year:
         raise Problem(422, f"year {year} is out of range: give a year from 1999 (the Convention's entry into "
                            f"force) to {date.today().year}.")
