@@ -393,8 +393,10 @@ def read(request: ReadRequest) -> dict[str, Any]:
         if db is not None:
             _geopackage_bounds(db, layer, request)
             db.close()
-        meta, _, wkb, columns = raw.read(dataset, layer=layer, max_features=request.max_features + 1,
-                                         datetime_as_string=True, **options)
+        # GeoPackages and Shapefiles are counted already: read in full, so that a geometry GDAL cannot
+        # decode is a row without geometry (pyogrio stops the whole read on it when given max_features)
+        bounded = {} if kind in ("gpkg", "shapefile") else {"max_features": request.max_features + 1}
+        meta, _, wkb, columns = raw.read(dataset, layer=layer, datetime_as_string=True, **bounded, **options)
     except Refused:
         raise
     except MemoryError:
