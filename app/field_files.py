@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -95,6 +96,8 @@ from app.ledger import NewHazard, require_state
 from app.models import CONTAMINATION_TYPES
 from app.problems import Problem
 from app.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 # --- import: formats and columns --------------------------------------------------------------------
 IMPORT_SUFFIXES = {".gpkg": "GPKG", ".zip": "zipped Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON",
@@ -183,6 +186,9 @@ def resolve_columns(columns: list[str], given: Mapping[str, str]) -> dict[str, s
     return resolved
 
 
+READER_PROBLEM_FIELDS = ("layers", "views", "limit", "limit_name")  # what a refusal of the reader may carry
+
+
 def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
     """`app.file_reader` in a worker process of its own; its answer, or the problem that ended it."""
     out = Path(request.out)
@@ -193,8 +199,8 @@ def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
                                   stderr=messages, cwd=out, env=env, start_new_session=True)
         try:
             assert worker.stdin is not None
-            worker.stdin.write(json.dumps(dataclasses.asdict(request)).encode())
-            worker.stdin.close()
+            with contextlib.suppress(BrokenPipeError), worker.stdin:
+                worker.stdin.write(json.dumps(dataclasses.asdict(request)).encode())
             worker.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise Problem(413, f"Reading '{request.name}' took longer than {timeout} s, the limit for an import: "
@@ -206,6 +212,11 @@ def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
                 worker.wait()
         answer.seek(0)
         last = answer.read(1024 * 1024).strip().rsplit(b"\n", 1)[-1]
+    if worker.returncode != 0:
+        with (out / "messages.txt").open("rb") as f:
+            f.seek(max(0, (out / "messages.txt").stat().st_size - 2000))
+            log.warning("the file reader of an import ended with %s: %s", _ending(worker.returncode),
+                        f.read().decode("utf-8", "replace"))
     if worker.returncode == -signal.SIGXCPU:
         raise Problem(413, f"Reading '{request.name}' took more than {request.cpu_seconds} s of CPU, the limit for "
                            "an import: split the file.", limit_name="import_cpu_seconds")
@@ -214,10 +225,12 @@ def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
                            f"{request.memory_mb} MB of memory an import may use (the reader stopped with "
                            f"{_ending(worker.returncode)}).", limit_name="import_memory_mb")
     result: dict[str, Any] = json.loads(last)
-    if "problem" in result:
+    if "problem" in result:  # only what a refusal carries, whatever the worker wrote
         problem = result["problem"]
-        raise Problem(problem.pop("status"), problem.pop("detail"), **problem)
-    return result["ok"]
+        status = problem.get("status") if problem.get("status") in (413, 415, 422) else 422
+        raise Problem(status, str(problem.get("detail")),
+                      **{k: problem[k] for k in READER_PROBLEM_FIELDS if k in problem})
+    return dict(result["ok"])
 
 
 def _ending(returncode: int) -> str:

@@ -30,9 +30,10 @@ Rules (what the worker trusts of a file)
 - Layers: a file with several layers needs `layer`, except our own export (its layers are
   `hazardous_areas` and `land_release_events`: `hazardous_areas` is read).
 - Limits: at most `max_import_features` rows and `max_import_vertices` vertices per file. Shapefiles and
-  GeoPackages are measured before GDAL reads them (the `.shx` record sizes, the GeoPackage's geometry
-  bytes at 16 bytes a vertex); GDAL reads at most one row more than the limit, and the vertices are
-  counted before anything is sent back. The per-geometry limit is the JSON API's (a rejected row).
+  GeoPackages are measured before GDAL reads them (the `.shx` record count and sizes, the GeoPackage's
+  row count and geometry bytes: what their coordinates can hold at 16, 24 or 32 bytes a vertex); other
+  formats are read with at most one row more than the limit. The vertices are counted exactly before
+  anything is sent back. The per-geometry limit is the JSON API's (a rejected row).
 - Messages name the uploaded file by its own name only, never a path on the server.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 KINDS = {".gpkg": "gpkg", ".zip": "shapefile", ".geojson": "geojson", ".json": "geojson", ".kml": "kml",
          ".kmz": "kmz", ".csv": "csv"}
@@ -67,9 +68,12 @@ GDAL_CONFIG = {
 }
 META_FORMATS = {"<OGRVRTDataSource": "an OGR VRT", "<VRTDataset": "a GDAL VRT", "gdal_streamed_alg": "a GDALG pipeline"}
 SNIFF_BYTES = 1024 * 1024
+MAX_CRS_CHARACTERS = 100_000
 SQLITE_HEADER = b"SQLite format 3\x00"
 SHAPEFILE_CODE = 9994
-BYTES_PER_VERTEX = 16  # x and y as doubles: a bound on the vertices a geometry's bytes can hold
+SHAPE_TYPES_Z, SHAPE_TYPES_M = (11, 13, 15, 18, 31), (21, 23, 25, 28)
+SHAPE_RECORD_FIXED_BYTES = 48  # type, box, part and point counts, one part start: the rest are coordinates
+GPKG_FIXED_BYTES = 53  # GeoPackage header with an XY envelope, a WKB polygon's byte order, type and counts
 
 
 @dataclass
@@ -168,18 +172,28 @@ def _text_start(head: bytes) -> bytes:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip()
 
 
-def _sniff_kml(head: bytes, name: str) -> None:
+KML_REFUSED = re.compile(rb"<!DOCTYPE|<!ENTITY|<([\w.-]+:)?NetworkLink[\s>/]", re.IGNORECASE)
+
+
+def _sniff_kml(stream: BinaryIO, name: str) -> None:
+    """KML: XML with a `kml` root; no DOCTYPE or entities, and no NetworkLink anywhere in the file."""
+    head = stream.read(SNIFF_BYTES)
     _meta_format(head, name)
     start = _text_start(head)
     if not start.startswith(b"<"):
         raise Refused(422, f"'{name}' is not KML: it does not start with XML.")
-    if re.search(rb"<!DOCTYPE|<!ENTITY", head, re.IGNORECASE):
-        raise Refused(422, f"'{name}' declares a DOCTYPE or entities: KML for import may not.")
     root = re.search(rb"<(?![?!])([\w.-]+:)?([\w.-]+)", start)
     if root is None or root.group(2).lower() != b"kml":
         raise Refused(422, f"'{name}' is not KML: its root element is not <kml>.")
-    if re.search(rb"<([\w.-]+:)?NetworkLink[\s>]", head):
-        raise Refused(422, f"'{name}' holds a NetworkLink, which points at other data: send the data itself.")
+    chunk = head
+    while chunk:
+        found = KML_REFUSED.search(chunk)
+        if found is not None:
+            if found.group(0).startswith(b"<!"):
+                raise Refused(422, f"'{name}' declares a DOCTYPE or entities: KML for import may not.")
+            raise Refused(422, f"'{name}' holds a NetworkLink, which points at other data: send the data itself.")
+        more = stream.read(SNIFF_BYTES)
+        chunk = chunk[-64:] + more if more else b""
 
 
 def _sniff(path: Path, kind: str, name: str) -> None:
@@ -195,7 +209,8 @@ def _sniff(path: Path, kind: str, name: str) -> None:
         if not _text_start(head).startswith(b"{"):
             raise Refused(422, f"'{name}' is not GeoJSON: it does not start with '{{'.")
     elif kind == "kml":
-        _sniff_kml(head, name)
+        with path.open("rb") as stream:
+            _sniff_kml(stream, name)
     else:  # csv
         _meta_format(head, name)
         if b"\x00" in head or _text_start(head).startswith((b"<", b"{", b"[")):
@@ -254,25 +269,29 @@ def _shapefile(path: Path, request: ReadRequest) -> tuple[str, str]:
 
 
 def _shx_records(archive: zipfile.ZipFile, shx: zipfile.ZipInfo, request: ReadRequest) -> int:
-    """The number of shapes the .shx lists; the shapes' record sizes within the vertex limit."""
+    """The number of shapes the .shx lists, once their record sizes (what GDAL will read) are within the
+    vertex limit."""
+    import numpy as np
+
     with archive.open(shx) as f:
         header = f.read(100)
-        if len(header) < 100 or struct.unpack(">i", header[:4])[0] != SHAPEFILE_CODE:
+        records = (struct.unpack(">i", header[24:28])[0] * 2 - 100) // 8 if len(header) == 100 else -1
+        if records < 0 or struct.unpack(">i", header[:4])[0] != SHAPEFILE_CODE:
             raise Refused(422, f"The .shx in '{request.name}' is not a Shapefile index.")
-        records = (struct.unpack(">i", header[24:28])[0] * 2 - 100) // 8
-        if records < 0 or records > request.max_features:
-            _too_many_features(max(records, 0), request)
-        content_bytes = 0
+        if records > request.max_features:
+            _too_many_features(records, request)
+        shape_type = struct.unpack("<i", header[32:36])[0]
+        per_vertex = 32 if shape_type in SHAPE_TYPES_Z else 24 if shape_type in SHAPE_TYPES_M else 16
+        coordinate_bytes = 0
         remaining = records
-        while remaining:
+        while remaining > 0:
             chunk = f.read(8 * min(remaining, 65536))
             if len(chunk) < 8:
                 break
-            count = len(chunk) // 8
-            sizes = struct.unpack(f">{2 * count}i", chunk[:8 * count])[1::2]
-            content_bytes += 2 * sum(sizes)  # sizes are in 16-bit words
-            remaining -= count
-    vertices = content_bytes // BYTES_PER_VERTEX
+            sizes = np.frombuffer(chunk[:len(chunk) // 8 * 8], dtype=">i4")[1::2].astype(np.int64) * 2  # in bytes
+            coordinate_bytes += int(np.clip(sizes - SHAPE_RECORD_FIXED_BYTES, 0, None).sum())
+            remaining -= len(sizes)
+    vertices = coordinate_bytes // per_vertex
     if vertices > request.max_vertices:
         _too_many_vertices(vertices, request, about=True)
     return records
@@ -293,7 +312,8 @@ def _geopackage_schema(path: Path, name: str) -> Any:
                if kind == "view" or (kind == "table" and re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE", sql or "", re.I)
                                      and not re.search(r"USING\s+rtree\s*\(", sql or "", re.I))]
     if refused:
-        raise Refused(422, f"'{name}' holds views or virtual tables ({', '.join(_printable(r) for r in refused[:20])}): "
+        listed = ", ".join(_printable(r) for r in refused[:20])
+        raise Refused(422, f"'{name}' holds views or virtual tables ({listed}): "
                            "reading them runs queries the file brings along. Save the layer as a plain table.",
                       views=[_printable(r) for r in refused[:100]])
     tables = {str(n) for kind, n, _ in objects if kind == "table"}
@@ -308,12 +328,15 @@ def _geopackage_bounds(db: Any, layer: str, request: ReadRequest) -> None:
     rows = db.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
     if rows > request.max_features:
         _too_many_features(rows, request)
-    column = db.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)).fetchone()
+    column = db.execute("SELECT column_name, z, m FROM gpkg_geometry_columns WHERE table_name = ?",
+                        (layer,)).fetchone()
     if column is not None:
         geometry = '"' + str(column[0]).replace('"', '""') + '"'
-        size = db.execute(f"SELECT coalesce(sum(length({geometry})), 0) FROM {quoted}").fetchone()[0]
-        if size // BYTES_PER_VERTEX > request.max_vertices:
-            _too_many_vertices(size // BYTES_PER_VERTEX, request, about=True)
+        per_vertex = 16 + 8 * (column[1] == 1) + 8 * (column[2] == 1)
+        size = db.execute(f"SELECT coalesce(sum(max(length({geometry}) - {GPKG_FIXED_BYTES}, 0)), 0) "
+                          f"FROM {quoted}").fetchone()[0]
+        if size // per_vertex > request.max_vertices:
+            _too_many_vertices(size // per_vertex, request, about=True)
 
 
 # --- layers and limits ----------------------------------------------------------------------------------
@@ -339,8 +362,8 @@ def _too_many_features(count: int, request: ReadRequest) -> None:
 
 
 def _too_many_vertices(count: int, request: ReadRequest, about: bool = False) -> None:
-    raise Refused(413, f"The geometries of '{request.name}' hold {'about ' if about else ''}{count} vertices; the limit "
-                       f"is {request.max_vertices} per file: split the file or simplify the polygons.",
+    raise Refused(413, f"The geometries of '{request.name}' hold {'about ' if about else ''}{count} vertices; "
+                       f"the limit is {request.max_vertices} per file: split the file or simplify the polygons.",
                   limit=request.max_vertices, limit_name="max_import_vertices")
 
 
@@ -374,8 +397,8 @@ def read(request: ReadRequest) -> dict[str, Any]:
             with zipfile.ZipFile(path) as archive:
                 for info in _members(archive, request.name):
                     if info.filename.lower().endswith(".kml"):
-                        with archive.open(info) as f:
-                            _sniff_kml(f.read(SNIFF_BYTES), request.name)
+                        with archive.open(info) as stream:
+                            _sniff_kml(stream, request.name)
         if kind == "gpkg":
             db = _geopackage_schema(path, request.name)
     pyogrio = _gdal(request, kind)
@@ -421,7 +444,10 @@ def read(request: ReadRequest) -> dict[str, Any]:
                 f.write(one)
                 position += len(one)
     np.save(out / "wkb_index.npy", index, allow_pickle=False)
-    attributes = {"layer": layer, "crs": meta.get("crs"), "columns": [str(c) for c in meta["fields"]],
+    crs = meta.get("crs")
+    if crs is not None and len(crs) > MAX_CRS_CHARACTERS:
+        raise Refused(422, f"The CRS of '{request.name}' is {len(crs)} characters long: not a CRS this service reads.")
+    attributes = {"layer": layer, "crs": crs, "columns": [str(c) for c in meta["fields"]],
                   "values": [[_json_value(v) for v in column.tolist()] for column in columns]}
     with (out / "attributes.json").open("w") as f:
         json.dump(attributes, f)

@@ -178,6 +178,8 @@ def test_kml_network_links_and_doctypes_are_refused(client, http_server, secret)
                     f'<Link><href>{url}/more.kml</href></Link></NetworkLink></Document></kml>').encode()
     refused(post(client, "hazards.kml", network_link), "NetworkLink")
     refused(post(client, "hazards.kmz", zipped({"doc.kml": network_link})), "NetworkLink")
+    late = network_link.replace(b"<Document>", b"<Document>" + b" " * (3 * 1024 * 1024))  # past the first megabyte
+    refused(post(client, "hazards.kml", late), "NetworkLink")
     entity = (f'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY s SYSTEM "file://{path}">]>'
               '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>&s;</name></Document></kml>').encode()
     refused(post(client, "hazards.kml", entity), "DOCTYPE", hidden=(token,))
@@ -415,8 +417,8 @@ def _huge_shapefile_zip(vertices: int, records: int = 1) -> bytes:
         field = struct.pack("<11sc4xBB14x", b"external_i", b"C", 10, 0)
         archive.writestr("huge.dbf", dbf_header + field + b"\r" + b"".join(b" " + f"H-{r:08d}"[:10].encode()
                                                                               for r in range(records)) + b"\x1a")
-        archive.writestr("huge.prj", 'PROJCS["WGS 84 / UTM zone 48N",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",'
-                             '6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
+        archive.writestr("huge.prj", 'PROJCS["WGS 84 / UTM zone 48N",GEOGCS["WGS 84",DATUM["WGS_1984",'
+                             'SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
                              'PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],'
                              'PARAMETER["central_meridian",105],PARAMETER["scale_factor",0.9996],'
                              'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]')
