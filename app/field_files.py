@@ -187,6 +187,7 @@ def resolve_columns(columns: list[str], given: Mapping[str, str]) -> dict[str, s
 
 
 READER_PROBLEM_FIELDS = ("layers", "views", "limit", "limit_name")  # what a refusal of the reader may carry
+WKB_CHUNK = 10_000  # geometries decoded at a time from what the reader wrote
 
 
 def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
@@ -244,12 +245,14 @@ def _rows_read(out: Path) -> tuple[gpd.GeoDataFrame, str | None, str]:
     """The rows the worker wrote: a GeoDataFrame without CRS, the CRS the file says, the layer."""
     with (out / "attributes.json").open() as f:
         attributes = json.load(f)
-    index = np.load(out / "wkb_index.npy", allow_pickle=False)
+    index = np.load(out / "wkb_index.npy", allow_pickle=False).T
     data = (out / "geometry.bin").read_bytes()
-    wkb = np.array([data[start:start + length] if length >= 0 else None for start, length in index.T.tolist()],
-                   dtype=object)
+    geometries = np.empty(len(index), dtype=object)
+    for start in range(0, len(index), WKB_CHUNK):  # a chunk of WKB copies at a time
+        wkb = [data[s:s + n] if n >= 0 else None for s, n in index[start:start + WKB_CHUNK].tolist()]
+        geometries[start:start + len(wkb)] = shapely.from_wkb(np.array(wkb, dtype=object), on_invalid="ignore")
     del data
-    geometry = gpd.GeoSeries(shapely.from_wkb(wkb, on_invalid="ignore"))  # unreadable: a row without geometry
+    geometry = gpd.GeoSeries(geometries)  # a WKB shapely cannot decode: a row without geometry (a rejected row)
     columns = dict(zip(attributes["columns"], attributes["values"], strict=True))
     frame = gpd.GeoDataFrame(pd.DataFrame(columns, index=geometry.index), geometry=geometry)
     return frame, attributes["crs"], attributes["layer"]
