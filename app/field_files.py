@@ -193,8 +193,10 @@ WKB_CHUNK = 10_000  # geometries decoded at a time from what the reader wrote
 def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
     """`app.file_reader` in a worker process of its own; its answer, or the problem that ended it."""
     out = Path(request.out)
+    # a clean environment: none of the service's GDAL options, credentials or proxies reach the worker
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(out),
-           "CPL_TMPDIR": str(out), "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in sys.path if p)}
+           "CPL_TMPDIR": str(out), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in sys.path if p)}
     with (out / "answer.json").open("w+b") as answer, (out / "messages.txt").open("wb") as messages:
         worker = subprocess.Popen([sys.executable, "-m", "app.file_reader"], stdin=subprocess.PIPE, stdout=answer,
                                   stderr=messages, cwd=out, env=env, start_new_session=True)

@@ -255,6 +255,11 @@ def _shapefile(path: Path, request: ReadRequest) -> tuple[str, str]:
         if shx is None or dbf is None:
             raise Refused(422, f"The Shapefile '{_printable(member)}' in '{name}' comes without its "
                                f"{'.shx' if shx is None else '.dbf'}: zip the .shp, .shx, .dbf and .prj together.")
+        with archive.open(by_lower[member.lower()]) as f:
+            head = f.read(100)
+        if len(head) < 100 or struct.unpack(">i", head[:4])[0] != SHAPEFILE_CODE:
+            _meta_format(head, f"{_printable(member)}' in '{name}")
+            raise Refused(422, f"'{_printable(member)}' in '{name}' is not a Shapefile: its header is not one.")
         records = _shx_records(archive, shx, request)
         with archive.open(dbf) as f:
             header = f.read(32)
@@ -370,9 +375,10 @@ def _too_many_vertices(count: int, request: ReadRequest, about: bool = False) ->
 # --- reading ------------------------------------------------------------------------------------------
 def _clean(message: str, path: Path) -> str:
     """GDAL's message without any path of the server: the file is called by its own name."""
-    for text in (f"/vsizip/{path}", str(path), str(path.parent)):
+    for text in (f"/vsizip/{path}/", f"/vsizip/{path}", str(path), f"{path.parent}/", str(path.parent)):
         message = message.replace(text, "")
-    return re.sub(r"/vsi\w+/", "", message).replace("//", "/")
+    message = message.split("; It might help to specify the correct driver", 1)[0]  # GDAL's hint, not for clients
+    return re.sub(r"/vsi\w+/", "", message)
 
 
 def _json_value(value: Any) -> Any:

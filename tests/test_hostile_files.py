@@ -135,7 +135,7 @@ def test_a_meta_format_inside_a_zip_or_kmz_is_refused(client, secret, meta) -> N
     content = META[meta](str(path))
     shx = struct.pack(">7i", 9994, 0, 0, 0, 0, 0, 50) + b"\0" * 72
     refused(post(client, "hazards.zip", zipped({"hazards.shp": content, "hazards.shx": shx,
-                                                "hazards.dbf": b"\x03" + b"\0" * 31})), hidden=(token,))
+                                                "hazards.dbf": b"\x03" + b"\0" * 31})), meta, hidden=(token,))
     refused(post(client, "hazards.kmz", zipped({"doc.kml": content})), meta, hidden=(token,))
     assert stored("KHM") == {}
 
@@ -447,6 +447,14 @@ def test_the_worker_memory_limit_ends_the_worker_not_the_service(client, tmp_pat
     refused(response, "memory", status=response.status_code)
     assert response.status_code in (413, 422)
     assert client.get("/health").status_code == 200
+
+
+def test_the_cpu_limit_ends_the_worker(client, tmp_path, limits) -> None:
+    limits(import_cpu_seconds=2, max_import_vertices=10_000_000)
+    path = tmp_path / "big.geojson"
+    _big_geojson(path, 3_000_000, features=30)
+    problem = refused(post(client, "big.geojson", path.read_bytes()), "s of CPU", status=413)
+    assert problem["limit_name"] == "import_cpu_seconds"
 
 
 def test_the_wall_clock_limit_kills_the_worker(client, tmp_path, limits) -> None:
