@@ -301,7 +301,9 @@ def read_file(path: Path, options: ImportOptions) -> tuple[gpd.GeoDataFrame, CRS
         try:
             _run_reader(request, settings.import_seconds)
         except Problem as problem:  # no path of the server in any message
-            problem.detail = problem.detail.replace(str(path.parent), "").replace(str(out), "")
+            for folder in (f"{path.resolve().parent}/", f"{out}/"):
+                if len(folder) > 1:
+                    problem.detail = problem.detail.replace(folder, "")
             raise
         frame, crs_text, layer = _rows_read(out)
     finally:

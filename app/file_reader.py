@@ -247,7 +247,10 @@ def _shapefile(path: Path, request: ReadRequest) -> tuple[str, str]:
         if not shapefiles:
             listed = ", ".join(_printable(m.filename) for m in members[:20])
             raise Refused(422, f"The zip holds no Shapefile (.shp); it holds: {listed}.")
-        layers = {Path(s).stem: s for s in shapefiles}
+        stems = [Path(s).stem for s in shapefiles]
+        # a layer is the .shp's name without extension (its path in the zip when two have the same name)
+        layers = dict(zip(stems if len(set(stems)) == len(stems) else [s[:-4] for s in shapefiles], shapefiles,
+                          strict=True))
         chosen = _choose(list(layers), request.layer, name)
         member = layers[chosen]
         stem = member[:-4].lower()
@@ -376,7 +379,8 @@ def _too_many_vertices(count: int, request: ReadRequest, about: bool = False) ->
 def _clean(message: str, path: Path) -> str:
     """GDAL's message without any path of the server: the file is called by its own name."""
     for text in (f"/vsizip/{path}/", f"/vsizip/{path}", str(path), f"{path.parent}/", str(path.parent)):
-        message = message.replace(text, "")
+        if len(text) > 1:
+            message = message.replace(text, "")
     message = message.split("; It might help to specify the correct driver", 1)[0]  # GDAL's hint, not for clients
     return re.sub(r"/vsi\w+/", "", message)
 
@@ -425,7 +429,8 @@ def read(request: ReadRequest) -> dict[str, Any]:
         # GeoPackages and Shapefiles are counted already: read in full, so that a geometry GDAL cannot
         # decode is a row without geometry (pyogrio stops the whole read on it when given max_features)
         bounded = {} if kind in ("gpkg", "shapefile") else {"max_features": request.max_features + 1}
-        meta, _, wkb, columns = raw.read(dataset, layer=layer, datetime_as_string=True, **bounded, **options)
+        gdal_layer = None if kind == "shapefile" else layer  # the .shp is the only layer of its dataset
+        meta, _, wkb, columns = raw.read(dataset, layer=gdal_layer, datetime_as_string=True, **bounded, **options)
     except Refused:
         raise
     except MemoryError:

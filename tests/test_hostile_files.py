@@ -313,6 +313,20 @@ def test_our_own_export_with_both_layers_imports_its_hazards(client, tmp_path) -
     response = client.post("/api/v1/states/THA/imports", files={"file": ("KHM.gpkg", export.content)})
     assert response.status_code == 201, response.text
     assert response.json()["layer"] == "hazardous_areas" and set(stored("THA")) == {"KHM-A"}
+    shapefiles = client.get("/api/v1/states/KHM/export", params={"format": "shp"}).content
+    response = client.post("/api/v1/states/AFG/imports", files={"file": ("KHM.zip", shapefiles)})
+    assert response.status_code == 201, response.text
+    assert response.json()["layer"] == "KHM_hazardous_areas" and set(stored("AFG")) == {"KHM-A"}
+
+
+def test_two_shapefiles_of_the_same_name_in_two_folders_are_two_layers(client, tmp_path) -> None:
+    parts = {f"{folder}/{name}": content for folder in ("north", "south")
+             for name, content in _shapefile_parts(tmp_path, 2 if folder == "north" else 3).items()}
+    problem = refused(post(client, "hazards.zip", zipped(parts)), "2 layers")
+    assert problem["layers"] == ["north/hazards", "south/hazards"]
+    response = post(client, "hazards.zip", zipped(parts), layer="south/hazards")
+    assert response.status_code == 201, response.text
+    assert len(stored("KHM")) == 3
 
 
 # --- GeoPackage views -------------------------------------------------------------------------------------
