@@ -38,6 +38,7 @@ Rules (what the worker trusts of a file)
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -108,31 +109,28 @@ def _limit_self(request: ReadRequest) -> None:
     os.nice(10)
 
 
-def _cut_network() -> bool:
-    """A network namespace of the worker's own (no interfaces up), where the kernel allows it."""
+def _cut_network() -> None:
+    """A network namespace of the worker's own (no interface up), where the kernel allows it: as root
+    directly, otherwise inside a user namespace of its own (where those are allowed). Elsewhere GDAL's
+    own guards (`_gdal`) are what keeps the worker off the network."""
     libc = ctypes.CDLL(None, use_errno=True)
     clone_newuser, clone_newnet = 0x10000000, 0x40000000
     if libc.unshare(clone_newnet) == 0:
-        return True
+        return
     uid, gid = os.getuid(), os.getgid()
-    if libc.unshare(clone_newuser | clone_newnet) != 0:
-        return False
-    try:  # the same ids inside, or the worker could not create its output files
-        Path("/proc/self/setgroups").write_text("deny")
-        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
-        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
-    except OSError:
-        return False
-    return True
+    if libc.unshare(clone_newuser | clone_newnet) == 0:
+        with contextlib.suppress(OSError):  # the same ids inside, or the worker could not create its output files
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
 
 
 def _gdal(request: ReadRequest, kind: str) -> Any:
     """pyogrio with only this kind's drivers registered and GDAL's network file systems removed."""
     os.environ["GDAL_SKIP"] = ",".join(d for d in request.all_drivers if d not in DRIVERS[kind])
-    os.environ.update(GDAL_CONFIG)
+    os.environ.update(GDAL_CONFIG)  # read by GDAL (and PROJ) from the environment
     import pyogrio
 
-    pyogrio.set_gdal_config_options(GDAL_CONFIG)
     registered = set(pyogrio.list_drivers())
     if registered - set(DRIVERS[kind]):
         raise RuntimeError(f"GDAL drivers left registered: {sorted(registered - set(DRIVERS[kind]))}")
@@ -412,9 +410,8 @@ def read(request: ReadRequest) -> dict[str, Any]:
         if kind == "gpkg":
             db = _geopackage_schema(path, request.name)
     pyogrio = _gdal(request, kind)
-    from pyogrio import raw
-
     import shapely
+    from pyogrio import raw
 
     options = OPEN_OPTIONS.get(kind, {})
     try:
@@ -431,20 +428,23 @@ def read(request: ReadRequest) -> dict[str, Any]:
         bounded = {} if kind in ("gpkg", "shapefile") else {"max_features": request.max_features + 1}
         gdal_layer = None if kind == "shapefile" else layer  # the .shp is the only layer of its dataset
         meta, _, wkb, columns = raw.read(dataset, layer=gdal_layer, datetime_as_string=True, **bounded, **options)
-    except Refused:
-        raise
-    except MemoryError:
+    except (Refused, MemoryError):
         raise
     except Exception as exc:  # GDAL says why it cannot read the file
         raise Refused(422, f"'{request.name}' cannot be read: {_clean(str(exc), path)}") from exc
-    count = len(columns[0]) if columns else (len(wkb) if wkb is not None else 0)
-    if count > request.max_features:
-        _too_many_features(count, request)
     if wkb is None:
         raise Refused(422, f"'{request.name}' has no geometry column: hazards need polygons.")
-    vertices = int(shapely.get_num_coordinates(shapely.from_wkb(wkb, on_invalid="ignore")).sum())
+    count = len(wkb)
+    if count > request.max_features:
+        _too_many_features(count, request)
+    vertices = sum(int(shapely.get_num_coordinates(shapely.from_wkb(wkb[start:start + 10_000],
+                                                                    on_invalid="ignore")).sum())
+                   for start in range(0, count, 10_000))
     if vertices > request.max_vertices:
         _too_many_vertices(vertices, request)
+    crs = meta.get("crs")
+    if crs is not None and len(crs) > MAX_CRS_CHARACTERS:
+        raise Refused(422, f"The CRS of '{request.name}' is {len(crs)} characters long: not a CRS this service reads.")
     out = Path(request.out)
     index = np.full((2, count), -1, dtype=np.int64)  # each row's start and length in geometry.bin
     with (out / "geometry.bin").open("wb") as f:
@@ -455,9 +455,6 @@ def read(request: ReadRequest) -> dict[str, Any]:
                 f.write(one)
                 position += len(one)
     np.save(out / "wkb_index.npy", index, allow_pickle=False)
-    crs = meta.get("crs")
-    if crs is not None and len(crs) > MAX_CRS_CHARACTERS:
-        raise Refused(422, f"The CRS of '{request.name}' is {len(crs)} characters long: not a CRS this service reads.")
     attributes = {"layer": layer, "crs": crs, "columns": [str(c) for c in meta["fields"]],
                   "values": [[_json_value(v) for v in column.tolist()] for column in columns]}
     with (out / "attributes.json").open("w") as f:
