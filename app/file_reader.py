@@ -26,7 +26,9 @@ Rules (what the worker trusts of a file)
   a zip with several Shapefiles needs `layer`.
 - GeoPackage: inspected with SQLite (read-only, immutable, untrusted schema) before GDAL opens it: views
   and virtual tables (other than the R*Tree spatial indexes) are refused, since reading a view runs the
-  query its author wrote.
+  query its author wrote. Triggers are left alone (the spatial index needs them, and they fire on writes
+  only: the file is opened read-only); what a table itself can cost to read (generated columns, huge
+  blobs) is bounded by the geometry-bytes check and the worker's limits.
 - Layers: a file with several layers needs `layer`, except our own export (its layers are
   `hazardous_areas` and `land_release_events`: `hazardous_areas` is read).
 - Limits: at most `max_import_features` rows and `max_import_vertices` vertices per file. Shapefiles and
