@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pyogrio
 import pytest
+from pyproj import CRS
 
 from app.settings import get_settings
 from tests.conftest import auth_headers
@@ -431,11 +432,7 @@ def _huge_shapefile_zip(vertices: int, records: int = 1) -> bytes:
         field = struct.pack("<11sc4xBB14x", b"external_i", b"C", 10, 0)
         archive.writestr("huge.dbf", dbf_header + field + b"\r" + b"".join(b" " + f"H-{r:08d}"[:10].encode()
                                                                               for r in range(records)) + b"\x1a")
-        archive.writestr("huge.prj", 'PROJCS["WGS 84 / UTM zone 48N",GEOGCS["WGS 84",DATUM["WGS_1984",'
-                             'SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
-                             'PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],'
-                             'PARAMETER["central_meridian",105],PARAMETER["scale_factor",0.9996],'
-                             'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]')
+        archive.writestr("huge.prj", CRS.from_epsg(32648).to_wkt("WKT1_ESRI"))
     return buffer.getvalue()
 
 
