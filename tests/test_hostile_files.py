@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import resource
 import sqlite3
 import stat
@@ -328,6 +329,21 @@ def test_two_shapefiles_of_the_same_name_in_two_folders_are_two_layers(client, t
     response = post(client, "hazards.zip", zipped(parts), layer="south/hazards")
     assert response.status_code == 201, response.text
     assert len(stored("KHM")) == 3
+
+
+def test_a_kml_with_two_folders_needs_a_layer_and_a_kmz_reads_like_its_kml(client, tmp_path) -> None:
+    kml = write(utm_frame(2), tmp_path, "kml").read_text()
+    body = kml[kml.index("<Placemark"):kml.rindex("</Placemark>") + len("</Placemark>")]
+    two = kml.replace(body, f"<Folder><name>north</name>{body}</Folder><Folder><name>south</name>"
+                            f"{body.replace('F-0000', 'S-0000')}</Folder>")
+    problem = refused(post(client, "two.kml", two.encode()), "layers", "north", "south")
+    assert len(problem["layers"]) >= 2
+    # LIBKML does not find a Schema by its schemaUrl inside a KMZ: plain <Data> elements instead
+    untyped = re.sub(r'<SimpleData name="(\w+)">([^<]*)</SimpleData>', r'<Data name="\1"><value>\2</value></Data>',
+                     re.sub(r"</?SchemaData[^>]*>", "", kml))
+    response = post(client, "hazards.kmz", zipped({"doc.kml": untyped.encode()}))
+    assert response.status_code == 201, response.text
+    assert set(stored("KHM")) == {"F-00000", "F-00001"}
 
 
 # --- GeoPackage views -------------------------------------------------------------------------------------
