@@ -6,7 +6,8 @@ Import
   (`max_import_features`) and vertices (`max_import_vertices`); see that module for what it refuses
   (meta-formats such as OGR VRT or GDALG, content that is not what the name says, GeoPackage views,
   unsafe zip members, Shapefiles whose .shx and .dbf disagree, several layers without `layer`). A file
-  that exceeds a limit ends its worker: the answer is a 413 (or 422) naming the limit. Messages name
+  that exceeds a limit ends its worker: the answer is a 413 (or 422) naming the limit. At most
+  `import_readers` workers run at once; an import that finds none free within `import_seconds` is a 503. Messages name
   the file by its own name only, never a path on the server.
 - The CRS comes from the file (.prj, GeoPackage SRS, ...); GeoJSON, KML and CSV without one are WGS84
   longitude/latitude; a file without any CRS can be given one with `crs` (e.g. a Shapefile without
@@ -53,6 +54,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 import zipfile
 from collections.abc import Mapping
@@ -190,8 +192,32 @@ READER_PROBLEM_FIELDS = ("layers", "views", "limit", "limit_name")  # what a ref
 WKB_CHUNK = 10_000  # geometries decoded at a time from what the reader wrote
 
 
+_readers: dict[int, threading.BoundedSemaphore] = {}  # by the number of workers allowed at once
+_readers_lock = threading.Lock()
+
+
+def _reader_slot(allowed: int) -> threading.BoundedSemaphore:
+    with _readers_lock:
+        return _readers.setdefault(allowed, threading.BoundedSemaphore(allowed))
+
+
 def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
-    """`app.file_reader` in a worker process of its own; its answer, or the problem that ended it."""
+    """`app.file_reader` in a worker process of its own; its answer, or the problem that ended it.
+
+    At most `import_readers` workers run at once (each may use `import_memory_mb`); an import waits up to
+    `timeout` seconds for its turn, then is a 503.
+    """
+    slot = _reader_slot(get_settings().import_readers)
+    if not slot.acquire(timeout=timeout):
+        raise Problem(503, "Other imports are being read at the moment: send the file again in a minute.",
+                      title="Service Unavailable", headers={"Retry-After": "60"})
+    try:
+        return _read_in_worker(request, timeout)
+    finally:
+        slot.release()
+
+
+def _read_in_worker(request: ReadRequest, timeout: int) -> dict[str, Any]:
     out = Path(request.out)
     # a clean environment: none of the service's GDAL options, credentials or proxies reach the worker
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(out),

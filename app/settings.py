@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     import_memory_mb: int = Field(default=1024, validation_alias="LANDRELEASE_IMPORT_MEMORY_MB")
     import_cpu_seconds: int = Field(default=120, validation_alias="LANDRELEASE_IMPORT_CPU_SECONDS")
     import_seconds: int = Field(default=180, validation_alias="LANDRELEASE_IMPORT_SECONDS")
+    import_readers: int = Field(default=2, validation_alias="LANDRELEASE_IMPORT_READERS")  # workers at once
     max_page_size: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_PAGE_SIZE")
     # Open the reads of the OGC layers and the summaries to anyone (writes always need a key).
     public_read: bool = Field(default=False, validation_alias="LANDRELEASE_PUBLIC_READ")

@@ -494,6 +494,22 @@ def test_the_wall_clock_limit_kills_the_worker(client, tmp_path, limits) -> None
     assert _worker_pids() <= before  # killed, not left running
 
 
+def test_imports_wait_for_a_free_reader_then_are_503(client, tmp_path, limits) -> None:
+    from app import field_files
+
+    limits(import_readers=1, import_seconds=1)
+    slot = field_files._reader_slot(1)
+    path = write(utm_frame(1), tmp_path, "gpkg")
+    assert slot.acquire(timeout=5)  # another import is being read
+    try:
+        response = post(client, path.name, path.read_bytes())
+    finally:
+        slot.release()
+    refused(response, "send the file again", status=503)
+    assert response.headers["retry-after"] == "60"
+    assert post(client, path.name, path.read_bytes()).status_code == 201
+
+
 def _worker_pids() -> set[int]:
     pids = set()
     for entry in Path("/proc").iterdir():
