@@ -36,6 +36,8 @@ Rules (what the worker trusts of a file)
   row count and geometry bytes: what their coordinates can hold at 16, 24 or 32 bytes a vertex); other
   formats are read with at most one row more than the limit. The vertices are counted exactly before
   anything is sent back. The per-geometry limit is the JSON API's (a rejected row).
+- What comes back is bounded too: the attribute columns at most `MAX_ATTRIBUTE_BYTES` as JSON (413), no
+  two columns of the same name (422: one would hide the other), a CRS of at most `MAX_CRS_CHARACTERS`.
 - Messages name the uploaded file by its own name only, never a path on the server.
 """
 from __future__ import annotations
@@ -72,6 +74,7 @@ GDAL_CONFIG = {
 META_FORMATS = {"<OGRVRTDataSource": "an OGR VRT", "<VRTDataset": "a GDAL VRT", "gdal_streamed_alg": "a GDALG pipeline"}
 SNIFF_BYTES = 1024 * 1024
 MAX_CRS_CHARACTERS = 100_000
+MAX_ATTRIBUTE_BYTES = 256 * 1024 * 1024  # the attribute columns as JSON: what the service then holds in memory
 SQLITE_HEADER = b"SQLite format 3\x00"
 SHAPEFILE_CODE = 9994
 SHAPE_TYPES_Z, SHAPE_TYPES_M = (11, 13, 15, 18, 31), (21, 23, 25, 28)
@@ -457,10 +460,19 @@ def read(request: ReadRequest) -> dict[str, Any]:
                 f.write(one)
                 position += len(one)
     np.save(out / "wkb_index.npy", index, allow_pickle=False)
-    attributes = {"layer": layer, "crs": crs, "columns": [str(c) for c in meta["fields"]],
+    names = [str(c) for c in meta["fields"]]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise Refused(422, f"'{request.name}' has several columns named {', '.join(map(_printable, twice[:20]))}: "
+                           "rename them, or one would hide the other.")
+    attributes = {"layer": layer, "crs": crs, "columns": names,
                   "values": [[_json_value(v) for v in column.tolist()] for column in columns]}
     with (out / "attributes.json").open("w") as f:
         json.dump(attributes, f)
+        if f.tell() > MAX_ATTRIBUTE_BYTES:
+            raise Refused(413, f"The attributes of '{request.name}' take more than {MAX_ATTRIBUTE_BYTES // 2**20} MB, "
+                               "the limit for an import: leave out the columns the hazards do not need.",
+                          limit=MAX_ATTRIBUTE_BYTES, limit_name="attribute_bytes")
     return {"ok": {"rows": count, "vertices": vertices}}
 
 

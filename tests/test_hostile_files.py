@@ -240,6 +240,11 @@ def test_content_must_be_what_the_name_says(client, name, content, fragment) -> 
     refused(post(client, name, content), fragment)
 
 
+def test_two_columns_of_the_same_name_are_refused(client) -> None:
+    content = b'external_id,external_id,classification,recorded_on,WKT\nA,B,SHA,2020-01-01,"POINT (1 2)"\n'
+    refused(post(client, "hazards.csv", content), "several columns named external_id")
+
+
 def test_a_broken_geopackage_is_a_422_without_server_paths(client) -> None:
     refused(post(client, "hazards.gpkg", b"SQLite format 3\x00" + b"\x10\x00" + os.urandom(4000)))
 
