@@ -7,8 +7,8 @@ Import
   (meta-formats such as OGR VRT or GDALG, content that is not what the name says, GeoPackage views,
   unsafe zip members, Shapefiles whose .shx and .dbf disagree, several layers without `layer`). A file
   that exceeds a limit ends its worker: the answer is a 413 (or 422) naming the limit. At most
-  `import_readers` workers run at once; an import that finds none free within `import_seconds` is a 503. Messages name
-  the file by its own name only, never a path on the server.
+  `import_readers` workers run at once; an import that finds none free within `import_seconds` is a
+  503. Messages name the file by its own name only, never a path on the server.
 - The CRS comes from the file (.prj, GeoPackage SRS, ...); GeoJSON, KML and CSV without one are WGS84
   longitude/latitude; a file without any CRS can be given one with `crs` (e.g. a Shapefile without
   .prj). A CRS of another celestial body, a local/engineering CRS, or one PROJ cannot transform to
@@ -80,7 +80,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.as_of import hazards_sql
-from app.file_reader import ReadRequest
+from app.file_reader import KINDS, ReadRequest
 from app.geometry import (
     MIN_AREA_M2,
     THREE_D_WARNING,
@@ -102,8 +102,6 @@ from app.settings import get_settings
 log = logging.getLogger(__name__)
 
 # --- import: formats and columns --------------------------------------------------------------------
-IMPORT_SUFFIXES = {".gpkg": "GPKG", ".zip": "zipped Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON",
-                   ".kml": "KML", ".kmz": "KMZ", ".csv": "CSV"}
 HAZARD_FIELDS = ("external_id", "classification", "recorded_on", "contamination", "name", "region")
 REQUIRED_FIELDS = ("external_id", "classification", "recorded_on")
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -201,8 +199,9 @@ def _reader_slot(allowed: int) -> threading.BoundedSemaphore:
         return _readers.setdefault(allowed, threading.BoundedSemaphore(allowed))
 
 
-def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
-    """`app.file_reader` in a worker process of its own; its answer, or the problem that ended it.
+def _run_reader(request: ReadRequest, timeout: int) -> None:
+    """`app.file_reader` in a worker process of its own, which writes the rows into `request.out`; the
+    problem that ended it, if any.
 
     At most `import_readers` workers run at once (each may use `import_memory_mb`); an import waits up to
     `timeout` seconds for its turn, then is a 503.
@@ -212,12 +211,12 @@ def _run_reader(request: ReadRequest, timeout: int) -> dict[str, Any]:
         raise Problem(503, "Other imports are being read at the moment: send the file again in a minute.",
                       title="Service Unavailable", headers={"Retry-After": "60"})
     try:
-        return _read_in_worker(request, timeout)
+        _read_in_worker(request, timeout)
     finally:
         slot.release()
 
 
-def _read_in_worker(request: ReadRequest, timeout: int) -> dict[str, Any]:
+def _read_in_worker(request: ReadRequest, timeout: int) -> None:
     out = Path(request.out)
     # a clean environment: none of the service's GDAL options, credentials or proxies reach the worker
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(out),
@@ -259,7 +258,8 @@ def _read_in_worker(request: ReadRequest, timeout: int) -> dict[str, Any]:
         status = problem.get("status") if problem.get("status") in (413, 415, 422) else 422
         raise Problem(status, str(problem.get("detail")),
                       **{k: problem[k] for k in READER_PROBLEM_FIELDS if k in problem})
-    return dict(result["ok"])
+    if "ok" not in result:
+        raise Problem(422, f"Reading '{request.name}' failed: the reader gave no answer.")
 
 
 def _ending(returncode: int) -> str:
@@ -308,7 +308,7 @@ def _earth_crs(crs: CRS, name: str) -> CRS:
 def read_file(path: Path, options: ImportOptions) -> tuple[gpd.GeoDataFrame, CRS, str | None]:
     """The file's rows as a GeoDataFrame in its own CRS, the CRS, and the layer read (by `app.file_reader`,
     in a worker process)."""
-    if path.suffix.lower() not in IMPORT_SUFFIXES:
+    if path.suffix.lower() not in KINDS:
         raise Problem(415, f"'{path.name}' is not a format this service reads: send a GeoPackage (.gpkg), a zipped "
                            "Shapefile (.zip), GeoJSON (.geojson/.json), KML (.kml/.kmz) or CSV with a WKT column.")
     given = None

@@ -512,6 +512,7 @@ def test_imports_wait_for_a_free_reader_then_are_503(client, tmp_path, limits) -
         slot.release()
     refused(response, "send the file again", status=503)
     assert response.headers["retry-after"] == "60"
+    limits(import_seconds=180)  # the reader is free again
     assert post(client, path.name, path.read_bytes()).status_code == 201
 
 
