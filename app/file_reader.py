@@ -29,8 +29,10 @@ Rules (what the worker trusts of a file)
   query its author wrote. Triggers are left alone (the spatial index needs them, and they fire on writes
   only: the file is opened read-only); what a table itself can cost to read (generated columns, huge
   blobs) is bounded by the geometry-bytes check and the worker's limits.
-- Layers: a file with several layers needs `layer`, except our own export (its layers are
-  `hazardous_areas` and `land_release_events`: `hazardous_areas` is read).
+- Layers: a file with several layers needs `layer` (a Shapefile in a zip is named by its `.shp` without
+  extension, or by its path in the zip when two share a name), except our own export (its layers are
+  `hazardous_areas` and `land_release_events`, with the State's prefix in the zip: `hazardous_areas` is
+  read).
 - Limits: at most `max_import_features` rows and `max_import_vertices` vertices per file. Shapefiles and
   GeoPackages are measured before GDAL reads them (the `.shx` record count and sizes, the GeoPackage's
   row count and geometry bytes: what their coordinates can hold at 16, 24 or 32 bytes a vertex); other
@@ -69,7 +71,7 @@ GDAL_CONFIG = {
     "GDAL_HTTP_PROXY": "127.0.0.1:9",  # nothing listens there (and the worker has no network where it can)
     "GDAL_HTTP_TIMEOUT": "1", "GDAL_HTTP_CONNECTTIMEOUT": "1", "GDAL_HTTP_MAX_RETRY": "0",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".landrelease-no-remote-files",
-    "LIBKML_EXTERNAL_STYLE": "NO", "PROJ_NETWORK": "OFF", "OSR_USE_NON_DEPRECATED": "YES",
+    "LIBKML_EXTERNAL_STYLE": "NO", "PROJ_NETWORK": "OFF",
 }
 META_FORMATS = {"<OGRVRTDataSource": "an OGR VRT", "<VRTDataset": "a GDAL VRT", "gdal_streamed_alg": "a GDALG pipeline"}
 SNIFF_BYTES = 1024 * 1024
