@@ -1,9 +1,20 @@
 """Field data as files: hazards in from GeoPackage, zipped Shapefile, GeoJSON, KML or CSV; the ledger out.
 
 Import
-- The file is read with pyogrio (GDAL). Its CRS comes from the file (.prj, GeoPackage SRS, ...);
-  GeoJSON, KML and CSV without one are WGS84 longitude/latitude; a file without any CRS can be
-  given one with `crs` (e.g. a Shapefile without .prj).
+- The file is read by `app.file_reader` in a worker process of its own, with the GDAL drivers of the
+  format its name claims and no others, no network, and limits on memory, CPU, wall-clock time, rows
+  (`max_import_features`) and vertices (`max_import_vertices`); see that module for what it refuses
+  (meta-formats such as OGR VRT or GDALG, content that is not what the name says, GeoPackage views,
+  unsafe zip members, Shapefiles whose .shx and .dbf disagree, several layers without `layer`). A file
+  that exceeds a limit ends its worker: the answer is a 413 (or 422) naming the limit. At most
+  `import_readers` workers run at once; an import that finds none free within `import_seconds` is a
+  503. Messages name the file by its own name only, never a path on the server.
+- The CRS comes from the file (.prj, GeoPackage SRS, ...); GeoJSON, KML and CSV without one are WGS84
+  longitude/latitude; a file without any CRS can be given one with `crs` (e.g. a Shapefile without
+  .prj). A CRS of another celestial body, a local/engineering CRS, or one PROJ cannot transform to
+  WGS84 is a 422.
+- A row whose geometry the reader cannot decode is a rejected row ("missing or unreadable geometry"),
+  never dropped.
 - Columns are matched to the hazard fields by name, case-insensitively, through `COLUMN_ALIASES`
   (which includes the 10-character names of Shapefiles and of our own export); a `mapping`
   (`{"external_id": "HAZ_REF", ...}`, or `external_id=HAZ_REF,classification=CLASS`) overrides it.
@@ -34,11 +45,18 @@ Export
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import logging
 import math
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import uuid
 import zipfile
 from collections.abc import Mapping
@@ -56,13 +74,15 @@ import shapely
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
-from pyproj import CRS
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError, ProjError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import audit, spreadsheet
 from app.as_of import hazards_sql
+from app.file_reader import KINDS, ReadRequest
 from app.geometry import (
     MIN_AREA_M2,
     THREE_D_WARNING,
@@ -81,9 +101,9 @@ from app.models import CONTAMINATION_TYPES
 from app.problems import Problem
 from app.settings import get_settings
 
+log = logging.getLogger(__name__)
+
 # --- import: formats and columns --------------------------------------------------------------------
-IMPORT_SUFFIXES = {".gpkg": "GPKG", ".zip": "zipped Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON",
-                   ".kml": "KML", ".kmz": "KMZ", ".csv": "CSV"}
 HAZARD_FIELDS = ("external_id", "classification", "recorded_on", "contamination", "name", "region")
 REQUIRED_FIELDS = ("external_id", "classification", "recorded_on")
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -168,60 +188,155 @@ def resolve_columns(columns: list[str], given: Mapping[str, str]) -> dict[str, s
     return resolved
 
 
-def _dataset_path(path: Path) -> tuple[str, dict[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix not in IMPORT_SUFFIXES:
-        raise Problem(415, f"'{path.name}' is not a format this service reads: send a GeoPackage (.gpkg), a zipped "
-                           "Shapefile (.zip), GeoJSON (.geojson/.json), KML (.kml/.kmz) or CSV with a WKT column.")
-    if suffix == ".zip":
-        if not zipfile.is_zipfile(path):
-            raise Problem(422, f"'{path.name}' is not a zip archive.")
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if not n.startswith("__MACOSX")]
-        shapefiles = [n for n in names if n.lower().endswith(".shp")]
-        if not shapefiles:
-            raise Problem(422, f"The zip holds no Shapefile (.shp); it holds: {', '.join(names[:20])}.")
-        if len(shapefiles) == 1:
-            return f"/vsizip/{path}/{shapefiles[0]}", {}
-        return f"/vsizip/{path}", {}
-    if suffix == ".csv":
-        return str(path), {"GEOM_POSSIBLE_NAMES": "WKT,geometry,geom,the_geom", "KEEP_GEOM_COLUMNS": "NO"}
-    return str(path), {}
+READER_PROBLEM_FIELDS = ("layers", "views", "limit", "limit_name")  # what a refusal of the reader may carry
+WKB_CHUNK = 10_000  # geometries decoded at a time from what the reader wrote
 
 
-def _choose_layer(dataset: str, wanted: str | None, name: str) -> str | None:
+_readers: dict[int, threading.BoundedSemaphore] = {}  # by the number of workers allowed at once
+_readers_lock = threading.Lock()
+
+
+def _reader_slot(allowed: int) -> threading.BoundedSemaphore:
+    with _readers_lock:
+        return _readers.setdefault(allowed, threading.BoundedSemaphore(allowed))
+
+
+def _run_reader(request: ReadRequest, timeout: int) -> None:
+    """`app.file_reader` in a worker process of its own, which writes the rows into `request.out`; the
+    problem that ended it, if any.
+
+    At most `import_readers` workers run at once (each may use `import_memory_mb`); an import waits up to
+    `timeout` seconds for its turn, then is a 503.
+    """
+    slot = _reader_slot(get_settings().import_readers)
+    if not slot.acquire(timeout=timeout):
+        raise Problem(503, "Other imports are being read at the moment: send the file again in a minute.",
+                      title="Service Unavailable", headers={"Retry-After": "60"})
     try:
-        layers = [str(row[0]) for row in pyogrio.list_layers(dataset)]
-    except Exception as exc:  # GDAL says why it cannot open the file
-        raise Problem(422, f"'{name}' cannot be read: {exc}") from exc
-    if wanted:
-        if wanted not in layers:
-            raise Problem(422, f"The file has no layer '{wanted}'; its layers are: {', '.join(layers)}.",
-                          layers=layers)
-        return wanted
-    if len(layers) <= 1:
-        return layers[0] if layers else None
-    return "hazardous_areas" if "hazardous_areas" in layers else layers[0]
+        _read_in_worker(request, timeout)
+    finally:
+        slot.release()
+
+
+def _read_in_worker(request: ReadRequest, timeout: int) -> None:
+    out = Path(request.out)
+    # a clean environment: none of the service's GDAL options, credentials or proxies reach the worker
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(out),
+           "CPL_TMPDIR": str(out), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in sys.path if p)}
+    with (out / "answer.json").open("w+b") as answer, (out / "messages.txt").open("wb") as messages:
+        worker = subprocess.Popen([sys.executable, "-m", "app.file_reader"], stdin=subprocess.PIPE, stdout=answer,
+                                  stderr=messages, cwd=out, env=env, start_new_session=True)
+        try:
+            assert worker.stdin is not None
+            with contextlib.suppress(BrokenPipeError), worker.stdin:
+                worker.stdin.write(json.dumps(dataclasses.asdict(request)).encode())
+            worker.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Problem(413, f"Reading '{request.name}' took longer than {timeout} s, the limit for an import: "
+                               "split the file.", limit_name="import_seconds") from None
+        finally:
+            if worker.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+        answer.seek(0)
+        last = answer.read(1024 * 1024).strip().rsplit(b"\n", 1)[-1]
+    if worker.returncode != 0:
+        with (out / "messages.txt").open("rb") as f:
+            f.seek(max(0, (out / "messages.txt").stat().st_size - 2000))
+            log.warning("the file reader of an import ended with %s: %s", _ending(worker.returncode),
+                        f.read().decode("utf-8", "replace"))
+    if worker.returncode == -signal.SIGXCPU:
+        raise Problem(413, f"Reading '{request.name}' took more than {request.cpu_seconds} s of CPU, the limit for "
+                           "an import: split the file.", limit_name="import_cpu_seconds")
+    if worker.returncode != 0 or not last:
+        raise Problem(422, f"Reading '{request.name}' failed: the file is malformed, or it needs more than the "
+                           f"{request.memory_mb} MB of memory an import may use (the reader stopped with "
+                           f"{_ending(worker.returncode)}).", limit_name="import_memory_mb")
+    result: dict[str, Any] = json.loads(last)
+    if "problem" in result:  # only what a refusal carries, whatever the worker wrote
+        problem = result["problem"]
+        status = problem.get("status") if problem.get("status") in (413, 415, 422) else 422
+        raise Problem(status, str(problem.get("detail")),
+                      **{k: problem[k] for k in READER_PROBLEM_FIELDS if k in problem})
+    if "ok" not in result:
+        raise Problem(422, f"Reading '{request.name}' failed: the reader gave no answer.")
+
+
+def _ending(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-returncode).name}"
+    return f"exit code {returncode}"
+
+
+def _rows_read(out: Path) -> tuple[gpd.GeoDataFrame, str | None, str]:
+    """The rows the worker wrote: a GeoDataFrame without CRS, the CRS the file says, the layer."""
+    with (out / "attributes.json").open() as f:
+        attributes = json.load(f)
+    index = np.load(out / "wkb_index.npy", allow_pickle=False).T
+    data = (out / "geometry.bin").read_bytes()
+    geometries = np.empty(len(index), dtype=object)
+    for start in range(0, len(index), WKB_CHUNK):  # a chunk of WKB copies at a time
+        wkb = [data[s:s + n] if n >= 0 else None for s, n in index[start:start + WKB_CHUNK].tolist()]
+        geometries[start:start + len(wkb)] = shapely.from_wkb(np.array(wkb, dtype=object), on_invalid="ignore")
+    del data
+    geometry = gpd.GeoSeries(geometries)  # a WKB shapely cannot decode: a row without geometry (a rejected row)
+    columns = dict(zip(attributes["columns"], attributes["values"], strict=True))
+    frame = gpd.GeoDataFrame(pd.DataFrame(columns, index=geometry.index), geometry=geometry)
+    return frame, attributes["crs"], attributes["layer"]
+
+
+def _earth_crs(crs: CRS, name: str) -> CRS:
+    """The CRS when it is an Earth CRS that transforms to WGS84; a 422 for another celestial body, a local or
+    engineering CRS, or one PROJ cannot transform."""
+    horizontal = crs.source_crs if crs.is_bound and crs.source_crs is not None else crs
+    if horizontal.is_compound:
+        horizontal = horizontal.sub_crs_list[0]
+    ellipsoid = horizontal.ellipsoid
+    problem = Problem(422, f"The CRS of '{name}' ({crs.name}) is not an Earth CRS that can be transformed to WGS84: "
+                           "give the file a CRS of the Earth (e.g. EPSG:32648).")
+    if not (horizontal.is_geographic or horizontal.is_projected) or ellipsoid is None \
+            or not 6.3e6 < ellipsoid.semi_major_metre < 6.4e6:
+        raise problem
+    try:
+        Transformer.from_crs(crs, WGS84, always_xy=True)
+    except (ProjError, CRSError) as exc:
+        raise problem from exc
+    return crs
 
 
 def read_file(path: Path, options: ImportOptions) -> tuple[gpd.GeoDataFrame, CRS, str | None]:
-    """The file's rows as a GeoDataFrame in its own CRS, the CRS, and the layer read."""
-    dataset, open_options = _dataset_path(path)
-    layer = _choose_layer(dataset, options.layer, path.name)
-    try:
-        frame = pyogrio.read_dataframe(dataset, layer=layer, on_invalid="ignore", **open_options)
-    except Exception as exc:
-        raise Problem(422, f"'{path.name}' cannot be read: {exc}") from exc
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry is None:
-        raise Problem(422, f"'{path.name}' has no geometry column: hazards need polygons.")
+    """The file's rows as a GeoDataFrame in its own CRS, the CRS, and the layer read (by `app.file_reader`,
+    in a worker process)."""
+    if path.suffix.lower() not in KINDS:
+        raise Problem(415, f"'{path.name}' is not a format this service reads: send a GeoPackage (.gpkg), a zipped "
+                           "Shapefile (.zip), GeoJSON (.geojson/.json), KML (.kml/.kmz) or CSV with a WKT column.")
     given = None
     if options.crs:
         try:
-            given = parse_crs(options.crs)
+            given = _earth_crs(parse_crs(options.crs), path.name)
         except CRSNotKnown as exc:
             raise Problem(400, str(exc), invalid_params=[{"name": "crs", "reason": str(exc)}]) from exc
-    crs = frame.crs
-    if crs is None:
+    settings = get_settings()
+    out = Path(tempfile.mkdtemp(prefix="landrelease-read-"))
+    try:
+        request = ReadRequest(path=str(path.resolve()), name=path.name, out=str(out), layer=options.layer,
+                              max_features=settings.max_import_features, max_vertices=settings.max_import_vertices,
+                              memory_mb=settings.import_memory_mb, cpu_seconds=settings.import_cpu_seconds,
+                              all_drivers=sorted(pyogrio.list_drivers()))
+        try:
+            _run_reader(request, settings.import_seconds)
+        except Problem as problem:  # no path of the server in any message
+            for folder in (f"{path.resolve().parent}/", f"{out}/"):
+                if len(folder) > 1:
+                    problem.detail = problem.detail.replace(folder, "")
+            raise
+        frame, crs_text, layer = _rows_read(out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if crs_text is None:
         if given is not None:
             crs = given
         elif path.suffix.lower() in (".geojson", ".json", ".kml", ".kmz", ".csv"):
@@ -229,12 +344,16 @@ def read_file(path: Path, options: ImportOptions) -> tuple[gpd.GeoDataFrame, CRS
         else:
             raise Problem(422, f"'{path.name}' does not say its CRS (a Shapefile without .prj?): give it with "
                                "crs=EPSG:<code>.")
-    elif given is not None and not CRS.from_user_input(crs).equals(given, ignore_axis_order=True):
-        raise Problem(422, f"The file says its CRS is {CRS.from_user_input(crs).to_string()}, not {options.crs}: "
-                           "leave crs out, the file's own CRS is used.")
-    if frame.crs is None:
-        frame = frame.set_crs(crs)
-    return frame, CRS.from_user_input(crs), layer
+    else:
+        try:
+            crs = _earth_crs(CRS.from_user_input(crs_text), path.name)
+        except CRSError as exc:
+            raise Problem(422, f"The CRS of '{path.name}' is not one PROJ understands, so it cannot be transformed "
+                               "to WGS84.") from exc
+        if given is not None and not crs.equals(given, ignore_axis_order=True):
+            raise Problem(422, f"The file says its CRS is {crs.to_string()}, not {options.crs}: "
+                               "leave crs out, the file's own CRS is used.")
+    return frame.set_crs(crs), crs, layer
 
 
 # --- import: rows -------------------------------------------------------------------------------------
@@ -656,7 +775,11 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
         raise Problem(422, f"'{path.name}' has no rows.")
     columns = resolve_columns([c for c in frame.columns if c != frame.geometry.name], options.mapping)
     count = len(frame)
-    hazards, rejected, warnings = check_rows(frame, crs, columns, options.repair)
+    try:
+        hazards, rejected, warnings = check_rows(frame, crs, columns, options.repair)
+    except ProjError as exc:  # PROJ could not transform the file's coordinates to WGS84
+        raise Problem(422, f"The coordinates of '{path.name}' cannot be transformed from its CRS "
+                           f"({crs.name}) to WGS84.") from exc
     del frame  # the accepted hazards hold their own (snapped) geometries
     if rejected:
         session.rollback()

@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, validation_alias="LANDRELEASE_MAX_UPLOAD_BYTES")
     max_features_per_request: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_FEATURES")
     max_vertices_per_geometry: int = Field(default=100_000, validation_alias="LANDRELEASE_MAX_VERTICES")
+    # File imports: rows and vertices per file, and what the worker that reads a file may use.
+    max_import_features: int = Field(default=200_000, validation_alias="LANDRELEASE_MAX_IMPORT_FEATURES")
+    max_import_vertices: int = Field(default=5_000_000, validation_alias="LANDRELEASE_MAX_IMPORT_VERTICES")
+    import_memory_mb: int = Field(default=1024, validation_alias="LANDRELEASE_IMPORT_MEMORY_MB")
+    import_cpu_seconds: int = Field(default=120, validation_alias="LANDRELEASE_IMPORT_CPU_SECONDS")
+    import_seconds: int = Field(default=180, validation_alias="LANDRELEASE_IMPORT_SECONDS")
+    import_readers: int = Field(default=2, validation_alias="LANDRELEASE_IMPORT_READERS")  # workers at once
     max_page_size: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_PAGE_SIZE")
     # Open the reads of the OGC layers and the summaries to anyone (writes always need a key).
     public_read: bool = Field(default=False, validation_alias="LANDRELEASE_PUBLIC_READ")

@@ -36,14 +36,19 @@ def _safe_name(name: str | None) -> str:
     dependencies=[Depends(access.state_writer)],
     responses={200: {"description": "Every hazard already existed with identical content"},
                409: {"description": "An external_id exists with different content; nothing stored"},
+               413: {"description": "The file has more rows or vertices than an import may read, or reading "
+                                    "it took more time than an import may use; nothing stored"},
                415: {"description": "Not a file format this service reads"},
-               422: {"description": "Rejected rows (listed), or no column for a required field; nothing stored"}})
+               422: {"description": "Rejected rows (listed), no column for a required field, several layers and "
+                                    "no `layer`, or a file that is not what its name says (a VRT, GeoPackage "
+                                    "views, ...); nothing stored"}})
 def import_file(
     iso3: str,
     file: UploadFile = File(..., description="The file; a Shapefile comes zipped with its .shp, .shx, .dbf, .prj"),
     mapping: str | None = Form(None, description='{"external_id": "REF"} or external_id=REF,classification=CLASS'),
-    layer: str | None = Form(None, description="Layer to read from a multi-layer file (default: hazardous_areas "
-                                                "if present, else the first)"),
+    layer: str | None = Form(None, description="Layer to read from a file with several layers (GeoPackage, KML, "
+                                                "or a zip of several Shapefiles, by name without .shp); needed "
+                                                "there, except for our own export (hazardous_areas is read)"),
     crs: str | None = Form(None, description="CRS for a file that does not say its own (e.g. EPSG:32648)"),
     repair: bool = Form(False, description="Repair invalid geometries (make_valid) and report it"),
     session: Session = Depends(get_session),
