@@ -2,10 +2,20 @@
 
 Accounting rules (shared/domain.md):
 - remaining(hazard, D) = baseline minus the released geometry of every valid event dated <= D;
-- an event releases what its polygon covers of the hazard's remaining area just before it, in
-  (date, arrival) order; land is never released twice, what falls outside is reported back;
-- back-dated events and voids replay the hazard's events, so any date's state is the same whatever
-  order the events arrived in;
+- an event releases what its polygon covers of the hazard's remaining area just before it, in the
+  ledger's order; land is never released twice, what falls outside is reported back;
+- the ledger's order depends only on the facts, never on arrival: by date, and on one day
+  1. clearance, 2. reduction (technical survey), 3. cancellation (non-technical survey),
+  4. reclassification. Reports of one day each say what their method did that day; the land two of
+  them share is released once, and credited to the most thorough method: land cleared is free of
+  explosive ordnance to the specified depth whatever a survey said of it, and technical survey is
+  physical evidence where non-technical survey is none. A reclassification comes after the
+  releases of its day: direct evidence moves to a CHA only land that is not released that same
+  day (land cleared that day is not a confirmed hazard at its end). Events of one kind on one day
+  are taken in the order of their polygons' hashes (a property of the fact itself; two reports with
+  the same polygon cannot both release land, the second is refused);
+- an event dated on or before another valid one (back-dated, or of the same day) and a void replay
+  the hazard's events, so any date's state is the same whatever order the events arrived in;
 - a reclassification moves land from SHA to CHA (a split-off part becomes a new CHA hazard); it
   is not released land;
 - a hazard whose remaining area falls below MIN_AREA_M2 is released on that date.
@@ -197,10 +207,20 @@ class _Step:
         return self.kind == "reclassification" and self.has_geometry
 
 
+# The ledger's order of a hazard's events (see the module docstring): by date; on one day clearance,
+# then reduction, then cancellation, then reclassification; within one kind on one day by the
+# event's own polygon (its hash). Arrival only separates events with the same polygon, of which the
+# later-arriving one always releases nothing and is refused.
+LEDGER_ORDER = (
+    "date, CASE kind WHEN 'clearance' THEN 0 WHEN 'reduction' THEN 1 WHEN 'cancellation' THEN 2 ELSE 3 END, "
+    "md5(ST_AsEWKB(submitted_geom)), arrival"
+)
+
+
 def _valid_events(session: Session, hazard_id: uuid.UUID) -> list[Any]:
     return list(session.execute(
         text("SELECT id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id "
-             "FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL ORDER BY date, arrival"),
+             f"FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id},
     ))
 
@@ -279,7 +299,7 @@ def _finish(session: Session, hazard_id: uuid.UUID, steps: list[_Step]) -> None:
 
 
 def replay(session: Session, hazard_id: uuid.UUID) -> list[_Step]:
-    """Recompute a hazard from its baseline through its valid events in (date, arrival) order."""
+    """Recompute a hazard from its baseline through its valid events in the ledger's order."""
     hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one()
     session.execute(text("UPDATE hazardous_areas SET remaining_geom = baseline_geom, "
                          "remaining_area_m2 = baseline_area_m2 WHERE id = :id"), {"id": hazard_id})
@@ -385,7 +405,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
             RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
                 EXISTS (SELECT 1 FROM land_release_events later WHERE later.hazard_id = :hazard_id
-                        AND later.voided_at IS NULL AND later.date > :date) AS back_dated
+                        AND later.voided_at IS NULL AND later.date >= :date) AS replays
             """
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
@@ -393,14 +413,14 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
          "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
     ).one()
 
-    if event.back_dated:
+    if event.replays:
         steps = replay(session, hazard_id)
         step = next(s for s in steps if s.event_id == event.id)
     else:
         step = _apply(session, hazard, event)
         _finish(session, hazard_id, [step])
 
-    _check_splits(steps if event.back_dated else [step], event.id)
+    _check_splits(steps if event.replays else [step], event.id)
     if new.geometry is not None:
         if step.before_m2 < MIN_AREA_M2:
             raise Problem(422, f"Nothing of the hazard remains on {new.date}: it was already fully released.")
@@ -471,7 +491,7 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
         text("SELECT id, external_id, kind, date, organisation, released_area_m2, outside_area_m2, ap_mines, "
              "improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
-             "ORDER BY date, arrival"),
+             f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
     )
     properties = {
