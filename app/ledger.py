@@ -276,6 +276,13 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
         {"event_id": event.id},
     ).scalar()
     if changed is not None:
+        # the child's events measure what they cover outside its new baseline again
+        session.execute(
+            text(f"UPDATE land_release_events e SET outside_area_m2 = "
+                 f"{sql_area(sql_difference('e.submitted_geom', 'c.baseline_geom'))} "
+                 "FROM hazardous_areas c WHERE c.id = :child AND e.hazard_id = c.id AND e.submitted_geom IS NOT NULL"),
+            {"child": changed},
+        )
         replay(session, changed)
 
 
@@ -389,6 +396,18 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         cha_since = hazard.reclassified_on if hazard.classification == "SHA" else hazard.recorded_on
         if cha_since is not None and cha_since <= new.date:
             raise Problem(422, f"The hazard is already a CHA on {new.date}: only an SHA can be reclassified.")
+        if new.geometry is None:
+            split = session.execute(
+                text("SELECT id, date FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL "
+                     "AND kind = 'reclassification' AND submitted_geom IS NOT NULL AND date >= :date "
+                     "ORDER BY date LIMIT 1"),
+                {"id": hazard_id, "date": new.date},
+            ).one_or_none()
+            if split is not None:
+                raise Problem(409, f"The reclassification {split.id} of {split.date} splits part of this SHA off as "
+                                   f"a CHA: the whole hazard cannot be a CHA from {new.date}, before or on that day. "
+                                   "Void that reclassification first, or check the date.",
+                              conflicting_event_id=str(split.id))
     if hazard.released_on is not None and hazard.released_on <= new.date:
         raise Problem(422, f"The hazard was fully released on {hazard.released_on}: nothing remains on {new.date}.")
 
