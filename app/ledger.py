@@ -33,7 +33,7 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, overlaps
 from app.geometry import (
     MIN_AREA_M2,
     SQL_EMPTY,
@@ -89,9 +89,15 @@ def _same_hazard(row: Any, new: NewHazard) -> bool:
     )
 
 
-def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor) -> list[dict[str, Any]]:
-    """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409."""
+def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
+                   clip: bool = False) -> list[dict[str, Any]]:
+    """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409.
+
+    A new hazard overlapping land another hazard of the State counts is a 409, or with `clip`
+    recorded clipped (app/overlaps.py).
+    """
     require_state(session, iso3)
+    overlaps.lock_state(session, iso3)
     existing = {
         row.external_id: row
         for row in session.execute(
@@ -149,6 +155,13 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
                      external_id=h.external_id)
         results.append(result)
+    clipped = overlaps.check_new_hazards(session, iso3, [uuid.UUID(r["id"]) for r in results if r["created"]], clip)
+    for result in results:
+        if (cut := clipped.get(uuid.UUID(result["id"]))) is not None:
+            result.update(baseline_area_m2=cut["baseline_area_m2"], remaining_area_m2=cut["baseline_area_m2"],
+                          clipped={"area_m2": cut["clipped_m2"], "overlaps": cut["overlaps"]})
+            audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=result["id"],
+                         action="clip", external_id=result["external_id"], detail=result["clipped"])
     session.commit()
     return results
 
@@ -411,6 +424,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     if hazard.released_on is not None and hazard.released_on <= new.date:
         raise Problem(422, f"The hazard was fully released on {hazard.released_on}: nothing remains on {new.date}.")
 
+    # a split can leave its CHA with land later events on the SHA would have released (app/overlaps.py)
+    check = (overlaps.WriteCheck(session, hazard.state_iso3, hazard_id)
+             if new.kind == "reclassification" and new.geometry is not None else None)
     event = session.execute(
         text(
             f"""
@@ -446,6 +462,8 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         if step.released_m2 < MIN_AREA_M2:
             raise Problem(422, "The event releases nothing: its polygon does not overlap what remained of the hazard "
                                f"on {new.date} (check the polygon, its CRS and the date).")
+    if check is not None:
+        check.verify(f"This reclassification of {new.date}")
     audit.record(session, actor, state_iso3=hazard.state_iso3, table="land_release_events", row_id=event.id,
                  action="create", external_id=new.external_id,
                  detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()})
@@ -467,6 +485,7 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
     if event.voided_at is not None:
         raise Problem(409, f"The event {event_id} was already voided on {event.voided_at.date()}.")
     session.execute(_HAZARD_FOR_UPDATE, {"id": event.hazard_id}).one()
+    check = overlaps.WriteCheck(session, event.state_iso3, event.hazard_id)  # a void may give land back
     if event.new_hazard_id is not None:
         child_events = session.execute(
             text("SELECT count(*) FROM land_release_events WHERE hazard_id = :c AND voided_at IS NULL"),
@@ -482,6 +501,7 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
     session.execute(text("UPDATE land_release_events SET voided_at = now(), void_reason = :reason WHERE id = :id"),
                     {"id": event_id, "reason": reason})
     replay(session, event.hazard_id)
+    check.verify(f"Voiding the {event.kind} {event_id}")
     audit.record(session, actor, state_iso3=event.state_iso3, table="land_release_events", row_id=event_id,
                  action="void", external_id=event.external_id, detail={"reason": reason})
     result = _event_result(session, event_id, created=False)
