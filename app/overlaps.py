@@ -107,7 +107,7 @@ class WriteCheck:
 
     def __init__(self, session: Session, iso3: str, hazard_id: uuid.UUID) -> None:
         lock_state(session, iso3)
-        self.session, self.iso3, self.hazard_id = session, iso3, hazard_id
+        self.session, self.iso3, self.hazard_id = session, iso3, uuid.UUID(str(hazard_id))
         self.before = _overlaps_of(session, iso3, self._hazards())
 
     def _hazards(self) -> list[uuid.UUID]:
