@@ -136,10 +136,13 @@ def test_a_back_dated_split_that_would_keep_land_now_in_another_hazard_is_refuse
     post_event(client, a["id"], "reclassification", "2018-01-01", rect(500, 500, 300, 300))
 
 
-def test_stored_overlaps_are_listed(client) -> None:
+def test_stored_overlaps_are_listed(client, database_url, monkeypatch, capsys) -> None:
+    import json
+
     from sqlalchemy import text
 
-    from app import database
+    from app import cli, database
+    from app.settings import get_settings
 
     a = post_hazard(client, "A", rect(0, 0, 1000, 1000))
     b = post_hazard(client, "B", rect(2000, 0, 1000, 1000), recorded_on="2017-01-01")
@@ -211,3 +214,15 @@ def test_import_on_land_released_before_is_no_overlap(client, tmp_path) -> None:
     post_event(client, a["id"], "cancellation", "2017-01-01", rect(0, 0, 500, 1000))
     path = _file(tmp_path, "g", [("G1", 0, 0, 400, 400, "2018-01-01")])
     assert _upload(client, path).status_code == 201
+    assert client.get("/api/v1/states/THA/overlaps").json()["overlaps"] == []
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["overlaps", "khm", "--json"]) == 0
+        (listed,) = json.loads(capsys.readouterr().out)["overlaps"]
+        assert listed["overlap_m2"] == pytest.approx(pair["overlap_m2"])
+        assert cli.main(["overlaps", "KHM"]) == 0
+        assert "1 overlap(s)" in capsys.readouterr().out
+        assert cli.main(["overlaps", "XXX"]) == 1
+    finally:
+        get_settings.cache_clear()
