@@ -158,6 +158,18 @@ def test_stored_overlaps_are_listed(client, database_url, monkeypatch, capsys) -
     assert {pair["external_id"], pair["other_external_id"]} == {"A", "B"}
     assert pair["from"] == "2017-01-01"
     assert 100_000 < pair["overlap_m2"] < 1_000_000
+    assert client.get("/api/v1/states/THA/overlaps").json()["overlaps"] == []
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["overlaps", "khm", "--json"]) == 0
+        (listed,) = json.loads(capsys.readouterr().out)["overlaps"]
+        assert listed["overlap_m2"] == pytest.approx(pair["overlap_m2"])
+        assert cli.main(["overlaps", "KHM"]) == 0
+        assert "1 overlap(s)" in capsys.readouterr().out
+        assert cli.main(["overlaps", "XXX"]) == 1
+    finally:
+        get_settings.cache_clear()
 
 
 # --- file import: the same rule, checked for the whole file in one statement -----------------------
@@ -214,15 +226,3 @@ def test_import_on_land_released_before_is_no_overlap(client, tmp_path) -> None:
     post_event(client, a["id"], "cancellation", "2017-01-01", rect(0, 0, 500, 1000))
     path = _file(tmp_path, "g", [("G1", 0, 0, 400, 400, "2018-01-01")])
     assert _upload(client, path).status_code == 201
-    assert client.get("/api/v1/states/THA/overlaps").json()["overlaps"] == []
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    try:
-        assert cli.main(["overlaps", "khm", "--json"]) == 0
-        (listed,) = json.loads(capsys.readouterr().out)["overlaps"]
-        assert listed["overlap_m2"] == pytest.approx(pair["overlap_m2"])
-        assert cli.main(["overlaps", "KHM"]) == 0
-        assert "1 overlap(s)" in capsys.readouterr().out
-        assert cli.main(["overlaps", "XXX"]) == 1
-    finally:
-        get_settings.cache_clear()
