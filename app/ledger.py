@@ -18,7 +18,10 @@ Accounting rules (shared/domain.md):
   the hazard's events, so any date's state is the same whatever order the events arrived in;
 - a reclassification moves land from SHA to CHA (a split-off part becomes a new CHA hazard); it
   is not released land;
-- a hazard whose remaining area falls below MIN_AREA_M2 is released on that date.
+- a hazard whose remaining area falls below MIN_AREA_M2 is released on that date;
+- land is counted once per State (app/overlaps.py): a new hazard may not overlap what another
+  hazard counts, and a split or a void (the only writes that can give a hazard land back at some
+  date) may not make two hazards overlap more.
 All geometry work happens in PostGIS, in the transaction of the write, under a row lock on the
 hazard so that concurrent writers to one hazard are applied one after the other.
 """
