@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from app.geometry import geodesic_area_m2
+from tests.conftest import auth_headers, make_api_key, reset_database
 from tests.ledger_scenarios import UTM48N, hazard_feature, post_event, post_hazard, rect, true_area
 
 REL = 1e-4
@@ -226,3 +230,59 @@ def test_import_on_land_released_before_is_no_overlap(client, tmp_path) -> None:
     post_event(client, a["id"], "cancellation", "2017-01-01", rect(0, 0, 500, 1000))
     path = _file(tmp_path, "g", [("G1", 0, 0, 400, 400, "2018-01-01")])
     assert _upload(client, path).status_code == 201
+
+
+# --- the property: whatever the writes and their order, no land counts twice at any date ---------------
+DAYS = ["2015-01-01", "2016-01-01", "2017-01-01", "2018-01-01", "2019-01-01"]
+box_strategy = st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(1, 4), st.integers(1, 4))  # 100 m cells
+write_strategy = st.one_of(
+    st.tuples(st.just("hazard"), box_strategy, st.integers(0, 4)),
+    st.tuples(st.just("clearance"), box_strategy, st.integers(1, 4), st.integers(0, 9)),
+    st.tuples(st.just("void"), st.integers(0, 9)),
+)
+# a hazard on land cleared before, then the clearance voided (refused), then a hazard clipped
+replayed_case = [("hazard", (0, 0, 4, 4), 0), ("clearance", (0, 0, 2, 4), 1, 0), ("hazard", (0, 0, 2, 2), 2),
+                 ("void", 0), ("hazard", (1, 1, 4, 4), 3)]
+
+
+def _cells(box: tuple[int, int, int, int]) -> dict:
+    x, y, w, h = box
+    return rect(x * 100.0, y * 100.0, w * 100.0, h * 100.0)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=st.lists(write_strategy, min_size=5, max_size=14).map(lambda w: [replayed_case[0], *w]))
+@example(writes=replayed_case)
+def test_no_land_counts_twice_whatever_the_writes(client, writes) -> None:
+    """Hazards (clipped where they overlap), clearances and voids in any order: at every date the
+    State's remaining area equals the area of the union of its remaining geometries (shapely)."""
+    from shapely.geometry import shape
+    from shapely.ops import unary_union
+
+    reset_database()
+    client.headers.update(auth_headers(make_api_key("editor", "KHM")))
+    hazards: list[str] = []
+    events: list[str] = []
+    for n, write in enumerate(writes):
+        if write[0] == "hazard":
+            response = post_hazards(client, hazard_feature(f"H{n}", _cells(write[1]), recorded_on=DAYS[write[2]]),
+                                    overlap="clip")
+            assert response.status_code in (201, 409), response.text
+            if response.status_code == 201:
+                hazards.append(response.json()["hazards"][0]["id"])
+        elif write[0] == "clearance" and hazards:
+            response = client.post(f"/api/v1/hazards/{hazards[write[3] % len(hazards)]}/events",
+                                   params={"crs": UTM48N},
+                                   json={"kind": "clearance", "date": DAYS[write[2]], "geometry": _cells(write[1])})
+            assert response.status_code in (201, 422), response.text
+            if response.status_code == 201:
+                events.append(response.json()["id"])
+        elif write[0] == "void" and events:
+            response = client.post(f"/api/v1/events/{events[write[1] % len(events)]}/void", json={"reason": "test"})
+            assert response.status_code in (200, 409), response.text
+    for day in DAYS:
+        features = client.get("/api/v1/states/KHM/hazards", params={"as_of": day, "limit": 100}).json()["features"]
+        counted = sum(f["properties"]["remaining_area_m2"] for f in features)
+        union = geodesic_area_m2(unary_union([shape(f["geometry"]) for f in features if f["geometry"]]))
+        assert counted == pytest.approx(union, abs=10.0), (day, writes)
