@@ -12,8 +12,9 @@ The rule (shared/domain.md, "Land is counted once per State"), and how it is kep
   hazard it overlaps, the area and the day; nothing is stored (all or nothing for a collection or a
   file). With `overlap=clip` it is recorded clipped to the land no other hazard counts from its
   recorded date on, and the answer says what was clipped. Within one request or file the hazards
-  are taken in (recorded_on, external_id) order, each clipped by the stored hazards and by the new
-  ones before it. A hazard with nothing left after clipping is a 409 (leave it out).
+  are taken in (recorded_on, external_id) order, each clipped by the stored hazards and by the
+  polygons of the new ones before it (as given: one statement, no hazard-by-hazard loop). A hazard
+  with nothing left after clipping is a 409 (leave it out).
 - A void, or a split (the CHA split off keeps land that later events on its SHA would have
   released), can give land back to a hazard at some date: such a write is a 409 naming both
   hazards when it makes two hazards overlap by more than they did. Every other event only takes
