@@ -116,6 +116,9 @@ def test_a_void_that_would_give_back_land_now_in_another_hazard_is_refused(clien
     assert a["id"] in detail and b["id"] in detail
     assert response.json()["overlaps"][0]["overlap_m2"] == approx(true_area(0, 0, 500, 500))
     assert hazard_remaining(client, a["id"]) == approx(true_area(500, 0, 500, 1000))
+    # a back-dated release only takes land away: no overlap can follow (the 2017 clearance releases less)
+    post_event(client, a["id"], "cancellation", "2016-01-01", rect(0, 0, 200, 1000))
+    assert remaining_total(client, "2018-06-01") == approx(true_area(500, 0, 500, 1000) + true_area(0, 0, 500, 500))
     # a void that gives back land nobody else counts is fine
     other = post_event(client, a["id"], "cancellation", "2019-01-01", rect(600, 0, 100, 100))
     assert client.post(f"/api/v1/events/{other['id']}/void", json={"reason": "mistake"}).status_code == 200
