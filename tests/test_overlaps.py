@@ -179,6 +179,13 @@ def test_stored_overlaps_are_listed(client, database_url, monkeypatch, capsys) -
         get_settings.cache_clear()
 
 
+def test_the_overlap_listing_is_read_by_the_readers_of_the_state(client_as) -> None:
+    assert client_as(None).get("/api/v1/states/KHM/overlaps").status_code == 401
+    assert client_as("viewer", "THA").get("/api/v1/states/KHM/overlaps").status_code == 403
+    assert client_as("viewer", "KHM").get("/api/v1/states/KHM/overlaps").status_code == 200
+    assert client_as("admin").get("/api/v1/states/XXX/overlaps").status_code == 404
+
+
 # --- file import: the same rule, checked for the whole file in one statement -----------------------
 def _file(tmp_path, name: str, boxes: list[tuple[str, float, float, float, float, str]]):
     import geopandas as gpd
