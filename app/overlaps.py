@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session
 from app.geometry import GRID_DEG, MIN_AREA_M2, SQL_EMPTY, sql_area, sql_difference, sql_without_slivers
 from app.problems import Problem
 
-MAX_LISTED = 50  # overlaps named in a message; the answer's `overlaps` lists them all
+MAX_LISTED = 50  # overlaps named in a message
+MAX_IN_ANSWER = 1_000  # overlaps listed in an answer's `overlaps` (`overlap_count` gives them all)
 
 
 def lock_state(session: Session, iso3: str) -> None:
@@ -173,7 +174,8 @@ def check_new_hazards(session: Session, iso3: str, hazard_ids: list[uuid.UUID], 
         raise Problem(409, f"{len(pairs)} overlap(s) with land another hazard of {iso3} already counts: {listed}. "
                            "Nothing was stored. Correct the polygons, or record the new hazards clipped to the land "
                            "not already counted with overlap=clip.",
-                      title="Hazards overlap", overlaps=[_new_pair(r) for r in pairs])
+                      title="Hazards overlap", overlaps=[_new_pair(r) for r in pairs[:MAX_IN_ANSWER]],
+                      overlap_count=len(pairs))
     clipped: dict[uuid.UUID, Any] = {}
     if pairs:
         rows = session.execute(text(
