@@ -197,6 +197,34 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overlaps(args: argparse.Namespace) -> int:
+    """The pairs of a State's hazards that count the same land (app/overlaps.py), to clean."""
+    import json
+
+    from app import overlaps
+    from app.ledger import require_state
+    from app.problems import Problem
+
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        database.configure(url)
+        try:
+            with database.session() as session:
+                iso3 = args.state.upper()
+                require_state(session, iso3)
+                pairs = overlaps.stored_overlaps(session, iso3)
+        except Problem as exc:
+            print(f"landrelease overlaps: {exc.detail}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps({"state": iso3, "overlaps": pairs}, indent=2))
+    else:
+        for p in pairs:
+            print(f"{p['external_id']}\t{p['other_external_id']}\t{p['overlap_m2']:.1f} m2\tfrom {p['from']}")
+        print(f"{len(pairs)} overlap(s), {sum(p['overlap_m2'] for p in pairs):,.1f} m2 counted twice in {iso3}")
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     """API keys: the same private cluster the running service uses (started briefly when it is not)."""
     import getpass
@@ -276,7 +304,8 @@ def _import(args: argparse.Namespace) -> int:
             with Session(engine) as session:
                 try:
                     result = field_files.import_hazards(session, args.state.upper(), path, options,
-                                                        Actor(name=f"cli {getpass.getuser()}"))
+                                                        Actor(name=f"cli {getpass.getuser()}"),
+                                                        clip=args.clip_overlaps)
                 except Problem as exc:
                     print(f"landrelease import: {exc.detail}", file=sys.stderr)
                     for row in exc.extra.get("rejected", []):
@@ -341,6 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
     report.set_defaults(func=_report)
 
+    overlaps = sub.add_parser("overlaps", help="list the pairs of a State's hazards that count the same land")
+    overlaps.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")
+    overlaps.add_argument("--json", action="store_true", help="print JSON")
+    overlaps.set_defaults(func=_overlaps)
+
     keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (only this once)")
@@ -362,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--layer", default=None, help="the layer of a multi-layer file")
     imp.add_argument("--crs", default=None, help="CRS of a file that does not say its own, e.g. EPSG:32648")
     imp.add_argument("--repair", action="store_true", help="repair invalid geometries and report it")
+    imp.add_argument("--clip-overlaps", action="store_true",
+                     help="record hazards that overlap land another hazard of the State counts clipped to the "
+                          "land not already counted (default: refuse the file)")
     imp.set_defaults(func=_import)
     return parser
 

@@ -32,6 +32,9 @@ Import
   spatial order for the GiST indexes) straight into their tables. Re-importing
   identical hazards is safe (they are reported as unchanged); an external_id that exists with
   different content is a 409, as in the JSON API.
+- Land is counted once per State, as in the JSON API (app/overlaps.py): after the COPY one
+  statement checks the new hazards against the State's and against each other; any overlap is a
+  409 listing every pair and nothing is stored, or with `overlap=clip` they are stored clipped.
 
 Export
 - `gpkg`: one GeoPackage with two layers, `hazardous_areas` and `land_release_events`;
@@ -80,7 +83,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import audit, spreadsheet
+from app import audit, overlaps, spreadsheet
 from app.as_of import hazards_sql
 from app.file_reader import KINDS, ReadRequest
 from app.geometry import (
@@ -704,11 +707,14 @@ LOAD_CHUNK = 5_000  # hazards measured and encoded at a time, while PostgreSQL s
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                        source: str | None = None) -> dict[str, Any]:
+                        source: str | None = None, clip: bool = False) -> dict[str, Any]:
     """Record many hazards in one transaction with COPY; the same outcome as `ledger.record_hazards`.
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
-    is a 409 and nothing is stored. Commits on success.
+    is a 409 and nothing is stored. A new hazard overlapping land another hazard of the State counts
+    (or a hazard of the file before it) is a 409 naming each pair, nothing stored; with `clip` it is
+    recorded clipped (app/overlaps.py: one statement over the spatial index checks the whole file,
+    after the COPY, in the same transaction). Commits on success.
 
     The geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already on the grid, so
     they are stored as they are. The new hazards are COPYed (binary) straight into `hazardous_areas`
@@ -718,6 +724,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     chunk while PostgreSQL writes the previous one and its indexes on the other core.
     """
     require_state(session, iso3)
+    overlaps.lock_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
     existing = _already_recorded(session, iso3, hazards)
@@ -755,6 +762,24 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
         with contextlib.suppress(DBAPIError):
             session.rollback()
         raise DBAPIError.instance("COPY hazardous_areas", None, exc, psycopg.Error) from exc
+    try:
+        clipped = overlaps.check_new_hazards(session, iso3, ids[order].tolist(), clip)
+    except Problem:
+        session.rollback()
+        raise
+    index_of = {ids[i]: i for i in order.tolist()} if clipped else {}
+    for hazard_id, cut in clipped.items():
+        areas[index_of[hazard_id]] = cut["baseline_area_m2"]
+    if clipped:  # one audit entry per clipped hazard, in one statement
+        session.execute(
+            text("INSERT INTO audit_log (state_iso3, actor, key_id, table_name, row_id, action, external_id, detail) "
+                 "SELECT :iso3, :actor, CAST(:key_id AS uuid), 'hazardous_areas', r.id, 'clip', r.external_id, r.detail "
+                 "FROM unnest(CAST(:ids AS text[]), CAST(:external_ids AS text[]), CAST(:details AS jsonb[])) "
+                 "AS r(id, external_id, detail)"),
+            {"iso3": iso3, "actor": actor.name, "key_id": actor.key_id, "ids": [str(k) for k in clipped],
+             "external_ids": [hazards[index_of[k]].external_id for k in clipped],
+             "details": [json.dumps({"area_m2": c["clipped_m2"], "overlaps": c["overlaps"], "import": import_id})
+                         for c in clipped.values()]})
     session.commit()
     listed: list[dict[str, Any]] = []
     if len(hazards) <= MAX_LISTED_HAZARDS:  # else only the totals come back
@@ -763,12 +788,16 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             listed.append({"id": str(hazard_id), "external_id": h.external_id, "created": bool(fresh[i]),
                            "baseline_area_m2": float(area)})
     return {"import_id": import_id, "rows": len(hazards), "created": len(order),
-            "unchanged": len(hazards) - len(order), "created_area_m2": float(areas[fresh].sum()), "hazards": listed}
+            "unchanged": len(hazards) - len(order), "created_area_m2": float(areas[fresh].sum()), "hazards": listed,
+            "clipped": [{"id": str(k), "external_id": hazards[index_of[k]].external_id, "area_m2": c["clipped_m2"],
+                         "baseline_area_m2": c["baseline_area_m2"], "overlaps": c["overlaps"]}
+                        for k, c in list(clipped.items())[:MAX_LISTED_HAZARDS]],
+            "clipped_count": len(clipped)}
 
 
 def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptions,
-                   actor: audit.Actor) -> dict[str, Any]:
-    """Read, check and record a file of hazards, all or nothing."""
+                   actor: audit.Actor, clip: bool = False) -> dict[str, Any]:
+    """Read, check and record a file of hazards, all or nothing (overlaps refused, or clipped with `clip`)."""
     require_state(session, iso3)
     frame, crs, layer = read_file(path, options)
     if len(frame) == 0:
@@ -787,7 +816,7 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
                            + ", ".join(f"{e['column']}: {e['message']}" for e in r.errors) for r in rejected[:10])
         raise Problem(422, f"{len(rejected)} of {count} rows are not valid; nothing was stored. {listed}",
                       title="Invalid rows", rejected=[r.__dict__ for r in rejected], mapping=columns)
-    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name)
+    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name, clip=clip)
     crs_code = crs.to_epsg()
     return {"state": iso3, "file": options.source or path.name, "layer": layer,
             "crs": f"EPSG:{crs_code}" if crs_code else crs.to_string(), "mapping": columns,

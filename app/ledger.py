@@ -2,13 +2,26 @@
 
 Accounting rules (shared/domain.md):
 - remaining(hazard, D) = baseline minus the released geometry of every valid event dated <= D;
-- an event releases what its polygon covers of the hazard's remaining area just before it, in
-  (date, arrival) order; land is never released twice, what falls outside is reported back;
-- back-dated events and voids replay the hazard's events, so any date's state is the same whatever
-  order the events arrived in;
+- an event releases what its polygon covers of the hazard's remaining area just before it, in the
+  ledger's order; land is never released twice, what falls outside is reported back;
+- the ledger's order depends only on the facts, never on arrival: by date, and on one day
+  1. clearance, 2. reduction (technical survey), 3. cancellation (non-technical survey),
+  4. reclassification. Reports of one day each say what their method did that day; the land two of
+  them share is released once, and credited to the most thorough method: land cleared is free of
+  explosive ordnance to the specified depth whatever a survey said of it, and technical survey is
+  physical evidence where non-technical survey is none. A reclassification comes after the
+  releases of its day: direct evidence moves to a CHA only land that is not released that same
+  day (land cleared that day is not a confirmed hazard at its end). Events of one kind on one day
+  are taken in the order of their polygons' hashes (a property of the fact itself; two reports with
+  the same polygon cannot both release land, the second is refused);
+- an event dated on or before another valid one (back-dated, or of the same day) and a void replay
+  the hazard's events, so any date's state is the same whatever order the events arrived in;
 - a reclassification moves land from SHA to CHA (a split-off part becomes a new CHA hazard); it
   is not released land;
-- a hazard whose remaining area falls below MIN_AREA_M2 is released on that date.
+- a hazard whose remaining area falls below MIN_AREA_M2 is released on that date;
+- land is counted once per State (app/overlaps.py): a new hazard may not overlap what another
+  hazard counts, and a split or a void (the only writes that can give a hazard land back at some
+  date) may not make two hazards overlap more.
 All geometry work happens in PostGIS, in the transaction of the write, under a row lock on the
 hazard so that concurrent writers to one hazard are applied one after the other.
 """
@@ -23,7 +36,7 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, overlaps
 from app.geometry import (
     MIN_AREA_M2,
     SQL_EMPTY,
@@ -79,9 +92,15 @@ def _same_hazard(row: Any, new: NewHazard) -> bool:
     )
 
 
-def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor) -> list[dict[str, Any]]:
-    """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409."""
+def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
+                   clip: bool = False) -> list[dict[str, Any]]:
+    """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409.
+
+    A new hazard overlapping land another hazard of the State counts is a 409, or with `clip`
+    recorded clipped (app/overlaps.py).
+    """
     require_state(session, iso3)
+    overlaps.lock_state(session, iso3)
     existing = {
         row.external_id: row
         for row in session.execute(
@@ -139,6 +158,13 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
                      external_id=h.external_id)
         results.append(result)
+    clipped = overlaps.check_new_hazards(session, iso3, [uuid.UUID(r["id"]) for r in results if r["created"]], clip)
+    for result in results:
+        if (cut := clipped.get(uuid.UUID(result["id"]))) is not None:
+            result.update(baseline_area_m2=cut["baseline_area_m2"], remaining_area_m2=cut["baseline_area_m2"],
+                          clipped={"area_m2": cut["clipped_m2"], "overlaps": cut["overlaps"]})
+            audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=result["id"],
+                         action="clip", external_id=result["external_id"], detail=result["clipped"])
     session.commit()
     return results
 
@@ -197,10 +223,20 @@ class _Step:
         return self.kind == "reclassification" and self.has_geometry
 
 
+# The ledger's order of a hazard's events (see the module docstring): by date; on one day clearance,
+# then reduction, then cancellation, then reclassification; within one kind on one day by the
+# event's own polygon (its hash). Arrival only separates events with the same polygon, of which the
+# later-arriving one always releases nothing and is refused.
+LEDGER_ORDER = (
+    "date, CASE kind WHEN 'clearance' THEN 0 WHEN 'reduction' THEN 1 WHEN 'cancellation' THEN 2 ELSE 3 END, "
+    "md5(ST_AsEWKB(submitted_geom)), arrival"
+)
+
+
 def _valid_events(session: Session, hazard_id: uuid.UUID) -> list[Any]:
     return list(session.execute(
         text("SELECT id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id "
-             "FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL ORDER BY date, arrival"),
+             f"FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id},
     ))
 
@@ -256,6 +292,13 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
         {"event_id": event.id},
     ).scalar()
     if changed is not None:
+        # the child's events measure what they cover outside its new baseline again
+        session.execute(
+            text(f"UPDATE land_release_events e SET outside_area_m2 = "
+                 f"{sql_area(sql_difference('e.submitted_geom', 'c.baseline_geom'))} "
+                 "FROM hazardous_areas c WHERE c.id = :child AND e.hazard_id = c.id AND e.submitted_geom IS NOT NULL"),
+            {"child": changed},
+        )
         replay(session, changed)
 
 
@@ -279,7 +322,7 @@ def _finish(session: Session, hazard_id: uuid.UUID, steps: list[_Step]) -> None:
 
 
 def replay(session: Session, hazard_id: uuid.UUID) -> list[_Step]:
-    """Recompute a hazard from its baseline through its valid events in (date, arrival) order."""
+    """Recompute a hazard from its baseline through its valid events in the ledger's order."""
     hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one()
     session.execute(text("UPDATE hazardous_areas SET remaining_geom = baseline_geom, "
                          "remaining_area_m2 = baseline_area_m2 WHERE id = :id"), {"id": hazard_id})
@@ -369,9 +412,24 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         cha_since = hazard.reclassified_on if hazard.classification == "SHA" else hazard.recorded_on
         if cha_since is not None and cha_since <= new.date:
             raise Problem(422, f"The hazard is already a CHA on {new.date}: only an SHA can be reclassified.")
+        if new.geometry is None:
+            split = session.execute(
+                text("SELECT id, date FROM land_release_events WHERE hazard_id = :id AND voided_at IS NULL "
+                     "AND kind = 'reclassification' AND submitted_geom IS NOT NULL AND date >= :date "
+                     "ORDER BY date LIMIT 1"),
+                {"id": hazard_id, "date": new.date},
+            ).one_or_none()
+            if split is not None:
+                raise Problem(409, f"The reclassification {split.id} of {split.date} splits part of this SHA off as "
+                                   f"a CHA: the whole hazard cannot be a CHA from {new.date}, before or on that day. "
+                                   "Void that reclassification first, or check the date.",
+                              conflicting_event_id=str(split.id))
     if hazard.released_on is not None and hazard.released_on <= new.date:
         raise Problem(422, f"The hazard was fully released on {hazard.released_on}: nothing remains on {new.date}.")
 
+    # a split can leave its CHA with land later events on the SHA would have released (app/overlaps.py)
+    check = (overlaps.WriteCheck(session, hazard.state_iso3, hazard_id)
+             if new.kind == "reclassification" and new.geometry is not None else None)
     event = session.execute(
         text(
             f"""
@@ -385,7 +443,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
             RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
                 EXISTS (SELECT 1 FROM land_release_events later WHERE later.hazard_id = :hazard_id
-                        AND later.voided_at IS NULL AND later.date > :date) AS back_dated
+                        AND later.voided_at IS NULL AND later.date >= :date) AS replays
             """
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
@@ -393,20 +451,22 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
          "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
     ).one()
 
-    if event.back_dated:
+    if event.replays:
         steps = replay(session, hazard_id)
         step = next(s for s in steps if s.event_id == event.id)
     else:
         step = _apply(session, hazard, event)
         _finish(session, hazard_id, [step])
 
-    _check_splits(steps if event.back_dated else [step], event.id)
+    _check_splits(steps if event.replays else [step], event.id)
     if new.geometry is not None:
         if step.before_m2 < MIN_AREA_M2:
             raise Problem(422, f"Nothing of the hazard remains on {new.date}: it was already fully released.")
         if step.released_m2 < MIN_AREA_M2:
             raise Problem(422, "The event releases nothing: its polygon does not overlap what remained of the hazard "
                                f"on {new.date} (check the polygon, its CRS and the date).")
+    if check is not None:
+        check.verify(f"This reclassification of {new.date}")
     audit.record(session, actor, state_iso3=hazard.state_iso3, table="land_release_events", row_id=event.id,
                  action="create", external_id=new.external_id,
                  detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()})
@@ -428,6 +488,7 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
     if event.voided_at is not None:
         raise Problem(409, f"The event {event_id} was already voided on {event.voided_at.date()}.")
     session.execute(_HAZARD_FOR_UPDATE, {"id": event.hazard_id}).one()
+    check = overlaps.WriteCheck(session, event.state_iso3, event.hazard_id)  # a void may give land back
     if event.new_hazard_id is not None:
         child_events = session.execute(
             text("SELECT count(*) FROM land_release_events WHERE hazard_id = :c AND voided_at IS NULL"),
@@ -443,6 +504,7 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
     session.execute(text("UPDATE land_release_events SET voided_at = now(), void_reason = :reason WHERE id = :id"),
                     {"id": event_id, "reason": reason})
     replay(session, event.hazard_id)
+    check.verify(f"Voiding the {event.kind} {event_id}")
     audit.record(session, actor, state_iso3=event.state_iso3, table="land_release_events", row_id=event_id,
                  action="void", external_id=event.external_id, detail={"reason": reason})
     result = _event_result(session, event_id, created=False)
@@ -471,7 +533,7 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
         text("SELECT id, external_id, kind, date, organisation, released_area_m2, outside_area_m2, ap_mines, "
              "improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
-             "ORDER BY date, arrival"),
+             f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
     )
     properties = {

@@ -494,7 +494,8 @@ def test_bulk_geometry_is_the_snapped_geometry_of_the_json_api(client, tmp_path)
     path = tmp_path / "one.gpkg"
     pyogrio.write_dataframe(frame, path, driver="GPKG")
     upload(client, path)
-    post_hazard(client, "JSON-1", json.loads(json.dumps(shape.__geo_interface__)), crs=None,
+    # in another State: in one State the second would overlap the first (app/overlaps.py)
+    post_hazard(client, "JSON-1", json.loads(json.dumps(shape.__geo_interface__)), iso3="THA", crs=None,
                 classification="SHA", recorded_on="2020-01-01")
     with database.get_engine().connect() as conn:
         row = conn.execute(text(

@@ -376,3 +376,31 @@ def test_a_split_of_everything_is_a_whole_reclassification(client) -> None:
     assert "without a geometry" in response.json()["detail"]
     props = hazard(client, h["id"])["properties"]
     assert props["status"] == "active" and props["classification"] == "SHA"
+
+
+def test_back_dated_cancellation_of_the_parent_updates_the_outside_area_of_the_childs_events(client) -> None:
+    h = post_hazard(client, "H", rect(0, 0, 1000, 1000))
+    split = post_event(client, h["id"], "reclassification", "2018-05-01", rect(0, 0, 500, 500))
+    child_id = split["new_hazard_id"]
+    cleared = post_event(client, child_id, "clearance", "2019-01-01", rect(0, 0, 500, 500))
+    assert cleared["outside_area_m2"] == 0
+    # the parent's corner x 0..200, y 0..200 was cancelled before the split: it never was in the CHA
+    post_event(client, h["id"], "cancellation", "2017-01-01", rect(0, 0, 200, 200))
+    child = hazard(client, child_id)["properties"]
+    assert child["baseline_area_m2"] == approx(true_area(0, 0, 500, 500) - true_area(0, 0, 200, 200))
+    (event,) = child["events"]
+    assert event["outside_area_m2"] == approx(true_area(0, 0, 200, 200))
+    assert event["released_area_m2"] == approx(true_area(0, 0, 500, 500) - true_area(0, 0, 200, 200))
+
+
+@pytest.mark.parametrize("day", ["2017-01-01", "2018-05-01"])
+def test_whole_reclassification_before_a_split_is_refused(client, day: str) -> None:
+    h = post_hazard(client, "H", rect(0, 0, 1000, 1000))
+    split = post_event(client, h["id"], "reclassification", "2018-05-01", rect(0, 0, 500, 500))
+    response = client.post(f"/api/v1/hazards/{h['id']}/events", json={"kind": "reclassification", "date": day})
+    assert response.status_code == 409, response.text
+    assert split["id"] in response.json()["detail"]
+    assert hazard(client, h["id"])["properties"]["classification"] == "SHA"
+    # after the split, what remains of the SHA may still become a CHA as a whole
+    post_event(client, h["id"], "reclassification", "2019-01-01", None, crs=None)
+    assert hazard(client, h["id"])["properties"]["classification"] == "CHA"

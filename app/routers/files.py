@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -35,7 +36,8 @@ def _safe_name(name: str | None) -> str:
                 "rejected row; nothing is stored.",
     dependencies=[Depends(access.state_writer)],
     responses={200: {"description": "Every hazard already existed with identical content"},
-               409: {"description": "An external_id exists with different content; nothing stored"},
+               409: {"description": "An external_id exists with different content, or a hazard overlaps land "
+                                    "another counts; nothing stored"},
                413: {"description": "The file has more rows or vertices than an import may read, or reading "
                                     "it took more time than an import may use; nothing stored"},
                415: {"description": "Not a file format this service reads"},
@@ -51,6 +53,9 @@ def import_file(
                                                 "there, except for our own export (hazardous_areas is read)"),
     crs: str | None = Form(None, description="CRS for a file that does not say its own (e.g. EPSG:32648)"),
     repair: bool = Form(False, description="Repair invalid geometries (make_valid) and report it"),
+    overlap: Literal["refuse", "clip"] = Form(
+        "refuse", description="A hazard overlapping land another hazard of the State (or of the file) counts: "
+                              "refuse the file (409) or clip it to the land not already counted"),
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
@@ -61,7 +66,7 @@ def import_file(
         path = folder / _safe_name(file.filename)
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1024 * 1024)
-        result = field_files.import_hazards(session, iso3.upper(), path, options, actor)
+        result = field_files.import_hazards(session, iso3.upper(), path, options, actor, clip=overlap == "clip")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(result, status_code=201 if result["created"] else 200)

@@ -147,18 +147,22 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
              dependencies=[Depends(access.state_writer)],
              responses={200: {"description": "Every hazard already existed with identical content"},
-                        409: {"description": "An external_id exists with different content"},
+                        409: {"description": "An external_id exists with different content, or a hazard overlaps "
+                                              "land another hazard of the State counts; nothing stored"},
                         422: {"description": "Invalid features; nothing stored"}})
 def post_hazards(
     iso3: str,
     body: Annotated[dict[str, Any], Body(examples=[HAZARD_EXAMPLE])],
     crs: CRS = Depends(input_crs),
     repair: bool = Query(False, description="Repair invalid geometries with make_valid and report the area change"),
+    overlap: Literal["refuse", "clip"] = Query(
+        "refuse", description="A hazard overlapping land another hazard of the State counts: refuse (409) or "
+                              "clip it to the land not already counted (reported as `clipped`)"),
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
     hazards = _parse_hazards(_read_features(body), crs, repair)
-    results = ledger.record_hazards(session, iso3.upper(), hazards, actor)
+    results = ledger.record_hazards(session, iso3.upper(), hazards, actor, clip=overlap == "clip")
     created = any(r["created"] for r in results)
     return JSONResponse({"hazards": results}, status_code=201 if created else 200)
 

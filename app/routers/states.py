@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app import access, article5, summaries
+from app import access, article5, overlaps, summaries
 from app.audit import Actor
 from app.database import get_session
+from app.ledger import require_state
 from app.problems import Problem
 from app.read_routing import get_read_session
 from app.routers.deps import request_actor
@@ -132,3 +133,13 @@ def annual_report(iso3: str = Iso3, year: int = Query(..., description="The repo
     if format == "csv":
         return _csv_response(summaries.annual_report_csv(report), f"article7-{iso3.upper()}-{year}.csv")
     return JSONResponse(report)
+
+
+@router.get("/states/{iso3}/overlaps",
+            summary="Pairs of the State's hazards that count the same land (stored before the overlap rule), to clean",
+            dependencies=[Depends(access.state_reader)])
+def list_overlaps(iso3: str = Iso3, session: Session = Depends(get_session)) -> JSONResponse:
+    require_state(session, iso3.upper())
+    pairs = overlaps.stored_overlaps(session, iso3.upper())
+    return JSONResponse({"state": iso3.upper(), "overlaps": pairs,
+                         "overlap_m2": sum(p["overlap_m2"] for p in pairs)})
