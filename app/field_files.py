@@ -9,9 +9,11 @@ Import
   (`{"external_id": "HAZ_REF", ...}`, or `external_id=HAZ_REF,classification=CLASS`) overrides it.
 - Every row is checked with the same rules as the JSON API: the properties with the API's
   `HazardProperties` model, the geometry with `app.geometry.read_polygonal` (after a vectorised
-  transformation of the whole file to WGS84). For speed the rules run on whole columns first
-  (`geometry.screen_polygonal`, and each distinct property value once); the rows that do not plainly
-  pass go through `read_polygonal` and the model one by one, so every message is the JSON API's.
+  transformation of the whole file to WGS84 that first cuts every edge into short segments in the
+  file's own CRS, where it is straight: `geometry.to_wgs84_densified`). For speed the rules run on
+  whole columns first (`geometry.screen_polygonal`, and each distinct property value once); the
+  rows that do not plainly pass go through `read_polygonal` and the model one by one, so every
+  message is the JSON API's.
   Classification and contamination codes are read case-insensitively; contamination may be a list
   or a string separated by `;`, `,` or `|`.
 - All or nothing: one rejected row and nothing is stored; the answer lists every rejected row (its
@@ -70,9 +72,11 @@ from app.geometry import (
     PolygonalGeometry,
     geodesic_areas_m2,
     parse_crs,
+    quantized_m2,
     read_polygonal,
     screen_polygonal,
     sql_area,
+    to_wgs84_densified,
 )
 from app.ledger import NewHazard, require_state
 from app.models import CONTAMINATION_TYPES
@@ -358,11 +362,8 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
     settings = get_settings()
     today = date.today()
     column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
-    geometries = frame.geometry
-    if not crs.equals(WGS84, ignore_axis_order=True):
-        geometries = geometries.to_crs(WGS84)
-    geometry_array = np.asarray(geometries.values, dtype=object)
-    del geometries
+    geometry_array = to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs,
+                                        settings.max_vertices_per_geometry)
     accepted = np.zeros(len(geometry_array), dtype=bool)
     snapped = np.full(len(geometry_array), None, dtype=object)
     three_d = np.zeros(len(geometry_array), dtype=bool)
@@ -444,11 +445,8 @@ def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[st
 
     settings = get_settings()
     column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
-    geometries = frame.geometry
-    if not crs.equals(WGS84, ignore_axis_order=True):
-        geometries = geometries.to_crs(WGS84)
-    geojson = shapely.to_geojson(geometries.values.to_numpy() if hasattr(geometries.values, "to_numpy")
-                                 else geometries.values)
+    geojson = shapely.to_geojson(to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs,
+                                                    settings.max_vertices_per_geometry))
     records = frame.drop(columns=frame.geometry.name).to_dict("records")
     hazards: list[NewHazard] = []
     rejected: list[Rejected] = []
@@ -614,7 +612,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                 copy.set_types(list(_HAZARD_TYPES))
                 for start in range(0, len(order), LOAD_CHUNK):
                     chunk = order[start:start + LOAD_CHUNK]
-                    areas[chunk] = geodesic_areas_m2(geometries[chunk], threads=1)
+                    areas[chunk] = quantized_m2(geodesic_areas_m2(geometries[chunk], threads=1))
                     for i, ewkb in zip(chunk.tolist(), _ewkb(geometries[chunk]), strict=True):
                         h, area = hazards[i], float(areas[i])
                         copy.write_row((ids[i], iso3, h.external_id, h.name, h.classification,

@@ -1,0 +1,217 @@
+"""Ledger fidelity (issue 14): cuts and measures agree on long edges, against an independent reference.
+
+The reference is not the service's code: the polygons as they were drawn, intersected or differenced
+with shapely in their own CRS (where their edges are straight), densified there every 10 m (every
+1e-4 degree for lon/lat input), transformed with pyproj and measured with pyproj's `Geod`. Every area
+the ledger reports must be within 0.1 m2 + 2 mm x perimeter of it, and `baseline = remaining +
+released` must hold exactly.
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+import shapely
+from pyproj import Geod, Transformer
+from shapely.geometry import Polygon, shape
+from shapely.geometry.base import BaseGeometry
+
+from tests.ledger_scenarios import post_event, post_hazard
+
+GEOD = Geod(ellps="WGS84")
+REFERENCE_SPACING_M = 10.0
+REFERENCE_SPACING_DEG = 1e-4
+
+
+# --- the reference --------------------------------------------------------------------------------
+def as_drawn(geometry: dict[str, Any]) -> BaseGeometry:
+    return shape(geometry)
+
+
+def reference(geometry: BaseGeometry, crs: str | None) -> tuple[float, float]:
+    """Geodesic (area, perimeter) of a polygon given in `crs` (None: lon/lat) with straight edges there."""
+    if geometry.is_empty:
+        return 0.0, 0.0
+    if crs is None:
+        fine = shapely.segmentize(geometry, REFERENCE_SPACING_DEG)
+    else:
+        to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        fine = shapely.transform(shapely.segmentize(geometry, REFERENCE_SPACING_M),
+                                 lambda xy: _stack(*to_lonlat.transform(xy[:, 0], xy[:, 1])))
+    area, perimeter = GEOD.geometry_area_perimeter(shapely.orient_polygons(fine))
+    return abs(area), perimeter
+
+
+def _stack(x: Any, y: Any) -> Any:
+    import numpy as np
+
+    return np.column_stack([x, y])
+
+
+def tolerance(perimeter_m: float) -> float:
+    return 0.1 + 0.002 * perimeter_m
+
+
+def served_area(geometry: dict[str, Any]) -> float:
+    """pyproj's geodesic area of a served GeoJSON geometry (lon/lat)."""
+    area, _ = GEOD.geometry_area_perimeter(shapely.orient_polygons(shape(geometry)))
+    return abs(area)
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def check_event(client, hazard: dict[str, Any], hazard_geometry: dict[str, Any], event: dict[str, Any],
+                event_geometry: dict[str, Any], crs: str | None, iso3: str = "KHM") -> dict[str, float]:
+    """The event's released and outside areas and the hazard's remaining area against the reference;
+    the released geometry served by the events layer and the export against the released area; the
+    exact identity. Returns the measured errors (m2)."""
+    drawn_hazard, drawn_event = as_drawn(hazard_geometry), as_drawn(event_geometry)
+    released_ref, released_perimeter = reference(drawn_event.intersection(drawn_hazard), crs)
+    outside_ref, outside_perimeter = reference(drawn_event.difference(drawn_hazard), crs)
+    remaining_ref, remaining_perimeter = reference(drawn_hazard.difference(drawn_event), crs)
+    errors = {
+        "released": event["released_area_m2"] - released_ref,
+        "outside": event["outside_area_m2"] - outside_ref,
+        "remaining": event["remaining_area_m2"] - remaining_ref,
+    }
+    assert abs(errors["released"]) <= tolerance(released_perimeter), (errors, released_ref)
+    assert abs(errors["outside"]) <= tolerance(outside_perimeter), (errors, outside_ref)
+    assert abs(errors["remaining"]) <= tolerance(remaining_perimeter), (errors, remaining_ref)
+    # the released geometry as served, in the events layer and in the export
+    item = client.get(f"/collections/land_release_events/items/{event['id']}")
+    assert item.status_code == 200, item.text
+    errors["served"] = served_area(item.json()["geometry"]) - event["released_area_m2"]
+    assert abs(errors["served"]) <= tolerance(released_perimeter), errors
+    export = client.get(f"/api/v1/states/{iso3}/export", params={"format": "geojson", "layer": "land_release_events"})
+    assert export.status_code == 200, export.text
+    exported = next(f for f in json.load(io.BytesIO(export.content))["features"]
+                    if f["properties"]["id"] == event["id"])
+    assert abs(served_area(exported["geometry"]) - event["released_area_m2"]) <= tolerance(released_perimeter)
+    # baseline = remaining + released, exactly
+    assert hazard["baseline_area_m2"] == event["remaining_area_m2"] + event["released_area_m2"]
+    return errors
+
+
+# --- section 1: cuts and measures agree on long edges --------------------------------------------
+UTM48N = "EPSG:32648"
+UTM33N = "EPSG:32633"
+
+
+def test_utm_hazard_of_100_km2_cut_along_its_long_axis(client) -> None:
+    """50 km x 2 km in UTM 48N, the northern half released by an event drawn along its edges in UTM."""
+    x0, y0 = 450_000.0, 1_420_000.0
+    hazard_geometry = box(x0, y0, x0 + 50_000, y0 + 2_000)
+    event_geometry = box(x0, y0 + 1_000, x0 + 50_000, y0 + 2_000)
+    hazard = post_hazard(client, "LONG", hazard_geometry, crs=UTM48N)
+    area_ref, perimeter = reference(as_drawn(hazard_geometry), UTM48N)
+    assert abs(hazard["baseline_area_m2"] - area_ref) <= tolerance(perimeter)
+    event = post_event(client, hazard["id"], "clearance", "2016-01-01", event_geometry, crs=UTM48N)
+    errors = check_event(client, hazard, hazard_geometry, event, event_geometry, UTM48N)
+    assert event["outside_area_m2"] == 0
+    # the other half, drawn along the same UTM edges: nothing remains, nothing is outside
+    rest = post_event(client, hazard["id"], "clearance", "2016-02-01", box(x0, y0, x0 + 50_000, y0 + 1_000),
+                      crs=UTM48N)
+    assert rest["outside_area_m2"] == 0 and rest["remaining_area_m2"] == 0 and rest["hazard_status"] == "released"
+    assert event["released_area_m2"] + rest["released_area_m2"] == hazard["baseline_area_m2"]
+    print("UTM 100 km2 errors (m2):", errors)
+
+
+def test_utm_hazard_of_10000_km2_at_69_north(client) -> None:
+    """100 km x 100 km in UTM 33N (northern Norway), a western strip released along three of its edges."""
+    x0, y0 = 450_000.0, 7_600_000.0
+    hazard_geometry = box(x0, y0, x0 + 100_000, y0 + 100_000)
+    event_geometry = box(x0 - 5_000, y0 - 5_000, x0 + 37_777, y0 + 105_000)  # sticks out west, south, north
+    hazard = post_hazard(client, "BIG", hazard_geometry, crs=UTM33N)
+    area_ref, perimeter = reference(as_drawn(hazard_geometry), UTM33N)
+    assert abs(hazard["baseline_area_m2"] - area_ref) <= tolerance(perimeter)
+    event = post_event(client, hazard["id"], "reduction", "2016-01-01", event_geometry, crs=UTM33N)
+    errors = check_event(client, hazard, hazard_geometry, event, event_geometry, UTM33N)
+    # an event drawn exactly along the hazard's eastern, northern and southern edges leaves no remnant
+    east = post_event(client, hazard["id"], "clearance", "2016-02-01",
+                      box(x0 + 37_777, y0, x0 + 100_000, y0 + 100_000), crs=UTM33N)
+    assert east["outside_area_m2"] == 0 and east["remaining_area_m2"] == 0 and east["hazard_status"] == "released"
+    print("UTM 10,000 km2 at 69N errors (m2):", errors)
+
+
+def test_lonlat_box_at_60_north_cut_through_its_north_edge(client) -> None:
+    """A 100 km2 lon/lat box at 60 N; an event over its northern quarter that sticks out to the north."""
+    west, south = 25.0, 60.0
+    east, north = west + 0.1796, south + 0.0898
+    hazard_geometry = box(west, south, east, north)
+    event_geometry = box(west - 0.01, north - 0.0224, east + 0.01, north + 0.01)
+    hazard = post_hazard(client, "N60", hazard_geometry, crs=None)
+    area_ref, perimeter = reference(as_drawn(hazard_geometry), None)
+    assert abs(hazard["baseline_area_m2"] - area_ref) <= tolerance(perimeter)
+    event = post_event(client, hazard["id"], "cancellation", "2016-01-01", event_geometry, crs=None)
+    errors = check_event(client, hazard, hazard_geometry, event, event_geometry, None)
+    print("lon/lat 100 km2 at 60N errors (m2):", errors)
+
+
+@pytest.mark.parametrize("latitude", [0.0, 35.0, 70.0])
+def test_lonlat_hazard_with_100_km_edges(client, latitude: float) -> None:
+    """Near 10,000 km2 in lon/lat up to 70 degrees; a diagonal cut, so that no edge is a parallel or a meridian."""
+    south = latitude - 0.45 if latitude else -0.45
+    width = 0.9 / max(0.342, __import__("math").cos(__import__("math").radians(latitude)))
+    hazard_geometry = box(10.0, south, 10.0 + width, south + 0.9)
+    event_geometry = {"type": "Polygon", "coordinates": [[[9.9, south - 0.1], [10.0 + width * 0.7, south - 0.1],
+                                                           [10.0 + width * 0.2, south + 1.0], [9.9, south + 1.0],
+                                                           [9.9, south - 0.1]]]}
+    hazard = post_hazard(client, f"D{latitude:g}", hazard_geometry, crs=None)
+    area_ref, perimeter = reference(as_drawn(hazard_geometry), None)
+    assert abs(hazard["baseline_area_m2"] - area_ref) <= tolerance(perimeter)
+    event = post_event(client, hazard["id"], "clearance", "2016-01-01", event_geometry, crs=None)
+    errors = check_event(client, hazard, hazard_geometry, event, event_geometry, None)
+    print(f"lon/lat 100 km edges at {latitude} errors (m2):", errors)
+
+
+def test_small_utm_hazard_is_unchanged_in_meaning(client) -> None:
+    """The 1 km hazards of the other tests: the reference agrees to well under a square metre."""
+    x0, y0 = 500_000.0, 1_450_000.0
+    hazard_geometry = box(x0, y0, x0 + 1_000, y0 + 1_000)
+    event_geometry = box(x0 + 200, y0 - 100, x0 + 1_100, y0 + 700)
+    hazard = post_hazard(client, "SMALL", hazard_geometry, crs=UTM48N)
+    event = post_event(client, hazard["id"], "clearance", "2016-01-01", event_geometry, crs=UTM48N)
+    errors = check_event(client, hazard, hazard_geometry, event, event_geometry, UTM48N)
+    assert all(abs(e) < 1.0 for e in errors.values()), errors
+
+
+def test_identity_is_exact_at_every_date(client) -> None:
+    """baseline = remaining + the released areas of the events dated on or before D, exactly."""
+    x0, y0 = 450_000.0, 1_420_000.0
+    hazard = post_hazard(client, "EXACT", box(x0, y0, x0 + 20_000, y0 + 7_000), crs=UTM48N)
+    released = []
+    for i, (dx, day) in enumerate([(3_333.3, "2016-03-01"), (1_234.5, "2016-01-01"), (7_777.7, "2016-02-01")]):
+        event = post_event(client, hazard["id"], ["clearance", "reduction", "cancellation"][i], day,
+                           box(x0 + dx, y0 - 500, x0 + dx + 4_321.1, y0 + 6_000 + i * 300), crs=UTM48N)
+        released.append(event)
+    events = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]["events"]
+    for as_of in ("2015-12-31", "2016-01-01", "2016-01-15", "2016-02-01", "2016-03-01", "2020-01-01"):
+        props = client.get(f"/api/v1/hazards/{hazard['id']}", params={"as_of": as_of}).json()["properties"]
+        released_then = [e["released_area_m2"] for e in events if e["date"] <= as_of]
+        assert props["baseline_area_m2"] - sum(released_then) == props["remaining_area_m2"]
+        assert props["remaining_area_m2"] + sum(released_then) == props["baseline_area_m2"]
+    summary = client.get("/api/v1/states/KHM/summary", params={"as_of": "2020-01-01"}).json()
+    assert summary["remaining"]["total"]["area_m2"] + summary["released"]["total"]["released_m2"] == \
+        hazard["baseline_area_m2"]
+
+
+def test_every_stored_segment_is_short(client) -> None:
+    """A UTM edge of 100 km is stored as segments of at most 100 m, each on the edge as drawn."""
+    x0, y0 = 450_000.0, 7_600_000.0
+    hazard_geometry = box(x0, y0, x0 + 100_000, y0 + 1_000)
+    hazard = post_hazard(client, "SEG", hazard_geometry, crs=UTM33N)
+    geometry = shape(client.get(f"/collections/hazardous_areas/items/{hazard['id']}").json()["geometry"])
+    ring = shapely.get_coordinates(geometry)
+    _, _, lengths = GEOD.inv(ring[:-1, 0], ring[:-1, 1], ring[1:, 0], ring[1:, 1])
+    assert max(lengths) <= 101.0
+    assert len(ring) >= 2 * 1_000 + 20
+    # every vertex lies on the edge as drawn (within the ~1 mm grid)
+    to_utm = Transformer.from_crs("EPSG:4326", UTM33N, always_xy=True)
+    x, y = to_utm.transform(ring[:, 0], ring[:, 1])
+    drawn = Polygon(hazard_geometry["coordinates"][0]).exterior
+    assert max(drawn.distance(shapely.Point(px, py)) for px, py in zip(x, y, strict=True)) < 0.01
+
