@@ -46,7 +46,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import database
 from app.as_of import hazards_sql
-from app.geometry import CRSNotKnown, parse_crs
+from app.geometry import CRSNotKnown, parse_crs, sql_extent
 from app.models import CLASSIFICATIONS, EVENT_KINDS, HAZARD_STATUSES
 from app.problems import Problem
 from app.settings import get_settings
@@ -656,11 +656,12 @@ def collection_extent(conn: Connection, collection: Collection, states: list[str
     """Where and since when the collection has features; over `states` only when given (a key's scope)."""
     in_states = "" if states is None else " AND state_iso3 = ANY(:states)"
     if collection.id == "hazardous_areas":
-        sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(baseline_geom) "
-               f"AS e, min(recorded_on) AS t0 FROM hazardous_areas WHERE voided_at IS NULL{in_states}) x")
+        geom, day, table = "baseline_geom", "recorded_on", "hazardous_areas"
     else:
-        sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(released_geom) "
-               f"AS e, min(date) AS t0 FROM land_release_events WHERE voided_at IS NULL{in_states}) x")
+        geom, day, table = "released_geom", "date", "land_release_events"
+    rows = f"{table} WHERE voided_at IS NULL{in_states}"
+    sql = f"SELECT x.*, (SELECT min({day}) FROM {rows}) AS t0 FROM ({sql_extent(geom, rows)}) x"
+    # across the antimeridian x1 > x2 (OGC API - Features, the bbox of an extent)
     x1, y1, x2, y2, t0 = conn.execute(text(sql), {"states": states}).one()
     bbox = [[x1, y1, x2, y2]] if x1 is not None else [[-180.0, -90.0, 180.0, 90.0]]
     return {

@@ -215,3 +215,102 @@ def test_every_stored_segment_is_short(client) -> None:
     drawn = Polygon(hazard_geometry["coordinates"][0]).exterior
     assert max(drawn.distance(shapely.Point(px, py)) for px, py in zip(x, y, strict=True)) < 0.01
 
+
+# --- section 3: across the antimeridian --------------------------------------------------------------
+FIJI = "FJI"
+
+
+@pytest.fixture
+def fiji(client):
+    """A State on the antimeridian (not a mine-affected one: the geometry is what matters here)."""
+    from sqlalchemy import text
+
+    from app import database
+
+    with database.get_engine().begin() as conn:
+        conn.execute(text("INSERT INTO states (iso3, name, source) VALUES ('FJI', 'Fiji', 'test')"))
+    try:
+        yield FIJI
+    finally:
+        from tests.conftest import reset_database
+
+        reset_database()
+        with database.get_engine().begin() as conn:
+            conn.execute(text("DELETE FROM states WHERE iso3 = 'FJI'"))
+
+
+def straddling(east_width: float = 0.1, west_width: float = 0.05) -> dict[str, Any]:
+    """A hazard across 180 degrees, split there (RFC 7946): `east_width` degrees east of it, `west_width` west."""
+    south, north = -16.6, -16.5
+    return {"type": "MultiPolygon", "coordinates": [
+        box(180 - east_width, south, 180, north)["coordinates"],
+        box(-180, south, -180 + west_width, north)["coordinates"],
+    ]}
+
+
+def test_a_hazard_across_the_antimeridian_in_every_output(client, fiji) -> None:
+    geometry = straddling()
+    hazard = post_hazard(client, "ANTI", geometry, iso3=fiji, crs=None, recorded_on="2015-01-01")
+    expected, perimeter = reference(as_drawn(geometry), None)
+    assert abs(hazard["baseline_area_m2"] - expected) <= tolerance(perimeter)
+    # the Article 7 report: the area-weighted centroid, across 180 degrees (two parts 2:1 at 179.95 and 180.025)
+    report = client.get(f"/api/v1/states/{fiji}/report", params={"year": 2016}).json()
+    (area,) = report["mined_areas"]
+    assert float(area["centroid_lon"]) == pytest.approx(179.975, abs=1e-3)
+    assert float(area["centroid_lat"]) == pytest.approx(-16.55, abs=1e-3)
+    # a release from its western part: the report of the year before still locates it whole
+    event = post_event(client, hazard["id"], "clearance", "2017-06-01", box(-180, -16.7, -179.9, -16.4), crs=None)
+    assert abs(event["released_area_m2"] - reference(as_drawn(geometry).intersection(
+        as_drawn(box(-180, -16.7, -179.9, -16.4))), None)[0]) <= tolerance(perimeter)
+    then = client.get(f"/api/v1/states/{fiji}/report", params={"year": 2016}).json()["mined_areas"][0]
+    assert float(then["centroid_lon"]) == pytest.approx(179.975, abs=1e-3)
+    now = client.get(f"/api/v1/states/{fiji}/report", params={"year": 2017}).json()["mined_areas"][0]
+    assert float(now["centroid_lon"]) == pytest.approx(179.95, abs=1e-3)
+    # the OGC collection's extent crosses 180 degrees: xmin > xmax
+    extent = client.get("/collections/hazardous_areas").json()["extent"]["spatial"]["bbox"][0]
+    assert extent == pytest.approx([179.9, -16.6, -179.95, -16.5], abs=1e-6)
+    assert client.get("/collections/land_release_events").json()["extent"]["spatial"]["bbox"][0] == \
+        pytest.approx([-180, -16.6, -179.95, -16.5], abs=1e-6)
+    # the dashboard's map extent: east beyond 180 (as MapLibre takes it)
+    chart = client.get(f"/api/v1/states/{fiji}/chart.json").json()
+    assert chart["bbox"] == pytest.approx([179.9, -16.6, 180.05, -16.5], abs=1e-6)
+    # items and the export: the parts as stored, each within [-180, 180]
+    feature = client.get(f"/collections/hazardous_areas/items/{hazard['id']}", params={"geometry": "baseline"}).json()
+    assert abs(served_area(feature["geometry"]) - expected) <= tolerance(perimeter)
+    longitudes = shapely.get_coordinates(shape(feature["geometry"]))[:, 0]
+    assert longitudes.min() == -180 and longitudes.max() == 180
+    export = client.get(f"/api/v1/states/{fiji}/export", params={"format": "geojson"}).json()
+    (exported,) = export["features"]
+    assert abs(served_area(exported["geometry"]) - event["remaining_area_m2"]) <= tolerance(perimeter)
+    # vector tiles on both sides of 180 degrees (z 3: columns 7 and 0, row 4)
+    for column in (7, 0):
+        tile = client.get(f"/collections/hazardous_areas/tiles/WebMercatorQuad/3/{column}/4",
+                          params={"geometry": "baseline"})
+        assert tile.status_code == 200 and tile.content, column
+
+
+def test_a_lonlat_polygon_across_the_antimeridian_is_refused_with_the_way_to_send_it(client) -> None:
+    ring = [[179.9, -16.6], [-179.9, -16.6], [-179.9, -16.5], [179.9, -16.5], [179.9, -16.6]]
+    response = client.post("/api/v1/states/KHM/hazards", json={
+        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"external_id": "ACROSS", "classification": "SHA", "recorded_on": "2015-01-01"}})
+    assert response.status_code == 422
+    assert "split it at 180 degrees" in response.text
+
+
+def test_a_utm_polygon_across_the_antimeridian_is_cut_there(client, fiji) -> None:
+    """UTM 60S reaches past 180 degrees: a hazard drawn there in UTM is stored as two parts, one each side."""
+    utm60s = "EPSG:32760"
+    x180, y = Transformer.from_crs("EPSG:4326", utm60s, always_xy=True).transform(180.0, -16.55)
+    geometry = box(x180 - 6_000, y - 4_000, x180 + 3_000, y + 4_000)
+    hazard = post_hazard(client, "UTM-ANTI", geometry, iso3=fiji, crs=utm60s)
+    expected, perimeter = reference(as_drawn(geometry), utm60s)
+    assert abs(hazard["baseline_area_m2"] - expected) <= tolerance(perimeter)
+    stored = shape(client.get(f"/collections/hazardous_areas/items/{hazard['id']}").json()["geometry"])
+    assert len(stored.geoms) == 2
+    longitudes = shapely.get_coordinates(stored)[:, 0]
+    assert longitudes.max() == 180 and longitudes.min() == -180
+    east, west = sorted(stored.geoms, key=lambda p: -p.bounds[0])
+    assert east.bounds[0] > 179.9 and west.bounds[2] < -179.95
+    report = client.get(f"/api/v1/states/{fiji}/report", params={"year": 2016}).json()["mined_areas"][0]
+    assert 179.95 < float(report["centroid_lon"]) <= 180 or -180 < float(report["centroid_lon"]) < -179.99
