@@ -29,7 +29,9 @@ Export
   `shp`: a zip with one Shapefile per layer (short column names, see `SHAPEFILE_NAMES`);
   `geojson` and `csv` (geometry as WKT): one layer, `hazardous_areas` unless `layer` says otherwise.
 - Geometry is WGS84 longitude/latitude; hazards carry their remaining geometry at `as_of` (today by
-  default); events are the valid (not voided) events dated on or before `as_of`.
+  default); events are the valid (not voided) events dated on or before `as_of`, with the land they
+  released (a whole-hazard reclassification: the land it reclassified; an event that released
+  nothing: the polygon it was recorded with), as the OGC layer shows them.
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.as_of import hazards_sql
+from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.geometry import (
     MIN_AREA_M2,
     THREE_D_WARNING,
@@ -703,13 +705,14 @@ def _hazards_frame(session: Session, iso3: str, as_of: date | None, status: str 
 
 
 def _events_frame(session: Session, iso3: str, as_of: date | None) -> gpd.GeoDataFrame:
-    sql = """
+    sql = f"""
         SELECT e.id::text AS id, e.state_iso3 AS state, e.hazard_id::text AS hazard_id,
                h.external_id AS hazard_external_id, e.external_id, e.kind,
                e.kind <> 'reclassification' AS releases_land, e.date, e.organisation, e.released_area_m2,
                e.outside_area_m2, e.ap_mines, e.improvised_ap_mines, e.av_mines, e.other_eo,
                e.new_hazard_id::text AS new_hazard_id,
-               CASE WHEN e.released_geom IS NULL OR ST_IsEmpty(e.released_geom) THEN NULL
+               CASE WHEN {whole_reclassification_sql('e')} THEN ST_AsBinary({reclassified_land_sql('e')})
+                    WHEN e.released_geom IS NULL OR ST_IsEmpty(e.released_geom) THEN ST_AsBinary(e.submitted_geom)
                     ELSE ST_AsBinary(e.released_geom) END AS geom
         FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
         WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL AND (CAST(:as_of AS date) IS NULL OR e.date <= :as_of)

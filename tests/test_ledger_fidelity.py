@@ -216,6 +216,46 @@ def test_every_stored_segment_is_short(client) -> None:
     assert max(drawn.distance(shapely.Point(px, py)) for px, py in zip(x, y, strict=True)) < 0.01
 
 
+# --- section 3: whole reclassifications and released hazards have a geometry ----------------------
+def test_whole_reclassification_carries_the_land_it_reclassified(client) -> None:
+    x0, y0 = 500_000.0, 1_450_000.0
+    hazard_geometry = box(x0, y0, x0 + 1_000, y0 + 1_000)
+    cleared_geometry = box(x0, y0, x0 + 400, y0 + 1_000)
+    hazard = post_hazard(client, "RC", hazard_geometry, crs=UTM48N)
+    cleared = post_event(client, hazard["id"], "clearance", "2017-01-01", cleared_geometry, crs=UTM48N)
+    whole = post_event(client, hazard["id"], "reclassification", "2018-01-01", None, crs=None)
+    expected, perimeter = reference(as_drawn(hazard_geometry).difference(as_drawn(cleared_geometry)), UTM48N)
+    assert whole["released_area_m2"] == 0
+    item = client.get(f"/collections/land_release_events/items/{whole['id']}").json()
+    assert item["geometry"]["type"] == "MultiPolygon"
+    assert abs(served_area(item["geometry"]) - expected) <= tolerance(perimeter)
+    assert abs(served_area(item["geometry"]) - cleared["remaining_area_m2"]) <= tolerance(perimeter)
+    layer = client.get("/collections/land_release_events/items").json()
+    assert all(f["geometry"] is not None for f in layer["features"])
+    export = client.get("/api/v1/states/KHM/export", params={"format": "geojson", "layer": "land_release_events"})
+    exported = next(f for f in export.json()["features"] if f["properties"]["id"] == whole["id"])
+    assert abs(served_area(exported["geometry"]) - expected) <= tolerance(perimeter)
+    # in another CRS too
+    utm = client.get(f"/collections/land_release_events/items/{whole['id']}",
+                     params={"crs": "http://www.opengis.net/def/crs/EPSG/0/32648"}).json()
+    assert abs(shape(utm["geometry"]).area - 600 * 1_000) < 1.0
+
+
+def test_a_hazard_released_in_full_shows_the_land_it_covered(client) -> None:
+    x0, y0 = 500_000.0, 1_450_000.0
+    hazard = post_hazard(client, "GONE", box(x0, y0, x0 + 500, y0 + 500), crs=UTM48N)
+    post_event(client, hazard["id"], "clearance", "2017-01-01", box(x0 - 10, y0 - 10, x0 + 510, y0 + 510), crs=UTM48N)
+    for params in ({}, {"datetime": "2018-01-01"}):
+        feature = client.get(f"/collections/hazardous_areas/items/{hazard['id']}", params=params).json()
+        props = feature["properties"]
+        assert props["status"] == "released" and props["remaining_area_m2"] == 0
+        assert served_area(feature["geometry"]) == pytest.approx(props["baseline_area_m2"], abs=0.01)
+    before = client.get(f"/collections/hazardous_areas/items/{hazard['id']}", params={"datetime": "2016-06-01"}).json()
+    assert before["properties"]["status"] == "active"
+    active = client.get("/collections/hazardous_areas/items", params={"status": "active"}).json()
+    assert active["numberMatched"] == 0
+
+
 # --- section 3: across the antimeridian --------------------------------------------------------------
 FIJI = "FJI"
 
