@@ -371,7 +371,8 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
     three_d = np.zeros(len(geometry_array), dtype=bool)
     for start in range(0, len(geometry_array), CHECK_CHUNK):
         chunk = slice(start, start + CHECK_CHUNK)
-        screen = screen_polygonal(geometry_array[chunk], max_vertices=settings.max_vertices_per_geometry)
+        screen = screen_polygonal(geometry_array[chunk], max_vertices=settings.max_vertices_per_geometry,
+                                  densify=False)
         accepted[chunk], snapped[chunk], three_d[chunk] = screen.accepted, screen.geometry, screen.three_d
     cells = {target: _column_cells(target, frame[column].tolist()) for target, column in columns.items()}
     plain = np.ones(len(frame), dtype=bool)

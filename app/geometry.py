@@ -183,6 +183,8 @@ _MEAN_RADIUS_M = 6_371_008.8
 # cos(latitude): both radii of curvature are at most the polar one, a / sqrt(1 - e2).
 _M_PER_DEG_MAX = math.radians(1) * 6378137.0 / math.sqrt(1 - 0.00669437999014)
 _SEGMENT_SLACK = 0.01  # a segment up to 1% over the limit is left whole (a second pass changes nothing)
+# `max_vertices` limits what is sent; this, what the cut edges make of it (some 100,000 km of outline)
+MAX_DENSIFIED_VERTICES = 1_000_000
 
 
 def max_segment_m(latitude: Any) -> np.ndarray:
@@ -469,9 +471,9 @@ def read_polygonal(geojson: Any, crs: CRS = WGS84, *, repair: bool = False, max_
     if not np.isfinite(shapely.get_coordinates(geometry)).all():
         raise GeometryError("coordinates cannot be transformed to WGS84: the edges leave the named CRS's domain",
                             cwhere)
-    if max_vertices is not None and (densified_vertices := shapely.get_num_coordinates(geometry)) > max_vertices:
+    if (densified_vertices := shapely.get_num_coordinates(geometry)) > MAX_DENSIFIED_VERTICES:
         raise GeometryError(f"with its edges cut into segments of at most {MAX_SEGMENT_M:g} m the geometry has "
-                            f"{densified_vertices} vertices; the limit is {max_vertices} per geometry "
+                            f"{densified_vertices} vertices; the limit is {MAX_DENSIFIED_VERTICES} "
                             "(split it into several hazards)", cwhere)
     repair_report = None
     if not geometry.is_valid:
@@ -617,7 +619,7 @@ class PolygonalScreen:
     three_d: Any  # numpy bool array
 
 
-def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> PolygonalScreen:
+def screen_polygonal(geometries: Any, *, max_vertices: int | None = None, densify: bool = True) -> PolygonalScreen:
     """`read_polygonal`'s rules, vectorised, for many shapely geometries already in WGS84.
 
     For the geometries that certainly pass (valid Polygon/MultiPolygon, finite lon/lat in range, not
@@ -625,6 +627,8 @@ def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> Pol
     snapping) the answer is the same snapped MultiPolygon `read_polygonal` gives, computed in C for
     the whole array. A geometry that is not accepted here is not necessarily wrong (an invalid one may
     be repaired, for instance): pass it to `read_polygonal`, which accepts it or says exactly why not.
+    `densify=False` skips cutting the edges, for geometries from `to_wgs84_densified` (cut already: a
+    second cut changes nothing).
     """
     values = np.asarray(geometries, dtype=object)
     n = len(values)
@@ -673,11 +677,11 @@ def screen_polygonal(geometries: Any, *, max_vertices: int | None = None) -> Pol
         ok[owner[empty_ring]] = False
     del parts, part_of
     # edges cut as `read_polygonal` cuts them, straight in lon/lat (a Polygon comes back a MultiPolygon)
-    plain = np.flatnonzero(ok)
-    candidates = candidates.copy()
-    candidates[plain] = densified(candidates[plain])
-    if max_vertices is not None:
-        ok[plain] &= shapely.get_num_coordinates(candidates[plain]) <= max_vertices
+    if densify:
+        plain = np.flatnonzero(ok)
+        candidates = candidates.copy()
+        candidates[plain] = densified(candidates[plain])
+        ok[plain] &= shapely.get_num_coordinates(candidates[plain]) <= MAX_DENSIFIED_VERTICES
     ok &= shapely.is_valid(candidates)  # a Polygon is valid exactly when the MultiPolygon of it is
     good = np.flatnonzero(ok)
     if len(good) == 0:
