@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from typing import Any
 
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import Geod, Transformer
 from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from tests.conftest import auth_headers, make_api_key, reset_database
 from tests.ledger_scenarios import post_event, post_hazard
 
 GEOD = Geod(ellps="WGS84")
@@ -354,3 +358,41 @@ def test_a_utm_polygon_across_the_antimeridian_is_cut_there(client, fiji) -> Non
     assert east.bounds[0] > 179.9 and west.bounds[2] < -179.95
     report = client.get(f"/api/v1/states/{fiji}/report", params={"year": 2016}).json()["mined_areas"][0]
     assert 179.95 < float(report["centroid_lon"]) <= 180 or -180 < float(report["centroid_lon"]) < -179.99
+
+
+# --- the rule, on drawn examples ------------------------------------------------------------------
+def _utm_zone_of(longitude: float, latitude: float) -> str:
+    zone = int((longitude + 180) // 6) + 1
+    return f"EPSG:{32600 + zone if latitude >= 0 else 32700 + zone}"
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(latitude=st.floats(-70, 70), size_m=st.floats(1_000, 100_000), aspect=st.floats(0.05, 1.0),
+       cut=st.floats(0.05, 0.95), slant=st.floats(-0.4, 0.4), in_utm=st.booleans())
+def test_released_and_remaining_are_within_tolerance_anywhere(client, latitude, size_m, aspect, cut, slant,
+                                                              in_utm) -> None:
+    """Hazards from 1 km to 100 km across, up to 70 degrees, in UTM or lon/lat; an event with a slanted
+    edge that sticks out of the hazard on three sides."""
+    reset_database()
+    client.headers.update(auth_headers(make_api_key("editor", "KHM")))
+    width, height = size_m, size_m * aspect
+    if in_utm:
+        crs: str | None = _utm_zone_of(20.0, latitude)
+        x0, y0 = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(21.0, latitude)
+        x0 -= width / 2
+        scale_x = scale_y = 1.0
+    else:
+        crs, x0, y0 = None, 21.0, latitude - height / 222_000
+        scale_y = 1 / 111_000
+        scale_x = scale_y / math.cos(math.radians(latitude))
+    w, h = width * scale_x, height * scale_y
+    hazard_geometry = box(x0, y0, x0 + w, y0 + h)
+    event_geometry = {"type": "Polygon", "coordinates": [[
+        [x0 - 0.1 * w, y0 - 0.1 * h], [x0 + (cut + slant / 2) * w, y0 - 0.1 * h],
+        [x0 + (cut - slant / 2) * w, y0 + 1.1 * h], [x0 - 0.1 * w, y0 + 1.1 * h], [x0 - 0.1 * w, y0 - 0.1 * h]]]}
+    hazard = post_hazard(client, "ANY", hazard_geometry, crs=crs)
+    expected, perimeter = reference(as_drawn(hazard_geometry), crs)
+    assert abs(hazard["baseline_area_m2"] - expected) <= tolerance(perimeter)
+    event = post_event(client, hazard["id"], "clearance", "2016-01-01", event_geometry, crs=crs)
+    check_event(client, hazard, hazard_geometry, event, event_geometry, crs)
