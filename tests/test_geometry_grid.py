@@ -11,6 +11,7 @@ from app.geometry import (
     AREA_QUANTUM_M2,
     GEOD,
     GRID_DEG,
+    densified,
     geodesic_area_m2,
     geodesic_areas_m2,
     quantized_m2,
@@ -118,7 +119,7 @@ def test_areas_are_those_postgis_measures(client):
     from app import database
     from app.geometry import sql_area
 
-    shapes = snap_to_grid(_field_polygons()[:200])
+    shapes = snap_to_grid(densified(_field_polygons()[:200]))  # as stored: edges cut into short segments
     ours = geodesic_areas_m2(shapes)
     with database.get_engine().connect() as conn:
         rows = conn.execute(text(
@@ -130,3 +131,39 @@ def test_areas_are_those_postgis_measures(client):
     # the ledger stores whole numbers of AREA_QUANTUM_M2 (so that its sums are exact)
     assert (stored / AREA_QUANTUM_M2 == np.round(stored / AREA_QUANTUM_M2)).all()
     assert quantized_m2(ours) == pytest.approx(stored, abs=AREA_QUANTUM_M2)
+
+
+def test_a_stored_segment_reads_alike_flat_and_geodesic():
+    """The premise of the segment rule, measured with pyproj: the lon/lat chord of a segment of
+    `max_segment_m` at any latitude up to 85 degrees, in any direction, is within MAX_SAGITTA_M of the
+    geodesic between its ends (at its middle, where they are furthest apart)."""
+    from app.geometry import MAX_SAGITTA_M, max_segment_m
+
+    radius = 6_371_008.8
+    for latitude in range(0, 86, 5):
+        length = float(max_segment_m(latitude))
+        for direction in np.radians(np.arange(0, 180, 5)):
+            dlat = np.degrees(length * np.sin(direction) / radius)
+            dlon = np.degrees(length * np.cos(direction) / (radius * np.cos(np.radians(latitude))))
+            a, b = (-dlon / 2, latitude - dlat / 2), (dlon / 2, latitude + dlat / 2)
+            if max(abs(a[1]), abs(b[1])) > 89.9:
+                continue
+            azimuth, _, _ = GEOD.inv(a[0], a[1], b[0], b[1])
+            to_middle, _, distance = GEOD.inv(a[0], a[1], (a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            assert abs(distance * np.sin(np.radians(to_middle - azimuth))) <= MAX_SAGITTA_M, (latitude, direction)
+
+
+def test_densified_edges_are_short_keep_every_vertex_and_cut_once():
+    from app.geometry import max_segment_m
+
+    shapes = _field_polygons()[:100]
+    cut = densified(shapes)
+    for ring in shapely.get_rings(shapely.get_parts(cut)):
+        xy = shapely.get_coordinates(ring)
+        _, _, lengths = GEOD.inv(xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1])
+        assert (lengths <= 1.02 * max_segment_m(np.maximum(np.abs(xy[:-1, 1]), np.abs(xy[1:, 1])))).all()
+    for before, after in zip(shapes, cut, strict=True):
+        assert {tuple(p) for p in shapely.get_coordinates(before)} <= {tuple(p) for p in shapely.get_coordinates(after)}
+        assert after.area == pytest.approx(before.area, rel=1e-12)  # the same land, vertices added on its edges
+    again = densified(cut)
+    assert all(shapely.equals_exact(a, b, 0) for a, b in zip(cut, again, strict=True))
