@@ -3,7 +3,8 @@
 Stored columns hold the state after every valid event. For an earlier date, a hazard's remaining
 area is its baseline minus the released areas of the valid events dated on or before that day (the
 released pieces never overlap, so the sum is exact), and its remaining geometry is the baseline
-minus their union, computed only for hazards that had events after that day.
+minus their union, computed only for hazards that had events after that day. A whole-hazard
+reclassification stands for the land it reclassified: what remained just before it, by the same rule.
 """
 from __future__ import annotations
 
@@ -57,3 +58,20 @@ def hazards_sql(as_of: bool) -> str:
         ) ev ON true
         WHERE h.voided_at IS NULL AND h.recorded_on <= :as_of
     """
+
+
+def whole_reclassification_sql(event: str) -> str:
+    """True for a whole-hazard reclassification (one without a polygon of its own), of the event row `event`."""
+    return f"({event}.kind = 'reclassification' AND {event}.submitted_geom IS NULL)"
+
+
+def reclassified_land_sql(event: str) -> str:
+    """The land a whole-hazard reclassification reclassified: what remained of its hazard just before it
+    (the baseline minus what the valid events before it, in (date, arrival) order, released)."""
+    released_before = (
+        f"COALESCE((SELECT ST_Union(p.released_geom) FROM land_release_events p "
+        f"WHERE p.hazard_id = {event}.hazard_id AND p.voided_at IS NULL AND p.released_geom IS NOT NULL "
+        f"AND (p.date, p.arrival) < ({event}.date, {event}.arrival)), {SQL_EMPTY})"
+    )
+    baseline = f"(SELECT h.baseline_geom FROM hazardous_areas h WHERE h.id = {event}.hazard_id)"
+    return sql_difference(baseline, released_before)

@@ -39,6 +39,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app import article5, summaries  # noqa: E402
+from app.geometry import sql_extent  # noqa: E402
 
 M2_PER_KM2 = 1_000_000.0
 DEADLINE_KINDS = ("original_deadline", "extension", "reopening")
@@ -116,11 +117,10 @@ SELECT COALESCE((SELECT sum(h.baseline_area_m2) FROM hazardous_areas h
 # One milestone per year: that of the latest decision in effect at the as-of date (app.article5).
 _MILESTONES_SQL = f"SELECT m.year, m.area_m2, m.areas FROM ({article5.milestones_sql()}) m ORDER BY m.year"
 
-_BOUNDS_SQL = """
-SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (
-    SELECT ST_Extent(h.baseline_geom) AS b FROM hazardous_areas h
-    WHERE h.state_iso3 = :iso3 AND h.voided_at IS NULL AND h.recorded_on <= :as_of
-) x WHERE b IS NOT NULL
+_BOUNDS_SQL = f"""
+SELECT xmin, ymin, xmax, ymax FROM ({sql_extent("h.baseline_geom", "hazardous_areas h WHERE h.state_iso3 = :iso3 "
+                                                 "AND h.voided_at IS NULL AND h.recorded_on <= :as_of")}) x
+WHERE xmin IS NOT NULL
 """
 
 
@@ -158,9 +158,14 @@ class Progress:
 
 
 def bounds(session: Session, iso3: str, as_of: date) -> list[float] | None:
-    """[west, south, east, north] of the State's hazards recorded by `as_of` (WGS84), None when none."""
+    """[west, south, east, north] of the State's hazards recorded by `as_of` (WGS84), None when none.
+
+    Across the antimeridian east is beyond 180 degrees (east > west, as MapLibre takes bounds)."""
     row = session.execute(text(_BOUNDS_SQL), {"iso3": iso3, "as_of": as_of}).one_or_none()
-    return [float(v) for v in row] if row is not None else None
+    if row is None:
+        return None
+    west, south, east, north = (float(v) for v in row)
+    return [west, south, east + 360 if east < west else east, north]
 
 
 @dataclass

@@ -2,11 +2,14 @@
 
 Two collections:
 - `hazardous_areas`: every hazard that is not voided, with its remaining geometry (or, with
-  `geometry=baseline`, the polygon it was recorded with); `datetime=D` shows the ledger as it stood
-  at the end of day D (`app.as_of.hazards_sql`).
+  `geometry=baseline`, the polygon it was recorded with); a hazard released in full (status
+  `released`, remaining area 0) has the polygon it was recorded with, the land that was released;
+  `datetime=D` shows the ledger as it stood at the end of day D (`app.as_of.hazards_sql`).
 - `land_release_events`: the valid land-release events with the geometry they released. Voided
   events are left out (they never count); `include_voided=true` adds them, flagged `voided: true`
-  with their void reason, for auditing. A whole-hazard reclassification has no geometry (null).
+  with their void reason, for auditing. A whole-hazard reclassification has the land it
+  reclassified (what remained of the hazard just before it) as its geometry, an event that released
+  nothing (an earlier-dated event had released its land) the polygon it was recorded with.
   `datetime=D` means "as of D": the events dated on or before D; an interval `A/B` (either end may
   be `..`) selects the events dated within it.
 
@@ -47,8 +50,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app import database
-from app.as_of import hazards_sql
-from app.geometry import CRSNotKnown, parse_crs
+from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
+from app.geometry import CRSNotKnown, parse_crs, sql_extent
 from app.models import CLASSIFICATIONS, EVENT_KINDS, HAZARD_STATUSES
 from app.problems import Problem
 from app.settings import get_settings
@@ -441,7 +444,10 @@ def source_and_conditions(query: ItemsQuery, params: dict[str, Any]) -> tuple[st
 
 
 def _hazard_feature_sql(query: ItemsQuery) -> str:
-    geom = "f.baseline_geom" if query.baseline else "f.remaining_geom"
+    # a hazard released in full shows the land it covered (its baseline): GeoJSON Features of OGC API -
+    # Features always have a geometry
+    geom = "f.baseline_geom" if query.baseline else \
+        "(CASE WHEN f.status = 'released' THEN f.baseline_geom ELSE f.remaining_geom END)"
     return f"""json_build_object(
         'type', 'Feature', 'id', f.id,
         'geometry', {sql_geojson(geom, query.crs)},
@@ -454,9 +460,17 @@ def _hazard_feature_sql(query: ItemsQuery) -> str:
 
 
 def _event_feature_sql(query: ItemsQuery) -> str:
+    # Always a geometry (OGC API - Features): the land released; for a whole-hazard reclassification the
+    # land it reclassified (what remained of the hazard then); for an event that released nothing (an
+    # earlier-dated event had released its land) the polygon it was recorded with.
+    def geojson(expr: str) -> str:
+        return f"ST_AsGeoJSON({sql_output_geometry(expr, query.crs)}, {query.crs.digits})::json"
+
     return f"""json_build_object(
         'type', 'Feature', 'id', f.id,
-        'geometry', {sql_geojson('f.released_geom', query.crs)},
+        'geometry', CASE WHEN {whole_reclassification_sql('f')} THEN {geojson(reclassified_land_sql('f'))}
+                         WHEN f.released_geom IS NULL OR ST_IsEmpty(f.released_geom) THEN {geojson('f.submitted_geom')}
+                         ELSE {geojson('f.released_geom')} END,
         'properties', json_build_object(
             'state', f.state_iso3, 'hazard_id', f.hazard_id, 'external_id', f.external_id, 'kind', f.kind,
             'releases_land', f.kind <> 'reclassification', 'date', f.date, 'organisation', f.organisation,
@@ -619,11 +633,12 @@ def collection_extent(conn: Connection, collection: Collection, states: list[str
     """Where and since when the collection has features; over `states` only when given (a key's scope)."""
     in_states = "" if states is None else " AND state_iso3 = ANY(:states)"
     if collection.id == "hazardous_areas":
-        sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(baseline_geom) "
-               f"AS e, min(recorded_on) AS t0 FROM hazardous_areas WHERE voided_at IS NULL{in_states}) x")
+        geom, day, table = "baseline_geom", "recorded_on", "hazardous_areas"
     else:
-        sql = ("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0 FROM (SELECT ST_Extent(released_geom) "
-               f"AS e, min(date) AS t0 FROM land_release_events WHERE voided_at IS NULL{in_states}) x")
+        geom, day, table = "released_geom", "date", "land_release_events"
+    rows = f"{table} WHERE voided_at IS NULL{in_states}"
+    sql = f"SELECT x.*, (SELECT min({day}) FROM {rows}) AS t0 FROM ({sql_extent(geom, rows)}) x"
+    # across the antimeridian x1 > x2 (OGC API - Features, the bbox of an extent)
     x1, y1, x2, y2, t0 = conn.execute(text(sql), {"states": states}).one()
     bbox = [[x1, y1, x2, y2]] if x1 is not None else [[-180.0, -90.0, 180.0, 90.0]]
     return {

@@ -20,9 +20,11 @@ Import
   (`{"external_id": "HAZ_REF", ...}`, or `external_id=HAZ_REF,classification=CLASS`) overrides it.
 - Every row is checked with the same rules as the JSON API: the properties with the API's
   `HazardProperties` model, the geometry with `app.geometry.read_polygonal` (after a vectorised
-  transformation of the whole file to WGS84). For speed the rules run on whole columns first
-  (`geometry.screen_polygonal`, and each distinct property value once); the rows that do not plainly
-  pass go through `read_polygonal` and the model one by one, so every message is the JSON API's.
+  transformation of the whole file to WGS84 that first cuts every edge into short segments in the
+  file's own CRS, where it is straight: `geometry.to_wgs84_densified`). For speed the rules run on
+  whole columns first (`geometry.screen_polygonal`, and each distinct property value once); the
+  rows that do not plainly pass go through `read_polygonal` and the model one by one, so every
+  message is the JSON API's.
   Classification and contamination codes are read case-insensitively; contamination may be a list
   or a string separated by `;`, `,` or `|`.
 - All or nothing: one rejected row and nothing is stored; the answer lists every rejected row (its
@@ -43,7 +45,9 @@ Export
 - The CSV is spreadsheet-safe (app/spreadsheet.py): every text cell is quoted, and one that a
   spreadsheet would run as a formula (a name `=HYPERLINK(...)`) begins with a `'`, kept on re-import.
 - Geometry is WGS84 longitude/latitude; hazards carry their remaining geometry at `as_of` (today by
-  default); events are the valid (not voided) events dated on or before `as_of`.
+  default); events are the valid (not voided) events dated on or before `as_of`, with the land they
+  released (a whole-hazard reclassification: the land it reclassified; an event that released
+  nothing: the polygon it was recorded with), as the OGC layer shows them.
 """
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import audit, overlaps, spreadsheet
-from app.as_of import hazards_sql
+from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.file_reader import KINDS, ReadRequest
 from app.geometry import (
     MIN_AREA_M2,
@@ -95,9 +99,11 @@ from app.geometry import (
     PolygonalGeometry,
     geodesic_areas_m2,
     parse_crs,
+    quantized_m2,
     read_polygonal,
     screen_polygonal,
     sql_area,
+    to_wgs84_densified,
 )
 from app.ledger import NewHazard, require_state
 from app.models import CONTAMINATION_TYPES
@@ -482,17 +488,15 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
     settings = get_settings()
     today = date.today()
     column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
-    geometries = frame.geometry
-    if not crs.equals(WGS84, ignore_axis_order=True):
-        geometries = geometries.to_crs(WGS84)
-    geometry_array = np.asarray(geometries.values, dtype=object)
-    del geometries
+    geometry_array = to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs,
+                                        settings.max_vertices_per_geometry)
     accepted = np.zeros(len(geometry_array), dtype=bool)
     snapped = np.full(len(geometry_array), None, dtype=object)
     three_d = np.zeros(len(geometry_array), dtype=bool)
     for start in range(0, len(geometry_array), CHECK_CHUNK):
         chunk = slice(start, start + CHECK_CHUNK)
-        screen = screen_polygonal(geometry_array[chunk], max_vertices=settings.max_vertices_per_geometry)
+        screen = screen_polygonal(geometry_array[chunk], max_vertices=settings.max_vertices_per_geometry,
+                                  densify=False)
         accepted[chunk], snapped[chunk], three_d[chunk] = screen.accepted, screen.geometry, screen.three_d
     cells = {target: _column_cells(target, frame[column].tolist()) for target, column in columns.items()}
     plain = np.ones(len(frame), dtype=bool)
@@ -568,11 +572,8 @@ def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[st
 
     settings = get_settings()
     column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
-    geometries = frame.geometry
-    if not crs.equals(WGS84, ignore_axis_order=True):
-        geometries = geometries.to_crs(WGS84)
-    geojson = shapely.to_geojson(geometries.values.to_numpy() if hasattr(geometries.values, "to_numpy")
-                                 else geometries.values)
+    geojson = shapely.to_geojson(to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs,
+                                                    settings.max_vertices_per_geometry))
     records = frame.drop(columns=frame.geometry.name).to_dict("records")
     hazards: list[NewHazard] = []
     rejected: list[Rejected] = []
@@ -742,7 +743,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                 copy.set_types(list(_HAZARD_TYPES))
                 for start in range(0, len(order), LOAD_CHUNK):
                     chunk = order[start:start + LOAD_CHUNK]
-                    areas[chunk] = geodesic_areas_m2(geometries[chunk], threads=1)
+                    areas[chunk] = quantized_m2(geodesic_areas_m2(geometries[chunk], threads=1))
                     for i, ewkb in zip(chunk.tolist(), _ewkb(geometries[chunk]), strict=True):
                         h, area = hazards[i], float(areas[i])
                         copy.write_row((ids[i], iso3, h.external_id, h.name, h.classification,
@@ -859,13 +860,14 @@ def _hazards_frame(session: Session, iso3: str, as_of: date | None, status: str 
 
 
 def _events_frame(session: Session, iso3: str, as_of: date | None) -> gpd.GeoDataFrame:
-    sql = """
+    sql = f"""
         SELECT e.id::text AS id, e.state_iso3 AS state, e.hazard_id::text AS hazard_id,
                h.external_id AS hazard_external_id, e.external_id, e.kind,
                e.kind <> 'reclassification' AS releases_land, e.date, e.organisation, e.released_area_m2,
                e.outside_area_m2, e.ap_mines, e.improvised_ap_mines, e.av_mines, e.other_eo,
                e.new_hazard_id::text AS new_hazard_id,
-               CASE WHEN e.released_geom IS NULL OR ST_IsEmpty(e.released_geom) THEN NULL
+               CASE WHEN {whole_reclassification_sql('e')} THEN ST_AsBinary({reclassified_land_sql('e')})
+                    WHEN e.released_geom IS NULL OR ST_IsEmpty(e.released_geom) THEN ST_AsBinary(e.submitted_geom)
                     ELSE ST_AsBinary(e.released_geom) END AS geom
         FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
         WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL AND (CAST(:as_of AS date) IS NULL OR e.date <= :as_of)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app import article5, spreadsheet
 from app.as_of import hazards_sql
+from app.geometry import sql_spans_antimeridian, sql_unwrapped, sql_wrapped_longitude
 from app.ledger import require_state
 from app.models import ITEM_KINDS
 
@@ -347,18 +348,22 @@ def annual_report(session: Session, iso3: str, year: int) -> dict[str, Any]:
     is what remains today plus the land released from it since, pieces that do not overlap (the
     ledger clips every release to what remained), so its planar centroid is the area-weighted mean of
     their centroids: no geometric union or difference per hazard, which at the large size took longer
-    than the statement timeout.
+    than the statement timeout. A hazard that lies on both sides of the antimeridian (stored split at
+    180 degrees) is located with its longitudes read in [0, 360), then brought back to (-180, 180].
     """
     name = require_state(session, iso3)
     as_of = date(year, 12, 31)
+    spans = sql_spans_antimeridian("h.baseline_geom")
+    released = sql_unwrapped("e.released_geom", spans)
+    remains = sql_unwrapped("h.remaining_geom", spans)
     areas = session.execute(
         text(
             f"""
             WITH released_since AS (
                 SELECT e.hazard_id, sum(ST_Area(e.released_geom)) AS a,
-                       sum(ST_Area(e.released_geom) * ST_X(ST_Centroid(e.released_geom))) AS ax,
+                       sum(ST_Area(e.released_geom) * ST_X(ST_Centroid({released}))) AS ax,
                        sum(ST_Area(e.released_geom) * ST_Y(ST_Centroid(e.released_geom))) AS ay
-                FROM land_release_events e
+                FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
                 WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL AND e.date > :as_of
                       AND e.released_geom IS NOT NULL AND NOT ST_IsEmpty(e.released_geom)
                 GROUP BY e.hazard_id
@@ -367,7 +372,7 @@ def annual_report(session: Session, iso3: str, year: int) -> dict[str, Any]:
                 SELECT hz.external_id, hz.name, hz.region, hz.classification, hz.contamination,
                        hz.remaining_area_m2, ST_Area(h.remaining_geom) + COALESCE(r.a, 0) AS a,
                        CASE WHEN ST_IsEmpty(h.remaining_geom) THEN 0
-                            ELSE ST_Area(h.remaining_geom) * ST_X(ST_Centroid(h.remaining_geom)) END
+                            ELSE ST_Area(h.remaining_geom) * ST_X(ST_Centroid({remains})) END
                        + COALESCE(r.ax, 0) AS ax,
                        CASE WHEN ST_IsEmpty(h.remaining_geom) THEN 0
                             ELSE ST_Area(h.remaining_geom) * ST_Y(ST_Centroid(h.remaining_geom)) END
@@ -381,7 +386,7 @@ def annual_report(session: Session, iso3: str, year: int) -> dict[str, Any]:
                 'external_id', l.external_id, 'name', l.name, 'region', l.region,
                 'classification', l.classification, 'contamination', l.contamination,
                 'remaining_m2', l.remaining_area_m2,
-                'centroid_lon', round(CAST(l.ax / NULLIF(l.a, 0) AS numeric), 7),
+                'centroid_lon', round(CAST({sql_wrapped_longitude('l.ax / NULLIF(l.a, 0)')} AS numeric), 7),
                 'centroid_lat', round(CAST(l.ay / NULLIF(l.a, 0) AS numeric), 7))
                 ORDER BY l.region NULLS LAST, l.external_id), '[]'::json)
             FROM located l

@@ -20,8 +20,9 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 def post_many(client, n: int, iso3: str = "KHM", prefix: str = "H", classification: str = "SHA",
               recorded_on: str = "2015-01-01", size: float = 50.0) -> list[dict]:
-    """n square hazards of `size` metres in a row, in one request."""
-    features = [hazard_feature(f"{prefix}-{i:05d}", rect(i * 100.0, 0, size, size), classification=classification,
+    """n square hazards of `size` metres in a row, in one request (5 km south of the `ledger` fixture's hazards,
+    which they would overlap otherwise)."""
+    features = [hazard_feature(f"{prefix}-{i:05d}", rect(i * 100.0, -5000.0, size, size), classification=classification,
                                recorded_on=recorded_on) for i in range(n)]
     response = client.post(f"/api/v1/states/{iso3}/hazards", params={"crs": UTM48N},
                            json={"type": "FeatureCollection", "features": features})
@@ -116,7 +117,10 @@ def test_hazard_items_are_geojson_with_the_ledger_properties(client, ledger) -> 
     geometry_area = geodesic_area_m2(polygonal_part(shape(by_ext["KHM-A"]["geometry"])))
     assert geometry_area == pytest.approx(a["remaining_area_m2"], rel=1e-4)
     b = by_ext["KHM-B"]
-    assert b["properties"]["status"] == "released" and b["geometry"] is None
+    # released in full: the land it covered, all released (a Feature of OGC API - Features has a geometry)
+    assert b["properties"]["status"] == "released" and b["properties"]["remaining_area_m2"] == 0
+    assert geodesic_area_m2(polygonal_part(shape(b["geometry"]))) == \
+        pytest.approx(b["properties"]["baseline_area_m2"], rel=1e-6)
     assert by_ext["KHM-C"]["properties"]["classification"] == "CHA"  # reclassified whole
 
 
@@ -155,7 +159,10 @@ def test_events_layer_excludes_voided_unless_asked(client, ledger) -> None:
     assert e1["kind"] == "clearance" and e1["releases_land"] is True and e1["ap_mines"] == 12 and e1["av_mines"] == 1
     assert e1["released_area_m2"] == pytest.approx(true_area(0, 0, 400, 1000), rel=1e-4)
     e3 = next(f for f in body["features"] if f["id"] == ledger["e3"]["id"])
-    assert e3["geometry"] is None and e3["properties"]["releases_land"] is False
+    # a whole-hazard reclassification carries the land it reclassified: all that remained of KHM-C
+    assert e3["properties"]["releases_land"] is False and e3["properties"]["released_area_m2"] == 0
+    assert geodesic_area_m2(polygonal_part(shape(e3["geometry"]))) == pytest.approx(true_area(4000, 0, 300, 300),
+                                                                                   rel=1e-4)
     with_voided = items(client, "land_release_events", include_voided="true")
     assert with_voided["numberMatched"] == 4
     voided = next(f for f in with_voided["features"] if f["id"] == ledger["e4"]["id"])["properties"]
@@ -295,7 +302,7 @@ def test_next_links_page_by_id_so_a_change_between_pages_skips_nothing(client) -
     assert f"after={first['features'][-1]['id']}" in next_link and "offset=100" in next_link
     gone = first["features"][0]
     index = int(gone["properties"]["external_id"].split("-")[1])
-    post_event(client, gone["id"], "clearance", "2024-01-10", rect(index * 100.0 - 5, -5, 60, 60))
+    post_event(client, gone["id"], "clearance", "2024-01-10", rect(index * 100.0 - 5, -5005, 60, 60))
     seen = [f["id"] for f in first["features"]]
     url = next_link
     while url:
