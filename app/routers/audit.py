@@ -12,10 +12,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import access
+from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.problems import Problem
 
-router = APIRouter(prefix="/api/v1", tags=["access"])
+router = APIRouter(prefix="/api/v1", tags=["access"], route_class=JsonBodyRoute)
 
 
 @router.get("/audit", summary="Who wrote what, when (admin and committee keys)",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import access, ledger
 from app.audit import Actor
+from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
 from app.models import CLASSIFICATIONS, CONTAMINATION_TYPES, EVENT_KINDS
@@ -20,7 +21,7 @@ from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
 
-router = APIRouter(prefix="/api/v1", tags=["ledger"])
+router = APIRouter(prefix="/api/v1", tags=["ledger"], route_class=JsonBodyRoute)
 
 Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
 assert set(Contamination.__args__) == set(CONTAMINATION_TYPES)

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from app import access, article5, summaries
 from app.audit import Actor
+from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.problems import Problem
 from app.routers.deps import request_actor
 
-router = APIRouter(prefix="/api/v1", tags=["article 5"])
+router = APIRouter(prefix="/api/v1", tags=["article 5"], route_class=JsonBodyRoute)
 
 Iso3 = Path(pattern="^[A-Za-z]{3}$", description="ISO 3166 alpha-3 code of the State, e.g. KHM")
 AsOf = Query(None, description="Answer for the end of this day (YYYY-MM-DD); default today")

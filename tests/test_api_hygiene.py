@@ -1,0 +1,137 @@
+"""API hygiene (issue 12): no 500 on odd text, limits by route, no server paths, headers, no probing.
+
+Each test reproduces a finding against the real service (real PostGIS, real HTTP) and shows it fixed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.problems import Problem, SERVER_PATH
+from tests.ledger_scenarios import hazard_feature, post_hazard, rect
+
+HAZARDS = "/api/v1/states/KHM/hazards"
+SURROGATE_FEATURE = ('{"type": "Feature", "properties": {"external_id": "KHM-\\ud800", "classification": "SHA", '
+                     '"recorded_on": "2019-01-01"}, "geometry": {"type": "Polygon", "coordinates": '
+                     '[[[102.9, 13.0], [102.91, 13.0], [102.91, 13.01], [102.9, 13.0]]]}}')
+
+
+def _problem(response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    response.content.decode("utf-8")  # always valid UTF-8
+    return response.json()
+
+
+# --- a lone surrogate ------------------------------------------------------------------------------
+def test_a_lone_surrogate_in_a_json_body_is_a_422_naming_the_field(client) -> None:
+    response = client.post(HAZARDS, content=SURROGATE_FEATURE, headers={"content-type": "application/json"})
+    problem = _problem(response, 422)
+    assert problem["errors"][0]["field"] == "body/properties/external_id"
+    assert "invalid character" in problem["detail"]
+    assert client.get(HAZARDS).json()["numberMatched"] == 0
+
+
+def test_a_lone_surrogate_in_a_key_or_an_event_is_refused_too(client) -> None:
+    hazard = post_hazard(client, "KHM-SUR-1", rect(0, 0, 100, 100))
+    body = '{"kind": "cancellation", "date": "2020-01-01", "organisation": "x\\udfff"}'
+    problem = _problem(client.post(f"/api/v1/hazards/{hazard['id']}/events", content=body,
+                                   headers={"content-type": "application/json"}), 422)
+    assert problem["errors"][0]["field"] == "body/organisation"
+    problem = _problem(client.post("/api/v1/keys", content='{"name": "a", "role": "admin", "\\ud83d": 1}',
+                                   headers={"content-type": "application/json"}), 422)
+    assert problem["errors"][0]["field"] == "body/\\ud83d"
+
+
+def test_problem_texts_that_utf8_cannot_encode_are_escaped(client) -> None:
+    from app.main import create_app
+
+    app = create_app()
+
+    @app.get("/echo-for-the-test")
+    def echo() -> dict:
+        raise Problem(422, "external_id 'KHM-\ud800' is not valid", echoed=["\udfff"])
+
+    with TestClient(app) as echo_client:
+        problem = _problem(echo_client.get("/echo-for-the-test"), 422)
+    assert problem["detail"] == "external_id 'KHM-\\ud800' is not valid" and problem["echoed"] == ["\\udfff"]
+
+
+def test_a_surrogate_that_reaches_the_database_layer_is_a_422_not_a_500(client) -> None:
+    from sqlalchemy import text
+
+    from app.database import get_session
+    from app.main import create_app
+
+    app = create_app()
+
+    @app.get("/store-for-the-test")
+    def store(session=__import__("fastapi").Depends(get_session)) -> dict:
+        session.execute(text("SELECT CAST(:v AS text)"), {"v": "x\ud800"})
+        return {}
+
+    with TestClient(app, raise_server_exceptions=False) as store_client:
+        assert "invalid character" in _problem(store_client.get("/store-for-the-test"), 422)["detail"]
+
+
+# --- the body limit goes by the route; JSON routes take JSON ---------------------------------------
+def test_the_json_limit_holds_whatever_content_type_the_client_claims(client, monkeypatch) -> None:
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_body_bytes", 2000)
+    big = b"x" * 5000
+    for content_type in ("application/octet-stream", "multipart/form-data; boundary=x", "image/png", ""):
+        headers = {"content-type": content_type} if content_type else {}
+        problem = _problem(client.post(HAZARDS, content=big, headers=headers), 413)
+        assert "limit of 2000 bytes" in problem["detail"], content_type
+
+    def chunks():  # no Content-Length: counted as it streams in
+        for _ in range(10):
+            yield b"x" * 500
+
+    _problem(client.post(HAZARDS, content=chunks(), headers={"content-type": "application/octet-stream"}), 413)
+
+
+def test_a_json_route_answers_415_to_another_media_type(client) -> None:
+    feature = json.dumps(hazard_feature("KHM-415", rect(0, 0, 100, 100)))
+    for content_type in ("application/octet-stream", "text/plain", "application/x-www-form-urlencoded"):
+        problem = _problem(client.post(HAZARDS, content=feature, params={"crs": "EPSG:32648"},
+                                       headers={"content-type": content_type}), 415)
+        assert content_type in problem["detail"] and "application/json" in problem["detail"]
+    assert "without a Content-Type" in _problem(client.post(HAZARDS, content=feature), 415)["detail"]
+    assert client.post(HAZARDS, content=feature, params={"crs": "EPSG:32648"},
+                       headers={"content-type": "application/geo+json"}).status_code == 201
+
+
+def test_every_route_with_a_json_body_checks_it() -> None:
+    from app.bodies import JsonBodyRoute, api_routes, takes_upload
+    from app.main import create_app
+
+    body_routes = [r for _, r in api_routes(create_app().routes) if r.body_field is not None]
+    assert body_routes
+    for route in body_routes:
+        assert takes_upload(route) or isinstance(route, JsonBodyRoute), route.path
+    assert [r.path for r in body_routes if takes_upload(r)] == ["/api/v1/states/{iso3}/imports"]
+
+
+# --- no server paths ---------------------------------------------------------------------------------
+def test_problems_never_show_server_paths(client, tmp_path) -> None:
+    from app.main import create_app
+    from app.settings import get_settings
+
+    app = create_app()
+    data_file = get_settings().data_dir.resolve() / "pg" / "postgresql.conf"
+
+    @app.get("/leak-for-the-test")
+    def leak() -> dict:
+        raise Problem(422, f"cannot open /tmp/landrelease-import-x1y2/hazards.gpkg: broken; also {data_file}",
+                      where=str(tmp_path / "f.zip"))
+
+    with TestClient(app) as leak_client:
+        problem = _problem(leak_client.get("/leak-for-the-test"), 422)
+    text_ = json.dumps(problem)
+    assert "/tmp" not in text_ and str(data_file.parent) not in text_ and "landrelease-import" not in text_
+    assert problem["detail"] == f"cannot open {SERVER_PATH}: broken; also {SERVER_PATH}"
+    assert problem["where"] == SERVER_PATH
