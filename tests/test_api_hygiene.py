@@ -135,3 +135,40 @@ def test_problems_never_show_server_paths(client, tmp_path) -> None:
     assert "/tmp" not in text_ and str(data_file.parent) not in text_ and "landrelease-import" not in text_
     assert problem["detail"] == f"cannot open {SERVER_PATH}: broken; also {SERVER_PATH}"
     assert problem["where"] == SERVER_PATH
+
+
+# --- another State's ids cannot be probed ----------------------------------------------------------------
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def _by_id_requests(hazard: str, event: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    return [
+        ("GET", f"/api/v1/hazards/{hazard}", None),
+        ("POST", f"/api/v1/hazards/{hazard}/events", {"kind": "cancellation", "date": "2021-01-01",
+                                                       "geometry": rect(50, 0, 10, 100)}),
+        ("POST", f"/api/v1/events/{event}/void", {"reason": "probing"}),
+        ("GET", f"/collections/hazardous_areas/items/{hazard}", None),
+        ("GET", f"/collections/land_release_events/items/{event}", None),
+    ]
+
+
+def test_another_states_hazard_or_event_is_the_same_404_as_an_unknown_id(client, client_as) -> None:
+    from tests.ledger_scenarios import post_event
+
+    hazard = post_hazard(client, "KHM-PROBE-1", rect(0, 0, 100, 100))
+    event = post_event(client, hazard["id"], "clearance", "2020-01-01", rect(0, 0, 10, 100))
+    for role in ("editor", "viewer"):
+        other = client_as(role, "AGO")
+        known = _by_id_requests(hazard["id"], event["id"])
+        unknown = _by_id_requests(UNKNOWN_ID, UNKNOWN_ID)
+        for (method, path, body), (_, unknown_path, _) in zip(known, unknown, strict=True):
+            answer = other.request(method, path, json=body, params={"crs": "EPSG:32648"} if body else None)
+            missing = other.request(method, unknown_path, json=body, params={"crs": "EPSG:32648"} if body else None)
+            assert answer.status_code == missing.status_code == 404, (role, path, answer.text)
+            assert answer.json()["detail"].replace(hazard["id"], "ID").replace(event["id"], "ID") == \
+                missing.json()["detail"].replace(UNKNOWN_ID, "ID"), path
+    # A key that may read the hazard but not change it still learns why: 403.
+    viewer = client_as("viewer", "KHM")
+    assert viewer.get(f"/api/v1/hazards/{hazard['id']}").status_code == 200
+    assert viewer.post(f"/api/v1/events/{event['id']}/void", json={"reason": "x"}).status_code == 403
+    assert client.get("/api/v1/audit?state=KHM").json()["numberMatched"] == 2  # nothing was written
