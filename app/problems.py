@@ -68,7 +68,9 @@ def _safe(value: Any) -> Any:
 def problem_response(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
                      headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
-    return JSONResponse(_safe(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    # Set here, not only by app/headers.py: a 500 from the last-resort handler passes no middleware.
+    safe_headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", **(headers or {})}
+    return JSONResponse(_safe(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=safe_headers)
 
 
 def _field_path(loc: tuple | list) -> str:
