@@ -60,7 +60,9 @@ def test_problem_texts_that_utf8_cannot_encode_are_escaped(client) -> None:
 
 
 def test_a_surrogate_that_reaches_the_database_layer_is_a_422_not_a_500(client) -> None:
+    from fastapi import Depends
     from sqlalchemy import text
+    from sqlalchemy.orm import Session
 
     from app.database import get_session
     from app.main import create_app
@@ -68,7 +70,7 @@ def test_a_surrogate_that_reaches_the_database_layer_is_a_422_not_a_500(client) 
     app = create_app()
 
     @app.get("/store-for-the-test")
-    def store(session=__import__("fastapi").Depends(get_session)) -> dict:
+    def store(session: Session = Depends(get_session)) -> dict:
         session.execute(text("SELECT CAST(:v AS text)"), {"v": "x\ud800"})
         return {}
 
@@ -172,3 +174,101 @@ def test_another_states_hazard_or_event_is_the_same_404_as_an_unknown_id(client,
     assert viewer.get(f"/api/v1/hazards/{hazard['id']}").status_code == 200
     assert viewer.post(f"/api/v1/events/{event['id']}/void", json={"reason": "x"}).status_code == 403
     assert client.get("/api/v1/audit?state=KHM").json()["numberMatched"] == 2  # nothing was written
+
+
+# --- headers ---------------------------------------------------------------------------------------------
+def test_every_response_says_nosniff_and_no_referrer(client, client_as) -> None:
+    from app.main import create_app
+
+    app = create_app()
+
+    @app.get("/broken-for-the-test")
+    def broken() -> dict:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as broken_client:
+        answers = [broken_client.get("/broken-for-the-test")]
+    answers += [client.get("/conformance"), client.get("/api/v1/states/KHM/chart.svg"), client.get("/nowhere"),
+                client_as(None).get("/api/v1/states/KHM/hazards"), client.get("/dashboard/static/state.js"),
+                client.post(HAZARDS, content=b"x" * (11 * 1024 * 1024))]
+    assert [a.status_code for a in answers] == [500, 200, 200, 404, 401, 200, 413]
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
+        assert answer.headers["referrer-policy"] == "no-referrer", answer.request.url
+
+
+def test_html_pages_carry_a_strict_content_security_policy(client_as) -> None:
+    from app.headers import DASHBOARD_POLICY
+
+    anonymous = client_as(None)
+    for path in ("/dashboard", "/dashboard/KHM"):
+        page = anonymous.get(path)
+        assert page.headers["content-security-policy"] == DASHBOARD_POLICY
+        assert page.headers["x-frame-options"] == "DENY"
+        policy = dict(d.strip().split(" ", 1) for d in DASHBOARD_POLICY.split(";"))
+        assert policy["script-src"] == "'self'" and policy["frame-ancestors"] == "'none'"
+        assert "unsafe" not in DASHBOARD_POLICY
+        assert "<script>" not in page.text and "style=" not in page.text  # nothing inline for the policy to block
+    docs = anonymous.get("/docs")
+    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "content-security-policy" not in anonymous.get("/conformance").headers
+
+
+def test_options_and_405_list_the_methods_of_the_path(client) -> None:
+    answer = client.options("/api/v1/states/KHM/hazards")
+    assert answer.status_code == 204 and answer.headers["allow"] == "GET, OPTIONS, POST"
+    refused = client.delete("/api/v1/states/KHM/hazards")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, OPTIONS, POST"
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert client.options(f"/api/v1/keys/{UNKNOWN_ID}").headers["allow"] == "DELETE, OPTIONS"
+    assert client.patch("/api/v1/keys").headers["allow"] == "GET, OPTIONS, POST"
+    assert client.options("/api/v1/nothing-here").status_code == 404
+
+
+def test_serve_sends_no_server_header_and_prints_the_demo_key_once_outside_the_log(database_url) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from datetime import date
+    from pathlib import Path
+
+    import httpx
+
+    from app import database, ledger
+    from app.audit import Actor
+    from app.geometry import parse_crs, read_polygonal
+
+    # One hazard: `serve --demo` then loads no demo data (fast), but still creates the admin key.
+    with database.session() as session:
+        ledger.record_hazards(session, "KHM", [ledger.NewHazard(
+            external_id="KHM-SERVE-1", classification="SHA", recorded_on=date(2020, 1, 1),
+            geometry=read_polygonal(rect(0, 0, 100, 100), parse_crs("EPSG:32648")))], Actor(name="test"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "LANDRELEASE_DATA_DIR"}
+    env.update(DATABASE_URL=database_url, LANDRELEASE_LOG_LEVEL="debug")
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--demo", "--port", str(port)],
+                            cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "the service did not start"
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        assert "server" not in answer.headers and "date" in answer.headers
+    finally:
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=30)
+    secrets_printed = [line.strip() for line in stdout.splitlines() if line.strip().startswith("lr_")]
+    assert len(secrets_printed) == 1, stdout
+    assert "DEMO ADMIN API KEY" in stdout
+    assert secrets_printed[0] not in stderr and "lr_" not in stderr  # logging (stderr) never shows it
+    assert "created an admin API key" in stderr
