@@ -30,6 +30,7 @@ from app import audit
 from app.audit import Actor
 from app.database import get_session
 from app.models import API_KEY_ROLES
+from app.params import ISO3
 from app.problems import Problem
 from app.settings import get_settings
 
@@ -230,13 +231,13 @@ def state_of_event(session: Session, event_id: uuid.UUID, key: ApiKey) -> str:
     return iso3
 
 
-def state_reader(iso3: str, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
+def state_reader(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
     """Reads of one State's data (path parameter `iso3`)."""
     _check_read(key, iso3)
     return key
 
 
-def state_writer(iso3: str, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
+def state_writer(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
     """Writes to one State's ledger (hazards, events, imports): its editor or an admin."""
     _check_ledger_write(key, iso3)
     return key
@@ -295,7 +296,7 @@ def public_reader(key: ApiKey | None = Depends(optional_key)) -> ApiKey | None:
     return authenticated_key(key)
 
 
-def public_state_reader(iso3: str, key: ApiKey | None = Depends(public_reader)) -> ApiKey | None:
+def public_state_reader(iso3: ISO3, key: ApiKey | None = Depends(public_reader)) -> ApiKey | None:
     """Reads of one State's summaries/report: open with LANDRELEASE_PUBLIC_READ, else the read rules."""
     if key is not None and not public_read_open():
         _check_read(key, iso3)

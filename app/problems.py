@@ -138,10 +138,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid value")}
-            for err in exc.errors()
-        ]
+        # A parameter that a route and its dependency both declare (iso3) is reported once.
+        reported = dict.fromkeys((_field_path(err.get("loc", ())), err.get("msg", "invalid value"))
+                                 for err in exc.errors())
+        errors = [{"field": field, "message": message} for field, message in reported]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(422, f"The request is not valid: {summary}", title="Invalid request", errors=errors)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.problems import Problem, SERVER_PATH
+from app.problems import SERVER_PATH, Problem
 from tests.ledger_scenarios import hazard_feature, post_hazard, rect
 
 HAZARDS = "/api/v1/states/KHM/hazards"
@@ -272,3 +272,40 @@ def test_serve_sends_no_server_header_and_prints_the_demo_key_once_outside_the_l
     assert "DEMO ADMIN API KEY" in stdout
     assert secrets_printed[0] not in stderr and "lr_" not in stderr  # logging (stderr) never shows it
     assert "created an admin API key" in stderr
+
+
+# --- parameters as OpenAPI declares them -------------------------------------------------------------------
+def test_every_iso3_path_parameter_declares_its_pattern(client) -> None:
+    from app.params import ISO3_PATTERN
+
+    document = client.get("/openapi.json").json()
+    declared = [(path, p["schema"]) for path, item in document["paths"].items() for op in item.values()
+                for p in op.get("parameters", []) if p["name"] == "iso3"]
+    assert len(declared) >= 12
+    assert all(schema.get("pattern") == ISO3_PATTERN for _, schema in declared), declared
+    assert client.get("/api/v1/states/K1/summary").status_code == 422
+    assert client.post("/api/v1/states/KHM1/hazards", json={}).status_code == 422
+
+
+def test_dates_are_iso_dates_not_numbers(client) -> None:
+    post_hazard(client, "KHM-DATE-2", rect(0, 0, 100, 100))
+    for path in ("/api/v1/states/KHM/summary", "/api/v1/summary", HAZARDS, "/api/v1/states/KHM/chart.json"):
+        for number in ("0", "1700000000", "0.5"):
+            problem = _problem(client.get(path, params={"as_of": number}), 422)
+            assert problem["errors"][0]["field"] == "query/as_of" and "YYYY-MM-DD" in problem["detail"], path
+        assert client.get(path, params={"as_of": "2024-01-31"}).status_code == 200, path
+    for number in ("0.5", "0", "1700000000"):
+        assert "ISO 8601" in _problem(client.get("/api/v1/audit", params={"since": number}), 422)["detail"]
+    for instant, matched in (("2000-01-01", 1), ("2000-01-01T00:00:00Z", 1), ("2999-01-01T00:00:00+02:00", 0)):
+        assert client.get("/api/v1/audit", params={"since": instant}).json()["numberMatched"] == matched
+    feature = hazard_feature("KHM-DATE-3", rect(200, 0, 100, 100), recorded_on=0)
+    problem = _problem(client.post(HAZARDS, json=feature, params={"crs": "EPSG:32648"}), 422)
+    assert "YYYY-MM-DD" in problem["detail"]
+
+
+def test_csv_answers_are_declared(client) -> None:
+    document = client.get("/openapi.json").json()
+    for path in ("/api/v1/summary", "/api/v1/states/{iso3}/report", "/api/v1/states/{iso3}/export"):
+        assert "text/csv" in document["paths"][path]["get"]["responses"]["200"]["content"], path
+    answer = client.get("/api/v1/summary", params={"format": "csv"})
+    assert answer.headers["content-type"].startswith("text/csv")

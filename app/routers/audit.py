@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from app import access
 from app.bodies import JsonBodyRoute
 from app.database import get_session
+from app.params import Instant
 from app.problems import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["access"], route_class=JsonBodyRoute)
@@ -23,7 +23,8 @@ router = APIRouter(prefix="/api/v1", tags=["access"], route_class=JsonBodyRoute)
             dependencies=[Depends(access.committee_or_admin)])
 def audit_log(
     state: str | None = Query(None, pattern="^[A-Za-z]{3}$", description="Only this State (ISO3)"),
-    since: datetime | None = Query(None, description="Only entries at or after this time (ISO 8601)"),
+    since: Instant | None = Query(None, description="Only entries at or after this time: an ISO 8601 date-time "
+                                                     "(2024-05-01T08:00:00Z) or date (its midnight)"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
     session: Session = Depends(get_session),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app import charts
 from app.access import ApiKey, public_state_reader
 from app.database import get_session
+from app.params import ISO3, CalendarDate
 from app.problems import Problem
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -27,12 +28,6 @@ STATIC_PATH = "/dashboard/static"
 router = APIRouter(tags=["Dashboard"])
 
 AS_OF = Query(None, description="The date to look from (YYYY-MM-DD, the end of that day); default today")
-
-
-def _iso3(iso3: str) -> str:
-    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
-        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as KHM")
-    return iso3.upper()
 
 
 def _as_of(as_of: date | None) -> date:
@@ -45,7 +40,7 @@ def _as_of(as_of: date | None) -> date:
 
 
 def _burn_down(session: Session, iso3: str, as_of: date | None) -> charts.BurnDown:
-    code = _iso3(iso3)
+    code = iso3.upper()
     day = _as_of(as_of)
     chart = charts.burn_down(session, code, day)
     if chart is None:
@@ -63,7 +58,7 @@ def _chart_response(session: Session, iso3: str, as_of: date | None, fmt: str) -
 
 @router.get("/api/v1/states/{iso3}/chart.svg", summary="Burn-down chart of a State (SVG)",
             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+def chart_svg(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
               session: Session = Depends(get_session)) -> Response:
     """Remaining SHA and CHA over time, the Article 5 deadline and extensions, the work-plan milestones and
     the projection at the current rate (the land released in the 365 days up to `as_of`)."""
@@ -72,14 +67,14 @@ def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(
 
 @router.get("/api/v1/states/{iso3}/chart.png", summary="Burn-down chart of a State (PNG)",
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def chart_png(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+def chart_png(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
               session: Session = Depends(get_session)) -> Response:
     """The same chart as `chart.svg`, as a PNG image for reports."""
     return _chart_response(session, iso3, as_of, "png")
 
 
 @router.get("/api/v1/states/{iso3}/chart.json", summary="The data behind the burn-down chart, and the map extent")
-def chart_data(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+def chart_data(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
                session: Session = Depends(get_session)) -> JSONResponse:
     """Remaining SHA/CHA at each month end (km²), the deadlines in effect, the work-plan milestones with the
     remaining area they plan for, the projection, and `bbox` ([W, S, E, N], WGS84) of the State's hazards."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from datetime import date
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -15,6 +14,7 @@ from starlette.background import BackgroundTask
 from app import access, field_files
 from app.audit import Actor
 from app.database import get_session
+from app.params import ISO3, CalendarDate
 from app.routers.deps import request_actor
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
@@ -38,7 +38,7 @@ def _safe_name(name: str | None) -> str:
                415: {"description": "Not a file format this service reads"},
                422: {"description": "Rejected rows (listed), or no column for a required field; nothing stored"}})
 def import_file(
-    iso3: str,
+    iso3: ISO3,
     file: UploadFile = File(..., description="The file; a Shapefile comes zipped with its .shp, .shx, .dbf, .prj"),
     mapping: str | None = Form(None, description='{"external_id": "REF"} or external_id=REF,classification=CLASS'),
     layer: str | None = Form(None, description="Layer to read from a multi-layer file (default: hazardous_areas "
@@ -68,10 +68,10 @@ def import_file(
     response_class=FileResponse,
     responses={200: {"content": {t: {} for t, _ in field_files.EXPORT_FORMATS.values()}}})
 def export(
-    iso3: str,
+    iso3: ISO3,
     format: str = Query("gpkg", description="gpkg (both layers), shp (zip, both layers), geojson or csv "
                                             "(one layer: hazardous_areas unless `layer` says otherwise)"),
-    as_of: date | None = Query(None, description="The ledger as it stood at the end of this day"),
+    as_of: CalendarDate | None = Query(None, description="The ledger as it stood at the end of this day"),
     layer: str | None = Query(None, description="hazardous_areas or land_release_events (default: both where "
                                                 "the format holds several layers)"),
     status: str | None = Query(None, description="Only hazards with this status (active, released)"),
