@@ -45,9 +45,6 @@ from app import article5, summaries  # noqa: E402
 
 M2_PER_KM2 = 1_000_000.0
 DEADLINE_KINDS = ("original_deadline", "extension", "reopening")
-# The dates a chart can be drawn at (the Convention dates from 1997; the chart reaches decades ahead).
-EARLIEST_AS_OF = date(1900, 1, 1)
-LATEST_AS_OF = date(2200, 12, 31)
 DAYS_PER_YEAR = 365
 # Beyond this horizon a projection is drawn to the chart's edge and reported as a date, not plotted.
 PROJECTION_HORIZON_YEARS = 30

@@ -61,7 +61,12 @@ def keys(session: Session = Depends(get_session)) -> JSONResponse:
     return JSONResponse({"keys": access.list_keys(session)})
 
 
-@router.post("/keys", status_code=201, summary="Create an API key; the secret is in the answer, once")
+REVOKE_LINK = {"RevokeKey": {"operationRef": "#/paths/~1api~1v1~1keys~1{key_id}/delete",
+                              "parameters": {"key_id": "$response.body#/id"}, "description": "Revoke the key"}}
+
+
+@router.post("/keys", status_code=201, summary="Create an API key; the secret is in the answer, once",
+             responses={201: {"description": "The key's record and its secret", "links": REVOKE_LINK}})
 def create_key(body: KeyIn, session: Session = Depends(get_session),
                key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
     try:
@@ -72,7 +77,8 @@ def create_key(body: KeyIn, session: Session = Depends(get_session),
     return JSONResponse({**record, "key": secret}, status_code=201)
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key")
+@router.delete("/keys/{key_id}", summary="Revoke an API key",
+               responses={404: {"description": "No such key"}})
 def revoke_key(key_id: uuid.UUID, session: Session = Depends(get_session),
                key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
     record = access.revoke_key(session, key_id, actor=key.actor)

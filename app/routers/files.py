@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 from app import access, field_files
 from app.audit import Actor
 from app.database import get_session
+from app.models import HAZARD_STATUSES
 from app.params import ISO3, CalendarDate
 from app.routers.deps import request_actor
 
@@ -69,12 +70,16 @@ def import_file(
     responses={200: {"content": {t: {} for t, _ in field_files.EXPORT_FORMATS.values()}}})
 def export(
     iso3: ISO3,
+    # The values are declared (enum) and checked by field_files.export_state (400 naming the parameter).
     format: str = Query("gpkg", description="gpkg (both layers), shp (zip, both layers), geojson or csv "
-                                            "(one layer: hazardous_areas unless `layer` says otherwise)"),
+                                            "(one layer: hazardous_areas unless `layer` says otherwise)",
+                        json_schema_extra={"enum": list(field_files.EXPORT_FORMATS)}),
     as_of: CalendarDate | None = Query(None, description="The ledger as it stood at the end of this day"),
     layer: str | None = Query(None, description="hazardous_areas or land_release_events (default: both where "
-                                                "the format holds several layers)"),
-    status: str | None = Query(None, description="Only hazards with this status (active, released)"),
+                                                "the format holds several layers)",
+                              json_schema_extra={"enum": list(field_files.EXPORT_LAYERS)}),
+    status: str | None = Query(None, description="Only hazards with this status (active, released)",
+                               json_schema_extra={"enum": list(HAZARD_STATUSES)}),
     session: Session = Depends(get_session),
 ) -> FileResponse:
     path, media_type, filename = field_files.export_state(session, iso3.upper(), format, as_of, layer, status)

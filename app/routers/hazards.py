@@ -17,7 +17,7 @@ from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
 from app.models import CLASSIFICATIONS, CONTAMINATION_TYPES, EVENT_KINDS
-from app.params import ISO3, CalendarDate
+from app.params import ISO3, CalendarDate, IsoDate
 from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
@@ -36,7 +36,7 @@ class HazardProperties(BaseModel):
     contamination: list[Contamination] = Field(default_factory=lambda: ["AP_MINE"], min_length=1)
     name: str | None = Field(None, max_length=500)
     region: str | None = Field(None, max_length=500)
-    recorded_on: CalendarDate
+    recorded_on: IsoDate = Field(description="YYYY-MM-DD, not in the future")
 
     @field_validator("recorded_on")
     @classmethod
@@ -106,6 +106,25 @@ EVENT_LINKS = {
 }
 
 
+def _hazards_body_schema() -> dict[str, Any]:
+    """What POST hazards reads, as JSON Schema: a Feature or a FeatureCollection of hazards.
+
+    The properties are HazardProperties' own schema, so the document and the validation agree; what
+    JSON Schema cannot say (a valid, closed ring; a date not in the future) is checked on arrival.
+    """
+    geometry = {"type": "object", "required": ["type", "coordinates"],
+                "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {"type": "array"}}}
+    feature = {"type": "object", "required": ["type", "properties", "geometry"],
+               "properties": {"type": {"const": "Feature"}, "properties": HazardProperties.model_json_schema(),
+                              "geometry": geometry}}
+    collection = {"type": "object", "required": ["type", "features"],
+                  "properties": {"type": {"const": "FeatureCollection"},
+                                 "features": {"type": "array", "minItems": 1, "items": feature}}}
+    schema = {"oneOf": [feature, collection]}
+    return {"required": True, "content": {"application/json": {"schema": schema},
+                                          "application/geo+json": {"schema": schema}}}
+
+
 def _read_features(body: Any) -> list[Any]:
     if not isinstance(body, dict) or body.get("type") not in ("Feature", "FeatureCollection"):
         raise Problem(422, "The body must be a GeoJSON Feature or FeatureCollection.")
@@ -170,7 +189,7 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
 
 
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
-             dependencies=[Depends(access.state_writer)],
+             dependencies=[Depends(access.state_writer)], openapi_extra={"requestBody": _hazards_body_schema()},
              responses={201: {"description": "The hazards, created (or some already there)", "links": HAZARD_LINKS},
                         200: {"description": "Every hazard already existed with identical content",
                               "links": HAZARD_LINKS},
@@ -241,13 +260,11 @@ def list_hazards(
     classification: Literal["SHA", "CHA"] | None = Query(None),
     status: Literal["active", "released"] | None = Query(None),
     as_of: CalendarDate | None = Query(None, description="Answer for this date"),
-    limit: int = Query(100, ge=1, description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),
+    limit: int = Query(100, ge=1, le=get_settings().max_page_size,
+                       description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),
     offset: int = Query(0, ge=0),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
-    if limit > get_settings().max_page_size:
-        raise Problem(422, f"limit {limit} is above the largest page, {get_settings().max_page_size}: page through "
-                           "with the next links", errors=[{"field": "query/limit", "message": "too large"}])
     page = ledger.list_hazards(session, iso3.upper(), as_of=as_of, classification=classification, status=status,
                                limit=limit, offset=offset)
     links = []

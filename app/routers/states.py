@@ -71,9 +71,17 @@ def get_state(iso3: ISO3, session: Session = Depends(get_session)) -> JSONRespon
     return JSONResponse(article5.state_record(session, iso3.upper()))
 
 
+MILESTONES_LINK = {"SetMilestones": {
+    "operationRef": "#/paths/~1api~1v1~1states~1{iso3}~1milestones/put",
+    "parameters": {"iso3": "$request.path.iso3", "decision_id": "$response.body#/decision/id"},
+    "description": "Set the work-plan milestones of this decision (an extension)"}}
+
+
 @router.post("/states/{iso3}/article5/decisions", status_code=201,
              summary="Record an extension, completion, reopening or withdrawal (Committee or admin)",
-             dependencies=[Depends(access.article5_writer)])
+             dependencies=[Depends(access.article5_writer)],
+             responses={201: {"description": "The decision and where the State stands now",
+                              "links": MILESTONES_LINK}})
 def post_decision(body: DecisionIn, iso3: ISO3, session: Session = Depends(get_session),
                   actor: Actor = Depends(request_actor)) -> JSONResponse:
     new = article5.NewDecision(kind=body.kind, decided_on=body.decided_on, deadline=body.deadline,
