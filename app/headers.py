@@ -12,11 +12,10 @@
 """
 from __future__ import annotations
 
+from fastapi.routing import iter_route_contexts
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from fastapi.routing import iter_route_contexts
 
 EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
