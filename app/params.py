@@ -6,6 +6,7 @@
 - `CalendarDate`: an `IsoDate` from 1900-01-01 to 2200-12-31 (the range every date of the service is
   computed over; the OpenAPI pattern says so). A date with a narrower rule of its own (a hazard's
   recorded_on is not in the future) is an `IsoDate` checked by that rule.
+- `MAX_OFFSET`: a paging offset is at most PostgreSQL's bigint (a larger one could not be sent to it).
 - `Instant`: a point in time in ISO 8601: a date-time (`2024-05-01T08:00:00Z`, with or without its
   offset) or a plain date (its midnight). Numbers are refused here too.
 """
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BeforeValidator, WithJsonSchema
 
+MAX_OFFSET = 2**63 - 1
 ISO3_PATTERN = "^[A-Za-z]{3}$"
 ISO3 = Annotated[str, Path(pattern=ISO3_PATTERN, description="ISO 3166 alpha-3 code of the State, e.g. KHM")]
 

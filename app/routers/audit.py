@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app import access
 from app.bodies import JsonBodyRoute
 from app.database import get_session
-from app.params import Instant
+from app.params import MAX_OFFSET, Instant
 from app.problems import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["access"], route_class=JsonBodyRoute)
@@ -26,7 +26,7 @@ def audit_log(
     since: Instant | None = Query(None, description="Only entries at or after this time: an ISO 8601 date-time "
                                                      "(2024-05-01T08:00:00Z) or date (its midnight)"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     params = {"state": state.upper() if state else None, "since": since, "limit": limit, "offset": offset}

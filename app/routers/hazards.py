@@ -17,7 +17,7 @@ from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
 from app.models import CLASSIFICATIONS, CONTAMINATION_TYPES, EVENT_KINDS
-from app.params import ISO3, CalendarDate, IsoDate
+from app.params import ISO3, MAX_OFFSET, CalendarDate, IsoDate
 from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
@@ -262,7 +262,7 @@ def list_hazards(
     as_of: CalendarDate | None = Query(None, description="Answer for this date"),
     limit: int = Query(100, ge=1, le=get_settings().max_page_size,
                        description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     page = ledger.list_hazards(session, iso3.upper(), as_of=as_of, classification=classification, status=status,
