@@ -309,3 +309,13 @@ def test_csv_answers_are_declared(client) -> None:
         assert "text/csv" in document["paths"][path]["get"]["responses"]["200"]["content"], path
     answer = client.get("/api/v1/summary", params={"format": "csv"})
     assert answer.headers["content-type"].startswith("text/csv")
+
+
+def test_an_ogc_parameter_given_twice_is_a_400(client) -> None:
+    post_hazard(client, "KHM-TWICE-1", rect(0, 0, 100, 100))
+    for path, query, name in (("/collections/hazardous_areas/items", "limit=0&limit=", "limit"),
+                              ("/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0", "state=KHM&state=LAO",
+                               "state")):
+        problem = _problem(client.get(f"{path}?{query}"), 400)
+        assert problem["invalid_params"][0]["name"] == name and "more than once" in problem["detail"]
+    assert client.get("/collections/hazardous_areas/items?limit=1").status_code == 200

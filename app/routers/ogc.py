@@ -33,6 +33,10 @@ def _base(request: Request) -> str:
 
 
 def _params(request: Request) -> dict[str, str]:
+    """The query parameters, each given once: `?limit=0&limit=` is a 400, not a guess at which counts."""
+    for name in request.query_params:
+        if len(request.query_params.getlist(name)) > 1:
+            raise features.bad_parameter(name, "given more than once: give it once")
     return dict(request.query_params)
 
 
