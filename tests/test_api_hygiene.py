@@ -319,3 +319,19 @@ def test_an_ogc_parameter_given_twice_is_a_400(client) -> None:
         problem = _problem(client.get(f"{path}?{query}"), 400)
         assert problem["invalid_params"][0]["name"] == name and "more than once" in problem["detail"]
     assert client.get("/collections/hazardous_areas/items?limit=1").status_code == 200
+
+
+def test_numbers_in_bodies_are_json_numbers(client) -> None:
+    hazard = post_hazard(client, "KHM-NUM-1", rect(0, 0, 100, 100))
+    for items in ({"ap_mines": True}, {"ap_mines": "3"}):
+        problem = _problem(client.post(f"/api/v1/hazards/{hazard['id']}/events", params={"crs": "EPSG:32648"},
+                                       json={"kind": "clearance", "date": "2020-01-01", "geometry": rect(0, 0, 10, 10),
+                                             "items_destroyed": items}), 422)
+        assert problem["errors"][0]["field"] == "body/items_destroyed/ap_mines"
+    decision = {"kind": "extension", "decided_on": "2020-11-20", "deadline": "2030-01-01"}
+    assert client.post("/api/v1/states/KHM/article5/decisions", json=decision).status_code == 201
+    for milestone in ({"year": 2026, "area_m2": 5.0, "areas": True}, {"year": "2026", "area_m2": 5.0},
+                      {"year": 2026, "area_m2": False}):
+        assert client.put("/api/v1/states/KHM/milestones", json=[milestone]).status_code == 422, milestone
+    accepted = client.put("/api/v1/states/KHM/milestones", json=[{"year": 2026, "area_m2": 5, "areas": 2}])
+    assert accepted.status_code == 200, accepted.text

@@ -47,11 +47,12 @@ class HazardProperties(BaseModel):
 
 
 class ItemsDestroyed(BaseModel):
+    # Counts are JSON integers (strict): true is not 1, "3" is not 3.
     model_config = ConfigDict(extra="forbid")
-    ap_mines: int = Field(0, ge=0)
-    improvised_ap_mines: int = Field(0, ge=0)
-    av_mines: int = Field(0, ge=0)
-    other_eo: int = Field(0, ge=0)
+    ap_mines: int = Field(0, ge=0, strict=True)
+    improvised_ap_mines: int = Field(0, ge=0, strict=True)
+    av_mines: int = Field(0, ge=0, strict=True)
+    other_eo: int = Field(0, ge=0, strict=True)
 
 
 class EventIn(BaseModel):

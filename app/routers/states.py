@@ -40,11 +40,13 @@ class DecisionIn(BaseModel):
 
 
 class MilestoneIn(BaseModel):
+    # Numbers are JSON numbers (strict): true is not 1, "2026" is not 2026.
     model_config = ConfigDict(extra="forbid")
 
-    year: int = Field(ge=1999, le=2100)
-    area_m2: float = Field(ge=0, allow_inf_nan=False, description="Mined area to be addressed that year, m2")
-    areas: int | None = Field(None, ge=0, description="Number of areas to be addressed that year")
+    year: int = Field(ge=1999, le=2100, strict=True)
+    area_m2: float = Field(ge=0, allow_inf_nan=False, strict=True,
+                           description="Mined area to be addressed that year, m2")
+    areas: int | None = Field(None, ge=0, strict=True, description="Number of areas to be addressed that year")
 
 
 class WorkPlanIn(BaseModel):
