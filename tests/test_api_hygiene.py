@@ -335,3 +335,12 @@ def test_numbers_in_bodies_are_json_numbers(client) -> None:
         assert client.put("/api/v1/states/KHM/milestones", json=[milestone]).status_code == 422, milestone
     accepted = client.put("/api/v1/states/KHM/milestones", json=[{"year": 2026, "area_m2": 5, "areas": 2}])
     assert accepted.status_code == 200, accepted.text
+
+
+def test_an_unreadable_upload_names_no_server_path(client) -> None:
+    # GDAL's message names the file where the upload was unpacked (/tmp/landrelease-import-*/...).
+    files = {"file": ("hazards.geojson", b"\x00garbage" * 100, "application/geo+json")}
+    problem = _problem(client.post("/api/v1/states/KHM/imports", files=files), 422)
+    text_ = json.dumps(problem)
+    assert "hazards.geojson" in text_ and SERVER_PATH in text_, text_
+    assert "/tmp" not in text_ and "landrelease-import" not in text_, text_
