@@ -14,7 +14,7 @@ APT_PACKAGES += chromium fonts-liberation
 APT_PACKAGES += pg-auto-failover-cli postgresql-$(PG_MAJOR)-auto-failover
 PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep . || echo 15)
 
-.PHONY: install system-packages run test bench bench-full clean
+.PHONY: install system-packages run test schemathesis bench bench-full clean
 
 install: system-packages $(VENV)/.installed
 
@@ -46,6 +46,14 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The schemathesis run of `make test` (every check, stateful phase) with a far larger budget:
+# SCHEMATHESIS_EXAMPLES test cases per operation, for up to SCHEMATHESIS_SECONDS.
+SCHEMATHESIS_EXAMPLES ?= 2000
+SCHEMATHESIS_SECONDS ?= 1800
+schemathesis: install
+	LANDRELEASE_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) LANDRELEASE_SCHEMATHESIS_SECONDS=$(SCHEMATHESIS_SECONDS) \
+	  $(BIN)/python -m pytest -q tests/test_schemathesis.py
 
 # Benchmarks against tipg, the COPY floor and ogr2ogr; write bench/results.md (not part of `make test`).
 bench: install

@@ -7,6 +7,9 @@
   `admin` does everything, including managing keys.
 - Keys come as `Authorization: Bearer <key>` or `X-API-Key: <key>`. No key or an unknown or revoked
   one on a protected endpoint: 401. A valid key without the right role or State: 403.
+- A hazard or event asked for by id that the key may not read (another State's) is a 404, the same
+  answer as for an id that does not exist: a key cannot probe which ids exist elsewhere. A key that
+  may read it but not change it gets the 403.
 - `LANDRELEASE_PUBLIC_READ=true` opens the reads of the OGC layers and the summaries to anyone.
 
 The FastAPI dependencies at the bottom state the rules; routers attach them to their endpoints.
@@ -27,6 +30,7 @@ from app import audit
 from app.audit import Actor
 from app.database import get_session
 from app.models import API_KEY_ROLES
+from app.params import ISO3
 from app.problems import Problem
 from app.settings import get_settings
 
@@ -210,28 +214,30 @@ def _check_ledger_write(key: ApiKey, iso3: str) -> None:
                      "may change hazards, events and imports.")
 
 
-def state_of_hazard(session: Session, hazard_id: uuid.UUID) -> str:
+def state_of_hazard(session: Session, hazard_id: uuid.UUID, key: ApiKey) -> str:
+    """The State of a hazard the key may read; 404 when there is none (or the key may not see it)."""
     iso3 = session.execute(text("SELECT state_iso3 FROM hazardous_areas WHERE id = :id"), {"id": hazard_id}).scalar()
-    if iso3 is None:
+    if iso3 is None or not key.may_read(iso3):
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     return iso3
 
 
-def state_of_event(session: Session, event_id: uuid.UUID) -> str:
+def state_of_event(session: Session, event_id: uuid.UUID, key: ApiKey) -> str:
+    """The State of an event the key may read; 404 when there is none (or the key may not see it)."""
     iso3 = session.execute(text("SELECT state_iso3 FROM land_release_events WHERE id = :id"),
                            {"id": event_id}).scalar()
-    if iso3 is None:
+    if iso3 is None or not key.may_read(iso3):
         raise Problem(404, f"No land-release event with id {event_id}")
     return iso3
 
 
-def state_reader(iso3: str, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
+def state_reader(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
     """Reads of one State's data (path parameter `iso3`)."""
     _check_read(key, iso3)
     return key
 
 
-def state_writer(iso3: str, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
+def state_writer(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
     """Writes to one State's ledger (hazards, events, imports): its editor or an admin."""
     _check_ledger_write(key, iso3)
     return key
@@ -239,19 +245,19 @@ def state_writer(iso3: str, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
 
 def hazard_reader(hazard_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
                   session: Session = Depends(get_session)) -> ApiKey:
-    _check_read(key, state_of_hazard(session, hazard_id))
+    state_of_hazard(session, hazard_id, key)
     return key
 
 
 def hazard_writer(hazard_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
                   session: Session = Depends(get_session)) -> ApiKey:
-    _check_ledger_write(key, state_of_hazard(session, hazard_id))
+    _check_ledger_write(key, state_of_hazard(session, hazard_id, key))
     return key
 
 
 def event_writer(event_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
                  session: Session = Depends(get_session)) -> ApiKey:
-    _check_ledger_write(key, state_of_event(session, event_id))
+    _check_ledger_write(key, state_of_event(session, event_id, key))
     return key
 
 
@@ -290,7 +296,7 @@ def public_reader(key: ApiKey | None = Depends(optional_key)) -> ApiKey | None:
     return authenticated_key(key)
 
 
-def public_state_reader(iso3: str, key: ApiKey | None = Depends(public_reader)) -> ApiKey | None:
+def public_state_reader(iso3: ISO3, key: ApiKey | None = Depends(public_reader)) -> ApiKey | None:
     """Reads of one State's summaries/report: open with LANDRELEASE_PUBLIC_READ, else the read rules."""
     if key is not None and not public_read_open():
         _check_read(key, iso3)

@@ -19,11 +19,14 @@ here in PostGIS from the ledger (no hazards are loaded into Python):
 The chart is drawn with matplotlib (Agg, no display) as SVG or PNG. Element ids in the SVG name
 what they show (`article5-deadline` (the current one), `article5-original-deadline`,
 `article5-extension-<date>`, `article5-reopening-<date>`, `work-plan-milestones`, `projection`,
-`remaining-area`, `as-of`), so reports and tests can find them.
+`remaining-area`, `as-of`), so reports and tests can find them. The SVG holds no CSS: matplotlib's
+style attributes and its one `<style>` rule are written as SVG presentation attributes (the same
+look), so the dashboard shows it inline under a Content-Security-Policy without inline styles.
 """
 from __future__ import annotations
 
 import io
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -43,9 +46,6 @@ from app.geometry import sql_extent  # noqa: E402
 
 M2_PER_KM2 = 1_000_000.0
 DEADLINE_KINDS = ("original_deadline", "extension", "reopening")
-# The dates a chart can be drawn at (the Convention dates from 1997; the chart reaches decades ahead).
-EARLIEST_AS_OF = date(1900, 1, 1)
-LATEST_AS_OF = date(2200, 12, 31)
 DAYS_PER_YEAR = 365
 # Beyond this horizon a projection is drawn to the chart's edge and reported as a date, not plotted.
 PROJECTION_HORIZON_YEARS = 30
@@ -354,4 +354,28 @@ def _draw(chart: BurnDown, fmt: str) -> bytes:
         out = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {}
         fig.savefig(out, format=fmt, metadata=metadata)
-    return out.getvalue()
+    return without_css(out.getvalue()) if fmt == "svg" else out.getvalue()
+
+
+_STYLE_ATTRIBUTE = re.compile(rb' style="([^"]*)"')
+_STYLE_RULE_FOR_ALL = re.compile(rb'\s*<style type="text/css">\*\{([^}]*)\}</style>')
+_DECLARATION = re.compile(rb"^\s*([a-z-]+)\s*:\s*(.*?)\s*$")
+
+
+def _attributes(declarations: bytes) -> bytes:
+    pairs = [_DECLARATION.match(d) for d in declarations.split(b";") if d.strip()]
+    return b"".join(b' %s="%s"' % (m.group(1), m.group(2)) for m in pairs if m)
+
+
+def without_css(svg: bytes) -> bytes:
+    """matplotlib's SVG with its CSS as presentation attributes.
+
+    Every property matplotlib writes (fill, stroke*, opacity, font-size, font-family, text-anchor) is
+    also a presentation attribute. Its `*{...}` rule sets inherited properties (line joins and caps),
+    so it moves to the root `<svg>`, where each element's own attribute still wins, as it did over CSS.
+    """
+    rule = _STYLE_RULE_FOR_ALL.search(svg)
+    if rule is not None:
+        svg = svg[:rule.start()] + svg[rule.end():]
+        svg = svg.replace(b"<svg ", b"<svg" + _attributes(rule.group(1)) + b" ", 1)
+    return _STYLE_ATTRIBUTE.sub(lambda m: _attributes(m.group(1)), svg)

@@ -33,7 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
         try:
-            uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+            # No `Server: uvicorn` header: what runs the service is nobody's business.
+            uvicorn.run(app, host=host, port=port, log_level=settings.log_level, server_header=False)
         except SystemExit:
             pass
     return 0

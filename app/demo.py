@@ -45,15 +45,27 @@ def load_demo_if_empty() -> bool:
 
 
 def _print_demo_admin_key() -> None:
-    """A demo database without any API key gets an admin key, shown once."""
+    """A demo database without any API key gets an admin key, shown once.
+
+    The secret goes to the terminal (stdout) only, inside a banner, and never through logging: log
+    records end up in files and log collectors, where a key must not be.
+    """
     from app.access import create_key
 
     with database.session() as session:
         if session.execute(text("SELECT EXISTS (SELECT 1 FROM api_keys)")).scalar_one():
             return
         _, secret = create_key(session, name="demo admin", role="admin", actor=DEMO_ACTOR)
-    print(f"\nNo API key existed yet. An admin API key for this demo (shown once, keep it):\n  {secret}\n"
-          "Send it as 'Authorization: Bearer <key>'; more keys: landrelease keys create --help\n", flush=True)
+    log.info("demo: created an admin API key (printed once on the terminal, not logged)")
+    print(demo_key_banner(secret), flush=True)
+
+
+def demo_key_banner(secret: str) -> str:
+    rule = "=" * 78
+    return (f"\n{rule}\n  DEMO ADMIN API KEY (shown only this once; it is not stored anywhere you can read it back)\n\n"
+            f"    {secret}\n\n"
+            "  Send it as 'Authorization: Bearer <key>'. More keys: landrelease keys create --help\n"
+            f"{rule}\n")
 
 
 def load_state(iso3: str, session: Session) -> tuple[int, int]:

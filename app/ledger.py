@@ -260,7 +260,7 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
     if event.new_hazard_id is None:
         child_id = session.execute(
             text(
-                f"""
+                """
                 INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
                     recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2, remaining_geom,
                     remaining_area_m2)

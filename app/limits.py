@@ -1,32 +1,32 @@
 """Request size limits, enforced before a request reaches a router.
 
-JSON bodies may carry at most `max_body_bytes` (LANDRELEASE_MAX_BODY_BYTES, default 10 MB); file
-uploads (multipart forms and raw file bodies) at most `max_upload_bytes` (LANDRELEASE_MAX_UPLOAD_BYTES,
-default 200 MB). A declared Content-Length over the limit is refused at once; a body without one is
-counted as it streams in and cut off when it passes the limit. Either way: 413 problem+json.
+The limit depends on the route, never on the Content-Type the client claims: the routes that take a
+file (app/bodies.py `takes_upload`: the multipart import) accept at most `max_upload_bytes`
+(LANDRELEASE_MAX_UPLOAD_BYTES, default 200 MB); every other request at most `max_body_bytes`
+(LANDRELEASE_MAX_BODY_BYTES, default 10 MB), whatever its media type. A declared Content-Length over
+the limit is refused at once; a body without one is counted as it streams in and cut off when it
+passes the limit. Either way: 413 problem+json.
 """
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.bodies import route_takes_upload
 from app.problems import problem_response
 from app.settings import get_settings
-
-_JSON_TYPES = ("application/json", "application/geo+json", "text/")
 
 
 def _megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
-def body_limit(content_type: str) -> tuple[int, str]:
-    """The limit for a body of this media type, and what to call it in the message."""
+def body_limit(scope: Scope) -> tuple[int, str]:
+    """The limit for the body of this request (by its route), and what to call it in the message."""
     settings = get_settings()
-    media = content_type.split(";", 1)[0].strip().lower()
-    if not media or media.startswith(_JSON_TYPES) or media.endswith("+json"):
-        return settings.max_body_bytes, "request body"
-    return settings.max_upload_bytes, "upload"
+    if route_takes_upload(scope):
+        return settings.max_upload_bytes, "upload"
+    return settings.max_body_bytes, "request body"
 
 
 def _too_large(limit: int, what: str) -> str:
@@ -46,7 +46,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        limit, what = body_limit(headers.get("content-type", ""))
+        limit, what = body_limit(scope)
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():

@@ -8,6 +8,7 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from app import database
+from app.headers import SecurityHeaders
 from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
 from app.read_routing import ReadRouting
@@ -41,6 +42,7 @@ def create_app() -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ReadRouting)
+    app.add_middleware(SecurityHeaders)  # outermost: its headers are on the 413s too
     app.include_router(health.router)
     app.include_router(hazards.router)
     app.include_router(states.router)

@@ -1,7 +1,16 @@
-"""Errors as RFC 9457 problem details (`application/problem+json`), never a stack trace or SQL."""
+"""Errors as RFC 9457 problem details (`application/problem+json`), never a stack trace or SQL.
+
+Every text in a problem is made safe before it is sent, whatever raised it:
+- a character UTF-8 cannot encode (a lone surrogate such as JSON's "\\ud800", echoed back from the
+  request) is written as its escape (`\\ud800`), so the answer is always valid UTF-8 JSON;
+- a server path (the data directory, the system temp folder where uploads and exports are
+  unpacked) is replaced by a placeholder: a client never learns where the service keeps its files.
+"""
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +25,7 @@ from app.cluster_recovery import failures
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+SERVER_PATH = "<server path>"
 
 
 class Problem(Exception):
@@ -32,10 +42,37 @@ class Problem(Exception):
         self.extra = extra
 
 
+def _server_paths() -> re.Pattern[str]:
+    """Server folders a message must not show: the data directory and the temp folder (any file in them)."""
+    from app.settings import get_settings
+
+    folders = {str(get_settings().data_dir.resolve()), tempfile.gettempdir(), "/tmp", "/var/tmp"}
+    alternatives = "|".join(re.escape(f.rstrip("/")) for f in sorted(folders, key=len, reverse=True) if f.strip("/"))
+    return re.compile(rf"(?:{alternatives})(?:/[^\s'\"<>:;,()]*)?(?![\w.-])")
+
+
+def safe_text(value: str) -> str:
+    """The text with unencodable characters escaped and server paths hidden."""
+    encodable = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _server_paths().sub(SERVER_PATH, encodable)
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {_safe(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_safe(v) for v in value]
+    return value
+
+
 def problem_response(status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
                      headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    # Set here, not only by app/headers.py: a 500 from the last-resort handler passes no middleware.
+    safe_headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", **(headers or {})}
+    return JSONResponse(_safe(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=safe_headers)
 
 
 def _field_path(loc: tuple | list) -> str:
@@ -103,10 +140,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid value")}
-            for err in exc.errors()
-        ]
+        # A parameter that a route and its dependency both declare (iso3) is reported once.
+        reported = dict.fromkeys((_field_path(err.get("loc", ())), err.get("msg", "invalid value"))
+                                 for err in exc.errors())
+        errors = [{"field": field, "message": message} for field, message in reported]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(422, f"The request is not valid: {summary}", title="Invalid request", errors=errors)
 
@@ -124,6 +161,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.info("value out of range: %s", exc)
         return problem_response(422, "A date or number in the request is too far out of range to work with "
                                      f"({exc}). Give a date between 1900 and 2100.", title="Invalid value")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # app/bodies.py refuses lone surrogates in JSON bodies with the field; this is the last guard.
+        log.info("text the database cannot encode: %s", exc.reason)
+        return problem_response(422, "A text in the request holds an invalid character (a lone UTF-16 surrogate "
+                                     "such as \\ud800): send valid Unicode.", title="Invalid value")
 
     @app.exception_handler(DataError)
     async def _bad_value(_: Request, exc: DataError) -> JSONResponse:

@@ -1,8 +1,10 @@
 """A headless Chromium (the Debian package) driven over the DevTools protocol, for the dashboard tests.
 
 Only what the tests need: open a page, wait until a script condition holds (in real time, so map
-tiles loaded by web workers are waited for), evaluate script, take a screenshot. No browser is
-downloaded: the `chromium` found on PATH is used (`make install` installs it).
+tiles loaded by web workers are waited for), evaluate script, take a screenshot, and collect what
+the Content-Security-Policy blocked (`csp_violations`: the browser's own reports, from the console
+log and the pages' `securitypolicyviolation` events). No browser is downloaded: the `chromium` found
+on PATH is used (`make install` installs it).
 """
 from __future__ import annotations
 
@@ -30,6 +32,13 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+_REPORT_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => window.__cspViolations.push(
+  `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} (${event.sourceFile}:${event.lineNumber})`));
+"""
+
+
 class Chromium:
     def __init__(self, start_timeout: float = 30.0) -> None:
         path = chromium_path()
@@ -53,8 +62,11 @@ class Chromium:
             connect(page["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=10))
         self._ids = itertools.count(1)
         self.console: list[str] = []
+        self.csp_violations: list[str] = []
         self.send("Page.enable")
         self.send("Runtime.enable")
+        self.send("Log.enable")
+        self.send("Page.addScriptToEvaluateOnNewDocument", {"source": _REPORT_CSP_VIOLATIONS})
 
     @staticmethod
     def _page_target(port: int, deadline: float) -> dict[str, Any]:
@@ -78,10 +90,19 @@ class Chromium:
                 self.console.append(" ".join(str(a.get("value", a.get("description", ""))) for a in args))
             elif message.get("method") == "Runtime.exceptionThrown":
                 self.console.append("exception: " + json.dumps(message["params"]["exceptionDetails"])[:500])
+            elif message.get("method") == "Log.entryAdded":
+                entry = message["params"]["entry"]
+                self.console.append(f"{entry.get('level')}: {entry.get('text', '')}"[:500])
+                if "Content Security Policy" in entry.get("text", ""):
+                    self.csp_violations.append(entry["text"][:500])
             if message.get("id") == message_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
+
+    def page_csp_violations(self) -> list[str]:
+        """What the policy blocked in the current page, as its `securitypolicyviolation` events said."""
+        return self.evaluate("window.__cspViolations || []")
 
     def open(self, url: str, timeout: float = 30.0) -> None:
         """Navigate and wait until the new document is there (not the previous one still showing)."""

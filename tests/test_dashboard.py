@@ -155,6 +155,10 @@ def test_chart_svg_shows_deadline_milestones_and_projection(client, khm) -> None
     assert 'id="work-plan-milestones"' in svg
     assert 'id="projection"' in svg and "at the current rate: done 2027-" in svg
     assert 'id="remaining-area"' in svg
+    # no CSS (the dashboard's CSP allows none inline): presentation attributes instead
+    assert "style=" not in svg and "<style" not in svg
+    root = svg[svg.index("<svg "):].split(">", 1)[0]
+    assert 'stroke-linejoin="round"' in root and 'text-anchor="middle"' in svg
     # the as-of date changes what is drawn: before the second extension its deadline is not there
     earlier = client.get("/api/v1/states/KHM/chart.svg", params={"as_of": "2019-06-30"}).text
     assert "Article 5 deadline 2020-01-01 (1 extension)" in earlier
@@ -193,11 +197,12 @@ def test_chart_of_a_state_without_hazards_or_decisions_still_draws(client) -> No
 
 
 def test_chart_of_an_unknown_state_is_404(client) -> None:
-    for path in ("/api/v1/states/XXX/chart.svg", "/api/v1/states/XXX/chart.png", "/api/v1/states/K1/chart.svg",
-                 "/api/v1/states/XXX/chart.json"):
+    for path in ("/api/v1/states/XXX/chart.svg", "/api/v1/states/XXX/chart.png", "/api/v1/states/XXX/chart.json"):
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"] == "application/problem+json"
+    # not an ISO3 code at all: the path parameter's pattern (OpenAPI) refuses it
+    assert client.get("/api/v1/states/K1/chart.svg").status_code == 422
 
 
 def test_bad_as_of_is_a_problem(client, khm) -> None:
@@ -264,6 +269,7 @@ def test_browser_overview_lists_the_states(live_server, admin_key, khm, artifact
         # sorting by remaining CHA, largest first: KHM (the only State with hazards) comes first
         browser.evaluate("document.querySelector('th[data-key=cha_km2]').click()")
         assert browser.evaluate("document.querySelector('#overview tbody tr').dataset.state") == "KHM"
+        assert browser.page_csp_violations() == [] and browser.csp_violations == [], browser.csp_violations
         # the key stays in the session, not in the address bar
         assert browser.evaluate("window.location.hash") == ""
         assert browser.evaluate("sessionStorage.getItem('landrelease.apiKey')") == admin_key
@@ -298,10 +304,15 @@ def test_browser_state_page_draws_map_and_chart_and_follows_as_of(live_server, a
         assert browser.evaluate("window.location.search") == "?as_of=2023-12-31"
         browser.screenshot(artifacts_dir / "dashboard_KHM_2023-12-31.png")
 
+        # the page, its map (MapLibre's blob: workers, the tiles) and the chart work under the CSP
+        assert browser.page_csp_violations() == [], browser.page_csp_violations()
+        assert browser.csp_violations == [], browser.csp_violations
+
         # a link with ?as_of= in it shows the same figures as the control
         browser.open(f"{live_server}/dashboard/KHM?as_of=2023-12-31")
         browser.wait_for(PAGE_READY)
         assert _figures(browser) == earlier
+        assert browser.page_csp_violations() == [] and browser.csp_violations == [], browser.csp_violations
 
 
 def test_browser_without_a_key_asks_for_one(live_server, khm, artifacts_dir) -> None:

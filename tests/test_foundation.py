@@ -8,7 +8,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 

@@ -284,7 +284,8 @@ def test_numbers_too_large_for_the_database_are_422(client) -> None:
 
 
 def test_identifiers_never_reach_sql_as_text(client) -> None:
-    _problem(client.get("/api/v1/states/KHM'; DROP TABLE hazardous_areas; --/hazards"), 404, "unknown state")
+    _problem(client.get("/api/v1/states/KHM'; DROP TABLE hazardous_areas; --/hazards"), 422, "path/iso3")
+    _problem(client.get("/api/v1/states/XYZ/hazards"), 404, "unknown state")
     _problem(client.get("/api/v1/hazards/1 OR 1=1"), 422, "hazard_id")
     _problem(client.get(HAZARDS, params={"classification": "SHA' OR '1'='1"}), 422, "classification")
     _problem(client.get("/api/v1/audit", params={"state": "KHM' --"}), 422, "state")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -12,19 +11,22 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import access
+from app.bodies import JsonBodyRoute
 from app.database import get_session
+from app.params import MAX_OFFSET, Instant
 from app.problems import Problem
 
-router = APIRouter(prefix="/api/v1", tags=["access"])
+router = APIRouter(prefix="/api/v1", tags=["access"], route_class=JsonBodyRoute)
 
 
 @router.get("/audit", summary="Who wrote what, when (admin and committee keys)",
             dependencies=[Depends(access.committee_or_admin)])
 def audit_log(
     state: str | None = Query(None, pattern="^[A-Za-z]{3}$", description="Only this State (ISO3)"),
-    since: datetime | None = Query(None, description="Only entries at or after this time (ISO 8601)"),
+    since: Instant | None = Query(None, description="Only entries at or after this time: an ISO 8601 date-time "
+                                                     "(2024-05-01T08:00:00Z) or date (its midnight)"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     params = {"state": state.upper() if state else None, "since": since, "limit": limit, "offset": offset}
@@ -59,7 +61,12 @@ def keys(session: Session = Depends(get_session)) -> JSONResponse:
     return JSONResponse({"keys": access.list_keys(session)})
 
 
-@router.post("/keys", status_code=201, summary="Create an API key; the secret is in the answer, once")
+REVOKE_LINK = {"RevokeKey": {"operationRef": "#/paths/~1api~1v1~1keys~1{key_id}/delete",
+                              "parameters": {"key_id": "$response.body#/id"}, "description": "Revoke the key"}}
+
+
+@router.post("/keys", status_code=201, summary="Create an API key; the secret is in the answer, once",
+             responses={201: {"description": "The key's record and its secret", "links": REVOKE_LINK}})
 def create_key(body: KeyIn, session: Session = Depends(get_session),
                key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
     try:
@@ -70,7 +77,8 @@ def create_key(body: KeyIn, session: Session = Depends(get_session),
     return JSONResponse({**record, "key": secret}, status_code=201)
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key")
+@router.delete("/keys/{key_id}", summary="Revoke an API key",
+               responses={404: {"description": "No such key"}})
 def revoke_key(key_id: uuid.UUID, session: Session = Depends(get_session),
                key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
     record = access.revoke_key(session, key_id, actor=key.actor)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import charts
 from app.access import ApiKey, public_state_reader
+from app.params import ISO3, CalendarDate
 from app.problems import Problem
 from app.read_routing import get_read_session
 
@@ -29,24 +30,9 @@ router = APIRouter(tags=["Dashboard"])
 AS_OF = Query(None, description="The date to look from (YYYY-MM-DD, the end of that day); default today")
 
 
-def _iso3(iso3: str) -> str:
-    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
-        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as KHM")
-    return iso3.upper()
-
-
-def _as_of(as_of: date | None) -> date:
-    day = as_of or date.today()
-    if not charts.EARLIEST_AS_OF <= day <= charts.LATEST_AS_OF:
-        raise Problem(422, f"as_of {day.isoformat()} is out of range: give a date from "
-                           f"{charts.EARLIEST_AS_OF.isoformat()} to {charts.LATEST_AS_OF.isoformat()}",
-                      title="Invalid request", invalid_params=[{"name": "as_of", "reason": "out of range"}])
-    return day
-
-
 def _burn_down(session: Session, iso3: str, as_of: date | None) -> charts.BurnDown:
-    code = _iso3(iso3)
-    day = _as_of(as_of)
+    code = iso3.upper()
+    day = as_of or date.today()  # CalendarDate keeps it within 1900..2200
     chart = charts.burn_down(session, code, day)
     if chart is None:
         raise Problem(404, f"No State with code {code}: use the ISO3 code of a State listed by GET /api/v1/states")
@@ -63,7 +49,7 @@ def _chart_response(session: Session, iso3: str, as_of: date | None, fmt: str) -
 
 @router.get("/api/v1/states/{iso3}/chart.svg", summary="Burn-down chart of a State (SVG)",
             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+def chart_svg(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
               session: Session = Depends(get_read_session)) -> Response:
     """Remaining SHA and CHA over time, the Article 5 deadline and extensions, the work-plan milestones and
     the projection at the current rate (the land released in the 365 days up to `as_of`)."""
@@ -72,14 +58,14 @@ def chart_svg(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(
 
 @router.get("/api/v1/states/{iso3}/chart.png", summary="Burn-down chart of a State (PNG)",
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def chart_png(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+def chart_png(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
               session: Session = Depends(get_read_session)) -> Response:
     """The same chart as `chart.svg`, as a PNG image for reports."""
     return _chart_response(session, iso3, as_of, "png")
 
 
 @router.get("/api/v1/states/{iso3}/chart.json", summary="The data behind the burn-down chart, and the map extent")
-def chart_data(iso3: str, as_of: date | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
+def chart_data(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
                session: Session = Depends(get_read_session)) -> JSONResponse:
     """Remaining SHA/CHA at each month end (km²), the deadlines in effect, the work-plan milestones with the
     remaining area they plan for, the projection, and `bbox` ([W, S, E, N], WGS84) of the State's hazards."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +15,8 @@ from starlette.background import BackgroundTask
 from app import access, field_files
 from app.audit import Actor
 from app.database import get_session
+from app.models import HAZARD_STATUSES
+from app.params import ISO3, CalendarDate
 from app.read_routing import get_read_session
 from app.routers.deps import request_actor
 
@@ -45,7 +46,7 @@ def _safe_name(name: str | None) -> str:
                                     "no `layer`, or a file that is not what its name says (a VRT, GeoPackage "
                                     "views, ...); nothing stored"}})
 def import_file(
-    iso3: str,
+    iso3: ISO3,
     file: UploadFile = File(..., description="The file; a Shapefile comes zipped with its .shp, .shx, .dbf, .prj"),
     mapping: str | None = Form(None, description='{"external_id": "REF"} or external_id=REF,classification=CLASS'),
     layer: str | None = Form(None, description="Layer to read from a file with several layers (GeoPackage, KML, "
@@ -79,13 +80,17 @@ def import_file(
     response_class=FileResponse,
     responses={200: {"content": {t: {} for t, _ in field_files.EXPORT_FORMATS.values()}}})
 def export(
-    iso3: str,
+    iso3: ISO3,
+    # The values are declared (enum) and checked by field_files.export_state (400 naming the parameter).
     format: str = Query("gpkg", description="gpkg (both layers), shp (zip, both layers), geojson or csv "
-                                            "(one layer: hazardous_areas unless `layer` says otherwise)"),
-    as_of: date | None = Query(None, description="The ledger as it stood at the end of this day"),
+                                            "(one layer: hazardous_areas unless `layer` says otherwise)",
+                        json_schema_extra={"enum": list(field_files.EXPORT_FORMATS)}),
+    as_of: CalendarDate | None = Query(None, description="The ledger as it stood at the end of this day"),
     layer: str | None = Query(None, description="hazardous_areas or land_release_events (default: both where "
-                                                "the format holds several layers)"),
-    status: str | None = Query(None, description="Only hazards with this status (active, released)"),
+                                                "the format holds several layers)",
+                              json_schema_extra={"enum": list(field_files.EXPORT_LAYERS)}),
+    status: str | None = Query(None, description="Only hazards with this status (active, released)",
+                               json_schema_extra={"enum": list(HAZARD_STATUSES)}),
     session: Session = Depends(get_read_session),
 ) -> FileResponse:
     path, media_type, filename = field_files.export_state(session, iso3.upper(), format, as_of, layer, status)

@@ -13,14 +13,16 @@ from sqlalchemy.orm import Session
 
 from app import access, ledger
 from app.audit import Actor
+from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
-from app.models import CLASSIFICATIONS, CONTAMINATION_TYPES, EVENT_KINDS
+from app.models import CONTAMINATION_TYPES, EVENT_KINDS
+from app.params import ISO3, MAX_OFFSET, CalendarDate, IsoDate
 from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
 
-router = APIRouter(prefix="/api/v1", tags=["ledger"])
+router = APIRouter(prefix="/api/v1", tags=["ledger"], route_class=JsonBodyRoute)
 
 Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
 assert set(Contamination.__args__) == set(CONTAMINATION_TYPES)
@@ -34,7 +36,7 @@ class HazardProperties(BaseModel):
     contamination: list[Contamination] = Field(default_factory=lambda: ["AP_MINE"], min_length=1)
     name: str | None = Field(None, max_length=500)
     region: str | None = Field(None, max_length=500)
-    recorded_on: date
+    recorded_on: IsoDate = Field(description="YYYY-MM-DD, not in the future")
 
     @field_validator("recorded_on")
     @classmethod
@@ -45,18 +47,19 @@ class HazardProperties(BaseModel):
 
 
 class ItemsDestroyed(BaseModel):
+    # Counts are JSON integers (strict): true is not 1, "3" is not 3.
     model_config = ConfigDict(extra="forbid")
-    ap_mines: int = Field(0, ge=0)
-    improvised_ap_mines: int = Field(0, ge=0)
-    av_mines: int = Field(0, ge=0)
-    other_eo: int = Field(0, ge=0)
+    ap_mines: int = Field(0, ge=0, strict=True)
+    improvised_ap_mines: int = Field(0, ge=0, strict=True)
+    av_mines: int = Field(0, ge=0, strict=True)
+    other_eo: int = Field(0, ge=0, strict=True)
 
 
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["cancellation", "reduction", "clearance", "reclassification"]
-    date: date
+    date: CalendarDate
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
     organisation: str | None = Field(None, max_length=500)
@@ -79,6 +82,48 @@ HAZARD_EXAMPLE = {
     "geometry": {"type": "Polygon", "coordinates": [[[102.9, 13.0], [102.91, 13.0], [102.91, 13.01],
                                                      [102.9, 13.01], [102.9, 13.0]]]},
 }
+
+
+def _operation(path: str, method: str) -> str:
+    """An OpenAPI operationRef to one of this router's operations."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+# OpenAPI links: what a client (and schemathesis' stateful phase) can do next with the ids in an answer.
+HAZARD_LINKS = {
+    "GetHazard": {"operationRef": _operation("/api/v1/hazards/{hazard_id}", "get"),
+                  "parameters": {"hazard_id": "$response.body#/hazards/0/id"},
+                  "description": "The first hazard of the answer, as a Feature with its events"},
+    "PostEvent": {"operationRef": _operation("/api/v1/hazards/{hazard_id}/events", "post"),
+                  "parameters": {"hazard_id": "$response.body#/hazards/0/id"},
+                  "description": "Record a land-release event on the first hazard of the answer"},
+}
+EVENT_LINKS = {
+    "GetHazard": {"operationRef": _operation("/api/v1/hazards/{hazard_id}", "get"),
+                  "parameters": {"hazard_id": "$response.body#/hazard_id"},
+                  "description": "The hazard the event was recorded on"},
+    "VoidEvent": {"operationRef": _operation("/api/v1/events/{event_id}/void", "post"),
+                  "parameters": {"event_id": "$response.body#/id"}, "description": "Void the event"},
+}
+
+
+def _hazards_body_schema() -> dict[str, Any]:
+    """What POST hazards reads, as JSON Schema: a Feature or a FeatureCollection of hazards.
+
+    The properties are HazardProperties' own schema, so the document and the validation agree; what
+    JSON Schema cannot say (a valid, closed ring; a date not in the future) is checked on arrival.
+    """
+    geometry = {"type": "object", "required": ["type", "coordinates"],
+                "properties": {"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {"type": "array"}}}
+    feature = {"type": "object", "required": ["type", "properties", "geometry"],
+               "properties": {"type": {"const": "Feature"}, "properties": HazardProperties.model_json_schema(),
+                              "geometry": geometry}}
+    collection = {"type": "object", "required": ["type", "features"],
+                  "properties": {"type": {"const": "FeatureCollection"},
+                                 "features": {"type": "array", "minItems": 1, "items": feature}}}
+    schema = {"oneOf": [feature, collection]}
+    return {"required": True, "content": {"application/json": {"schema": schema},
+                                          "application/geo+json": {"schema": schema}}}
 
 
 def _read_features(body: Any) -> list[Any]:
@@ -145,13 +190,14 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
 
 
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
-             dependencies=[Depends(access.state_writer)],
-             responses={200: {"description": "Every hazard already existed with identical content"},
-                        409: {"description": "An external_id exists with different content, or a hazard overlaps "
-                                              "land another hazard of the State counts; nothing stored"},
+             dependencies=[Depends(access.state_writer)], openapi_extra={"requestBody": _hazards_body_schema()},
+             responses={201: {"description": "The hazards, created (or some already there)", "links": HAZARD_LINKS},
+                        200: {"description": "Every hazard already existed with identical content",
+                              "links": HAZARD_LINKS},
+                        409: {"description": "An external_id exists with different content"},
                         422: {"description": "Invalid features; nothing stored"}})
 def post_hazards(
-    iso3: str,
+    iso3: ISO3,
     body: Annotated[dict[str, Any], Body(examples=[HAZARD_EXAMPLE])],
     crs: CRS = Depends(input_crs),
     repair: bool = Query(False, description="Repair invalid geometries with make_valid and report the area change"),
@@ -167,17 +213,22 @@ def post_hazards(
     return JSONResponse({"hazards": results}, status_code=201 if created else 200)
 
 
+GEOJSON_RESPONSE = {200: {"description": "GeoJSON", "content": {"application/geo+json": {}}}}
+
+
 @router.get("/hazards/{hazard_id}", summary="A hazard as a GeoJSON Feature of what remains, with its events",
-            dependencies=[Depends(access.hazard_reader)],
-            response_class=JSONResponse)
-def get_hazard(hazard_id: uuid.UUID, as_of: date | None = Query(None, description="Answer for this date"),
+            dependencies=[Depends(access.hazard_reader)], response_class=JSONResponse,
+            responses={**GEOJSON_RESPONSE, 404: {"description": "No such hazard (or one the key may not read)"}})
+def get_hazard(hazard_id: uuid.UUID, as_of: CalendarDate | None = Query(None, description="Answer for this date"),
                session: Session = Depends(get_session)) -> JSONResponse:
     return JSONResponse(ledger.hazard_feature(session, hazard_id, as_of), media_type="application/geo+json")
 
 
 @router.post("/hazards/{hazard_id}/events", status_code=201, summary="Record a land-release event on a hazard",
              dependencies=[Depends(access.hazard_writer)],
-             responses={200: {"description": "The same event (external_id) was already recorded"}})
+             responses={201: {"description": "The event, recorded", "links": EVENT_LINKS},
+                        200: {"description": "The same event (external_id) was already recorded",
+                              "links": EVENT_LINKS}})
 def post_event(
     hazard_id: uuid.UUID,
     body: EventIn,
@@ -206,20 +257,18 @@ def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get
 
 
 @router.get("/states/{iso3}/hazards", summary="A State's hazards (what remains), with filters and paging",
-            dependencies=[Depends(access.state_reader)])
+            dependencies=[Depends(access.state_reader)], responses=GEOJSON_RESPONSE)
 def list_hazards(
     request: Request,
-    iso3: str,
+    iso3: ISO3,
     classification: Literal["SHA", "CHA"] | None = Query(None),
     status: Literal["active", "released"] | None = Query(None),
-    as_of: date | None = Query(None, description="Answer for this date"),
-    limit: int = Query(100, ge=1, description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),
-    offset: int = Query(0, ge=0),
+    as_of: CalendarDate | None = Query(None, description="Answer for this date"),
+    limit: int = Query(100, ge=1, le=get_settings().max_page_size,
+                       description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
-    if limit > get_settings().max_page_size:
-        raise Problem(422, f"limit {limit} is above the largest page, {get_settings().max_page_size}: page through "
-                           "with the next links", errors=[{"field": "query/limit", "message": "too large"}])
     page = ledger.list_hazards(session, iso3.upper(), as_of=as_of, classification=classification, status=status,
                                limit=limit, offset=offset)
     links = []

@@ -18,6 +18,17 @@ from app.read_routing import read_engine
 
 router = APIRouter(tags=["OGC API - Features"])
 
+# The parameters OGC API - Features (Parts 1 and 2) defines: their schemas stay exactly as the standard has them.
+OGC_PARAMETERS = ("limit", "bbox", "bbox-crs", "datetime", "crs")
+
+
+def _declared(parameters: list[dict[str, Any]], names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """app.features' query parameters as OpenAPI should state them: an empty value (`?geometry=`) is
+    read as the parameter left out, so this service's own parameters declare it next to their schema."""
+    return [p if p["name"] in OGC_PARAMETERS else {**p, "schema": {"anyOf": [p["schema"], {"const": ""}]}}
+            for p in parameters if names is None or p["name"] in names]
+
+
 COLLECTION_ID = {"name": "collectionId", "in": "path", "required": True,
                  "schema": {"type": "string", "enum": list(features.COLLECTIONS)}}
 
@@ -27,6 +38,10 @@ def _base(request: Request) -> str:
 
 
 def _params(request: Request) -> dict[str, str]:
+    """The query parameters, each given once: `?limit=0&limit=` is a 400, not a guess at which counts."""
+    for name in request.query_params:
+        if len(request.query_params.getlist(name)) > 1:
+            raise features.bad_parameter(name, "given more than once: give it once")
     return dict(request.query_params)
 
 
@@ -79,7 +94,7 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
             responses={200: {"content": {features.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
                        400: {"description": "A parameter is not valid"},
                        404: {"description": "Unknown collection"}},
-            openapi_extra={"parameters": features.items_parameters(list(features.COLLECTIONS))})
+            openapi_extra={"parameters": _declared(features.items_parameters(list(features.COLLECTIONS)))})
 def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
           engine: Engine = Depends(read_engine)) -> StreamingResponse:
@@ -112,8 +127,8 @@ def items(collectionId: str, request: Request,  # noqa: N803
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
             responses={200: {"content": {features.GEOJSON: {}}}, 404: {"description": "Unknown feature"}},
-            openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
-                                          if p["name"] in ("crs", "datetime", "geometry", "f")]})
+            openapi_extra={"parameters": _declared(features.items_parameters(list(features.COLLECTIONS)),
+                                                   ("crs", "datetime", "geometry", "f"))})
 def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
@@ -138,8 +153,9 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
             responses={200: {"content": {tiles.MVT: {}}, "description": "The tile"},
                        204: {"description": "No features in this tile"},
                        400: {"description": "A parameter (or z/x/y) is not valid"}},
-            openapi_extra={"parameters": [p for p in features.items_parameters(list(features.COLLECTIONS))
-                                          if p["name"] not in ("limit", "offset", "after", "crs", "f")]})
+            openapi_extra={"parameters": _declared(
+                [p for p in features.items_parameters(list(features.COLLECTIONS))
+                 if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
 def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:

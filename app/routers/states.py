@@ -5,33 +5,36 @@ import uuid
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app import access, article5, overlaps, summaries
 from app.audit import Actor
+from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.ledger import require_state
+from app.params import ISO3, CalendarDate
 from app.problems import Problem
 from app.read_routing import get_read_session
 from app.routers.deps import request_actor
 
-router = APIRouter(prefix="/api/v1", tags=["article 5"])
+router = APIRouter(prefix="/api/v1", tags=["article 5"], route_class=JsonBodyRoute)
 
-Iso3 = Path(pattern="^[A-Za-z]{3}$", description="ISO 3166 alpha-3 code of the State, e.g. KHM")
 AsOf = Query(None, description="Answer for the end of this day (YYYY-MM-DD); default today")
 Format = Literal["json", "csv"]
+JSON_OR_CSV = {200: {"description": "JSON, or with format=csv a CSV file",
+                     "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}}
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective"]
-    decided_on: date = Field(description="The date the decision was taken (or the notification received)")
-    deadline: date | None = Field(None, description="The new deadline: required for an extension, optional for a "
-                                                    "reopening, absent otherwise")
+    decided_on: CalendarDate = Field(description="The date the decision was taken (or the notification received)")
+    deadline: CalendarDate | None = Field(None, description="The new deadline: required for an extension, "
+                                                            "optional for a reopening, absent otherwise")
     meeting: str | None = Field(None, max_length=500, description="e.g. '22MSP' or 'Fifth Review Conference'")
     source: str | None = Field(None, max_length=2000, description="Where the fact comes from (document symbol, URL)")
     confidence: Literal["high", "medium", "low"] | None = None
@@ -39,11 +42,13 @@ class DecisionIn(BaseModel):
 
 
 class MilestoneIn(BaseModel):
+    # Numbers are JSON numbers (strict): true is not 1, "2026" is not 2026.
     model_config = ConfigDict(extra="forbid")
 
-    year: int = Field(ge=1999, le=2100)
-    area_m2: float = Field(ge=0, allow_inf_nan=False, description="Mined area to be addressed that year, m2")
-    areas: int | None = Field(None, ge=0, description="Number of areas to be addressed that year")
+    year: int = Field(ge=1999, le=2100, strict=True)
+    area_m2: float = Field(ge=0, allow_inf_nan=False, strict=True,
+                           description="Mined area to be addressed that year, m2")
+    areas: int | None = Field(None, ge=0, strict=True, description="Number of areas to be addressed that year")
 
 
 class WorkPlanIn(BaseModel):
@@ -67,14 +72,22 @@ def list_states(session: Session = Depends(get_session)) -> JSONResponse:
 
 @router.get("/states/{iso3}", summary="A State: current deadline, extensions, status and the decision history",
             dependencies=[Depends(access.public_reader)])
-def get_state(iso3: str = Iso3, session: Session = Depends(get_session)) -> JSONResponse:
+def get_state(iso3: ISO3, session: Session = Depends(get_session)) -> JSONResponse:
     return JSONResponse(article5.state_record(session, iso3.upper()))
+
+
+MILESTONES_LINK = {"SetMilestones": {
+    "operationRef": "#/paths/~1api~1v1~1states~1{iso3}~1milestones/put",
+    "parameters": {"iso3": "$request.path.iso3", "decision_id": "$response.body#/decision/id"},
+    "description": "Set the work-plan milestones of this decision (an extension)"}}
 
 
 @router.post("/states/{iso3}/article5/decisions", status_code=201,
              summary="Record an extension, completion, reopening or withdrawal (Committee or admin)",
-             dependencies=[Depends(access.article5_writer)])
-def post_decision(body: DecisionIn, iso3: str = Iso3, session: Session = Depends(get_session),
+             dependencies=[Depends(access.article5_writer)],
+             responses={201: {"description": "The decision and where the State stands now",
+                              "links": MILESTONES_LINK}})
+def post_decision(body: DecisionIn, iso3: ISO3, session: Session = Depends(get_session),
                   actor: Actor = Depends(request_actor)) -> JSONResponse:
     new = article5.NewDecision(kind=body.kind, decided_on=body.decided_on, deadline=body.deadline,
                                meeting=body.meeting, source=body.source, confidence=body.confidence, note=body.note)
@@ -85,9 +98,9 @@ def post_decision(body: DecisionIn, iso3: str = Iso3, session: Session = Depends
             summary="Set the work-plan milestones of a granted extension (default: the one in force today)",
             dependencies=[Depends(access.article5_writer)])
 def put_milestones(
+    iso3: ISO3,
     body: list[MilestoneIn] | WorkPlanIn = Body(
         examples=[[{"year": 2026, "area_m2": 12_500_000, "areas": 140}, {"year": 2027, "area_m2": 11_000_000}]]),
-    iso3: str = Iso3,
     decision_id: uuid.UUID | None = Query(None, description="The extension the work plan belongs to"),
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
@@ -105,13 +118,14 @@ def put_milestones(
 
 @router.get("/states/{iso3}/summary", summary="Remaining contamination, land release and Article 5 progress at a date",
             dependencies=[Depends(access.public_state_reader)])
-def state_summary(iso3: str = Iso3, as_of: date | None = AsOf,
+def state_summary(iso3: ISO3, as_of: CalendarDate | None = AsOf,
                   session: Session = Depends(get_read_session)) -> JSONResponse:
     return JSONResponse(summaries.state_summary(session, iso3.upper(), as_of or date.today()))
 
 
-@router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)")
-def overview(as_of: date | None = AsOf, format: Format = Query("json", description="json or csv (km2, 3 decimals)"),
+@router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)", responses=JSON_OR_CSV)
+def overview(as_of: CalendarDate | None = AsOf,
+             format: Format = Query("json", description="json or csv (km2, 3 decimals)"),
              key: access.ApiKey | None = Depends(access.overview_reader),
              session: Session = Depends(get_read_session)) -> Response:
     day = as_of or date.today()
@@ -122,8 +136,8 @@ def overview(as_of: date | None = AsOf, format: Format = Query("json", descripti
 
 
 @router.get("/states/{iso3}/report", summary="Article 7 mined-areas table at the end of a year, and its land release",
-            dependencies=[Depends(access.public_state_reader)])
-def annual_report(iso3: str = Iso3, year: int = Query(..., description="The reporting year (end of December)"),
+            dependencies=[Depends(access.public_state_reader)], responses=JSON_OR_CSV)
+def annual_report(iso3: ISO3, year: int = Query(..., description="The reporting year (end of December)"),
                   format: Format = Query("json", description="json or csv (the mined areas table)"),
                   session: Session = Depends(get_read_session)) -> Response:
     if not 1999 <= year <= date.today().year:
@@ -138,7 +152,7 @@ def annual_report(iso3: str = Iso3, year: int = Query(..., description="The repo
 @router.get("/states/{iso3}/overlaps",
             summary="Pairs of the State's hazards that count the same land (stored before the overlap rule), to clean",
             dependencies=[Depends(access.state_reader)])
-def list_overlaps(iso3: str = Iso3, session: Session = Depends(get_session)) -> JSONResponse:
+def list_overlaps(iso3: ISO3, session: Session = Depends(get_session)) -> JSONResponse:
     require_state(session, iso3.upper())
     pairs = overlaps.stored_overlaps(session, iso3.upper())
     return JSONResponse({"state": iso3.upper(), "overlaps": pairs,

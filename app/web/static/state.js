@@ -47,6 +47,7 @@
     const svg = await (await Dashboard.request(base + ".svg" + query)).text();
     const holder = document.getElementById("chart");
     // The SVG comes from this service (matplotlib), parsed as an SVG document, not as HTML.
+    // It holds no CSS (app/charts.py), so the page's Content-Security-Policy lets it show whole.
     const parsed = new DOMParser().parseFromString(svg, "image/svg+xml").documentElement;
     parsed.removeAttribute("width");
     parsed.removeAttribute("height");

@@ -1,0 +1,105 @@
+"""Headers every answer carries, and what OPTIONS and a 405 say about a path.
+
+- Every response: `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` (problem
+  answers set them themselves, app/problems.py, so even an unexpected error's 500 has them).
+- HTML (the dashboard pages): a Content-Security-Policy that allows only this service's own
+  scripts, styles, images and API (MapLibre's web workers start from blob: URLs; the chart link
+  opens a blob: image), no inline script, no framing (`frame-ancestors 'none'` and
+  `X-Frame-Options: DENY`). The interactive API docs (/docs, /redoc) load Swagger UI and ReDoc from
+  their CDN, so they get a policy that allows that CDN and nothing else.
+- `OPTIONS` on a path the service has: 204 with `Allow` listing the methods its routes declare; a 405
+  (a method the path does not have) carries the same `Allow`. An unknown path stays a 404.
+"""
+from __future__ import annotations
+
+from fastapi.routing import iter_route_contexts
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+DASHBOARD_POLICY = "; ".join([
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "worker-src blob:",
+    "child-src blob:",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+API_DOCS_CDN = "https://cdn.jsdelivr.net"
+API_DOCS_POLICY = "; ".join([
+    "default-src 'none'",
+    f"script-src 'self' 'unsafe-inline' {API_DOCS_CDN}",
+    f"style-src 'self' 'unsafe-inline' {API_DOCS_CDN} https://fonts.googleapis.com",
+    "font-src https://fonts.gstatic.com",
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+    "connect-src 'self'",
+    "worker-src blob:",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+])
+HTML_HEADERS = {"X-Frame-Options": "DENY"}
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """The methods the routes of this request's path declare (empty when no route has the path)."""
+    router = getattr(scope.get("app"), "router", None)
+    methods: set[str] = set()
+    for context in iter_route_contexts(getattr(router, "routes", [])):
+        match, _ = context.matches({**scope, "method": "GET"})
+        if match is Match.NONE:
+            continue
+        declared = getattr(context, "methods", None)
+        methods |= set(declared) if declared else {"GET", "HEAD"}
+    if methods:
+        methods.add("OPTIONS")
+    return sorted(methods)
+
+
+def _policy(path: str, docs_paths: set[str]) -> str:
+    return API_DOCS_POLICY if path in docs_paths else DASHBOARD_POLICY
+
+
+class SecurityHeaders:
+    """ASGI middleware: the headers above on every response; OPTIONS answered; 405 with its Allow."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            methods = allowed_methods(scope)
+            if methods:
+                response = Response(status_code=204, headers={"Allow": ", ".join(methods), **EVERY_RESPONSE})
+                await response(scope, receive, send)
+                return
+        app = scope.get("app")
+        docs_paths = {p for p in (getattr(app, "docs_url", None), getattr(app, "redoc_url", None)) if p}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"
+                           or message["status"] != 405]
+                present = {k.lower() for k, _ in headers}
+                extra = dict(EVERY_RESPONSE)
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/html"):
+                    extra.update(HTML_HEADERS)
+                    extra["Content-Security-Policy"] = _policy(scope["path"], docs_paths)
+                if message["status"] == 405:
+                    extra["Allow"] = ", ".join(allowed_methods(scope))
+                headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()
+                            if k.lower().encode("latin-1") not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
