@@ -373,10 +373,17 @@ def write_import_file(path: Path, n: int = IMPORT_POLYGONS, seed: int = SEED + 1
         path.unlink()
     rng = np.random.default_rng(seed)
     lon_min, lat_min, lon_max, lat_max = 15.0, 44.5, 19.0, 46.0
+    # One polygon per cell of a grid over the region, in a random order: the service refuses hazards that
+    # overlap land another hazard of the State counts, so no two polygons of the file may overlap.
+    columns = math.ceil(math.sqrt(n * (lon_max - lon_min) / (lat_max - lat_min)))
+    cell_lon, cell_lat = (lon_max - lon_min) / columns, (lat_max - lat_min) / math.ceil(n / columns)
+    cell_m = min(cell_lon * M_PER_DEG_LON * math.cos(math.radians(lat_max)), cell_lat * M_PER_DEG_LAT)
+    largest = min(1e6, math.pi * (0.45 * cell_m / 1.34) ** 2)  # a star polygon reaches out to 1.34 r0
     geoms, rows = [], []
-    for i in range(n):
-        cx, cy = float(rng.uniform(lon_min, lon_max)), float(rng.uniform(lat_min, lat_max))
-        area = float(math.exp(rng.uniform(math.log(1e4), math.log(1e6))))
+    for i, cell in enumerate(rng.permutation(n)):
+        cx = lon_min + (int(cell) % columns + 0.5) * cell_lon
+        cy = lat_min + (int(cell) // columns + 0.5) * cell_lat
+        area = float(math.exp(rng.uniform(math.log(1e4), math.log(largest))))
         polygon, _ = star_polygon(rng, cx, cy, area, int(rng.integers(20, 61)))
         geoms.append(polygon)
         rows.append((f"HRV-IMP-{i + 1:07d}", "SHA" if rng.random() < 0.6 else "CHA", "AP_MINE",
