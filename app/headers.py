@@ -5,8 +5,8 @@
 - HTML (the dashboard pages): a Content-Security-Policy that allows only this service's own
   scripts, styles, images and API (MapLibre's web workers start from blob: URLs; the chart link
   opens a blob: image), no inline script, no framing (`frame-ancestors 'none'` and
-  `X-Frame-Options: DENY`). The interactive API docs (/docs, /redoc) load Swagger UI and ReDoc from
-  their CDN, so they get a policy that allows that CDN and nothing else.
+  `X-Frame-Options: DENY`). The interactive API docs (/docs) are Swagger UI, packaged with the service:
+  the same policy, with inline styles allowed (Swagger UI sets some) and nothing from elsewhere.
 - `OPTIONS` on a path the service has: 204 with `Allow` listing the methods its routes declare; a 405
   (a method the path does not have) carries the same `Allow`. An unknown path stays a 404.
 """
@@ -16,6 +16,8 @@ from fastapi.routing import iter_route_contexts
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.routers.api_docs import API_DOCS_PATH
 
 EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
@@ -32,18 +34,7 @@ DASHBOARD_POLICY = "; ".join([
     "base-uri 'none'",
     "frame-ancestors 'none'",
 ])
-API_DOCS_CDN = "https://cdn.jsdelivr.net"
-API_DOCS_POLICY = "; ".join([
-    "default-src 'none'",
-    f"script-src 'self' 'unsafe-inline' {API_DOCS_CDN}",
-    f"style-src 'self' 'unsafe-inline' {API_DOCS_CDN} https://fonts.googleapis.com",
-    "font-src https://fonts.gstatic.com",
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-    "connect-src 'self'",
-    "worker-src blob:",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-])
+API_DOCS_POLICY = DASHBOARD_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 HTML_HEADERS = {"X-Frame-Options": "DENY"}
 
 
@@ -62,8 +53,8 @@ def allowed_methods(scope: Scope) -> list[str]:
     return sorted(methods)
 
 
-def _policy(path: str, docs_paths: set[str]) -> str:
-    return API_DOCS_POLICY if path in docs_paths else DASHBOARD_POLICY
+def _policy(path: str) -> str:
+    return API_DOCS_POLICY if path == API_DOCS_PATH else DASHBOARD_POLICY
 
 
 class SecurityHeaders:
@@ -82,8 +73,6 @@ class SecurityHeaders:
                 response = Response(status_code=204, headers={"Allow": ", ".join(methods), **EVERY_RESPONSE})
                 await response(scope, receive, send)
                 return
-        app = scope.get("app")
-        docs_paths = {p for p in (getattr(app, "docs_url", None), getattr(app, "redoc_url", None)) if p}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -94,7 +83,7 @@ class SecurityHeaders:
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     extra.update(HTML_HEADERS)
-                    extra["Content-Security-Policy"] = _policy(scope["path"], docs_paths)
+                    extra["Content-Security-Policy"] = _policy(scope["path"])
                 if message["status"] == 405:
                     extra["Allow"] = ", ".join(allowed_methods(scope))
                 headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()

@@ -16,7 +16,7 @@ from app.routers import audit as audit_router
 from app.routers import hazards, health
 from app.routers import states
 from app.routers import files, ogc
-from app.routers import dashboard
+from app.routers import api_docs, dashboard
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ def create_app() -> FastAPI:
         version="0.1.0",
         summary="Hazardous areas, land release (IMAS 07.11) and Article 5 progress for mine action",
         lifespan=lifespan,
+        docs_url=None,  # app/routers/api_docs.py serves Swagger UI from the service itself
+        redoc_url=None,
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)
@@ -50,6 +52,7 @@ def create_app() -> FastAPI:
     app.include_router(files.router)
     app.include_router(audit_router.router)
     app.include_router(dashboard.router)
+    app.include_router(api_docs.router)
     dashboard.mount_static(app)
     return app
 
