@@ -344,3 +344,13 @@ def test_an_unreadable_upload_names_no_server_path(client) -> None:
     text_ = json.dumps(problem)
     assert "hazards.geojson" in text_ and SERVER_PATH in text_, text_
     assert "/tmp" not in text_ and "landrelease-import" not in text_, text_
+
+
+def test_an_empty_ogc_standard_parameter_is_a_400(client) -> None:
+    post_hazard(client, "KHM-EMPTY-1", rect(0, 0, 100, 100))
+    for path, name in (("/collections/hazardous_areas/items", "limit"),
+                       ("/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0", "bbox")):
+        problem = _problem(client.get(f"{path}?{name}="), 400)
+        assert problem["invalid_params"][0]["name"] == name and "empty" in problem["detail"]
+    # this service's own parameters: empty is the parameter left out, as their schemas declare
+    assert client.get("/collections/hazardous_areas/items?geometry=&status=").status_code == 200
