@@ -362,3 +362,13 @@ def test_the_api_documentation_opens_without_internet(live_server, artifacts_dir
         title = browser.evaluate("document.querySelector('.info .title').textContent")
         assert title.startswith("landrelease"), title
         assert browser.page_csp_violations() == [] and browser.csp_violations == [], browser.csp_violations
+
+
+def test_an_empty_ogc_standard_parameter_is_a_400(client) -> None:
+    post_hazard(client, "KHM-EMPTY-1", rect(0, 0, 100, 100))
+    for path, name in (("/collections/hazardous_areas/items", "limit"),
+                       ("/collections/hazardous_areas/tiles/WebMercatorQuad/0/0/0", "bbox")):
+        problem = _problem(client.get(f"{path}?{name}="), 400)
+        assert problem["invalid_params"][0]["name"] == name and "empty" in problem["detail"]
+    # this service's own parameters: empty is the parameter left out, as their schemas declare
+    assert client.get("/collections/hazardous_areas/items?geometry=&status=").status_code == 200

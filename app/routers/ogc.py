@@ -38,10 +38,13 @@ def _base(request: Request) -> str:
 
 
 def _params(request: Request) -> dict[str, str]:
-    """The query parameters, each given once: `?limit=0&limit=` is a 400, not a guess at which counts."""
+    """The query parameters, each given once (`?limit=0&limit=` is a 400, not a guess at which counts),
+    OGC's own ones with a value (`?bbox=` is no bounding box: a 400, as its schema says)."""
     for name in request.query_params:
         if len(request.query_params.getlist(name)) > 1:
             raise features.bad_parameter(name, "given more than once: give it once")
+        if name in OGC_PARAMETERS and not request.query_params[name].strip():
+            raise features.bad_parameter(name, "empty: give a value or leave the parameter out")
     return dict(request.query_params)
 
 
