@@ -177,7 +177,7 @@ def _report(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
-    from app import summaries
+    from app.committee import summaries
     from app.problems import Problem
 
     try:

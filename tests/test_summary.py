@@ -416,7 +416,8 @@ def test_both_forms_of_the_remaining_area_agree(client, scenario) -> None:
     """From the baseline (events up to D) and from the current state (events after D): the same answer."""
     from sqlalchemy.orm import Session
 
-    from app import database, summaries
+    from app import database
+    from app.committee import summaries
 
     days = [date(2019, 12, 31), date(2020, 3, 1), date(2021, 5, 9), date(2021, 5, 10), date(2021, 12, 31),
             date(2022, 3, 1), date(2022, 7, 31), date(2022, 8, 1), date(2022, 9, 1), date(2023, 3, 31),
@@ -452,7 +453,7 @@ def test_both_forms_of_the_remaining_area_agree(client, scenario) -> None:
 
 
 def test_the_summary_is_the_same_whichever_form_the_date_picks(client, scenario, monkeypatch) -> None:
-    from app import summaries
+    from app.committee import summaries
 
     recent = {day: summary(client, as_of=day) for day in ("2021-12-31", "2022-07-31", "2023-06-30")}
     monkeypatch.setattr(summaries, "RECENT_DAYS", 0)  # every past date now takes the baseline form

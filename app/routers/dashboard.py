@@ -16,8 +16,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
-from app import charts
 from app.access import ApiKey, public_state_reader
+from app.committee import charts
 from app.params import ISO3, CalendarDate
 from app.problems import Problem
 from app.read_routing import get_read_session

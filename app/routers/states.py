@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app import access, article5, overlaps, summaries
+from app import access, overlaps
 from app.audit import Actor
 from app.bodies import JsonBodyRoute
+from app.committee import article5, summaries
 from app.database import get_session
 from app.ledger import require_state
 from app.params import ISO3, CalendarDate

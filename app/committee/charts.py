@@ -1,7 +1,7 @@
 """A State's burn-down chart: remaining area over time, the Article 5 deadlines, milestones, projection.
 
 The figures at the as-of date (remaining SHA/CHA, land released in the 365 days before, deadline,
-extensions, projected completion, on track) are those of `app.summaries` (GET /api/v1/states/{iso3}/
+extensions, projected completion, on track) are those of `app.committee.summaries` (GET /api/v1/states/{iso3}/
 summary), so the chart and the summaries never disagree. What only the chart needs is computed
 here in PostGIS from the ledger (no hazards are loaded into Python):
 - remaining area at each month end D = the baselines of the valid hazards recorded on or before D
@@ -9,7 +9,7 @@ here in PostGIS from the ledger (no hazards are loaded into Python):
   so the sum is exact; a reclassification moves area from the SHA to its CHA child and nets out). A
   hazard counts as CHA at D when it was recorded as CHA or reclassified on or before D;
 - the deadline lines: every original deadline and extension in effect by the as-of date
-  (`app.article5`: an undated reference fact counts from the original deadline);
+  (`app.committee.article5`: an undated reference fact counts from the original deadline);
 - work-plan milestones (area to address per year, of the latest decision in effect) are drawn as
   the remaining area they plan for: the remaining area at the end of the year before the first
   milestone, less the milestones so far;
@@ -41,7 +41,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app import article5, summaries  # noqa: E402
+from app.committee import article5, summaries  # noqa: E402
 from app.geometry import sql_extent  # noqa: E402
 
 M2_PER_KM2 = 1_000_000.0
@@ -114,7 +114,7 @@ SELECT COALESCE((SELECT sum(h.baseline_area_m2) FROM hazardous_areas h
                    AND h.recorded_on <= :on_date AND e.date <= :on_date), 0)
 """
 
-# One milestone per year: that of the latest decision in effect at the as-of date (app.article5).
+# One milestone per year: that of the latest decision in effect at the as-of date (app.committee.article5).
 _MILESTONES_SQL = f"SELECT m.year, m.area_m2, m.areas FROM ({article5.milestones_sql()}) m ORDER BY m.year"
 
 _BOUNDS_SQL = f"""
@@ -135,7 +135,7 @@ def _day(value: str | None) -> date | None:
 
 @dataclass
 class Progress:
-    """Where a State stands at a date: the figures of its summary (app.summaries)."""
+    """Where a State stands at a date: the figures of its summary (app.committee.summaries)."""
 
     iso3: str
     name: str

@@ -10,7 +10,7 @@ Everything is as of the end of a day D:
 - "added" land is the baseline area of hazards recorded in a year that were previously unknown:
   a CHA split off an SHA by a reclassification is not new land and is not added.
 The sums are computed by PostgreSQL; Python only arranges the grouped rows. The CSV forms are
-spreadsheet-safe (app/spreadsheet.py): a name or region cannot become a formula in the Committee's
+spreadsheet-safe (app/committee/spreadsheet.py): a name or region cannot become a formula in the Committee's
 spreadsheet.
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import article5, spreadsheet
 from app.as_of import hazards_sql
+from app.committee import article5, spreadsheet
 from app.geometry import sql_spans_antimeridian, sql_unwrapped, sql_wrapped_longitude
 from app.ledger import require_state
 from app.models import ITEM_KINDS
@@ -320,7 +320,7 @@ def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]]) -> str:
 
 
 def overview_csv(summary: dict[str, Any]) -> str:
-    """The overview as spreadsheet-safe CSV (app/spreadsheet.py) with a header row; areas in km2 rounded to 3
+    """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row; areas in km2 rounded to 3
     decimals."""
     def rows() -> Iterator[dict[str, Any]]:
         for s in summary["states"]:
@@ -410,7 +410,7 @@ REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contaminat
 
 
 def annual_report_csv(report: dict[str, Any]) -> str:
-    """The mined areas table as spreadsheet-safe CSV (app/spreadsheet.py) with a header row, then a TOTAL row;
+    """The mined areas table as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row, then a TOTAL row;
     km2 rounded to 3 decimals."""
     def rows() -> Iterator[dict[str, Any]]:
         for a in report["mined_areas"]:

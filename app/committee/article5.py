@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.problems import Problem
 
-STATES_CSV = Path(__file__).resolve().parents[1] / "geodata" / "article5_states.csv"
+STATES_CSV = Path(__file__).resolve().parents[2] / "geodata" / "article5_states.csv"
 REFERENCE_SOURCE = "geodata/article5_states.csv"
 POSTABLE_KINDS = ("extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective")
 MAX_EXTENSION_YEARS = 10  # Article 5.3: an extension of up to ten years
