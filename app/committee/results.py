@@ -150,9 +150,16 @@ class Decision(Result):
     milestones: list[PlannedYear]
 
 
-class StateListEntry(Article5Status):
+class StateListEntry(Result):
+    """A State with where it stands today (the fields of `Article5Status`, after its code and name)."""
+
     iso3: str
     name: str
+    entry_into_force: date | None
+    original_deadline: date | None
+    deadline: date | None
+    extensions: int | None
+    status: str
 
 
 class StateList(Result):
