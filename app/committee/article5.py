@@ -41,6 +41,7 @@ from app.committee.results import (
     StateRecord,
     WorkPlan,
 )
+from app.ledger import require_state
 from app.problems import Problem
 
 STATES_CSV = Path(__file__).resolve().parents[2] / "geodata" / "article5_states.csv"
@@ -258,8 +259,9 @@ def standings(session: Session | Connection, as_of: date, states: list[str] | No
 
 def standing(session: Session, iso3: str, as_of: date, recording: date | None = None) -> Standing:
     found = standings(session, as_of, [iso3], recording).get(iso3)
-    if found is None:
-        raise Problem(404, f"Unknown State '{iso3}': use an ISO 3166 alpha-3 code of a State in GET /api/v1/states")
+    if found is None:  # every State in the table has a standing: there is no such State
+        require_state(session, iso3)
+        raise AssertionError(f"{iso3} is a State without a standing")
     return found
 
 
@@ -387,7 +389,7 @@ def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.
     """Validate and record one Article 5 decision; returns it with where the State stands now."""
     today = today or date.today()
     if session.execute(text("SELECT iso3 FROM states WHERE iso3 = :iso3 FOR UPDATE"), {"iso3": iso3}).scalar() is None:
-        standing(session, iso3, today)  # the 404 that names the unknown State
+        require_state(session, iso3)  # the 404 that names the unknown State
     _check_decision(session, iso3, new, today)
     decision_id = session.execute(
         text(
@@ -419,7 +421,7 @@ def replace_milestones(session: Session, iso3: str, milestones: list[Milestone],
                        actor: audit.Actor, today: date | None = None) -> WorkPlan:
     """Set the work-plan milestones of one granted extension (by default the one in force today)."""
     today = today or date.today()
-    standing(session, iso3, today)  # 404 for an unknown State
+    require_state(session, iso3)
     if decision_id is None:
         decision_id = session.execute(
             text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id FROM d WHERE kind IN ('extension', 'reopening') "

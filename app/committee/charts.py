@@ -45,6 +45,7 @@ from app.committee import article5, summaries  # noqa: E402
 from app.committee.results import ChartData, ChartDeadline, ChartMilestone, SeriesPoint  # noqa: E402
 from app.committee.units import M2_PER_KM2, km2  # noqa: E402
 from app.geometry import sql_extent  # noqa: E402
+from app.ledger import require_state  # noqa: E402
 
 DEADLINE_KINDS = ("original_deadline", "extension", "reopening")
 DAYS_PER_YEAR = 365
@@ -125,11 +126,6 @@ WHERE xmin IS NOT NULL
 """
 
 
-def state_name(session: Session, iso3: str) -> str | None:
-    """The State's name, None when there is no such State."""
-    return session.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
-
-
 @dataclass
 class Progress:
     """Where a State stands at a date: the figures of its summary (app.committee.summaries)."""
@@ -208,10 +204,9 @@ class BurnDown:
         )
 
 
-def burn_down(session: Session, iso3: str, as_of: date) -> BurnDown | None:
-    """The burn-down of one State at `as_of`; None when there is no such State."""
-    if state_name(session, iso3) is None:
-        return None
+def burn_down(session: Session, iso3: str, as_of: date) -> BurnDown:
+    """The burn-down of one State at `as_of` (a 404 when there is no such State: app.ledger.require_state)."""
+    require_state(session, iso3)
     chart = BurnDown(progress=Progress.of(session, iso3, as_of))
     params = {"iso3": iso3, "as_of": as_of, "states": [iso3], "recording": None}
     for row in session.execute(text(_SERIES_SQL), params):
