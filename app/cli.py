@@ -177,7 +177,7 @@ def _report(args: argparse.Namespace) -> int:
     import json
     from datetime import date
 
-    from app import summaries
+    from app.committee import summaries
     from app.problems import Problem
 
     try:
@@ -194,7 +194,7 @@ def _report(args: argparse.Namespace) -> int:
         except Problem as exc:
             print(f"landrelease report: {exc.detail}", file=sys.stderr)
             return 1
-    print(json.dumps(summary, indent=2) if args.json else summaries.summary_table(summary))
+    print(json.dumps(summary.model_dump(mode="json"), indent=2) if args.json else summaries.summary_table(summary))
     return 0
 
 

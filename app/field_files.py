@@ -87,8 +87,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import audit, overlaps, spreadsheet
+from app import audit, overlaps
 from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
+from app.committee import spreadsheet
 from app.file_reader import KINDS, ReadRequest
 from app.geometry import (
     MIN_AREA_M2,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app import database, migrate
 from app.access import create_key
-from app.article5 import seed_reference_data
+from app.committee.article5 import seed_reference_data
 from app.embedded import EmbeddedCluster
 from app.main import create_app
 

@@ -21,7 +21,8 @@ if str(ROOT) not in sys.path:
 def main(argv: list[str]) -> int:
     from sqlalchemy import event, text
 
-    from app import database, summaries
+    from app import database
+    from app.committee import summaries
     from app.embedded import EmbeddedCluster
     from bench.run import DATA_DIR
 

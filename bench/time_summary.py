@@ -72,7 +72,7 @@ def flatten(result: dict) -> dict[tuple[str, str, str], tuple[int, float]]:
 def check(session, days: list[date]) -> None:
     from sqlalchemy import text
 
-    from app import summaries
+    from app.committee import summaries
 
     for day in days:
         reference = {(r.state_iso3, r.dimension, r.key): (r.n, r.m2)
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
 
-    from app import database, summaries
+    from app import database
+    from app.committee import summaries
     from app.embedded import EmbeddedCluster
 
     today = date.today()

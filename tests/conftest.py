@@ -67,7 +67,7 @@ def reset_database() -> None:
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         try:
-            from app.article5 import seed_reference_data
+            from app.committee.article5 import seed_reference_data
         except ImportError:
             return
         seed_reference_data(conn)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from app import database
-from app.article5 import REFERENCE_SOURCE, seed_reference_data
+from app.committee.article5 import REFERENCE_SOURCE, seed_reference_data
 
 
 def state(client, iso3: str) -> dict:

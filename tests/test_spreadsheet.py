@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.spreadsheet import FORMULA_STARTS, cell, csv_text, text_cell
+from app.committee.spreadsheet import FORMULA_STARTS, cell, csv_text, text_cell
 from tests.ledger_scenarios import post_hazard, rect
 
 # what a field team (or someone with an editor key) could type as a name or a region

@@ -416,7 +416,8 @@ def test_both_forms_of_the_remaining_area_agree(client, scenario) -> None:
     """From the baseline (events up to D) and from the current state (events after D): the same answer."""
     from sqlalchemy.orm import Session
 
-    from app import database, summaries
+    from app import database
+    from app.committee import summaries
 
     days = [date(2019, 12, 31), date(2020, 3, 1), date(2021, 5, 9), date(2021, 5, 10), date(2021, 12, 31),
             date(2022, 3, 1), date(2022, 7, 31), date(2022, 8, 1), date(2022, 9, 1), date(2023, 3, 31),
@@ -452,7 +453,7 @@ def test_both_forms_of_the_remaining_area_agree(client, scenario) -> None:
 
 
 def test_the_summary_is_the_same_whichever_form_the_date_picks(client, scenario, monkeypatch) -> None:
-    from app import summaries
+    from app.committee import summaries
 
     recent = {day: summary(client, as_of=day) for day in ("2021-12-31", "2022-07-31", "2023-06-30")}
     monkeypatch.setattr(summaries, "RECENT_DAYS", 0)  # every past date now takes the baseline form
@@ -462,3 +463,55 @@ def test_the_summary_is_the_same_whichever_form_the_date_picks(client, scenario,
             check_area(got["remaining"][key], expected["remaining"][key]["count"],
                        expected["remaining"][key]["area_m2"])
         assert got["released"] == expected["released"]
+
+
+# --- the architecture: typed results, their schemas and one registry of formats ----------------------
+COMMITTEE_JSON_ROUTES = [
+    ("get", "/api/v1/states"), ("get", "/api/v1/states/{iso3}"), ("post", "/api/v1/states/{iso3}/article5/decisions"),
+    ("put", "/api/v1/states/{iso3}/milestones"), ("get", "/api/v1/states/{iso3}/summary"), ("get", "/api/v1/summary"),
+    ("get", "/api/v1/states/{iso3}/report"), ("get", "/api/v1/states/{iso3}/overlaps"),
+    ("get", "/api/v1/states/{iso3}/chart.json"), ("get", "/api/v1/audit"), ("get", "/api/v1/keys"),
+    ("post", "/api/v1/keys"), ("delete", "/api/v1/keys/{key_id}"), ("get", "/health"),
+]
+
+
+def test_every_committee_json_route_declares_its_response_schema(client) -> None:
+    document = client.get("/openapi.json").json()
+    for method, path in COMMITTEE_JSON_ROUTES:
+        operation = document["paths"][path][method]
+        success = next(status for status in operation["responses"] if status.startswith("2"))
+        schema = operation["responses"][success]["content"]["application/json"]["schema"]
+        assert schema.get("$ref", "").startswith("#/components/schemas/"), (method, path, schema)
+
+
+def test_the_format_registry_drives_the_format_parameter_and_the_responses(client) -> None:
+    from app.committee import formats
+    from app.committee.results import AnnualReport, Overview
+
+    document = client.get("/openapi.json").json()
+    for path, result in (("/api/v1/summary", Overview), ("/api/v1/states/{iso3}/report", AnnualReport)):
+        operation = document["paths"][path]["get"]
+        parameter = next(p for p in operation["parameters"] if p["name"] == "format")
+        assert parameter["schema"]["enum"] == list(formats.names(result)) == ["json", "csv"]
+        content = operation["responses"]["200"]["content"]
+        assert set(content) == {formats.FORMATS[name].bare_media_type for name in formats.names(result)}
+    assert client.get("/api/v1/summary", params={"format": "xlsx"}).status_code == 422
+
+
+def test_the_domain_functions_return_typed_results(client, scenario) -> None:
+    from sqlalchemy.orm import Session
+
+    from app import database
+    from app.committee import article5, charts, summaries
+    from app.committee.results import AnnualReport, Overview, StateRecord, StateSummary
+
+    with Session(database.get_engine()) as session:
+        got = summaries.state_summary(session, "KHM", date(2023, 6, 30))
+        assert isinstance(got, StateSummary) and isinstance(got.as_of, date)
+        assert got.article5.deadline == date(2028, 12, 31)
+        assert isinstance(summaries.overview(session, date(2023, 6, 30)), Overview)
+        assert isinstance(summaries.annual_report(session, "KHM", 2022), AnnualReport)
+        assert isinstance(article5.state_record(session, "KHM"), StateRecord)
+        chart = charts.burn_down(session, "KHM", date(2023, 6, 30))
+        assert chart.progress.deadline == got.article5.deadline  # the chart reads the typed summary
+        assert chart.progress.remaining_m2 == got.remaining.total.area_m2

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -18,9 +17,51 @@ from app.problems import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["access"], route_class=JsonBodyRoute)
 
+# A time as PostgreSQL (or Python's isoformat) writes it: ISO 8601 with its offset, kept as written.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: Timestamp
+    state: str | None
+    actor: str
+    key_id: uuid.UUID | None
+    table: str
+    row_id: str
+    action: str
+    external_id: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    numberMatched: int  # noqa: N815 (the OGC API name)
+    numberReturned: int  # noqa: N815
+
+
+class KeyRecord(BaseModel):
+    """An API key's record (never its secret)."""
+
+    id: uuid.UUID
+    name: str
+    role: str
+    state: str | None
+    prefix: str
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+class NewKey(KeyRecord):
+    key: str = Field(description="The secret: shown once, never stored")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyRecord]
+
 
 @router.get("/audit", summary="Who wrote what, when (admin and committee keys)",
-            dependencies=[Depends(access.committee_or_admin)])
+            dependencies=[Depends(access.committee_or_admin)], response_model=AuditPage)
 def audit_log(
     state: str | None = Query(None, pattern="^[A-Za-z]{3}$", description="Only this State (ISO3)"),
     since: Instant | None = Query(None, description="Only entries at or after this time: an ISO 8601 date-time "
@@ -28,9 +69,10 @@ def audit_log(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     session: Session = Depends(get_session),
-) -> JSONResponse:
+) -> AuditPage:
     params = {"state": state.upper() if state else None, "since": since, "limit": limit, "offset": offset}
-    where = "(CAST(:state AS text) IS NULL OR state_iso3 = :state) AND (CAST(:since AS timestamptz) IS NULL OR at >= :since)"
+    where = ("(CAST(:state AS text) IS NULL OR state_iso3 = :state) "
+             "AND (CAST(:since AS timestamptz) IS NULL OR at >= :since)")
     total = session.execute(text(f"SELECT count(*) FROM audit_log WHERE {where}"), params).scalar_one()
     entries = session.execute(
         text(
@@ -44,7 +86,8 @@ def audit_log(
         ),
         params,
     ).scalar_one()
-    return JSONResponse({"entries": entries, "numberMatched": total, "numberReturned": len(entries)})
+    return AuditPage(entries=[AuditEntry.model_validate(e) for e in entries], numberMatched=total,
+                     numberReturned=len(entries))
 
 
 class KeyIn(BaseModel):
@@ -56,9 +99,10 @@ class KeyIn(BaseModel):
                               description="ISO3 of the State, for editor and viewer keys only")
 
 
-@router.get("/keys", summary="The API keys (never their secrets)", dependencies=[Depends(access.admin)])
-def keys(session: Session = Depends(get_session)) -> JSONResponse:
-    return JSONResponse({"keys": access.list_keys(session)})
+@router.get("/keys", summary="The API keys (never their secrets)", dependencies=[Depends(access.admin)],
+            response_model=KeyList)
+def keys(session: Session = Depends(get_session)) -> KeyList:
+    return KeyList(keys=[KeyRecord.model_validate(k) for k in access.list_keys(session)])
 
 
 REVOKE_LINK = {"RevokeKey": {"operationRef": "#/paths/~1api~1v1~1keys~1{key_id}/delete",
@@ -66,22 +110,23 @@ REVOKE_LINK = {"RevokeKey": {"operationRef": "#/paths/~1api~1v1~1keys~1{key_id}/
 
 
 @router.post("/keys", status_code=201, summary="Create an API key; the secret is in the answer, once",
+             response_model=NewKey,
              responses={201: {"description": "The key's record and its secret", "links": REVOKE_LINK}})
 def create_key(body: KeyIn, session: Session = Depends(get_session),
-               key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
+               key: access.ApiKey = Depends(access.admin)) -> NewKey:
     try:
         record, secret = access.create_key(session, name=body.name, role=body.role, state_iso3=body.state,
                                            actor=key.actor)
     except access.InvalidKeyRequest as exc:
         raise Problem(422, str(exc)) from exc
-    return JSONResponse({**record, "key": secret}, status_code=201)
+    return NewKey.model_validate({**record, "key": secret})
 
 
-@router.delete("/keys/{key_id}", summary="Revoke an API key",
+@router.delete("/keys/{key_id}", summary="Revoke an API key", response_model=KeyRecord,
                responses={404: {"description": "No such key"}})
 def revoke_key(key_id: uuid.UUID, session: Session = Depends(get_session),
-               key: access.ApiKey = Depends(access.admin)) -> JSONResponse:
+               key: access.ApiKey = Depends(access.admin)) -> KeyRecord:
     record = access.revoke_key(session, key_id, actor=key.actor)
     if record is None:
         raise Problem(404, f"No API key with id {key_id}")
-    return JSONResponse(record)
+    return KeyRecord.model_validate(record)

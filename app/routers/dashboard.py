@@ -12,12 +12,13 @@ from datetime import date
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Query
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
-from app import charts
 from app.access import ApiKey, public_state_reader
+from app.committee import charts
+from app.committee.results import ChartData
 from app.params import ISO3, CalendarDate
 from app.problems import Problem
 from app.read_routing import get_read_session
@@ -33,10 +34,7 @@ AS_OF = Query(None, description="The date to look from (YYYY-MM-DD, the end of t
 def _burn_down(session: Session, iso3: str, as_of: date | None) -> charts.BurnDown:
     code = iso3.upper()
     day = as_of or date.today()  # CalendarDate keeps it within 1900..2200
-    chart = charts.burn_down(session, code, day)
-    if chart is None:
-        raise Problem(404, f"No State with code {code}: use the ISO3 code of a State listed by GET /api/v1/states")
-    return chart
+    return charts.burn_down(session, code, day)  # a 404 for an unknown State
 
 
 def _chart_response(session: Session, iso3: str, as_of: date | None, fmt: str) -> Response:
@@ -64,14 +62,15 @@ def chart_png(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None =
     return _chart_response(session, iso3, as_of, "png")
 
 
-@router.get("/api/v1/states/{iso3}/chart.json", summary="The data behind the burn-down chart, and the map extent")
+@router.get("/api/v1/states/{iso3}/chart.json", summary="The data behind the burn-down chart, and the map extent",
+            response_model=ChartData)
 def chart_data(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None = Depends(public_state_reader),
-               session: Session = Depends(get_read_session)) -> JSONResponse:
+               session: Session = Depends(get_read_session)) -> ChartData:
     """Remaining SHA/CHA at each month end (km²), the deadlines in effect, the work-plan milestones with the
     remaining area they plan for, the projection, and `bbox` ([W, S, E, N], WGS84) of the State's hazards."""
     chart = _burn_down(session, iso3, as_of)
     p = chart.progress
-    return JSONResponse({**chart.as_dict(), "bbox": charts.bounds(session, p.iso3, p.as_of)})
+    return chart.data(charts.bounds(session, p.iso3, p.as_of))
 
 
 # --- the pages -----------------------------------------------------------------------------------

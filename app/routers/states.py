@@ -6,13 +6,25 @@ from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app import access, article5, overlaps, summaries
+from app import access, overlaps
 from app.audit import Actor
 from app.bodies import JsonBodyRoute
+from app.committee import article5, formats, summaries
+from app.committee.results import (
+    AnnualReport,
+    Overlap,
+    Overlaps,
+    Overview,
+    RecordedDecision,
+    StateList,
+    StateRecord,
+    StateSummary,
+    WorkPlan,
+)
 from app.database import get_session
 from app.ledger import require_state
 from app.params import ISO3, CalendarDate
@@ -23,9 +35,8 @@ from app.routers.deps import request_actor
 router = APIRouter(prefix="/api/v1", tags=["article 5"], route_class=JsonBodyRoute)
 
 AsOf = Query(None, description="Answer for the end of this day (YYYY-MM-DD); default today")
-Format = Literal["json", "csv"]
-JSON_OR_CSV = {200: {"description": "JSON, or with format=csv a CSV file",
-                     "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}}
+OverviewFormat = formats.query_type(Overview)
+ReportFormat = formats.query_type(AnnualReport)
 
 
 class DecisionIn(BaseModel):
@@ -58,22 +69,16 @@ class WorkPlanIn(BaseModel):
     milestones: list[MilestoneIn] = Field(max_length=100)
 
 
-def _csv_response(document: str, filename: str) -> Response:
-    """The whole CSV, made before the status line (a 200 is never a cut file) and sent with its length."""
-    return Response(document, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @router.get("/states", summary="States Parties with their current Article 5 deadline",
-            dependencies=[Depends(access.public_reader)])
-def list_states(session: Session = Depends(get_session)) -> JSONResponse:
-    return JSONResponse({"states": article5.state_list(session)})
+            dependencies=[Depends(access.public_reader)], response_model=StateList)
+def list_states(session: Session = Depends(get_session)) -> StateList:
+    return article5.state_list(session)
 
 
 @router.get("/states/{iso3}", summary="A State: current deadline, extensions, status and the decision history",
-            dependencies=[Depends(access.public_reader)])
-def get_state(iso3: ISO3, session: Session = Depends(get_session)) -> JSONResponse:
-    return JSONResponse(article5.state_record(session, iso3.upper()))
+            dependencies=[Depends(access.public_reader)], response_model=StateRecord)
+def get_state(iso3: ISO3, session: Session = Depends(get_session)) -> StateRecord:
+    return article5.state_record(session, iso3.upper())
 
 
 MILESTONES_LINK = {"SetMilestones": {
@@ -84,19 +89,19 @@ MILESTONES_LINK = {"SetMilestones": {
 
 @router.post("/states/{iso3}/article5/decisions", status_code=201,
              summary="Record an extension, completion, reopening or withdrawal (Committee or admin)",
-             dependencies=[Depends(access.article5_writer)],
+             dependencies=[Depends(access.article5_writer)], response_model=RecordedDecision,
              responses={201: {"description": "The decision and where the State stands now",
                               "links": MILESTONES_LINK}})
 def post_decision(body: DecisionIn, iso3: ISO3, session: Session = Depends(get_session),
-                  actor: Actor = Depends(request_actor)) -> JSONResponse:
+                  actor: Actor = Depends(request_actor)) -> RecordedDecision:
     new = article5.NewDecision(kind=body.kind, decided_on=body.decided_on, deadline=body.deadline,
                                meeting=body.meeting, source=body.source, confidence=body.confidence, note=body.note)
-    return JSONResponse(article5.record_decision(session, iso3.upper(), new, actor), status_code=201)
+    return article5.record_decision(session, iso3.upper(), new, actor)
 
 
 @router.put("/states/{iso3}/milestones",
             summary="Set the work-plan milestones of a granted extension (default: the one in force today)",
-            dependencies=[Depends(access.article5_writer)])
+            dependencies=[Depends(access.article5_writer)], response_model=WorkPlan)
 def put_milestones(
     iso3: ISO3,
     body: list[MilestoneIn] | WorkPlanIn = Body(
@@ -104,7 +109,7 @@ def put_milestones(
     decision_id: uuid.UUID | None = Query(None, description="The extension the work plan belongs to"),
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
-) -> JSONResponse:
+) -> WorkPlan:
     if isinstance(body, WorkPlanIn):
         if decision_id and body.decision_id and decision_id != body.decision_id:
             raise Problem(422, "decision_id differs between the query and the body: give it once.")
@@ -113,47 +118,43 @@ def put_milestones(
     else:
         items = body
     milestones = [article5.Milestone(year=m.year, area_m2=m.area_m2, areas=m.areas) for m in items]
-    return JSONResponse(article5.replace_milestones(session, iso3.upper(), milestones, decision_id, actor))
+    return article5.replace_milestones(session, iso3.upper(), milestones, decision_id, actor)
 
 
 @router.get("/states/{iso3}/summary", summary="Remaining contamination, land release and Article 5 progress at a date",
-            dependencies=[Depends(access.public_state_reader)])
+            dependencies=[Depends(access.public_state_reader)], response_model=StateSummary)
 def state_summary(iso3: ISO3, as_of: CalendarDate | None = AsOf,
-                  session: Session = Depends(get_read_session)) -> JSONResponse:
-    return JSONResponse(summaries.state_summary(session, iso3.upper(), as_of or date.today()))
+                  session: Session = Depends(get_read_session)) -> StateSummary:
+    return summaries.state_summary(session, iso3.upper(), as_of or date.today())
 
 
-@router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)", responses=JSON_OR_CSV)
+@router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)",
+            response_model=Overview, responses=formats.responses(Overview))
 def overview(as_of: CalendarDate | None = AsOf,
-             format: Format = Query("json", description="json or csv (km2, 3 decimals)"),
+             format: OverviewFormat = Query(formats.JSON, description=formats.description(Overview)),
              key: access.ApiKey | None = Depends(access.overview_reader),
-             session: Session = Depends(get_read_session)) -> Response:
+             session: Session = Depends(get_read_session)) -> Overview | Response:
     day = as_of or date.today()
-    result = summaries.overview(session, day, access.readable_states(key))
-    if format == "csv":
-        return _csv_response(summaries.overview_csv(result), f"article5-overview-{day.isoformat()}.csv")
-    return JSONResponse(result)
+    return formats.respond(summaries.overview(session, day, access.readable_states(key)), format)
 
 
 @router.get("/states/{iso3}/report", summary="Article 7 mined-areas table at the end of a year, and its land release",
-            dependencies=[Depends(access.public_state_reader)], responses=JSON_OR_CSV)
+            dependencies=[Depends(access.public_state_reader)], response_model=AnnualReport,
+            responses=formats.responses(AnnualReport))
 def annual_report(iso3: ISO3, year: int = Query(..., description="The reporting year (end of December)"),
-                  format: Format = Query("json", description="json or csv (the mined areas table)"),
-                  session: Session = Depends(get_read_session)) -> Response:
+                  format: ReportFormat = Query(formats.JSON, description=formats.description(AnnualReport)),
+                  session: Session = Depends(get_read_session)) -> AnnualReport | Response:
     if not 1999 <= year <= date.today().year:
         raise Problem(422, f"year {year} is out of range: give a year from 1999 (the Convention's entry into "
                            f"force) to {date.today().year}.")
-    report = summaries.annual_report(session, iso3.upper(), year)
-    if format == "csv":
-        return _csv_response(summaries.annual_report_csv(report), f"article7-{iso3.upper()}-{year}.csv")
-    return JSONResponse(report)
+    return formats.respond(summaries.annual_report(session, iso3.upper(), year), format)
 
 
 @router.get("/states/{iso3}/overlaps",
             summary="Pairs of the State's hazards that count the same land (stored before the overlap rule), to clean",
-            dependencies=[Depends(access.state_reader)])
-def list_overlaps(iso3: ISO3, session: Session = Depends(get_session)) -> JSONResponse:
+            dependencies=[Depends(access.state_reader)], response_model=Overlaps)
+def list_overlaps(iso3: ISO3, session: Session = Depends(get_session)) -> Overlaps:
     require_state(session, iso3.upper())
     pairs = overlaps.stored_overlaps(session, iso3.upper())
-    return JSONResponse({"state": iso3.upper(), "overlaps": pairs,
-                         "overlap_m2": sum(p["overlap_m2"] for p in pairs)})
+    return Overlaps(state=iso3.upper(), overlaps=[Overlap.model_validate(p) for p in pairs],
+                    overlap_m2=sum(p["overlap_m2"] for p in pairs))

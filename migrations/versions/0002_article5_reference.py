@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from app.article5 import seed_reference_data
+    from app.committee.article5 import seed_reference_data
 
     op.execute(
         """

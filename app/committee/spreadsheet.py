@@ -15,7 +15,7 @@ The rule, from OWASP's CSV Injection guidance (https://owasp.org/www-community/a
 Reading such a file back gives the text with its quote: a name `=X` exported and imported again comes
 back as `'=X` (the price OWASP accepts for a file that is safe to open).
 
-Used by the Committee's CSV answers (`csv_text`, app/summaries.py) and the CSV export, written by GDAL
+Used by the Committee's CSV answers (`csv_text`, app/committee/summaries.py) and the CSV export, written by GDAL
 (`safe_frame` and `GDAL_CSV_OPTIONS`, app/field_files.py).
 """
 from __future__ import annotations

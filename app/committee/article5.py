@@ -31,9 +31,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.committee.results import (
+    Article5Status,
+    Decision,
+    PlannedYear,
+    RecordedDecision,
+    StateList,
+    StateListEntry,
+    StateRecord,
+    WorkPlan,
+)
+from app.ledger import require_state
 from app.problems import Problem
 
-STATES_CSV = Path(__file__).resolve().parents[1] / "geodata" / "article5_states.csv"
+STATES_CSV = Path(__file__).resolve().parents[2] / "geodata" / "article5_states.csv"
 REFERENCE_SOURCE = "geodata/article5_states.csv"
 POSTABLE_KINDS = ("extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective")
 MAX_EXTENSION_YEARS = 10  # Article 5.3: an extension of up to ten years
@@ -214,11 +225,13 @@ class Standing:
     extensions: int | None
     status: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "entry_into_force": _iso(self.entry_into_force), "original_deadline": _iso(self.original_deadline),
-            "deadline": _iso(self.deadline), "extensions": self.extensions, "status": self.status,
-        }
+    def fields(self) -> dict[str, Any]:
+        """The fields of `Article5Status`."""
+        return {"entry_into_force": self.entry_into_force, "original_deadline": self.original_deadline,
+                "deadline": self.deadline, "extensions": self.extensions, "status": self.status}
+
+    def status_result(self) -> Article5Status:
+        return Article5Status(**self.fields())
 
 
 def _iso(day: date | None) -> str | None:
@@ -246,20 +259,22 @@ def standings(session: Session | Connection, as_of: date, states: list[str] | No
 
 def standing(session: Session, iso3: str, as_of: date, recording: date | None = None) -> Standing:
     found = standings(session, as_of, [iso3], recording).get(iso3)
-    if found is None:
-        raise Problem(404, f"Unknown State '{iso3}': use an ISO 3166 alpha-3 code of a State in GET /api/v1/states")
+    if found is None:  # every State in the table has a standing: there is no such State
+        require_state(session, iso3)
+        raise AssertionError(f"{iso3} is a State without a standing")
     return found
 
 
 # --- the history ---------------------------------------------------------------------------------
-def decision_history(session: Session, iso3: str) -> list[dict[str, Any]]:
+def decision_history(session: Session, iso3: str) -> list[Decision]:
     """The State's decisions in the order they took effect, each with its work-plan milestones."""
-    return session.execute(
+    rows = session.execute(
         text(
             f"""
             WITH d AS ({_ALL_DECISIONS_SQL})
             SELECT COALESCE(json_agg(json_build_object(
-                'id', d.id, 'kind', d.kind, 'superseded', d.superseded, 'decided_on', d.decided_on, 'effective_on', d.effective_on,
+                'id', d.id, 'kind', d.kind, 'superseded', d.superseded, 'decided_on', d.decided_on,
+                'effective_on', d.effective_on,
                 'meeting', d.meeting, 'deadline', d.deadline, 'extensions_count', d.extensions_count,
                 'source', d.source, 'confidence', d.confidence, 'note', d.note, 'recorded_at', d.recorded_at,
                 'milestones', (SELECT COALESCE(json_agg(json_build_object('year', m.year, 'area_m2', m.area_m2,
@@ -271,20 +286,22 @@ def decision_history(session: Session, iso3: str) -> list[dict[str, Any]]:
         ),
         {"states": [iso3], "recording": None},
     ).scalar_one()
+    return [Decision.model_validate(row) for row in rows]
 
 
-def state_record(session: Session, iso3: str, today: date | None = None) -> dict[str, Any]:
+def state_record(session: Session, iso3: str, today: date | None = None) -> StateRecord:
     """GET /states/{iso3}: the State, where it stands today and its decision history."""
     today = today or date.today()
     now = standing(session, iso3, today)
     source = session.execute(text("SELECT source FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
-    return {"iso3": now.iso3, "name": now.name, "source": source, "as_of": today.isoformat(),
-            "article5": now.as_json(), "decisions": decision_history(session, iso3)}
+    return StateRecord(iso3=now.iso3, name=now.name, source=source, as_of=today, article5=now.status_result(),
+                       decisions=decision_history(session, iso3))
 
 
-def state_list(session: Session, today: date | None = None) -> list[dict[str, Any]]:
+def state_list(session: Session, today: date | None = None) -> StateList:
     today = today or date.today()
-    return [{"iso3": s.iso3, "name": s.name, **s.as_json()} for s in standings(session, today).values()]
+    return StateList(states=[StateListEntry(iso3=s.iso3, name=s.name, **s.fields())
+                             for s in standings(session, today).values()])
 
 
 # --- new decisions -------------------------------------------------------------------------------
@@ -368,11 +385,11 @@ def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) 
 
 
 def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.Actor,
-                    today: date | None = None) -> dict[str, Any]:
+                    today: date | None = None) -> RecordedDecision:
     """Validate and record one Article 5 decision; returns it with where the State stands now."""
     today = today or date.today()
     if session.execute(text("SELECT iso3 FROM states WHERE iso3 = :iso3 FOR UPDATE"), {"iso3": iso3}).scalar() is None:
-        standing(session, iso3, today)  # the 404 that names the unknown State
+        require_state(session, iso3)  # the 404 that names the unknown State
     _check_decision(session, iso3, new, today)
     decision_id = session.execute(
         text(
@@ -388,8 +405,8 @@ def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.
                  detail={"kind": new.kind, "decided_on": new.decided_on.isoformat(), "deadline": _iso(new.deadline)})
     now = standing(session, iso3, today)
     session.commit()
-    decision = next(d for d in decision_history(session, iso3) if d["id"] == str(decision_id))
-    return {"decision": decision, "article5": now.as_json()}
+    decision = next(d for d in decision_history(session, iso3) if d.id == decision_id)
+    return RecordedDecision(decision=decision, article5=now.status_result())
 
 
 # --- work plans ----------------------------------------------------------------------------------
@@ -401,10 +418,10 @@ class Milestone:
 
 
 def replace_milestones(session: Session, iso3: str, milestones: list[Milestone], decision_id: uuid.UUID | None,
-                       actor: audit.Actor, today: date | None = None) -> dict[str, Any]:
+                       actor: audit.Actor, today: date | None = None) -> WorkPlan:
     """Set the work-plan milestones of one granted extension (by default the one in force today)."""
     today = today or date.today()
-    standing(session, iso3, today)  # 404 for an unknown State
+    require_state(session, iso3)
     if decision_id is None:
         decision_id = session.execute(
             text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id FROM d WHERE kind IN ('extension', 'reopening') "
@@ -444,9 +461,9 @@ def replace_milestones(session: Session, iso3: str, milestones: list[Milestone],
     audit.record(session, actor, state_iso3=iso3, table="work_plan_milestones", row_id=decision_id,
                  action="replace", detail={"years": years})
     session.commit()
-    return {"state": iso3, "decision_id": str(decision_id),
-            "milestones": [{"year": m.year, "area_m2": m.area_m2, "areas": m.areas}
-                           for m in sorted(milestones, key=lambda m: m.year)]}
+    return WorkPlan(state=iso3, decision_id=decision_id,
+                    milestones=[PlannedYear(year=m.year, area_m2=m.area_m2, areas=m.areas)
+                                for m in sorted(milestones, key=lambda m: m.year)])
 
 
 def milestones_sql() -> str:

@@ -10,7 +10,7 @@ Everything is as of the end of a day D:
 - "added" land is the baseline area of hazards recorded in a year that were previously unknown:
   a CHA split off an SHA by a reclassification is not new land and is not added.
 The sums are computed by PostgreSQL; Python only arranges the grouped rows. The CSV forms are
-spreadsheet-safe (app/spreadsheet.py): a name or region cannot become a formula in the Committee's
+spreadsheet-safe (app/committee/spreadsheet.py): a name or region cannot become a formula in the Committee's
 spreadsheet.
 """
 from __future__ import annotations
@@ -22,16 +22,37 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import article5, spreadsheet
 from app.as_of import hazards_sql
+from app.committee import article5, spreadsheet, units
+from app.committee.results import (
+    Added,
+    AnnualReport,
+    Article5Progress,
+    ItemsDestroyed,
+    Milestone,
+    MinedArea,
+    Overview,
+    OverviewRow,
+    Released,
+    ReleasedArea,
+    ReleaseTotal,
+    ReleaseYear,
+    Remaining,
+    RemainingDetail,
+    StateSummary,
+    YearRelease,
+)
+from app.committee.units import CSV_KM2_DECIMALS, M2_PER_KM2
 from app.geometry import sql_spans_antimeridian, sql_unwrapped, sql_wrapped_longitude
 from app.ledger import require_state
-from app.models import ITEM_KINDS
+from app.models import ITEM_KINDS, RELEASE_KINDS
 
-RELEASE_METHODS = {"cancellation": "cancelled_m2", "reduction": "reduced_m2", "clearance": "cleared_m2"}
+# The column of each kind of event that releases land (app.models.RELEASE_KINDS, the one declaration):
+# a kind added there without its column here fails at import, not in a sum.
+_RELEASE_COLUMN = {"cancellation": "cancelled_m2", "reduction": "reduced_m2", "clearance": "cleared_m2"}
+RELEASE_METHODS = {kind: _RELEASE_COLUMN[kind] for kind in RELEASE_KINDS}
 NO_REGION = "(no region)"
 RATE_WINDOW_DAYS = 365
-M2_PER_KM2 = 1_000_000
 
 _STATES_FILTER = "(CAST(:states AS text[]) IS NULL OR {column} = ANY(CAST(:states AS text[])))"
 
@@ -214,7 +235,7 @@ def added_by_year(session: Session, as_of: date, states: list[str] | None = None
 
 
 def progress(standing: article5.Standing, remaining_m2: float, rate_m2_per_year: float,
-             as_of: date) -> dict[str, Any]:
+             as_of: date) -> Article5Progress:
     """Deadline arithmetic: days left, projected completion at the last year's rate, the rate needed."""
     deadline = standing.deadline
     bound = standing.status not in ("withdrawn", article5.NOT_IN_FORCE)
@@ -232,19 +253,14 @@ def progress(standing: article5.Standing, remaining_m2: float, rate_m2_per_year:
     if deadline and bound:
         if remaining_m2 <= 0:
             required = 0.0
-        elif days_remaining > 0:
+        elif days_remaining is not None and days_remaining > 0:  # not None with a deadline
             required = remaining_m2 / (days_remaining / RATE_WINDOW_DAYS)
-    return {
-        **standing.as_json(),
-        "days_remaining": days_remaining,
-        "release_rate_m2_per_year": rate_m2_per_year,
-        "projected_completion": projected.isoformat() if projected else None,
-        "on_track": on_track,
-        "required_rate_m2_per_year": required,
-    }
+    return Article5Progress(**standing.fields(), days_remaining=days_remaining,
+                            release_rate_m2_per_year=rate_m2_per_year, projected_completion=projected,
+                            on_track=on_track, required_rate_m2_per_year=required)
 
 
-def _milestones(session: Session, iso3: str, as_of: date, released: dict[int, Any]) -> list[dict[str, Any]]:
+def _milestones(session: Session, iso3: str, as_of: date, released: dict[int, Any]) -> list[Milestone]:
     rows = session.execute(text(f"SELECT * FROM ({article5.milestones_sql()}) m WHERE m.state_iso3 = :iso3 "
                                 "ORDER BY m.year"),
                            {"as_of": as_of, "states": [iso3], "iso3": iso3, "recording": None})
@@ -254,12 +270,12 @@ def _milestones(session: Session, iso3: str, as_of: date, released: dict[int, An
         year_over = date(m.year, 12, 31) <= as_of
         # Met once the year's release reaches the plan; not met only when the year is over without it.
         met = True if released_m2 >= m.area_m2 else (False if year_over else None)
-        out.append({"year": m.year, "planned_m2": float(m.area_m2), "planned_areas": m.areas,
-                    "released_m2": released_m2, "met": met, "decision_id": str(m.decision_id)})
+        out.append(Milestone(year=m.year, planned_m2=float(m.area_m2), planned_areas=m.areas,
+                             released_m2=released_m2, met=met, decision_id=m.decision_id))
     return out
 
 
-def state_summary(session: Session, iso3: str, as_of: date) -> dict[str, Any]:
+def state_summary(session: Session, iso3: str, as_of: date) -> StateSummary:
     """The summary of one State at the end of `as_of` (see the module docstring for the rules)."""
     standing = article5.standing(session, iso3, as_of)
     left = remaining(session, as_of, [iso3], detail=True)[iso3]
@@ -275,21 +291,22 @@ def state_summary(session: Session, iso3: str, as_of: date) -> dict[str, Any]:
     total = {column: sum(y[column] for y in by_year) for column in (*RELEASE_METHODS.values(), "released_m2")}
     items_total = {item: sum(y["items_destroyed"][item] for y in by_year) for item in ITEM_KINDS}
     window = released_in_window(session, as_of, [iso3]).get(iso3, _release_row(None))
-    return {
-        "state": iso3, "name": standing.name, "as_of": as_of.isoformat(),
-        "remaining": left,
-        "released": {"total": {**total, "items_destroyed": items_total,
-                               "added_m2": sum(y["added_m2"] for y in by_year),
-                               "added_count": sum(y["added_count"] for y in by_year)},
-                     "last_year": window,
-                     "by_year": by_year},
-        "article5": progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
-        "milestones": _milestones(session, iso3, as_of, releases),
-    }
+    return StateSummary(
+        state=iso3, name=standing.name, as_of=as_of,
+        remaining=RemainingDetail.model_validate(left),
+        released=Released(
+            total=ReleaseTotal(**total, items_destroyed=ItemsDestroyed(**items_total),
+                               added_m2=sum(y["added_m2"] for y in by_year),
+                               added_count=sum(y["added_count"] for y in by_year)),
+            last_year=ReleasedArea(**window),
+            by_year=[ReleaseYear.model_validate(y) for y in by_year]),
+        article5=progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
+        milestones=_milestones(session, iso3, as_of, releases),
+    )
 
 
 # --- the Committee's overview --------------------------------------------------------------------
-def overview(session: Session, as_of: date, states: list[str] | None = None) -> dict[str, Any]:
+def overview(session: Session, as_of: date, states: list[str] | None = None) -> Overview:
     """One row per State: what remains, what was released in the last year, and the deadline outlook."""
     standings = article5.standings(session, as_of, states)
     left = remaining(session, as_of, list(standings))
@@ -298,9 +315,11 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
     for iso3, standing in standings.items():
         remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}
         released = window.get(iso3, _release_row(None))
-        rows.append({"state": iso3, "name": standing.name, "remaining": remains, "released_last_year": released,
-                     "article5": progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of)})
-    return {"as_of": as_of.isoformat(), "states": rows}
+        rows.append(OverviewRow(
+            state=iso3, name=standing.name, remaining=Remaining.model_validate(remains),
+            released_last_year=ReleasedArea(**released),
+            article5=progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of)))
+    return Overview(as_of=as_of, states=rows)
 
 
 OVERVIEW_COLUMNS = (
@@ -312,36 +331,41 @@ OVERVIEW_COLUMNS = (
 
 
 def km2(area_m2: float | None) -> float | None:
-    return None if area_m2 is None else round(area_m2 / M2_PER_KM2, 3)
+    """An area in km2 as the CSVs give it (app.committee.units)."""
+    return units.km2(area_m2, CSV_KM2_DECIMALS)
 
 
 def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]]) -> str:
     return spreadsheet.csv_text(header, ([row[column] for column in header] for row in rows))
 
 
-def overview_csv(summary: dict[str, Any]) -> str:
-    """The overview as spreadsheet-safe CSV (app/spreadsheet.py) with a header row; areas in km2 rounded to 3
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def overview_csv(summary: Overview) -> str:
+    """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row; areas in km2 rounded to 3
     decimals."""
     def rows() -> Iterator[dict[str, Any]]:
-        for s in summary["states"]:
-            a5, rem, rel = s["article5"], s["remaining"], s["released_last_year"]
+        for s in summary.states:
+            a5, rem, rel = s.article5, s.remaining, s.released_last_year
             yield {
-                "state": s["state"], "name": s["name"], "status": a5["status"],
-                "sha_count": rem["sha"]["count"], "sha_km2": km2(rem["sha"]["area_m2"]),
-                "cha_count": rem["cha"]["count"], "cha_km2": km2(rem["cha"]["area_m2"]),
-                "remaining_count": rem["total"]["count"], "remaining_km2": km2(rem["total"]["area_m2"]),
-                "cancelled_last_year_km2": km2(rel["cancelled_m2"]), "reduced_last_year_km2": km2(rel["reduced_m2"]),
-                "cleared_last_year_km2": km2(rel["cleared_m2"]), "released_last_year_km2": km2(rel["released_m2"]),
-                "original_deadline": a5["original_deadline"], "deadline": a5["deadline"],
-                "extensions": a5["extensions"], "days_remaining": a5["days_remaining"],
-                "projected_completion": a5["projected_completion"], "on_track": a5["on_track"],
-                "required_rate_km2_per_year": km2(a5["required_rate_m2_per_year"]),
+                "state": s.state, "name": s.name, "status": a5.status,
+                "sha_count": rem.sha.count, "sha_km2": km2(rem.sha.area_m2),
+                "cha_count": rem.cha.count, "cha_km2": km2(rem.cha.area_m2),
+                "remaining_count": rem.total.count, "remaining_km2": km2(rem.total.area_m2),
+                "cancelled_last_year_km2": km2(rel.cancelled_m2), "reduced_last_year_km2": km2(rel.reduced_m2),
+                "cleared_last_year_km2": km2(rel.cleared_m2), "released_last_year_km2": km2(rel.released_m2),
+                "original_deadline": _day(a5.original_deadline), "deadline": _day(a5.deadline),
+                "extensions": a5.extensions, "days_remaining": a5.days_remaining,
+                "projected_completion": _day(a5.projected_completion), "on_track": a5.on_track,
+                "required_rate_km2_per_year": km2(a5.required_rate_m2_per_year),
             }
     return _csv(OVERVIEW_COLUMNS, rows())
 
 
 # --- the Article 7 report ------------------------------------------------------------------------
-def annual_report(session: Session, iso3: str, year: int) -> dict[str, Any]:
+def annual_report(session: Session, iso3: str, year: int) -> AnnualReport:
     """The mined areas a State reports under Article 7 for the end of `year`, and that year's land release.
 
     Each area's location is the centroid of what remained of it at the end of the year. That remainder
@@ -397,35 +421,36 @@ def annual_report(session: Session, iso3: str, year: int) -> dict[str, Any]:
     totals = remaining(session, as_of, [iso3])[iso3]
     row = release_by_year(session, as_of, [iso3], since=date(year - 1, 12, 31)).get(iso3, {}).get(year)
     new = added_by_year(session, as_of, [iso3]).get(iso3, {}).get(year)
-    return {
-        "state": iso3, "name": name, "year": year, "as_of": as_of.isoformat(),
-        "mined_areas": areas, "totals": totals,
-        "released": {**_release_row(row), "items_destroyed": _items(row)},
-        "added": {"added_m2": float(new.added_m2) if new else 0.0, "added_count": int(new.added_count) if new else 0},
-    }
+    return AnnualReport(
+        state=iso3, name=name, year=year, as_of=as_of,
+        mined_areas=[MinedArea.model_validate(a) for a in areas], totals=Remaining.model_validate(totals),
+        released=YearRelease(**_release_row(row), items_destroyed=ItemsDestroyed(**_items(row))),
+        added=Added(added_m2=float(new.added_m2) if new else 0.0, added_count=int(new.added_count) if new else 0),
+    )
 
 
 REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contamination", "remaining_m2",
                   "remaining_km2", "centroid_lon", "centroid_lat")
 
 
-def annual_report_csv(report: dict[str, Any]) -> str:
-    """The mined areas table as spreadsheet-safe CSV (app/spreadsheet.py) with a header row, then a TOTAL row;
+def annual_report_csv(report: AnnualReport) -> str:
+    """The mined areas table as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row, then a TOTAL row;
     km2 rounded to 3 decimals."""
     def rows() -> Iterator[dict[str, Any]]:
-        for a in report["mined_areas"]:
-            yield {**a, "contamination": ";".join(a["contamination"]), "remaining_m2": round(a["remaining_m2"], 2),
-                   "remaining_km2": km2(a["remaining_m2"])}
-        total = report["totals"]["total"]
-        yield {"external_id": "TOTAL", "name": f"{total['count']} areas", "region": None, "classification": None,
-               "contamination": None, "remaining_m2": round(total["area_m2"], 2),
-               "remaining_km2": km2(total["area_m2"]), "centroid_lon": None, "centroid_lat": None}
+        for a in report.mined_areas:
+            yield {**a.model_dump(), "contamination": ";".join(a.contamination),
+                   "remaining_m2": round(a.remaining_m2, 2), "remaining_km2": km2(a.remaining_m2)}
+        total = report.totals.total
+        yield {"external_id": "TOTAL", "name": f"{total.count} areas", "region": None, "classification": None,
+               "contamination": None, "remaining_m2": round(total.area_m2, 2),
+               "remaining_km2": km2(total.area_m2), "centroid_lon": None, "centroid_lat": None}
     return _csv(REPORT_COLUMNS, rows())
 
 
 # --- for people ----------------------------------------------------------------------------------
-def summary_table(summary: dict[str, Any]) -> str:
+def summary_table(result: StateSummary) -> str:
     """The summary of one State as a plain-text table (the `landrelease report` command)."""
+    summary = result.model_dump(mode="json")
     def k(area_m2: float | None) -> str:
         return "-" if area_m2 is None else f"{area_m2 / M2_PER_KM2:,.3f}"
 

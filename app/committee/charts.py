@@ -1,7 +1,7 @@
 """A State's burn-down chart: remaining area over time, the Article 5 deadlines, milestones, projection.
 
 The figures at the as-of date (remaining SHA/CHA, land released in the 365 days before, deadline,
-extensions, projected completion, on track) are those of `app.summaries` (GET /api/v1/states/{iso3}/
+extensions, projected completion, on track) are those of `app.committee.summaries` (GET /api/v1/states/{iso3}/
 summary), so the chart and the summaries never disagree. What only the chart needs is computed
 here in PostGIS from the ledger (no hazards are loaded into Python):
 - remaining area at each month end D = the baselines of the valid hazards recorded on or before D
@@ -9,7 +9,7 @@ here in PostGIS from the ledger (no hazards are loaded into Python):
   so the sum is exact; a reclassification moves area from the SHA to its CHA child and nets out). A
   hazard counts as CHA at D when it was recorded as CHA or reclassified on or before D;
 - the deadline lines: every original deadline and extension in effect by the as-of date
-  (`app.article5`: an undated reference fact counts from the original deadline);
+  (`app.committee.article5`: an undated reference fact counts from the original deadline);
 - work-plan milestones (area to address per year, of the latest decision in effect) are drawn as
   the remaining area they plan for: the remaining area at the end of the year before the first
   milestone, less the milestones so far;
@@ -41,10 +41,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app import article5, summaries  # noqa: E402
+from app.committee import article5, summaries  # noqa: E402
+from app.committee.results import ChartData, ChartDeadline, ChartMilestone, SeriesPoint  # noqa: E402
+from app.committee.units import M2_PER_KM2, km2  # noqa: E402
 from app.geometry import sql_extent  # noqa: E402
+from app.ledger import require_state  # noqa: E402
 
-M2_PER_KM2 = 1_000_000.0
 DEADLINE_KINDS = ("original_deadline", "extension", "reopening")
 DAYS_PER_YEAR = 365
 # Beyond this horizon a projection is drawn to the chart's edge and reported as a date, not plotted.
@@ -114,7 +116,7 @@ SELECT COALESCE((SELECT sum(h.baseline_area_m2) FROM hazardous_areas h
                    AND h.recorded_on <= :on_date AND e.date <= :on_date), 0)
 """
 
-# One milestone per year: that of the latest decision in effect at the as-of date (app.article5).
+# One milestone per year: that of the latest decision in effect at the as-of date (app.committee.article5).
 _MILESTONES_SQL = f"SELECT m.year, m.area_m2, m.areas FROM ({article5.milestones_sql()}) m ORDER BY m.year"
 
 _BOUNDS_SQL = f"""
@@ -124,18 +126,9 @@ WHERE xmin IS NOT NULL
 """
 
 
-def state_name(session: Session, iso3: str) -> str | None:
-    """The State's name, None when there is no such State."""
-    return session.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
-
-
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 @dataclass
 class Progress:
-    """Where a State stands at a date: the figures of its summary (app.summaries)."""
+    """Where a State stands at a date: the figures of its summary (app.committee.summaries)."""
 
     iso3: str
     name: str
@@ -149,12 +142,11 @@ class Progress:
 
     @classmethod
     def of(cls, session: Session, iso3: str, as_of: date) -> Progress:
-        row = summaries.overview(session, as_of, [iso3])["states"][0]
-        a5 = row["article5"]
-        return cls(iso3=iso3, name=row["name"], as_of=as_of, remaining_m2=row["remaining"]["total"]["area_m2"],
-                   released_last_year_m2=row["released_last_year"]["released_m2"], deadline=_day(a5["deadline"]),
-                   extensions=a5["extensions"], projected_completion=_day(a5["projected_completion"]),
-                   on_track=a5["on_track"])
+        row = summaries.overview(session, as_of, [iso3]).states[0]
+        a5 = row.article5
+        return cls(iso3=iso3, name=row.name, as_of=as_of, remaining_m2=row.remaining.total.area_m2,
+                   released_last_year_m2=row.released_last_year.released_m2, deadline=a5.deadline,
+                   extensions=a5.extensions, projected_completion=a5.projected_completion, on_track=a5.on_track)
 
 
 def bounds(session: Session, iso3: str, as_of: date) -> list[float] | None:
@@ -195,30 +187,26 @@ class BurnDown:
     deadlines: list[Deadline] = field(default_factory=list)
     milestones: list[Milestone] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def data(self, bbox: list[float] | None) -> ChartData:
+        """The data behind the chart (km2, `units.KM2_DECIMALS` places) with the map extent `bbox`."""
         p = self.progress
-        return {
-            "state": p.iso3, "name": p.name, "as_of": p.as_of.isoformat(),
-            "remaining_km2": round(p.remaining_m2 / M2_PER_KM2, 6),
-            "deadline": p.deadline.isoformat() if p.deadline else None,
-            "projected_completion": p.projected_completion.isoformat() if p.projected_completion else None,
-            "on_track": p.on_track,
-            "series": [{"date": d.isoformat(), "remaining_km2": round(t / M2_PER_KM2, 6),
-                        "sha_km2": round(s / M2_PER_KM2, 6), "cha_km2": round((t - s) / M2_PER_KM2, 6)}
-                       for d, t, s in zip(self.dates, self.total_m2, self.sha_m2, strict=True)],
-            "deadlines": [{"kind": d.kind, "deadline": d.deadline.isoformat(),
-                           "decided_on": d.decided_on.isoformat() if d.decided_on else None, "meeting": d.meeting}
-                          for d in self.deadlines],
-            "milestones": [{"year": m.year, "area_km2": round(m.area_m2 / M2_PER_KM2, 6), "areas": m.areas,
-                            "planned_remaining_km2": round(m.planned_remaining_m2 / M2_PER_KM2, 6)}
-                           for m in self.milestones],
-        }
+        return ChartData(
+            state=p.iso3, name=p.name, as_of=p.as_of, remaining_km2=km2(p.remaining_m2), deadline=p.deadline,
+            projected_completion=p.projected_completion, on_track=p.on_track,
+            series=[SeriesPoint(date=d, remaining_km2=km2(t), sha_km2=km2(s), cha_km2=km2(t - s))
+                    for d, t, s in zip(self.dates, self.total_m2, self.sha_m2, strict=True)],
+            deadlines=[ChartDeadline(kind=d.kind, deadline=d.deadline, decided_on=d.decided_on, meeting=d.meeting)
+                       for d in self.deadlines],
+            milestones=[ChartMilestone(year=m.year, area_km2=km2(m.area_m2), areas=m.areas,
+                                       planned_remaining_km2=km2(m.planned_remaining_m2))
+                        for m in self.milestones],
+            bbox=bbox,
+        )
 
 
-def burn_down(session: Session, iso3: str, as_of: date) -> BurnDown | None:
-    """The burn-down of one State at `as_of`; None when there is no such State."""
-    if state_name(session, iso3) is None:
-        return None
+def burn_down(session: Session, iso3: str, as_of: date) -> BurnDown:
+    """The burn-down of one State at `as_of` (a 404 when there is no such State: app.ledger.require_state)."""
+    require_state(session, iso3)
     chart = BurnDown(progress=Progress.of(session, iso3, as_of))
     params = {"iso3": iso3, "as_of": as_of, "states": [iso3], "recording": None}
     for row in session.execute(text(_SERIES_SQL), params):
@@ -227,10 +215,9 @@ def burn_down(session: Session, iso3: str, as_of: date) -> BurnDown | None:
         chart.total_m2.append(total)
         chart.sha_m2.append(min(max(float(row.sha_m2), 0.0), total))
     chart.deadlines = sorted(
-        (Deadline(d["kind"], date.fromisoformat(d["deadline"]), _day(d["decided_on"]), d["meeting"])
+        (Deadline(d.kind, d.deadline, d.decided_on, d.meeting)
          for d in article5.decision_history(session, iso3)
-         if d["kind"] in DEADLINE_KINDS and d["deadline"] and not d.get("superseded")
-         and date.fromisoformat(d["effective_on"]) <= as_of),
+         if d.kind in DEADLINE_KINDS and d.deadline and not d.superseded and d.effective_on <= as_of),
         key=lambda d: d.deadline)
     planned = [(r.year, float(r.area_m2), r.areas) for r in session.execute(text(_MILESTONES_SQL), params)]
     if planned:
@@ -267,7 +254,8 @@ def _draw(chart: BurnDown, fmt: str) -> bytes:
     p = chart.progress
     with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 10, "svg.hashsalt": "landrelease"}):
         fig = Figure(figsize=(9, 5.4), dpi=110)
-        ax = fig.add_subplot()
+        # Any: matplotlib's stubs take floats, not the dates its date converter (matplotlib.dates) draws.
+        ax: Any = fig.add_subplot()
         title = f"{p.name} ({p.iso3}): remaining hazardous area, as of {p.as_of.isoformat()}"
         ax.set_title(title, loc="left")
         ax.set_ylabel("remaining area (km²)")
