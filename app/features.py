@@ -52,7 +52,8 @@ from sqlalchemy.exc import DBAPIError
 from app import database
 from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.geometry import CRSNotKnown, parse_crs, sql_extent
-from app.models import CLASSIFICATIONS, EVENT_KINDS, HAZARD_STATUSES
+from app.layers import EVENT_KINDS, EVENT_PROPERTIES, HAZARD_PROPERTIES, Property, sql_json_properties
+from app.models import CLASSIFICATIONS, HAZARD_STATUSES
 from app.problems import Problem
 from app.settings import get_settings
 
@@ -87,34 +88,26 @@ def max_limit() -> int:
 # --- collections ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Collection:
+    """One OGC collection: what it is, where its rows come from and how a row becomes a feature or a tile row.
+
+    The source is an SQL FROM item aliased `f` whose rows the properties (`app.layers`) are read from.
+    """
+
     id: str
     title: str
     description: str
     filters: tuple[str, ...]  # property filters accepted on items and tiles
+    properties: tuple[Property, ...]
+    source: Callable[[ItemsQuery, dict[str, Any]], tuple[str, list[str]]]  # FROM item, conditions
+    feature_geometry: Callable[[ItemsQuery], str]  # the SQL of the feature's GeoJSON geometry
+    tile_geometry: Callable[[ItemsQuery], str]  # the 4326 geometry the tile draws
+    extent_table: str  # where the extent is read from: its table, geometry column and date column
+    extent_geometry: str
+    extent_date: str
     extra_params: tuple[str, ...] = ()
+    date_intervals: bool = False  # `datetime` may be an interval start/end (else only an instant)
+    voided_readable_by_id: bool = False  # a voided row is still readable as a single item
 
-
-COLLECTIONS: dict[str, Collection] = {
-    "hazardous_areas": Collection(
-        id="hazardous_areas",
-        title="Hazardous areas (what remains)",
-        description="Suspected (SHA) and confirmed (CHA) hazardous areas with the land that remains to be "
-                    "released; `geometry=baseline` gives the polygon as recorded; `datetime=YYYY-MM-DD` gives "
-                    "the ledger as it stood at the end of that day. Areas are geodesic square metres.",
-        filters=("state", "classification", "status"),
-        extra_params=("geometry",),
-    ),
-    "land_release_events": Collection(
-        id="land_release_events",
-        title="Land-release events (what was released)",
-        description="Cancellation, reduction, clearance and reclassification events with the land each released "
-                    "(reclassification moves land from SHA to CHA and is not released land: releases_land=false), "
-                    "items destroyed, and areas in geodesic square metres. Voided events are left out unless "
-                    "include_voided=true.",
-        filters=("state", "kind"),
-        extra_params=("include_voided",),
-    ),
-}
 
 COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f")
 FILTER_VALUES: dict[str, tuple[str, ...]] = {
@@ -240,8 +233,8 @@ def read_datetime(value: str | None, collection: Collection) -> DateFilter:
         return DateFilter()
     if start and end and start > end:
         raise bad_parameter("datetime", f"the interval starts ({start}) after it ends ({end})")
-    if collection.id == "hazardous_areas":
-        raise bad_parameter("datetime", "hazardous_areas shows the ledger at one date: give an instant such as "
+    if not collection.date_intervals:
+        raise bad_parameter("datetime", f"{collection.id} shows the ledger at one date: give an instant such as "
                                         "2023-12-31 (the state at the end of that day), not an interval")
     return DateFilter(start=start, end=end)
 
@@ -437,53 +430,71 @@ def _events_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list
     return source, where
 
 
-def source_and_conditions(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
-    if query.collection.id == "hazardous_areas":
-        return _hazards_source(query, params)
-    return _events_source(query, params)
-
-
-def _hazard_feature_sql(query: ItemsQuery) -> str:
+def _hazard_feature_geometry(query: ItemsQuery) -> str:
     # a hazard released in full shows the land it covered (its baseline): GeoJSON Features of OGC API -
     # Features always have a geometry
     geom = "f.baseline_geom" if query.baseline else \
         "(CASE WHEN f.status = 'released' THEN f.baseline_geom ELSE f.remaining_geom END)"
-    return f"""json_build_object(
-        'type', 'Feature', 'id', f.id,
-        'geometry', {sql_geojson(geom, query.crs)},
-        'properties', json_build_object(
-            'state', f.state_iso3, 'external_id', f.external_id, 'name', f.name,
-            'classification', f.classification, 'contamination', f.contamination, 'region', f.region,
-            'recorded_on', f.recorded_on, 'parent_id', f.parent_id,
-            'baseline_area_m2', f.baseline_area_m2, 'remaining_area_m2', f.remaining_area_m2,
-            'status', f.status, 'released_on', f.released_on))::text"""
+    return sql_geojson(geom, query.crs)
 
 
-def _event_feature_sql(query: ItemsQuery) -> str:
+def _event_feature_geometry(query: ItemsQuery) -> str:
     # Always a geometry (OGC API - Features): the land released; for a whole-hazard reclassification the
     # land it reclassified (what remained of the hazard then); for an event that released nothing (an
     # earlier-dated event had released its land) the polygon it was recorded with.
     def geojson(expr: str) -> str:
         return f"ST_AsGeoJSON({sql_output_geometry(expr, query.crs)}, {query.crs.digits})::json"
 
-    return f"""json_build_object(
-        'type', 'Feature', 'id', f.id,
-        'geometry', CASE WHEN {whole_reclassification_sql('f')} THEN {geojson(reclassified_land_sql('f'))}
+    return f"""CASE WHEN {whole_reclassification_sql('f')} THEN {geojson(reclassified_land_sql('f'))}
                          WHEN f.released_geom IS NULL OR ST_IsEmpty(f.released_geom) THEN {geojson('f.submitted_geom')}
-                         ELSE {geojson('f.released_geom')} END,
-        'properties', json_build_object(
-            'state', f.state_iso3, 'hazard_id', f.hazard_id, 'external_id', f.external_id, 'kind', f.kind,
-            'releases_land', f.kind <> 'reclassification', 'date', f.date, 'organisation', f.organisation,
-            'released_area_m2', f.released_area_m2, 'outside_area_m2', f.outside_area_m2,
-            'ap_mines', f.ap_mines, 'improvised_ap_mines', f.improvised_ap_mines, 'av_mines', f.av_mines,
-            'other_eo', f.other_eo, 'new_hazard_id', f.new_hazard_id,
-            'voided', f.voided_at IS NOT NULL, 'void_reason', f.void_reason, 'recorded_at', f.recorded_at))::text"""
+                         ELSE {geojson('f.released_geom')} END"""
+
+
+COLLECTIONS: dict[str, Collection] = {
+    "hazardous_areas": Collection(
+        id="hazardous_areas",
+        title="Hazardous areas (what remains)",
+        description="Suspected (SHA) and confirmed (CHA) hazardous areas with the land that remains to be "
+                    "released; `geometry=baseline` gives the polygon as recorded; `datetime=YYYY-MM-DD` gives "
+                    "the ledger as it stood at the end of that day. Areas are geodesic square metres.",
+        filters=("state", "classification", "status"),
+        properties=HAZARD_PROPERTIES,
+        source=_hazards_source,
+        feature_geometry=_hazard_feature_geometry,
+        tile_geometry=lambda query: "f.baseline_geom" if query.baseline else "f.remaining_geom",
+        extent_table="hazardous_areas", extent_geometry="baseline_geom", extent_date="recorded_on",
+        extra_params=("geometry",),
+    ),
+    "land_release_events": Collection(
+        id="land_release_events",
+        title="Land-release events (what was released)",
+        description="Cancellation, reduction, clearance and reclassification events with the land each released "
+                    "(reclassification moves land from SHA to CHA and is not released land: releases_land=false), "
+                    "items destroyed, and areas in geodesic square metres. Voided events are left out unless "
+                    "include_voided=true.",
+        filters=("state", "kind"),
+        properties=EVENT_PROPERTIES,
+        source=_events_source,
+        feature_geometry=_event_feature_geometry,
+        tile_geometry=lambda query: "f.released_geom",
+        extent_table="land_release_events", extent_geometry="released_geom", extent_date="date",
+        extra_params=("include_voided",),
+        date_intervals=True,
+        voided_readable_by_id=True,
+    ),
+}
+
+
+def source_and_conditions(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    return query.collection.source(query, params)
 
 
 def feature_sql(query: ItemsQuery) -> str:
-    if query.collection.id == "hazardous_areas":
-        return _hazard_feature_sql(query)
-    return _event_feature_sql(query)
+    """One feature as GeoJSON text: its id, its geometry and its properties as the layer declares them."""
+    return f"""json_build_object(
+        'type', 'Feature', 'id', f.id,
+        'geometry', {query.collection.feature_geometry(query)},
+        'properties', {sql_json_properties(query.collection.properties)})::text"""
 
 
 def page_sql(query: ItemsQuery) -> tuple[str, str, dict[str, Any]]:
@@ -617,7 +628,7 @@ def feature_text(query: ItemsQuery, feature_id: str, engine: Engine | None = Non
         raise Problem(404, f"No feature '{feature_id}' in {query.collection.id} (ids are UUIDs)") from exc
     params: dict[str, Any] = {"id": key}
     source, where = source_and_conditions(query, params)
-    if query.collection.id == "land_release_events":
+    if query.collection.voided_readable_by_id:
         where = [w for w in where if w != "f.voided_at IS NULL"]  # a voided event is still readable by id
     condition = " AND ".join([*where, "f.id = :id"])
     with (engine or database.get_engine()).connect() as conn:
@@ -632,10 +643,7 @@ def feature_text(query: ItemsQuery, feature_id: str, engine: Engine | None = Non
 def collection_extent(conn: Connection, collection: Collection, states: list[str] | None = None) -> dict[str, Any]:
     """Where and since when the collection has features; over `states` only when given (a key's scope)."""
     in_states = "" if states is None else " AND state_iso3 = ANY(:states)"
-    if collection.id == "hazardous_areas":
-        geom, day, table = "baseline_geom", "recorded_on", "hazardous_areas"
-    else:
-        geom, day, table = "released_geom", "date", "land_release_events"
+    geom, day, table = collection.extent_geometry, collection.extent_date, collection.extent_table
     rows = f"{table} WHERE voided_at IS NULL{in_states}"
     sql = f"SELECT x.*, (SELECT min({day}) FROM {rows}) AS t0 FROM ({sql_extent(geom, rows)}) x"
     # across the antimeridian x1 > x2 (OGC API - Features, the bbox of an extent)

@@ -105,6 +105,7 @@ from app.geometry import (
     sql_area,
     to_wgs84_densified,
 )
+from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
 from app.ledger import NewHazard, require_state
 from app.models import CONTAMINATION_TYPES
 from app.problems import Problem
@@ -833,13 +834,9 @@ EXPORT_FORMATS = {
     "csv": ("text/csv", "csv"),
 }
 EXPORT_LAYERS = ("hazardous_areas", "land_release_events")
-SHAPEFILE_NAMES = {
-    "external_id": "ext_id", "classification": "class", "contamination": "contam", "recorded_on": "recorded",
-    "baseline_area_m2": "base_m2", "remaining_area_m2": "remain_m2", "released_on": "released",
-    "hazard_external_id": "hazard_ext", "releases_land": "releases", "organisation": "org",
-    "released_area_m2": "rel_m2", "outside_area_m2": "out_m2", "improvised_ap_mines": "iap_mines",
-    "new_hazard_id": "new_hazard",
-}
+# the 10-character Shapefile field names, as the layers declare them
+SHAPEFILE_NAMES = {p.name: p.shapefile for p in (*HAZARD_PROPERTIES, *EVENT_PROPERTIES) if p.shapefile}
+SHAPEFILE_NAMES["hazard_external_id"] = "hazard_ext"  # the events' export adds their hazard's reference
 
 
 def _hazards_frame(session: Session, iso3: str, as_of: date | None, status: str | None) -> gpd.GeoDataFrame:
@@ -863,7 +860,7 @@ def _events_frame(session: Session, iso3: str, as_of: date | None) -> gpd.GeoDat
     sql = f"""
         SELECT e.id::text AS id, e.state_iso3 AS state, e.hazard_id::text AS hazard_id,
                h.external_id AS hazard_external_id, e.external_id, e.kind,
-               e.kind <> 'reclassification' AS releases_land, e.date, e.organisation, e.released_area_m2,
+               {sql_releases_land('e.kind')} AS releases_land, e.date, e.organisation, e.released_area_m2,
                e.outside_area_m2, e.ap_mines, e.improvised_ap_mines, e.av_mines, e.other_eo,
                e.new_hazard_id::text AS new_hazard_id,
                CASE WHEN {whole_reclassification_sql('e')} THEN ST_AsBinary({reclassified_land_sql('e')})

@@ -23,11 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.layers import EVENT_KINDS, RELEASE_KINDS  # noqa: F401 - declared once, with the layers; importable here
+
 CLASSIFICATIONS = ("SHA", "CHA")
 CONTAMINATION_TYPES = ("AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER")
 HAZARD_STATUSES = ("active", "released")
-EVENT_KINDS = ("cancellation", "reduction", "clearance", "reclassification")
-RELEASE_KINDS = ("cancellation", "reduction", "clearance")  # the kinds that release land
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
 API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
 DECISION_KINDS = (
