@@ -107,6 +107,7 @@ from app.geometry import (
 )
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
 from app.ledger import NewHazard, require_state
+from app.ledger.input import HazardProperties, new_hazard
 from app.models import CONTAMINATION_TYPES
 from app.problems import Problem
 from app.settings import get_settings
@@ -484,8 +485,6 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
 
     The geometries are screened `CHECK_CHUNK` rows at a time.
     """
-    from app.routers.hazards import HazardProperties  # the JSON API's own rules for the properties
-
     settings = get_settings()
     today = date.today()
     column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
@@ -569,8 +568,6 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
 def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
                           repair: bool) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
     """`check_rows` one row at a time, as it was first written: the reference the tests compare with."""
-    from app.routers.hazards import HazardProperties  # the JSON API's own rules for the properties
-
     settings = get_settings()
     column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
     geojson = shapely.to_geojson(to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs,
@@ -614,10 +611,7 @@ def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[st
             warnings.setdefault(warning, []).append(number)
         if geometry.repair:
             warnings.setdefault(f"repaired: {geometry.repair['reason']}", []).append(number)
-        hazards.append(NewHazard(
-            external_id=props.external_id, classification="CHA" if props.classification == "DHA" else props.classification,
-            recorded_on=props.recorded_on, geometry=geometry, contamination=list(dict.fromkeys(props.contamination)),
-            name=props.name, region=props.region))
+        hazards.append(new_hazard(props, geometry))
     return hazards, rejected, warnings
 
 

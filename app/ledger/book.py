@@ -1,4 +1,4 @@
-"""The land-release ledger (IMAS 07.11): hazards, release events, voids and replays.
+"""The land-release ledger (IMAS 07.11): hazards, release events, voids, replays and the JSON reads.
 
 Accounting rules (shared/domain.md):
 - remaining(hazard, D) = baseline minus the released geometry of every valid event dated <= D;
