@@ -12,6 +12,7 @@ from app.geometry import SQL_EMPTY, sql_difference
 
 HAZARD_PROPERTIES = (
     "id", "state_iso3", "external_id", "name", "classification", "contamination", "region", "recorded_on",
+    "date_of_information",
     "parent_id", "baseline_area_m2", "remaining_area_m2", "status", "released_on",
 )
 
@@ -26,7 +27,7 @@ def hazards_sql(as_of: bool) -> str:
         return """
             SELECT h.id, h.state_iso3, h.external_id, h.name,
                    CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' ELSE h.classification END AS classification,
-                   h.contamination, h.region, h.recorded_on, h.parent_id, h.baseline_area_m2,
+                   h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
                    h.remaining_area_m2, h.status, h.released_on, h.remaining_geom, h.baseline_geom
             FROM hazardous_areas h
             WHERE h.voided_at IS NULL
@@ -39,7 +40,7 @@ def hazards_sql(as_of: bool) -> str:
     return f"""
         SELECT h.id, h.state_iso3, h.external_id, h.name,
                CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END AS classification,
-               h.contamination, h.region, h.recorded_on, h.parent_id, h.baseline_area_m2,
+               h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
                CASE WHEN h.released_on <= :as_of THEN 0
                     ELSE GREATEST(h.baseline_area_m2 - COALESCE(ev.released_m2, 0), 0) END AS remaining_area_m2,
                CASE WHEN h.released_on <= :as_of THEN 'released' ELSE 'active' END AS status,

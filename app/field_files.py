@@ -107,7 +107,7 @@ from app.geometry import (
 )
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
 from app.ledger import NewHazard, require_state
-from app.ledger.input import HazardProperties, new_hazard
+from app.ledger.input import HazardProperties, new_hazard, plausible_date_of_information
 from app.models import CONTAMINATION_TYPES
 from app.problems import Problem
 from app.settings import get_settings
@@ -115,16 +115,11 @@ from app.settings import get_settings
 log = logging.getLogger(__name__)
 
 # --- import: formats and columns --------------------------------------------------------------------
-HAZARD_FIELDS = ("external_id", "classification", "recorded_on", "contamination", "name", "region")
+# the hazard fields a file's columns are matched to, and their aliases, as the layer declares them (app.layers)
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {p.name: p.aliases for p in HAZARD_PROPERTIES if p.aliases}
+HAZARD_FIELDS = tuple(COLUMN_ALIASES)
+DATE_FIELDS = tuple(p.name for p in HAZARD_PROPERTIES if p.aliases and p.type == "date")
 REQUIRED_FIELDS = ("external_id", "classification", "recorded_on")
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "external_id": ("external_id", "external_i", "ext_id", "hazard_id", "hazard_ref", "ref", "reference", "code"),
-    "classification": ("classification", "classifica", "class", "hazard_class", "haz_class", "category"),
-    "recorded_on": ("recorded_on", "recorded_o", "recorded", "record_date", "date_recorded", "survey_date", "date"),
-    "contamination": ("contamination", "contaminat", "contam", "contamination_types", "hazard_type"),
-    "name": ("name", "hazard_name", "site_name"),
-    "region": ("region", "province", "district"),
-}
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
 BULK_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000
 
@@ -381,7 +376,7 @@ def _blank(value: Any) -> bool:
 def _cell(target: str, value: Any) -> Any:
     if _blank(value):
         return None
-    if target == "recorded_on":
+    if target in DATE_FIELDS:
         if isinstance(value, pd.Timestamp | datetime):
             return value.date().isoformat()
         if isinstance(value, date):
@@ -456,6 +451,15 @@ def _plainly_valid(target: str, cell: Any, today: date) -> bool:
             return date.fromisoformat(cell) <= today
         except ValueError:
             return False
+    if target == "date_of_information":
+        if cell is None:
+            return True
+        if not isinstance(cell, str) or not _ISO_DAY.match(cell):
+            return False
+        try:
+            return plausible_date_of_information(date.fromisoformat(cell), today)
+        except ValueError:
+            return False
     if target == "contamination":
         return cell is None or (isinstance(cell, list) and len(cell) >= 1
                                 and all(c in CONTAMINATION_TYPES for c in cell))
@@ -516,6 +520,7 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
     none = [None] * len(frame)
     contaminations, names, regions = (cells.get("contamination", none), cells.get("name", none),
                                       cells.get("region", none))
+    informed = cells.get("date_of_information", none)
     parsed_days: dict[str, date] = {}
     for index in range(len(frame)):
         number = index + 1
@@ -527,6 +532,10 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
             recorded_on = parsed_days.get(day) or parsed_days.setdefault(day, date.fromisoformat(day))
             contamination = contaminations[index] or ["AP_MINE"]
             name, region = names[index], regions[index]
+            day_of_information = informed[index]
+            date_of_information = (None if day_of_information is None else parsed_days.get(day_of_information)
+                                   or parsed_days.setdefault(day_of_information,
+                                                             date.fromisoformat(day_of_information)))
         else:
             properties = {t: values[index] for t, values in cells.items() if values[index] is not None}
             external_id = properties.get("external_id")
@@ -541,6 +550,7 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
             if props is not None:
                 external_id, classification, recorded_on = props.external_id, props.classification, props.recorded_on
                 contamination, name, region = props.contamination, props.name, props.region
+                date_of_information = props.date_of_information
         if not problems and external_id in seen:
             problems.append({"field": "external_id", "column": column_of["external_id"],
                              "message": f"duplicate of row {seen[external_id]} in this file"})
@@ -561,7 +571,7 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
         hazards.append(NewHazard(
             external_id=external_id, classification="CHA" if classification == "DHA" else classification,
             recorded_on=recorded_on, geometry=geometry, contamination=list(dict.fromkeys(contamination)),
-            name=name, region=region))
+            name=name, region=region, date_of_information=date_of_information))
     return hazards, rejected, warnings
 
 
@@ -619,13 +629,15 @@ def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[st
 _RESUBMITTED = """
     CREATE TEMPORARY TABLE hazard_import_resubmitted (
         ord integer NOT NULL, external_id text NOT NULL, name text, classification text NOT NULL,
-        contamination text[] NOT NULL, region text, recorded_on date NOT NULL, wkb bytea NOT NULL
+        contamination text[] NOT NULL, region text, date_of_information date, recorded_on date NOT NULL,
+        wkb bytea NOT NULL
     ) ON COMMIT DROP
 """
 _HAZARD_COLUMNS = ("id", "state_iso3", "external_id", "name", "classification", "contamination", "region",
-                   "recorded_on", "baseline_geom", "baseline_area_m2", "remaining_geom", "remaining_area_m2")
+                   "date_of_information", "recorded_on", "baseline_geom", "baseline_area_m2", "remaining_geom",
+                   "remaining_area_m2")
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
-_HAZARD_TYPES = ("uuid", "text", "text", "text", "text", "text[]", "text", "date", "bytea", "float8", "bytea",
+_HAZARD_TYPES = ("uuid", "text", "text", "text", "text", "text[]", "text", "date", "date", "bytea", "float8", "bytea",
                  "float8")
 _AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
 _AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")
@@ -665,12 +677,12 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
         with cursor.copy("COPY hazard_import_resubmitted (ord, external_id, name, classification, contamination, "
-                         "region, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "text", "text", "text", "text[]", "text", "date", "bytea"])
+                         "region, date_of_information, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "text", "text", "text", "text[]", "text", "date", "date", "bytea"])
             for i, wkb in zip(resubmitted, ewkb, strict=True):
                 h = hazards[i]
                 copy.write_row((i, h.external_id, h.name, h.classification, sorted(set(h.contamination)),
-                                h.region, h.recorded_on, wkb))
+                                h.region, h.date_of_information, h.recorded_on, wkb))
     conflicts = session.execute(text(
         f"""
         SELECT s.external_id, h.id AS existing_id
@@ -679,6 +691,7 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
         WHERE NOT (h.classification = s.classification
                    AND ARRAY(SELECT unnest(h.contamination) ORDER BY 1) = s.contamination
                    AND h.name IS NOT DISTINCT FROM s.name AND h.region IS NOT DISTINCT FROM s.region
+                   AND h.date_of_information IS NOT DISTINCT FROM s.date_of_information
                    AND h.recorded_on = s.recorded_on
                    AND {sql_area('ST_SymDifference(h.baseline_geom, ST_GeomFromEWKB(s.wkb))')} < {MIN_AREA_M2})
         ORDER BY s.ord
@@ -742,7 +755,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                     for i, ewkb in zip(chunk.tolist(), _ewkb(geometries[chunk]), strict=True):
                         h, area = hazards[i], float(areas[i])
                         copy.write_row((ids[i], iso3, h.external_id, h.name, h.classification,
-                                        sorted(set(h.contamination)), h.region, h.recorded_on, ewkb, area, ewkb, area))
+                                        sorted(set(h.contamination)), h.region, h.date_of_information, h.recorded_on,
+                                        ewkb, area, ewkb, area))
             del geometries
             detail = Jsonb({"import": (import_id := str(uuid.uuid4())), "source": source})
             with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -841,7 +855,8 @@ def _hazards_frame(session: Session, iso3: str, as_of: date | None, status: str 
         params["status"] = status
     sql = f"""
         SELECT hz.id::text AS id, hz.state_iso3 AS state, hz.external_id, hz.name, hz.classification,
-               array_to_string(hz.contamination, ';') AS contamination, hz.region, hz.recorded_on,
+               array_to_string(hz.contamination, ';') AS contamination, hz.region, hz.date_of_information,
+               hz.recorded_on,
                hz.parent_id::text AS parent_id, hz.baseline_area_m2, hz.remaining_area_m2, hz.status,
                hz.released_on,
                CASE WHEN ST_IsEmpty(hz.remaining_geom) THEN NULL ELSE ST_AsBinary(hz.remaining_geom) END AS geom
@@ -874,7 +889,7 @@ def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFra
     data = pd.DataFrame.from_records(rows, columns=names)
     wkb = data.pop("geom")
     geometry = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb]) if len(data) else []
-    for column in ("recorded_on", "released_on", "date"):
+    for column in ("date_of_information", "recorded_on", "released_on", "date"):
         if column in data:
             data[column] = pd.to_datetime(data[column])  # a Date (or DateTime) field in every format
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")

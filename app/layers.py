@@ -78,6 +78,8 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("region", "f.region", "string", aliases=("region", "province", "district")),
     Property("recorded_on", "f.recorded_on", "date", shapefile="recorded", sortable=True,
              aliases=("recorded_on", "recorded_o", "recorded", "record_date", "date_recorded", "survey_date", "date")),
+    Property("date_of_information", "f.date_of_information", "date", shapefile="date_of_in",
+             aliases=("date_of_information", "date_of_in", "date_info", "info_date")),
     Property("parent_id", "f.parent_id", "uuid", tile=False),
     Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
     Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),

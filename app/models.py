@@ -72,6 +72,8 @@ class HazardousArea(Base):
     reclassified_on: Mapped[date | None] = mapped_column(Date)
     contamination: Mapped[list[str]] = mapped_column(ARRAY(Text))
     region: Mapped[str | None] = mapped_column(Text)
+    # GICHD Minimum Data Requirements: the date the information about the hazard was collected (0006)
+    date_of_information: Mapped[date | None] = mapped_column(Date)
     recorded_on: Mapped[date] = mapped_column(Date)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
     split_by_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

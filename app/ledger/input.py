@@ -63,4 +63,4 @@ def new_hazard(props: HazardProperties, geometry: PolygonalGeometry) -> NewHazar
     return NewHazard(
         external_id=props.external_id, classification="CHA" if props.classification == "DHA" else props.classification,
         recorded_on=props.recorded_on, geometry=geometry, contamination=list(dict.fromkeys(props.contamination)),
-        name=props.name, region=props.region)
+        name=props.name, region=props.region, date_of_information=props.date_of_information)
