@@ -1,9 +1,9 @@
 """One declaration of each layer: the kinds of event, and the properties of hazards and events.
 
-The OGC items and single items (`app.features`), the vector tiles (`app.tiles`) and the OGC
+The OGC items and single items (`app.ogc.items`), the vector tiles (`app.ogc.tiles`) and the OGC
 collections are generated from these tuples: adding a property to a layer is one `Property` entry
 here (plus its column in a migration and in `app.models`). Each property is an SQL expression over
-the layer's source row, aliased `f` (`app.features.Collection.source`).
+the layer's source row, aliased `f` (`app.ogc.collections.Collection.source`).
 
 This module knows no database, HTTP or files: it imports nothing of the application.
 """

@@ -11,8 +11,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from app import database
-from app.features import ItemsQuery, bad_parameter, source_and_conditions
 from app.layers import sql_tile_attributes
+from app.ogc.collections import source_and_conditions
+from app.ogc.params import ItemsQuery, bad_parameter
 
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096
