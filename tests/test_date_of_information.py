@@ -11,7 +11,9 @@ import pyogrio
 import pytest
 from pyproj import Transformer
 
-from app.field_files import COLUMN_ALIASES, SHAPEFILE_NAMES, check_rows, check_rows_row_by_row
+from app.files.checks import check_rows, check_rows_row_by_row
+from app.files.columns import COLUMN_ALIASES
+from app.files.export import SHAPEFILE_NAMES
 from app.layers import HAZARD_PROPERTIES
 from tests.ledger_scenarios import UTM48N, hazard_feature, post_hazard, rect
 from tests.test_files import export, upload, utm_frame, write
