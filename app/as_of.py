@@ -10,18 +10,12 @@ from __future__ import annotations
 
 from app.geometry import SQL_EMPTY, sql_difference
 
-HAZARD_PROPERTIES = (
-    "id", "state_iso3", "external_id", "name", "classification", "contamination", "region", "recorded_on",
-    "date_of_information",
-    "parent_id", "baseline_area_m2", "remaining_area_m2", "status", "released_on",
-)
-
-
 def hazards_sql(as_of: bool) -> str:
     """SELECT of every hazard with its properties and `remaining_geom`, `baseline_geom` at `:as_of`.
 
     With `as_of=False` the current state is returned (no parameter needed). The result has the
-    columns named in HAZARD_PROPERTIES plus `remaining_geom` and `baseline_geom`.
+    columns the hazard properties of `app.layers.HAZARD_PROPERTIES` read, plus `remaining_geom` and
+    `baseline_geom`.
     """
     if not as_of:
         return """

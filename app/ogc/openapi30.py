@@ -6,6 +6,7 @@ from typing import Any
 from app.layers import EVENT_KINDS
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
 from app.ogc.params import DEFAULT_LIMIT, max_limit
+from app.params import ISO3_PATTERN
 
 
 def _as_openapi_30(node: Any) -> Any:
@@ -76,7 +77,7 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
                       "interval start/end (either may be ..)", {"type": "string"}, style="form", explode=False),
         q("crs", "Output CRS: CRS84 (default), EPSG:4326 (lat/lon) or any EPSG code as "
                  "http://www.opengis.net/def/crs/EPSG/0/<code>", {"type": "string", "format": "uri"}),
-        q("state", "ISO 3166 alpha-3 code of the State", {"type": "string", "pattern": "^[A-Za-z]{3}$"}),
+        q("state", "ISO 3166 alpha-3 code of the State", {"type": "string", "pattern": ISO3_PATTERN}),
         q("classification", "hazardous_areas only", {"type": "string", "enum": list(CLASSIFICATIONS)}),
         q("status", "hazardous_areas only", {"type": "string", "enum": list(HAZARD_STATUSES)}),
         q("geometry", "hazardous_areas only: remaining (default) or baseline",

@@ -15,6 +15,7 @@ from app.layers import EVENT_KINDS
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
 from app.ogc.collections import COLLECTIONS, Collection
 from app.ogc.crs import CRS84, CRS84_SPELLINGS, CRS84_URI, EPSG_URI, OutputCrs
+from app.params import ISO3_PATTERN
 from app.problems import Problem
 from app.settings import get_settings
 
@@ -156,7 +157,7 @@ def read_filters(collection: Collection, params: Mapping[str, str]) -> dict[str,
         if value is None or value == "":
             continue
         if name == "state":
-            if not re.fullmatch(r"[A-Za-z]{3}", value):
+            if not re.fullmatch(ISO3_PATTERN, value):
                 raise bad_parameter("state", f"'{value}' is not an ISO 3166 alpha-3 code such as KHM")
             filters[name] = value.upper()
             continue

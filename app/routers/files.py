@@ -17,6 +17,7 @@ from app.audit import Actor
 from app.database import get_session
 from app.files import columns, imports
 from app.files import export as file_export
+from app.ledger.results import ImportResult
 from app.models import HAZARD_STATUSES
 from app.params import ISO3, CalendarDate
 from app.read_routing import get_read_session
@@ -33,12 +34,14 @@ def _safe_name(name: str | None) -> str:
 @router.post(
     "/states/{iso3}/imports", status_code=201,
     summary="Import hazards from a file (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV with WKT), all or nothing",
-    description="Columns are matched to external_id, classification, recorded_on, contamination, name and region "
+    description="Columns are matched to external_id, classification, recorded_on, contamination, name, region and "
+                "date_of_information "
                 "by name (see app/files/columns.py COLUMN_ALIASES) or by `mapping` (JSON object or "
                 "field=column,field=column). The CRS comes from the file. Any invalid row: 422 listing every "
                 "rejected row; nothing is stored.",
     dependencies=[Depends(access.state_writer)],
-    responses={200: {"description": "Every hazard already existed with identical content"},
+    response_model=ImportResult,
+    responses={200: {"description": "Every hazard already existed with identical content", "model": ImportResult},
                409: {"description": "An external_id exists with different content, or a hazard overlaps land "
                                     "another counts; nothing stored"},
                413: {"description": "The file has more rows or vertices than an import may read, or reading "

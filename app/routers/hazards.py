@@ -16,6 +16,7 @@ from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
 from app.ledger.input import HazardProperties, new_hazard
+from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
 from app.models import EVENT_KINDS
 from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
@@ -163,10 +164,11 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
 
 
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
+             response_model=HazardsRecorded,
              dependencies=[Depends(access.state_writer)], openapi_extra={"requestBody": _hazards_body_schema()},
              responses={201: {"description": "The hazards, created (or some already there)", "links": HAZARD_LINKS},
                         200: {"description": "Every hazard already existed with identical content",
-                              "links": HAZARD_LINKS},
+                              "links": HAZARD_LINKS, "model": HazardsRecorded},
                         409: {"description": "An external_id exists with different content"},
                         422: {"description": "Invalid features; nothing stored"}})
 def post_hazards(
@@ -198,10 +200,11 @@ def get_hazard(hazard_id: uuid.UUID, as_of: CalendarDate | None = Query(None, de
 
 
 @router.post("/hazards/{hazard_id}/events", status_code=201, summary="Record a land-release event on a hazard",
+             response_model=EventRecorded,
              dependencies=[Depends(access.hazard_writer)],
              responses={201: {"description": "The event, recorded", "links": EVENT_LINKS},
                         200: {"description": "The same event (external_id) was already recorded",
-                              "links": EVENT_LINKS}})
+                              "links": EVENT_LINKS, "model": EventRecorded}})
 def post_event(
     hazard_id: uuid.UUID,
     body: EventIn,
@@ -223,6 +226,7 @@ def post_event(
 
 
 @router.post("/events/{event_id}/void", summary="Void an event: the hazard is recomputed as if it never happened",
+             response_model=EventVoided,
              dependencies=[Depends(access.event_writer)])
 def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get_session),
                actor: Actor = Depends(request_actor)) -> JSONResponse:
