@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from app.geometry import SQL_EMPTY, sql_difference
 
-HAZARD_PROPERTIES = (
-    "id", "state_iso3", "external_id", "name", "classification", "contamination", "region", "recorded_on",
-    "parent_id", "baseline_area_m2", "remaining_area_m2", "status", "released_on",
-)
-
-
 def hazards_sql(as_of: bool) -> str:
     """SELECT of every hazard with its properties and `remaining_geom`, `baseline_geom` at `:as_of`.
 
     With `as_of=False` the current state is returned (no parameter needed). The result has the
-    columns named in HAZARD_PROPERTIES plus `remaining_geom` and `baseline_geom`.
+    columns the hazard properties of `app.layers.HAZARD_PROPERTIES` read, plus `remaining_geom` and
+    `baseline_geom`.
     """
     if not as_of:
         return """
             SELECT h.id, h.state_iso3, h.external_id, h.name,
                    CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' ELSE h.classification END AS classification,
-                   h.contamination, h.region, h.recorded_on, h.parent_id, h.baseline_area_m2,
+                   h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
                    h.remaining_area_m2, h.status, h.released_on, h.remaining_geom, h.baseline_geom
             FROM hazardous_areas h
             WHERE h.voided_at IS NULL
@@ -39,7 +34,7 @@ def hazards_sql(as_of: bool) -> str:
     return f"""
         SELECT h.id, h.state_iso3, h.external_id, h.name,
                CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END AS classification,
-               h.contamination, h.region, h.recorded_on, h.parent_id, h.baseline_area_m2,
+               h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
                CASE WHEN h.released_on <= :as_of THEN 0
                     ELSE GREATEST(h.baseline_area_m2 - COALESCE(ev.released_m2, 0), 0) END AS remaining_area_m2,
                CASE WHEN h.released_on <= :as_of THEN 'released' ELSE 'active' END AS status,

@@ -275,7 +275,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    """Import a file of hazards into a State, all or nothing (app/field_files.py)."""
+    """Import a file of hazards into a State, all or nothing (app/files/)."""
     import getpass
     import json
     from pathlib import Path
@@ -283,8 +283,8 @@ def _import(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from app import field_files
     from app.audit import Actor
+    from app.files import columns, imports
     from app.problems import Problem
 
     path = Path(args.file)
@@ -292,11 +292,11 @@ def _import(args: argparse.Namespace) -> int:
         print(f"landrelease import: no such file: {path}", file=sys.stderr)
         return 2
     try:
-        mapping = field_files.read_mapping(",".join(args.map or []))
+        mapping = columns.read_mapping(",".join(args.map or []))
     except Problem as exc:
         print(f"landrelease import: {exc.detail}", file=sys.stderr)
         return 2
-    options = field_files.ImportOptions(mapping=mapping, layer=args.layer, crs=args.crs, repair=args.repair,
+    options = imports.ImportOptions(mapping=mapping, layer=args.layer, crs=args.crs, repair=args.repair,
                                         source=path.name)
     with database.open_database() as url:
         migrate.upgrade(url)
@@ -304,7 +304,7 @@ def _import(args: argparse.Namespace) -> int:
         try:
             with Session(engine) as session:
                 try:
-                    result = field_files.import_hazards(session, args.state.upper(), path, options,
+                    result = imports.import_hazards(session, args.state.upper(), path, options,
                                                         Actor(name=f"cli {getpass.getuser()}"),
                                                         clip=args.clip_overlaps)
                 except Problem as exc:

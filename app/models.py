@@ -23,11 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.layers import EVENT_KINDS, RELEASE_KINDS  # noqa: F401 - declared once, with the layers; importable here
+
 CLASSIFICATIONS = ("SHA", "CHA")
 CONTAMINATION_TYPES = ("AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER")
 HAZARD_STATUSES = ("active", "released")
-EVENT_KINDS = ("cancellation", "reduction", "clearance", "reclassification")
-RELEASE_KINDS = ("cancellation", "reduction", "clearance")  # the kinds that release land
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
 API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
 DECISION_KINDS = (
@@ -72,6 +72,8 @@ class HazardousArea(Base):
     reclassified_on: Mapped[date | None] = mapped_column(Date)
     contamination: Mapped[list[str]] = mapped_column(ARRAY(Text))
     region: Mapped[str | None] = mapped_column(Text)
+    # GICHD Minimum Data Requirements: the date the information about the hazard was collected (0006)
+    date_of_information: Mapped[date | None] = mapped_column(Date)
     recorded_on: Mapped[date] = mapped_column(Date)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
     split_by_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -4,7 +4,7 @@
 
 Starts the bench cluster (bench/work/data, or a cluster of its own in `data-dir`, created and
 migrated if new, so that it can run beside `bench.run`), then per repeat: ogr2ogr into `bench.ogr_import`, and
-`app.field_files.import_hazards` in-process with the time of each step (read, check, each SQL
+`app.files.imports.import_hazards` in-process with the time of each step (read, check, each SQL
 statement); the imported hazards are removed again after each repeat. Prints medians and this
 process's peak RSS (which includes the interpreter and libraries, about 200 MB before the import).
 """
@@ -26,12 +26,13 @@ if str(ROOT) not in sys.path:
 def main(argv: list[str]) -> int:
 
 
-    from app import database, field_files
+    from app import database
     from app.audit import Actor
     from app.embedded import EmbeddedCluster
+    from app.files import imports as field_files
     from bench import generate
-    from bench.statement_timer import time_statements
     from bench.run import DATA_DIR, Bench
+    from bench.statement_timer import time_statements
 
     path = Path(argv[0])
     repeats = int(argv[1]) if len(argv) > 1 else 1

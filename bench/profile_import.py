@@ -3,7 +3,7 @@
     PYTHONPATH=bench/work/prof-lib .venv/bin/python -m bench.profile_import bench/work/import-20000.gpkg
 
 The service runs the import in a worker thread, which a whole-process profile does not see; this
-calls `app.field_files.import_hazards` directly on the bench cluster (bench/work/data), prints the
+calls `app.files.imports.import_hazards` directly on the bench cluster (bench/work/data), prints the
 profile and the time spent in each SQL statement, and rolls nothing back: the imported hazards are
 removed again at the end.
 """
@@ -22,12 +22,13 @@ def main(argv: list[str]) -> int:
     from pyinstrument import Profiler
     from sqlalchemy import text
 
-    from app import database, field_files
+    from app import database
     from app.audit import Actor
     from app.embedded import EmbeddedCluster
+    from app.files import imports as field_files
     from bench import generate
-    from bench.statement_timer import time_statements
     from bench.run import DATA_DIR, Bench
+    from bench.statement_timer import time_statements
 
     path = Path(argv[0])
     cluster = EmbeddedCluster(DATA_DIR, fsync=False)

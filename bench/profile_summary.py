@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.profile_summary [KHM]
 
-Runs `app.summaries.state_summary` and `overview` in-process against bench/work/data (left by the
+Runs `app.committee.summaries.state_summary` and `overview` in-process against bench/work/data (left by the
 last `bench.run`), times every SQL statement, and prints EXPLAIN ANALYZE of the slowest one.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.time_summary --data-dir bench/work/summary-data [--state KHM] [--repeats 20]
 
-Runs `app.summaries.state_summary` and `overview` in-process against an embedded cluster loaded by
+Runs `app.committee.summaries.state_summary` and `overview` in-process against an embedded cluster loaded by
 `bench.generate`, for today and three earlier dates, and prints p50/p95 in ms. `--check` compares,
 for every State, class, contamination type and region, the remaining count and area of both forms
 of `summaries.remaining` with the per-hazard sub-query the summaries used before (kept here as the

@@ -117,10 +117,10 @@ def test_a_hazard_recorded_meanwhile_by_another_request_is_a_409_and_nothing_is_
         client, tmp_path, monkeypatch) -> None:
     """Between the check for existing external_ids and the COPY another request may record one of them:
     the unique constraint stops the COPY, the answer is a 409 that says to send the file again."""
-    from app import field_files
+    from app.files import bulk_load
 
     upload(client, write(utm_frame(1), tmp_path, "gpkg"))
-    monkeypatch.setattr(field_files, "_already_recorded", lambda *args: {})  # as if F-00000 were not there yet
+    monkeypatch.setattr(bulk_load, "_already_recorded", lambda *args: {})  # as if F-00000 were not there yet
     (tmp_path / "later").mkdir()
     conflict = upload(client, write(utm_frame(3), tmp_path / "later", "gpkg"), expect=409)
     assert "at the same time" in conflict["detail"] and "Send the file again" in conflict["detail"]
@@ -132,9 +132,9 @@ def test_a_hazard_recorded_meanwhile_by_another_request_is_a_409_and_nothing_is_
 def test_a_database_failure_during_the_copy_is_a_problem_not_a_crash(client, tmp_path, monkeypatch) -> None:
     """An error the driver raises in the middle of the COPY reaches the client as the service's own
     problem answers (here: a statement timeout is a 503), and nothing is stored."""
-    from app import field_files
+    from app.files import bulk_load
 
-    monkeypatch.setattr(field_files, "BULK_STATEMENT_TIMEOUT_MS", 1)
+    monkeypatch.setattr(bulk_load, "BULK_STATEMENT_TIMEOUT_MS", 1)
     response = client.post("/api/v1/states/KHM/imports",
                            files={"file": ("hazards.gpkg", write(utm_frame(400), tmp_path, "gpkg").read_bytes())})
     assert response.status_code == 503, response.text
@@ -427,13 +427,14 @@ def _frame_of(rows: list[tuple]) -> gpd.GeoDataFrame:
 
 
 def _same_answers(frame: gpd.GeoDataFrame, repair: bool) -> tuple[list, list, dict]:
-    from app import field_files
+    from app.files import checks
+    from app.files.columns import resolve_columns
     from app.geometry import WGS84
 
     crs = CRS.from_user_input(frame.crs) if frame.crs is not None else WGS84
-    columns = field_files.resolve_columns([c for c in frame.columns if c != frame.geometry.name], {})
-    fast = field_files.check_rows(frame, crs, columns, repair)
-    slow = field_files.check_rows_row_by_row(frame, crs, columns, repair)
+    columns = resolve_columns([c for c in frame.columns if c != frame.geometry.name], {})
+    fast = checks.check_rows(frame, crs, columns, repair)
+    slow = checks.check_rows_row_by_row(frame, crs, columns, repair)
     assert [r.__dict__ for r in fast[1]] == [r.__dict__ for r in slow[1]]
     assert fast[2] == slow[2]
     assert len(fast[0]) == len(slow[0])
@@ -474,11 +475,12 @@ def test_import_of_mixed_rows_lists_the_row_by_row_messages(client, tmp_path) ->
     frame = _frame_of(rows)
     path = tmp_path / "mixed.gpkg"
     pyogrio.write_dataframe(frame, path, driver="GPKG", geometry_type="Unknown")
-    from app import field_files
+    from app.files import checks, imports
+    from app.files.columns import resolve_columns
 
-    read, crs, _ = field_files.read_file(path, field_files.ImportOptions())
-    columns = field_files.resolve_columns([c for c in read.columns if c != read.geometry.name], {})
-    _, expected, _ = field_files.check_rows_row_by_row(read, crs, columns, False)
+    read, crs, _ = imports.read_file(path, imports.ImportOptions())
+    columns = resolve_columns([c for c in read.columns if c != read.geometry.name], {})
+    _, expected, _ = checks.check_rows_row_by_row(read, crs, columns, False)
     problem = upload(client, path, expect=422)
     assert problem["rejected"] == [r.__dict__ for r in expected] and len(expected) >= 10
     assert stored("KHM") == {}
@@ -515,18 +517,18 @@ def test_bulk_geometry_is_the_snapped_geometry_of_the_json_api(client, tmp_path)
 
 
 def test_small_chunks_give_the_same_answers(monkeypatch) -> None:
-    from app import field_files
+    from app.files import checks
 
-    monkeypatch.setattr(field_files, "CHECK_CHUNK", 4)
+    monkeypatch.setattr(checks, "CHECK_CHUNK", 4)
     _same_answers(_frame_of(_mixed_rows()), repair=False)
 
 
 def test_staged_and_repaired_rows_load_together(client, tmp_path, monkeypatch) -> None:
     """Rows screened in chunks are measured in PostGIS while the file is checked; a repaired row is not
     staged and is measured in the final insert: both end up in the ledger, in one import."""
-    from app import field_files
+    from app.files import checks
 
-    monkeypatch.setattr(field_files, "CHECK_CHUNK", 2)
+    monkeypatch.setattr(checks, "CHECK_CHUNK", 2)
     frame = utm_frame(5)
     bowtie = Polygon([(X0 + 2000, Y0), (X0 + 2100, Y0 + 100), (X0 + 2100, Y0), (X0 + 2000, Y0 + 100), (X0 + 2000, Y0)])
     frame.loc[3, "geometry"] = bowtie

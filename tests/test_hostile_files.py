@@ -199,7 +199,7 @@ def test_the_worker_gdal_has_only_its_drivers_and_no_network(http_server, tmp_pa
     snippet = """
 import json, sys
 if sys.argv[1] == "worker":
-    from app.file_reader import ReadRequest, _gdal
+    from app.files.reader import ReadRequest, _gdal
     pyogrio = _gdal(ReadRequest(path="", name="", out="", all_drivers=json.loads(sys.argv[2])), "geojson")
 else:
     import pyogrio
@@ -500,10 +500,10 @@ def test_the_wall_clock_limit_kills_the_worker(client, tmp_path, limits) -> None
 
 
 def test_imports_wait_for_a_free_reader_then_are_503(client, tmp_path, limits) -> None:
-    from app import field_files
+    from app.files import imports
 
     limits(import_readers=1, import_seconds=1)
-    slot = field_files._reader_slot(1)
+    slot = imports._reader_slot(1)
     path = write(utm_frame(1), tmp_path, "gpkg")
     assert slot.acquire(timeout=5)  # another import is being read
     try:
@@ -521,7 +521,7 @@ def _worker_pids() -> set[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"app.file_reader" in (entry / "cmdline").read_bytes():
+                if b"app.files.reader" in (entry / "cmdline").read_bytes():
                     pids.add(int(entry.name))
             except OSError:
                 pass

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import time
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -351,10 +351,11 @@ def test_gdal_reads_every_collection_with_the_right_count(client, ledger, live_s
 def test_a_page_is_made_in_full_then_sent_in_chunks(client) -> None:
     """The page is complete (its size known) before anything is sent; it leaves in pieces, header first,
     counts and links last."""
-    from app import features
+    from app.ogc import collections, params
+    from app.ogc import items as features
 
     post_many(client, 300)
-    query = features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300)
+    query = params.ItemsQuery(collection=collections.COLLECTIONS["hazardous_areas"], limit=300)
     page = features.make_page(query, lambda returned, has_next, last_id: [])
     chunks = list(page.chunks())
     assert len(chunks) >= 3 and sum(len(chunk) for chunk in chunks) == page.size
@@ -378,10 +379,12 @@ def test_collection_extent_covers_only_what_the_key_may_read(client, client_as, 
 def test_a_slow_client_holds_no_database_connection(client) -> None:
     """When the page is ready to send, its statements are done and the connection is back in the pool:
     the client's pace never holds a statement (nor runs it into the statement timeout)."""
-    from app import database, features
+    from app import database
+    from app.ogc import collections, params
+    from app.ogc import items as features
 
     post_many(client, 300)
-    page = features.make_page(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300),
+    page = features.make_page(params.ItemsQuery(collection=collections.COLLECTIONS["hazardous_areas"], limit=300),
                               lambda *link_args: [])
     assert database.get_engine().pool.checkedout() == 0
     document = json.loads(b"".join(page.chunks()))
@@ -391,14 +394,15 @@ def test_a_slow_client_holds_no_database_connection(client) -> None:
 def test_a_page_past_the_memory_bound_waits_on_disk(client, monkeypatch) -> None:
     """A page holds at most SPOOL_MEMORY_BYTES in memory; the rest waits in a temporary file and comes out
     whole and in order."""
-    from app import features
+    from app.ogc import collections, pages, params
+    from app.ogc import items as features
 
     post_many(client, 300)
-    query = features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"], limit=300)
+    query = params.ItemsQuery(collection=collections.COLLECTIONS["hazardous_areas"], limit=300)
     in_memory = features.make_page(query, lambda *link_args: [])
     assert not in_memory.spool._rolled
     expected = [f["id"] for f in json.loads(b"".join(in_memory.chunks()))["features"]]
-    monkeypatch.setattr(features, "SPOOL_MEMORY_BYTES", 1000)
+    monkeypatch.setattr(pages, "SPOOL_MEMORY_BYTES", 1000)
     on_disk = features.make_page(query, lambda *link_args: [])
     assert on_disk.spool._rolled and on_disk.size > 100_000
     assert [f["id"] for f in json.loads(b"".join(on_disk.chunks()))["features"]] == expected
@@ -414,11 +418,13 @@ def test_tiles_do_not_declare_the_paging_parameters(client) -> None:
 def test_a_client_gone_in_the_middle_of_a_page_leaves_nothing_behind(client) -> None:
     """A page that nobody reads to the end has its spool closed; the connections it used are back in the
     pool in a state the next request can use."""
-    from app import database, features
+    from app import database
+    from app.ogc import collections, params
+    from app.ogc import items as features
 
     post_many(client, 300)
     for _ in range(database.get_engine().pool.size() + 1):  # every pooled connection, and then some
-        page = features.make_page(features.ItemsQuery(collection=features.COLLECTIONS["hazardous_areas"],
+        page = features.make_page(params.ItemsQuery(collection=collections.COLLECTIONS["hazardous_areas"],
                                                       limit=300), lambda *link_args: [])
         body = page.chunks()
         assert next(body).startswith(b'{"type":"FeatureCollection"')
@@ -427,7 +433,7 @@ def test_a_client_gone_in_the_middle_of_a_page_leaves_nothing_behind(client) -> 
     assert items(client, limit=300)["numberReturned"] == 300
 
 def test_a_database_error_is_a_problem_not_a_cut_off_document(client, ledger, monkeypatch) -> None:
-    from app import features
+    from app.ogc import items as features
 
     assert client.get("/collections/hazardous_areas/items", params={"offset": "9" * 30}).status_code == 400
     real_page_sql = features.page_sql
@@ -536,10 +542,10 @@ def test_a_failure_after_the_status_line_is_a_transfer_error(client, live_server
     import errno
     import http.client
 
-    from app import features
+    from app.ogc import pages
 
     post_many(client, 300)
-    real_chunks = features.Page.chunks
+    real_chunks = pages.Page.chunks
 
     def failing_chunks(page):
         chunks = real_chunks(page)
@@ -547,7 +553,7 @@ def test_a_failure_after_the_status_line_is_a_transfer_error(client, live_server
         chunks.close()
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(features.Page, "chunks", failing_chunks)
+    monkeypatch.setattr(pages.Page, "chunks", failing_chunks)
     path = "/collections/hazardous_areas/items?limit=300"
     with pytest.raises(http.client.IncompleteRead):
         _get(live_server, admin_key, path)
@@ -558,7 +564,7 @@ def test_a_failure_after_the_status_line_is_a_transfer_error(client, live_server
                           capture_output=True, text=True, timeout=120, check=False)
     # GDAL says so ("Recv failure" or "Connection died") and the layer ends there (ogrinfo itself exits 0)
     assert "ERROR 1:" in gdal.stderr and gdal.stdout.count("OGRFeature(") < 300
-    monkeypatch.setattr(features.Page, "chunks", real_chunks)
+    monkeypatch.setattr(pages.Page, "chunks", real_chunks)
     response, body = _get(live_server, admin_key, path)
     assert int(response.getheader("content-length")) == len(body) and json.loads(body)["numberReturned"] == 300
 
@@ -568,10 +574,11 @@ def test_no_room_for_the_page_is_a_problem_before_anything_is_sent(client, monke
     database connection is back in the pool, usable."""
     import tempfile
 
-    from app import database, features
+    from app import database
+    from app.ogc import pages
 
     post_many(client, 300)
-    monkeypatch.setattr(features, "SPOOL_MEMORY_BYTES", 1000)
+    monkeypatch.setattr(pages, "SPOOL_MEMORY_BYTES", 1000)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
     response = client.get("/collections/hazardous_areas/items", params={"limit": 300})
     assert response.status_code == 503, response.text

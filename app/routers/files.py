@@ -1,4 +1,4 @@
-"""Field files in and out: thin HTTP over app.field_files."""
+"""Field files in and out: thin HTTP over app.files."""
 from __future__ import annotations
 
 import re
@@ -12,9 +12,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from app import access, field_files
+from app import access
 from app.audit import Actor
 from app.database import get_session
+from app.files import columns, imports
+from app.files import export as file_export
+from app.ledger.results import ImportResult
 from app.models import HAZARD_STATUSES
 from app.params import ISO3, CalendarDate
 from app.read_routing import get_read_session
@@ -31,12 +34,14 @@ def _safe_name(name: str | None) -> str:
 @router.post(
     "/states/{iso3}/imports", status_code=201,
     summary="Import hazards from a file (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV with WKT), all or nothing",
-    description="Columns are matched to external_id, classification, recorded_on, contamination, name and region "
-                "by name (see app/field_files.py COLUMN_ALIASES) or by `mapping` (JSON object or "
+    description="Columns are matched to external_id, classification, recorded_on, contamination, name, region and "
+                "date_of_information "
+                "by name (see app/files/columns.py COLUMN_ALIASES) or by `mapping` (JSON object or "
                 "field=column,field=column). The CRS comes from the file. Any invalid row: 422 listing every "
                 "rejected row; nothing is stored.",
     dependencies=[Depends(access.state_writer)],
-    responses={200: {"description": "Every hazard already existed with identical content"},
+    response_model=ImportResult,
+    responses={200: {"description": "Every hazard already existed with identical content", "model": ImportResult},
                409: {"description": "An external_id exists with different content, or a hazard overlaps land "
                                     "another counts; nothing stored"},
                413: {"description": "The file has more rows or vertices than an import may read, or reading "
@@ -60,14 +65,14 @@ def import_file(
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
-    options = field_files.ImportOptions(mapping=field_files.read_mapping(mapping), layer=layer or None,
+    options = imports.ImportOptions(mapping=columns.read_mapping(mapping), layer=layer or None,
                                         crs=crs or None, repair=repair, source=file.filename)
     folder = Path(tempfile.mkdtemp(prefix="landrelease-import-"))
     try:
         path = folder / _safe_name(file.filename)
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1024 * 1024)
-        result = field_files.import_hazards(session, iso3.upper(), path, options, actor, clip=overlap == "clip")
+        result = imports.import_hazards(session, iso3.upper(), path, options, actor, clip=overlap == "clip")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
@@ -78,21 +83,21 @@ def import_file(
     summary="The State's hazards and events as a file a GIS opens (gpkg, geojson, shp as zip, csv with WKT)",
     dependencies=[Depends(access.state_reader)],
     response_class=FileResponse,
-    responses={200: {"content": {t: {} for t, _ in field_files.EXPORT_FORMATS.values()}}})
+    responses={200: {"content": {t: {} for t, _ in file_export.EXPORT_FORMATS.values()}}})
 def export(
     iso3: ISO3,
-    # The values are declared (enum) and checked by field_files.export_state (400 naming the parameter).
+    # The values are declared (enum) and checked by file_export.export_state (400 naming the parameter).
     format: str = Query("gpkg", description="gpkg (both layers), shp (zip, both layers), geojson or csv "
                                             "(one layer: hazardous_areas unless `layer` says otherwise)",
-                        json_schema_extra={"enum": list(field_files.EXPORT_FORMATS)}),
+                        json_schema_extra={"enum": list(file_export.EXPORT_FORMATS)}),
     as_of: CalendarDate | None = Query(None, description="The ledger as it stood at the end of this day"),
     layer: str | None = Query(None, description="hazardous_areas or land_release_events (default: both where "
                                                 "the format holds several layers)",
-                              json_schema_extra={"enum": list(field_files.EXPORT_LAYERS)}),
+                              json_schema_extra={"enum": list(file_export.EXPORT_LAYERS)}),
     status: str | None = Query(None, description="Only hazards with this status (active, released)",
                                json_schema_extra={"enum": list(HAZARD_STATUSES)}),
     session: Session = Depends(get_read_session),
 ) -> FileResponse:
-    path, media_type, filename = field_files.export_state(session, iso3.upper(), format, as_of, layer, status)
+    path, media_type, filename = file_export.export_state(session, iso3.upper(), format, as_of, layer, status)
     return FileResponse(path, media_type=media_type, filename=filename,
                         background=BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True))

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyproj import CRS
 from sqlalchemy.orm import Session
 
@@ -16,35 +15,15 @@ from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
-from app.models import CONTAMINATION_TYPES, EVENT_KINDS
-from app.params import ISO3, MAX_OFFSET, CalendarDate, IsoDate
+from app.ledger.input import HazardProperties, new_hazard
+from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
+from app.models import EVENT_KINDS
+from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["ledger"], route_class=JsonBodyRoute)
-
-Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
-assert set(Contamination.__args__) == set(CONTAMINATION_TYPES)
-
-
-class HazardProperties(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    external_id: str = Field(min_length=1, max_length=200, description="The national centre's own reference")
-    classification: Literal["SHA", "CHA", "DHA"] = Field(description="SHA or CHA (older data's DHA counts as CHA)")
-    contamination: list[Contamination] = Field(default_factory=lambda: ["AP_MINE"], min_length=1)
-    name: str | None = Field(None, max_length=500)
-    region: str | None = Field(None, max_length=500)
-    recorded_on: IsoDate = Field(description="YYYY-MM-DD, not in the future")
-
-    @field_validator("recorded_on")
-    @classmethod
-    def _not_in_future(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError(f"recorded_on {value} is in the future")
-        return value
-
 
 class ItemsDestroyed(BaseModel):
     # Counts are JSON integers (strict): true is not 1, "3" is not 3.
@@ -172,12 +151,7 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
                            "errors": problems})
             continue
         seen[props.external_id] = i
-        hazards.append(ledger.NewHazard(
-            external_id=props.external_id,
-            classification="CHA" if props.classification == "DHA" else props.classification,
-            recorded_on=props.recorded_on, geometry=geometry, contamination=list(dict.fromkeys(props.contamination)),
-            name=props.name, region=props.region,
-        ))
+        hazards.append(new_hazard(props, geometry))
     if errors:
         listed = "; ".join(
             f"feature {e['index']}" + (f" ({e['external_id']})" if e["external_id"] else "") + ": "
@@ -190,10 +164,11 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
 
 
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
+             response_model=HazardsRecorded,
              dependencies=[Depends(access.state_writer)], openapi_extra={"requestBody": _hazards_body_schema()},
              responses={201: {"description": "The hazards, created (or some already there)", "links": HAZARD_LINKS},
                         200: {"description": "Every hazard already existed with identical content",
-                              "links": HAZARD_LINKS},
+                              "links": HAZARD_LINKS, "model": HazardsRecorded},
                         409: {"description": "An external_id exists with different content"},
                         422: {"description": "Invalid features; nothing stored"}})
 def post_hazards(
@@ -225,10 +200,11 @@ def get_hazard(hazard_id: uuid.UUID, as_of: CalendarDate | None = Query(None, de
 
 
 @router.post("/hazards/{hazard_id}/events", status_code=201, summary="Record a land-release event on a hazard",
+             response_model=EventRecorded,
              dependencies=[Depends(access.hazard_writer)],
              responses={201: {"description": "The event, recorded", "links": EVENT_LINKS},
                         200: {"description": "The same event (external_id) was already recorded",
-                              "links": EVENT_LINKS}})
+                              "links": EVENT_LINKS, "model": EventRecorded}})
 def post_event(
     hazard_id: uuid.UUID,
     body: EventIn,
@@ -250,6 +226,7 @@ def post_event(
 
 
 @router.post("/events/{event_id}/void", summary="Void an event: the hazard is recomputed as if it never happened",
+             response_model=EventVoided,
              dependencies=[Depends(access.event_writer)])
 def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get_session),
                actor: Actor = Depends(request_actor)) -> JSONResponse:

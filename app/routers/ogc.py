@@ -1,10 +1,11 @@
-"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.features and app.tiles.
+"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.ogc.
 
 Every 200 carries its whole document: an items page is made in full before its status line (and sent
 with its Content-Length), a tile is made before it is sent.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -12,8 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import Engine
 
-from app import access, features, tiles
+from app import access
 from app.access import ApiKey
+from app.ogc import collections as ogc_collections
+from app.ogc import crs, openapi30, params, tiles
+from app.ogc import items as features
 from app.read_routing import read_engine
 
 router = APIRouter(tags=["OGC API - Features"])
@@ -23,14 +27,14 @@ OGC_PARAMETERS = ("limit", "bbox", "bbox-crs", "datetime", "crs")
 
 
 def _declared(parameters: list[dict[str, Any]], names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """app.features' query parameters as OpenAPI should state them: an empty value (`?geometry=`) is
+    """app.ogc.params' query parameters as OpenAPI should state them: an empty value (`?geometry=`) is
     read as the parameter left out, so this service's own parameters declare it next to their schema."""
     return [p if p["name"] in OGC_PARAMETERS else {**p, "schema": {"anyOf": [p["schema"], {"const": ""}]}}
             for p in parameters if names is None or p["name"] in names]
 
 
 COLLECTION_ID = {"name": "collectionId", "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": list(features.COLLECTIONS)}}
+                 "schema": {"type": "string", "enum": list(ogc_collections.COLLECTIONS)}}
 
 
 def _base(request: Request) -> str:
@@ -42,30 +46,30 @@ def _params(request: Request) -> dict[str, str]:
     OGC's own ones with a value (`?bbox=` is no bounding box: a 400, as its schema says)."""
     for name in request.query_params:
         if len(request.query_params.getlist(name)) > 1:
-            raise features.bad_parameter(name, "given more than once: give it once")
+            raise params.bad_parameter(name, "given more than once: give it once")
         if name in OGC_PARAMETERS and not request.query_params[name].strip():
-            raise features.bad_parameter(name, "empty: give a value or leave the parameter out")
+            raise params.bad_parameter(name, "empty: give a value or leave the parameter out")
     return dict(request.query_params)
 
 
-def _crs_header(query: features.ItemsQuery) -> dict[str, str]:
+def _crs_header(query: params.ItemsQuery) -> dict[str, str]:
     return {"Content-Crs": f"<{query.crs.uri}>"}
 
 
 @router.get("/", summary="Landing page (OGC API - Features)")
 def landing(request: Request) -> JSONResponse:
-    return JSONResponse(features.landing_page(_base(request)))
+    return JSONResponse(ogc_collections.landing_page(_base(request)))
 
 
 @router.get("/api", summary="The API definition as OpenAPI 3.0", include_in_schema=False)
 def api_definition(request: Request) -> JSONResponse:
-    return JSONResponse(features.openapi_30(request.app.openapi()),
+    return JSONResponse(openapi30.openapi_30(request.app.openapi()),
                         media_type="application/vnd.oai.openapi+json;version=3.0")
 
 
 @router.get("/conformance", summary="The conformance classes implemented")
 def conformance() -> JSONResponse:
-    return JSONResponse({"conformsTo": features.CONFORMANCE})
+    return JSONResponse({"conformsTo": ogc_collections.CONFORMANCE})
 
 
 @router.get("/collections", summary="The feature collections")
@@ -74,12 +78,12 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
     base = _base(request)
     states = access.readable_states(key)
     with engine.connect() as conn:
-        documents = [features.collection_document(conn, c, base, states) for c in features.COLLECTIONS.values()]
+        documents = [ogc_collections.collection_document(conn, c, base, states) for c in ogc_collections.COLLECTIONS.values()]
     return JSONResponse({
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
         "collections": documents,
-        "crs": features.LISTED_CRS,
+        "crs": crs.LISTED_CRS,
     })
 
 
@@ -87,33 +91,33 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
 def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
                key: ApiKey | None = Depends(access.public_reader),
                engine: Engine = Depends(read_engine)) -> JSONResponse:
-    found = features.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId)
     with engine.connect() as conn:
-        return JSONResponse(features.collection_document(conn, found, _base(request), access.readable_states(key)))
+        return JSONResponse(ogc_collections.collection_document(conn, found, _base(request), access.readable_states(key)))
 
 
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
             response_class=StreamingResponse,
-            responses={200: {"content": {features.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
+            responses={200: {"content": {ogc_collections.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
                        400: {"description": "A parameter is not valid"},
                        404: {"description": "Unknown collection"}},
-            openapi_extra={"parameters": _declared(features.items_parameters(list(features.COLLECTIONS)))})
+            openapi_extra={"parameters": _declared(openapi30.items_parameters(list(ogc_collections.COLLECTIONS)))})
 def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
           engine: Engine = Depends(read_engine)) -> StreamingResponse:
-    found = features.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId)
     with engine.connect() as conn:
-        query = features.read_items_query(found, _params(request), conn)
+        query = params.read_items_query(found, _params(request), conn)
     access.scope_filters(key, query.filters)
 
     def links(returned: int, has_next: bool, last_id: uuid.UUID | None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)}]
+        out: list[dict[str, Any]] = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)}]
         if has_next:
-            out.append({"rel": "next", "type": features.GEOJSON, "title": "Next page", "href": str(
+            out.append({"rel": "next", "type": ogc_collections.GEOJSON, "title": "Next page", "href": str(
                 request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit,
                                                  after=str(last_id)))})
         if query.offset > 0:
-            out.append({"rel": "prev", "type": features.GEOJSON, "title": "Previous page", "href": str(
+            out.append({"rel": "prev", "type": ogc_collections.GEOJSON, "title": "Previous page", "href": str(
                 request.url.remove_query_params("after").include_query_params(
                     offset=max(query.offset - query.limit, 0), limit=query.limit))})
         out.append({"rel": "collection", "type": "application/json",
@@ -124,27 +128,27 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # transform, a lost connection) is a problem+json answer, never a 200 with a document cut short. The
     # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
     page = features.make_page(query, links, engine)
-    return StreamingResponse(page.chunks(), media_type=features.GEOJSON,
+    return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON,
                              headers={**_crs_header(query), "Content-Length": str(page.size)})
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
-            responses={200: {"content": {features.GEOJSON: {}}}, 404: {"description": "Unknown feature"}},
-            openapi_extra={"parameters": _declared(features.items_parameters(list(features.COLLECTIONS)),
+            responses={200: {"content": {ogc_collections.GEOJSON: {}}}, 404: {"description": "Unknown feature"}},
+            openapi_extra={"parameters": _declared(openapi30.items_parameters(list(ogc_collections.COLLECTIONS)),
                                                    ("crs", "datetime", "geometry", "f"))})
 def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
-    found = features.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId)
     with engine.connect() as conn:
-        query = features.read_feature_params(found, _params(request), conn)
+        query = params.read_feature_params(found, _params(request), conn)
     access.scope_filters(key, query.filters)
     body = features.feature_text(query, featureId, engine)
     base = _base(request)
-    links = [{"rel": "self", "type": features.GEOJSON, "href": str(request.url)},
+    links = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)},
              {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
-    body = body[:-1] + ',"links":' + features.json.dumps(links) + "}"
-    return Response(body, media_type=features.GEOJSON, headers=_crs_header(query))
+    body = body[:-1] + ',"links":' + json.dumps(links) + "}"
+    return Response(body, media_type=ogc_collections.GEOJSON, headers=_crs_header(query))
 
 
 @router.get("/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}",
@@ -157,15 +161,15 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
                        204: {"description": "No features in this tile"},
                        400: {"description": "A parameter (or z/x/y) is not valid"}},
             openapi_extra={"parameters": _declared(
-                [p for p in features.items_parameters(list(features.COLLECTIONS))
+                [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
                  if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
 def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
-    found = features.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId)
     zoom, column, row = tiles.read_tile_address(z, x, y)
     with engine.connect() as conn:
-        query = features.read_items_query(found, _params(request), conn, paging=False)
+        query = params.read_items_query(found, _params(request), conn, paging=False)
     access.scope_filters(key, query.filters)
     data = tiles.tile(query, zoom, column, row, engine)
     if not data:

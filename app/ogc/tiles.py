@@ -11,7 +11,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from app import database
-from app.features import ItemsQuery, bad_parameter, source_and_conditions
+from app.layers import sql_tile_attributes
+from app.ogc.collections import source_and_conditions
+from app.ogc.params import ItemsQuery, bad_parameter
 
 MVT = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096
@@ -37,31 +39,17 @@ def read_tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
     return zoom, values["x"], values["y"]
 
 
-def _attributes(query: ItemsQuery) -> str:
-    if query.collection.id == "hazardous_areas":
-        return ("f.id::text AS id, f.state_iso3 AS state, f.external_id, f.name, f.classification, "
-                "array_to_string(f.contamination, ',') AS contamination, f.region, f.recorded_on::text AS recorded_on, "
-                "f.baseline_area_m2, f.remaining_area_m2, f.status, f.released_on::text AS released_on")
-    return ("f.id::text AS id, f.state_iso3 AS state, f.hazard_id::text AS hazard_id, f.external_id, f.kind, "
-            "f.kind <> 'reclassification' AS releases_land, f.date::text AS date, f.organisation, "
-            "f.released_area_m2, f.ap_mines, f.improvised_ap_mines, f.av_mines, f.other_eo, "
-            "f.voided_at IS NOT NULL AS voided")
-
-
 def tile_sql(query: ItemsQuery) -> tuple[str, dict]:
     params: dict = {}
     source, where = source_and_conditions(query, params)
-    if query.collection.id == "hazardous_areas":
-        geom = "f.baseline_geom" if query.baseline else "f.remaining_geom"
-    else:
-        geom = "f.released_geom"
+    geom = query.collection.tile_geometry(query)
     conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     sql = f"""
         WITH t AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
                           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS env4326),
         layer AS (
             SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), t.env, {EXTENT}, {BUFFER}, true) AS geom,
-                   {_attributes(query)}
+                   {sql_tile_attributes(query.collection.properties)}
             FROM {source}, t
             WHERE {' AND '.join(conditions)}
         )

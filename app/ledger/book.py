@@ -1,4 +1,4 @@
-"""The land-release ledger (IMAS 07.11): hazards, release events, voids and replays.
+"""The land-release ledger (IMAS 07.11): hazards, release events, voids, replays and the JSON reads.
 
 Accounting rules (shared/domain.md):
 - remaining(hazard, D) = baseline minus the released geometry of every valid event dated <= D;
@@ -47,6 +47,7 @@ from app.geometry import (
     sql_intersection,
     sql_snap,
 )
+from app.layers import HAZARD_PROPERTIES, Property, sql_json_properties
 from app.models import ITEM_KINDS
 from app.problems import Problem
 
@@ -60,6 +61,7 @@ class NewHazard:
     contamination: list[str] = field(default_factory=lambda: ["AP_MINE"])
     name: str | None = None
     region: str | None = None
+    date_of_information: date | None = None
 
 
 @dataclass
@@ -87,6 +89,7 @@ def _same_hazard(row: Any, new: NewHazard) -> bool:
         and sorted(row.contamination) == sorted(new.contamination)
         and row.name == new.name
         and row.region == new.region
+        and row.date_of_information == new.date_of_information
         and row.recorded_on == new.recorded_on
         and geodesic_area_m2(stored.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2
     )
@@ -105,7 +108,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         row.external_id: row
         for row in session.execute(
             text(
-                "SELECT id, external_id, classification, contamination, name, region, recorded_on, "
+                "SELECT id, external_id, classification, contamination, name, region, date_of_information, recorded_on, "
                 "baseline_area_m2, remaining_area_m2, ST_AsBinary(baseline_geom) AS baseline_wkb "
                 "FROM hazardous_areas WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"
             ),
@@ -131,8 +134,10 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         WITH snapped AS MATERIALIZED (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom),
         g AS MATERIALIZED (SELECT geom, {sql_area('geom')} AS area FROM snapped)
         INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                                     recorded_on, baseline_geom, baseline_area_m2, remaining_geom, remaining_area_m2)
-        SELECT :iso3, :external_id, :name, :classification, :contamination, :region, :recorded_on,
+                                     date_of_information, recorded_on, baseline_geom, baseline_area_m2,
+                                     remaining_geom, remaining_area_m2)
+        SELECT :iso3, :external_id, :name, :classification, :contamination, :region, :date_of_information,
+               :recorded_on,
                g.geom, g.area, g.geom, g.area
         FROM g
         RETURNING id, baseline_area_m2, remaining_area_m2
@@ -147,7 +152,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         row = session.execute(insert, {
             "wkb": h.geometry.geometry.wkb, "iso3": iso3, "external_id": h.external_id, "name": h.name,
             "classification": h.classification, "contamination": sorted(set(h.contamination)), "region": h.region,
-            "recorded_on": h.recorded_on,
+            "date_of_information": h.date_of_information, "recorded_on": h.recorded_on,
         }).one()
         result = {"id": str(row.id), "external_id": h.external_id, "created": True,
                   "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2}
@@ -172,6 +177,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
 # --- events -------------------------------------------------------------------------------------
 _HAZARD_FOR_UPDATE = text(
     "SELECT id, state_iso3, external_id, name, classification, reclassified_on, contamination, region, "
+    "date_of_information, "
     "recorded_on, status, released_on, remaining_area_m2 FROM hazardous_areas "
     "WHERE id = :id AND voided_at IS NULL FOR UPDATE"
 )
@@ -262,9 +268,9 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
             text(
                 """
                 INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                    recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2, remaining_geom,
+                    date_of_information, recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2, remaining_geom,
                     remaining_area_m2)
-                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, e.date, :parent_id, e.id,
+                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, :date_of_information, e.date, :parent_id, e.id,
                        e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
                 FROM land_release_events e WHERE e.id = :event_id
                 RETURNING id
@@ -272,6 +278,7 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
             ),
             {"iso3": hazard.state_iso3, "external_id": f"{hazard.external_id}/CHA-{event.arrival}",
              "name": hazard.name, "contamination": hazard.contamination, "region": hazard.region,
+             "date_of_information": hazard.date_of_information,
              "parent_id": hazard.id, "event_id": event.id},
         ).scalar_one()
         session.execute(text("UPDATE land_release_events SET new_hazard_id = :child WHERE id = :id"),
@@ -519,8 +526,9 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
     from app.as_of import hazards_sql
 
     row = session.execute(
-        text(f"SELECT hz.*, ST_AsGeoJSON(hz.remaining_geom, 8)::json AS geometry "
-             f"FROM ({hazards_sql(as_of is not None)}) hz WHERE hz.id = :id"),
+        text(f"SELECT f.id, ST_AsGeoJSON(f.remaining_geom, 8)::json AS geometry, "
+             f"{sql_json_properties(HAZARD_PROPERTIES)} AS properties "
+             f"FROM ({hazards_sql(as_of is not None)}) f WHERE f.id = :id"),
         {"id": hazard_id, "as_of": as_of},
     ).one_or_none()
     if row is None:
@@ -537,11 +545,7 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
         {"id": hazard_id, "as_of": as_of},
     )
     properties = {
-        "id": str(row.id), "state": row.state_iso3, "external_id": row.external_id, "name": row.name,
-        "classification": row.classification, "contamination": row.contamination, "region": row.region,
-        "recorded_on": row.recorded_on.isoformat(), "parent_id": str(row.parent_id) if row.parent_id else None,
-        "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2,
-        "status": row.status, "released_on": row.released_on.isoformat() if row.released_on else None,
+        "id": str(row.id), **row.properties,  # as the layer declares them (app.layers)
         "as_of": as_of.isoformat() if as_of else None,
         "events": [
             {
@@ -560,6 +564,7 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
     return {"type": "Feature", "id": str(row.id), "geometry": row.geometry, "properties": properties}
 
 
+_ID = Property("id", "f.id", "uuid")
 HAZARD_LIST_FILTERS = {"classification": ("SHA", "CHA"), "status": ("active", "released")}
 
 
@@ -583,16 +588,11 @@ def list_hazards(session: Session, iso3: str, *, as_of: date | None, classificat
         text(
             f"""
             SELECT COALESCE(json_agg(json_build_object(
-                'type', 'Feature', 'id', page.id,
-                'geometry', ST_AsGeoJSON(page.remaining_geom, 8)::json,
-                'properties', json_build_object(
-                    'id', page.id, 'state', page.state_iso3, 'external_id', page.external_id, 'name', page.name,
-                    'classification', page.classification, 'contamination', page.contamination,
-                    'region', page.region, 'recorded_on', page.recorded_on, 'parent_id', page.parent_id,
-                    'baseline_area_m2', page.baseline_area_m2, 'remaining_area_m2', page.remaining_area_m2,
-                    'status', page.status, 'released_on', page.released_on)
-            ) ORDER BY page.recorded_on, page.external_id), '[]'::json)
-            FROM ({base} ORDER BY hz.recorded_on, hz.external_id LIMIT :limit OFFSET :offset) page
+                'type', 'Feature', 'id', f.id,
+                'geometry', ST_AsGeoJSON(f.remaining_geom, 8)::json,
+                'properties', {sql_json_properties((_ID, *HAZARD_PROPERTIES))}
+            ) ORDER BY f.recorded_on, f.external_id), '[]'::json)
+            FROM ({base} ORDER BY hz.recorded_on, hz.external_id LIMIT :limit OFFSET :offset) f
             """
         ),
         params,

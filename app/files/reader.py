@@ -1,6 +1,6 @@
 """The import's file reader: an uploaded file of hazards is parsed in a worker process of its own.
 
-`app.field_files` starts `python -m app.file_reader` for every import, sends it a `ReadRequest` as JSON on
+`app.files.imports` starts `python -m app.files.reader` for every import, sends it a `ReadRequest` as JSON on
 stdin, and reads back one JSON line on stdout (`{"ok": ...}` or `{"problem": {"status", "detail", ...}}`)
 and, on success, the rows in the output folder: `geometry.bin` (the WKB of every row, one after the
 other), `wkb_index.npy` (each row's start and length in it, -1 for a row without geometry; read

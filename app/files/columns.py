@@ -1,0 +1,77 @@
+"""The hazard fields a file's columns are matched to: their aliases (declared in `app.layers`) and a
+`mapping` given with the import."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from app.layers import HAZARD_PROPERTIES
+from app.problems import Problem
+
+# the hazard fields a file's columns are matched to, and their aliases, as the layer declares them (app.layers)
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {p.name: p.aliases for p in HAZARD_PROPERTIES if p.aliases}
+HAZARD_FIELDS = tuple(COLUMN_ALIASES)
+DATE_FIELDS = tuple(p.name for p in HAZARD_PROPERTIES if p.aliases and p.type == "date")
+REQUIRED_FIELDS = ("external_id", "classification", "recorded_on")
+
+
+def read_mapping(value: str | None) -> dict[str, str]:
+    """`{"external_id": "REF"}` or `external_id=REF,classification=CLASS` into {field: column}."""
+    if value is None or not value.strip():
+        return {}
+    value = value.strip()
+    if value.startswith("{"):
+        try:
+            loaded = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise Problem(400, f"mapping is not valid JSON: {exc.msg}", invalid_params=[
+                {"name": "mapping", "reason": "not valid JSON"}]) from exc
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            raise Problem(400, "mapping must be a JSON object of field name to column name",
+                          invalid_params=[{"name": "mapping", "reason": "not an object of strings"}])
+        pairs = list(loaded.items())
+    else:
+        pairs = []
+        for part in re.split(r"[,\n]", value):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise Problem(400, f"mapping entry '{part.strip()}' is not field=column",
+                              invalid_params=[{"name": "mapping", "reason": "entries are field=column"}])
+            target, column = part.split("=", 1)
+            pairs.append((target.strip(), column.strip()))
+    unknown = [t for t, _ in pairs if t not in HAZARD_FIELDS]
+    if unknown:
+        raise Problem(400, f"mapping names unknown field(s) {', '.join(unknown)}: the fields are "
+                           f"{', '.join(HAZARD_FIELDS)}", invalid_params=[{"name": "mapping", "reason": "unknown field"}])
+    return dict(pairs)
+
+
+def resolve_columns(columns: list[str], given: Mapping[str, str]) -> dict[str, str]:
+    """{field: column of the file} from the given mapping, then the aliases; 422 if a required field has none."""
+    by_lower = {c.lower(): c for c in columns}
+    resolved: dict[str, str] = {}
+    for target, column in given.items():
+        found = by_lower.get(column.lower())
+        if found is None:
+            raise Problem(422, f"The mapping names column '{column}' for {target}, but the file has no such column. "
+                               f"Its columns are: {', '.join(columns) or '(none)'}.", columns=columns)
+        resolved[target] = found
+    taken = set(resolved.values())
+    for target in HAZARD_FIELDS:
+        if target in resolved:
+            continue
+        for alias in COLUMN_ALIASES[target]:
+            found = by_lower.get(alias)
+            if found is not None and found not in taken:
+                resolved[target] = found
+                taken.add(found)
+                break
+    missing = [t for t in REQUIRED_FIELDS if t not in resolved]
+    if missing:
+        raise Problem(422, f"No column found for {', '.join(missing)}. The file's columns are: "
+                           f"{', '.join(columns) or '(none)'}. Name them with a mapping, e.g. "
+                           f"mapping=external_id=REF,classification=CLASS,recorded_on=DATE.",
+                      missing_fields=missing, columns=columns)
+    return resolved

@@ -1,0 +1,156 @@
+"""The export of a State's layers as files (GeoPackage, zipped Shapefile, GeoJSON, CSV).
+
+- `gpkg`: one GeoPackage with two layers, `hazardous_areas` and `land_release_events`;
+  `shp`: a zip with one Shapefile per layer (short column names, see `SHAPEFILE_NAMES`);
+  `geojson` and `csv` (geometry as WKT): one layer, `hazardous_areas` unless `layer` says otherwise.
+- The CSV is spreadsheet-safe (app/committee/spreadsheet.py): every text cell is quoted, and one that a
+  spreadsheet would run as a formula (a name `=HYPERLINK(...)`) begins with a `'`, kept on re-import.
+- Geometry is WGS84 longitude/latitude; hazards carry their remaining geometry at `as_of` (today by
+  default); events are the valid (not voided) events dated on or before `as_of`, with the land they
+  released (a whole-hazard reclassification: the land it reclassified; an event that released
+  nothing: the polygon it was recorded with), as the OGC layer shows them.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.committee import spreadsheet
+from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
+from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
+from app.ledger import require_state
+from app.problems import Problem
+
+EXPORT_FORMATS = {
+    "gpkg": ("application/geopackage+sqlite3", "gpkg"),
+    "geojson": ("application/geo+json", "geojson"),
+    "shp": ("application/zip", "zip"),
+    "csv": ("text/csv", "csv"),
+}
+EXPORT_LAYERS = ("hazardous_areas", "land_release_events")
+# the 10-character Shapefile field names, as the layers declare them
+SHAPEFILE_NAMES = {p.name: p.shapefile for p in (*HAZARD_PROPERTIES, *EVENT_PROPERTIES) if p.shapefile}
+SHAPEFILE_NAMES["hazard_external_id"] = "hazard_ext"  # the events' export adds their hazard's reference
+
+
+def _hazards_frame(session: Session, iso3: str, as_of: date | None, status: str | None) -> gpd.GeoDataFrame:
+    params: dict[str, Any] = {"iso3": iso3, "as_of": as_of}
+    condition = "hz.state_iso3 = :iso3"
+    if status:
+        condition += " AND hz.status = :status"
+        params["status"] = status
+    sql = f"""
+        SELECT hz.id::text AS id, hz.state_iso3 AS state, hz.external_id, hz.name, hz.classification,
+               array_to_string(hz.contamination, ';') AS contamination, hz.region, hz.date_of_information,
+               hz.recorded_on,
+               hz.parent_id::text AS parent_id, hz.baseline_area_m2, hz.remaining_area_m2, hz.status,
+               hz.released_on,
+               CASE WHEN ST_IsEmpty(hz.remaining_geom) THEN NULL ELSE ST_AsBinary(hz.remaining_geom) END AS geom
+        FROM ({hazards_sql(as_of is not None)}) hz WHERE {condition} ORDER BY hz.recorded_on, hz.external_id
+    """
+    return _frame(session, sql, params)
+
+
+def _events_frame(session: Session, iso3: str, as_of: date | None) -> gpd.GeoDataFrame:
+    sql = f"""
+        SELECT e.id::text AS id, e.state_iso3 AS state, e.hazard_id::text AS hazard_id,
+               h.external_id AS hazard_external_id, e.external_id, e.kind,
+               {sql_releases_land('e.kind')} AS releases_land, e.date, e.organisation, e.released_area_m2,
+               e.outside_area_m2, e.ap_mines, e.improvised_ap_mines, e.av_mines, e.other_eo,
+               e.new_hazard_id::text AS new_hazard_id,
+               CASE WHEN {whole_reclassification_sql('e')} THEN ST_AsBinary({reclassified_land_sql('e')})
+                    WHEN e.released_geom IS NULL OR ST_IsEmpty(e.released_geom) THEN ST_AsBinary(e.submitted_geom)
+                    ELSE ST_AsBinary(e.released_geom) END AS geom
+        FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
+        WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL AND (CAST(:as_of AS date) IS NULL OR e.date <= :as_of)
+        ORDER BY e.date, e.arrival
+    """
+    return _frame(session, sql, {"iso3": iso3, "as_of": as_of})
+
+
+def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
+    result = session.execute(text(sql), params)
+    names = list(result.keys())
+    rows = result.all()
+    data = pd.DataFrame.from_records(rows, columns=names)
+    wkb = data.pop("geom")
+    geometry = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb]) if len(data) else []
+    for column in ("date_of_information", "recorded_on", "released_on", "date"):
+        if column in data:
+            data[column] = pd.to_datetime(data[column])  # a Date (or DateTime) field in every format
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def _for_flat_files(frame: gpd.GeoDataFrame, short_names: bool) -> gpd.GeoDataFrame:
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == bool:
+            frame[column] = frame[column].astype(int)
+    if short_names:
+        frame = frame.rename(columns=SHAPEFILE_NAMES)
+    return frame
+
+
+def export_state(session: Session, iso3: str, fmt: str, as_of: date | None, layer: str | None = None,
+                 status: str | None = None) -> tuple[Path, str, str]:
+    """Write the State's layers into a new temporary directory; return (file, media type, download name).
+
+    The caller removes `file.parent` when the file has been sent.
+    """
+    require_state(session, iso3)
+    if fmt not in EXPORT_FORMATS:
+        raise Problem(400, f"format '{fmt}' is not offered: use one of {', '.join(EXPORT_FORMATS)}",
+                      invalid_params=[{"name": "format", "reason": "unknown format"}])
+    if layer is not None and layer not in EXPORT_LAYERS:
+        raise Problem(400, f"layer '{layer}' is not one of {', '.join(EXPORT_LAYERS)}",
+                      invalid_params=[{"name": "layer", "reason": "unknown layer"}])
+    if status is not None and status not in ("active", "released"):
+        raise Problem(400, f"status '{status}' is not one of active, released",
+                      invalid_params=[{"name": "status", "reason": "unknown status"}])
+    if layer is None:
+        layers = list(EXPORT_LAYERS) if fmt in ("gpkg", "shp") else ["hazardous_areas"]
+    else:
+        layers = [layer]
+    frames = {name: (_hazards_frame(session, iso3, as_of, status) if name == "hazardous_areas"
+                     else _events_frame(session, iso3, as_of)) for name in layers}
+    media_type, extension = EXPORT_FORMATS[fmt]
+    stem = f"{iso3}_{layers[0] if len(layers) == 1 else 'landrelease'}_{(as_of or date.today()).isoformat()}"
+    folder = Path(tempfile.mkdtemp(prefix="landrelease-export-"))
+    try:
+        target = folder / f"{stem}.{extension}"
+        if fmt == "gpkg":
+            for name, frame in frames.items():
+                pyogrio.write_dataframe(frame, target, layer=name, driver="GPKG", geometry_type="MultiPolygon",
+                                        append=target.exists())
+        elif fmt == "geojson":
+            (name, frame), = frames.items()
+            pyogrio.write_dataframe(frame, target, driver="GeoJSON", layer=name, geometry_type="MultiPolygon",
+                                    layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "8"})
+        elif fmt == "csv":
+            (name, frame), = frames.items()
+            pyogrio.write_dataframe(spreadsheet.safe_frame(_for_flat_files(frame, short_names=False)), target,
+                                    driver="CSV", layer=name,
+                                    layer_options={"GEOMETRY": "AS_WKT", **spreadsheet.GDAL_CSV_OPTIONS})
+        else:
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, frame in frames.items():
+                    shp = folder / f"{iso3}_{name}.shp"
+                    pyogrio.write_dataframe(_for_flat_files(frame, short_names=True), shp, driver="ESRI Shapefile",
+                                            layer=f"{iso3}_{name}", geometry_type="MultiPolygon", encoding="UTF-8")
+                    for part in sorted(folder.glob(f"{iso3}_{name}.*")):
+                        archive.write(part, part.name)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return target, media_type, target.name

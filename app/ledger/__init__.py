@@ -1,0 +1,25 @@
+"""The ledger: the domain of hazards and land-release events, between the routers and SQL.
+
+- `book`: recording hazards and events, voids, replays, and the ledger's JSON reads;
+- `input`: the rules a hazard's properties follow on the way in, for the JSON API and the file import.
+
+The properties of each layer, as every output names them, are declared in `app.layers`.
+"""
+from app.ledger.book import (
+    HAZARD_LIST_FILTERS,
+    LEDGER_ORDER,
+    NewEvent,
+    NewHazard,
+    hazard_feature,
+    list_hazards,
+    record_event,
+    record_hazards,
+    replay,
+    require_state,
+    void_event,
+)
+
+__all__ = [
+    "HAZARD_LIST_FILTERS", "LEDGER_ORDER", "NewEvent", "NewHazard", "hazard_feature", "list_hazards", "record_event",
+    "record_hazards", "replay", "require_state", "void_event",
+]

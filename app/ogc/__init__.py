@@ -1,0 +1,12 @@
+"""The OGC API: the ledger's layers as OGC API - Features collections (Part 1 Core, Part 2 CRS) and
+Mapbox vector tiles.
+
+- `collections`: each collection an object (source SQL, declared properties, geometry, extent) and the
+  metadata documents;
+- `crs`: CRS as the API names them, and the SQL of an output CRS;
+- `params`: the request parameters, read and checked;
+- `items`: the SQL of the items and single items, and their pages;
+- `pages`: the generic COPY-to-spool page maker (takes SQL, knows nothing of collections);
+- `tiles`: the vector tiles;
+- `openapi30`: the OpenAPI document as 3.0.
+"""

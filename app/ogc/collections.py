@@ -1,0 +1,230 @@
+"""The OGC collections, each an object: its source SQL, its properties (declared in `app.layers`), the
+geometry of its features and its tiles, and where its extent is read from; and the metadata documents
+(landing page, conformance, collection) made from them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
+from app.geometry import sql_extent
+from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
+from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_output_geometry
+from app.problems import Problem
+
+if TYPE_CHECKING:
+    from app.ogc.params import ItemsQuery
+
+GEOJSON = "application/geo+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One OGC collection: what it is, where its rows come from and how a row becomes a feature or a tile row.
+
+    The source is an SQL FROM item aliased `f` whose rows the properties (`app.layers`) are read from.
+    """
+
+    id: str
+    title: str
+    description: str
+    filters: tuple[str, ...]  # property filters accepted on items and tiles
+    properties: tuple[Property, ...]
+    source: Callable[[ItemsQuery, dict[str, Any]], tuple[str, list[str]]]  # FROM item, conditions
+    feature_geometry: Callable[[ItemsQuery], str]  # the SQL of the feature's GeoJSON geometry
+    tile_geometry: Callable[[ItemsQuery], str]  # the 4326 geometry the tile draws
+    extent_table: str  # where the extent is read from: its table, geometry column and date column
+    extent_geometry: str
+    extent_date: str
+    extra_params: tuple[str, ...] = ()
+    date_intervals: bool = False  # `datetime` may be an interval start/end (else only an instant)
+    voided_readable_by_id: bool = False  # a voided row is still readable as a single item
+
+
+def _bbox_condition(query: ItemsQuery, geom: str, params: dict[str, Any]) -> str | None:
+    if query.bbox is None:
+        return None
+    x1, y1, x2, y2 = query.bbox
+    params.update(bx1=x1, by1=y1, bx2=x2, by2=y2)
+    if query.bbox_crs.srid == 4326:
+        if x1 > x2:  # crosses the antimeridian
+            return (f"({geom} && ST_MakeEnvelope(:bx1, :by1, 180, :by2, 4326) "
+                    f"OR {geom} && ST_MakeEnvelope(-180, :by1, :bx2, :by2, 4326)) AND "
+                    f"(ST_Intersects({geom}, ST_MakeEnvelope(:bx1, :by1, 180, :by2, 4326)) "
+                    f"OR ST_Intersects({geom}, ST_MakeEnvelope(-180, :by1, :bx2, :by2, 4326)))")
+        return f"{geom} && ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, 4326) AND " \
+               f"ST_Intersects({geom}, ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, 4326))"
+    srid = int(query.bbox_crs.srid)
+    area = (f"ST_Transform(ST_Segmentize(ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, {srid}), "
+            f"(:bx2 - :bx1) / 32.0 + 1e-9), 4326)")
+    return f"{geom} && {area} AND ST_Intersects({geom}, {area})"
+
+
+def _hazards_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    as_of = query.dates.as_of
+    if as_of is not None:
+        params["as_of"] = as_of
+    source = f"({hazards_sql(as_of is not None)}) f"
+    geom = "f.baseline_geom" if query.baseline else "f.remaining_geom"
+    where = []
+    for name in ("state", "classification", "status"):
+        if name in query.filters:
+            column = "state_iso3" if name == "state" else name
+            where.append(f"f.{column} = :{name}")
+            params[name] = query.filters[name]
+    return source, where + [c for c in [_bbox_condition(query, geom, params)] if c]
+
+
+def _events_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    source = "land_release_events f"
+    where = [] if query.include_voided else ["f.voided_at IS NULL"]
+    dates = query.dates
+    if dates.as_of is not None:
+        where.append("f.date <= :as_of")
+        params["as_of"] = dates.as_of
+    if dates.start is not None:
+        where.append("f.date >= :date_start")
+        params["date_start"] = dates.start
+    if dates.end is not None:
+        where.append("f.date <= :date_end")
+        params["date_end"] = dates.end
+    for name in ("state", "kind"):
+        if name in query.filters:
+            column = "state_iso3" if name == "state" else name
+            where.append(f"f.{column} = :{name}")
+            params[name] = query.filters[name]
+    bbox = _bbox_condition(query, "f.released_geom", params)
+    if bbox:
+        where.append(bbox)
+    return source, where
+
+
+def _hazard_feature_geometry(query: ItemsQuery) -> str:
+    # a hazard released in full shows the land it covered (its baseline): GeoJSON Features of OGC API -
+    # Features always have a geometry
+    geom = "f.baseline_geom" if query.baseline else \
+        "(CASE WHEN f.status = 'released' THEN f.baseline_geom ELSE f.remaining_geom END)"
+    return sql_geojson(geom, query.crs)
+
+
+def _event_feature_geometry(query: ItemsQuery) -> str:
+    # Always a geometry (OGC API - Features): the land released; for a whole-hazard reclassification the
+    # land it reclassified (what remained of the hazard then); for an event that released nothing (an
+    # earlier-dated event had released its land) the polygon it was recorded with.
+    def geojson(expr: str) -> str:
+        return f"ST_AsGeoJSON({sql_output_geometry(expr, query.crs)}, {query.crs.digits})::json"
+
+    return f"""CASE WHEN {whole_reclassification_sql('f')} THEN {geojson(reclassified_land_sql('f'))}
+                         WHEN f.released_geom IS NULL OR ST_IsEmpty(f.released_geom) THEN {geojson('f.submitted_geom')}
+                         ELSE {geojson('f.released_geom')} END"""
+
+
+COLLECTIONS: dict[str, Collection] = {
+    "hazardous_areas": Collection(
+        id="hazardous_areas",
+        title="Hazardous areas (what remains)",
+        description="Suspected (SHA) and confirmed (CHA) hazardous areas with the land that remains to be "
+                    "released; `geometry=baseline` gives the polygon as recorded; `datetime=YYYY-MM-DD` gives "
+                    "the ledger as it stood at the end of that day. Areas are geodesic square metres.",
+        filters=("state", "classification", "status"),
+        properties=HAZARD_PROPERTIES,
+        source=_hazards_source,
+        feature_geometry=_hazard_feature_geometry,
+        tile_geometry=lambda query: "f.baseline_geom" if query.baseline else "f.remaining_geom",
+        extent_table="hazardous_areas", extent_geometry="baseline_geom", extent_date="recorded_on",
+        extra_params=("geometry",),
+    ),
+    "land_release_events": Collection(
+        id="land_release_events",
+        title="Land-release events (what was released)",
+        description="Cancellation, reduction, clearance and reclassification events with the land each released "
+                    "(reclassification moves land from SHA to CHA and is not released land: releases_land=false), "
+                    "items destroyed, and areas in geodesic square metres. Voided events are left out unless "
+                    "include_voided=true.",
+        filters=("state", "kind"),
+        properties=EVENT_PROPERTIES,
+        source=_events_source,
+        feature_geometry=_event_feature_geometry,
+        tile_geometry=lambda query: "f.released_geom",
+        extent_table="land_release_events", extent_geometry="released_geom", extent_date="date",
+        extra_params=("include_voided",),
+        date_intervals=True,
+        voided_readable_by_id=True,
+    ),
+}
+
+
+def collection_or_404(collection_id: str) -> Collection:
+    collection = COLLECTIONS.get(collection_id)
+    if collection is None:
+        raise Problem(404, f"No collection '{collection_id}': the collections are "
+                           f"{', '.join(COLLECTIONS)} (GET /collections).")
+    return collection
+
+
+def source_and_conditions(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    return query.collection.source(query, params)
+
+
+def collection_extent(conn: Connection, collection: Collection, states: list[str] | None = None) -> dict[str, Any]:
+    """Where and since when the collection has features; over `states` only when given (a key's scope)."""
+    in_states = "" if states is None else " AND state_iso3 = ANY(:states)"
+    geom, day, table = collection.extent_geometry, collection.extent_date, collection.extent_table
+    rows = f"{table} WHERE voided_at IS NULL{in_states}"
+    sql = f"SELECT x.*, (SELECT min({day}) FROM {rows}) AS t0 FROM ({sql_extent(geom, rows)}) x"
+    # across the antimeridian x1 > x2 (OGC API - Features, the bbox of an extent)
+    x1, y1, x2, y2, t0 = conn.execute(text(sql), {"states": states}).one()
+    bbox = [[x1, y1, x2, y2]] if x1 is not None else [[-180.0, -90.0, 180.0, 90.0]]
+    return {
+        "spatial": {"bbox": bbox, "crs": CRS84_URI},
+        "temporal": {"interval": [[f"{t0.isoformat()}T00:00:00Z" if t0 else None, None]],
+                     "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+    }
+
+
+def collection_document(conn: Connection, collection: Collection, base: str,
+                        states: list[str] | None = None) -> dict[str, Any]:
+    href = f"{base}/collections/{collection.id}"
+    return {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "links": [
+            {"rel": "self", "type": "application/json", "title": "This collection", "href": href},
+            {"rel": "items", "type": GEOJSON, "title": "The features", "href": f"{href}/items"},
+            {"rel": "item", "type": "application/vnd.mapbox-vector-tile", "templated": True,
+             "title": "Mapbox vector tiles (WebMercatorQuad)",
+             "href": f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"},
+        ],
+        "extent": collection_extent(conn, collection, states),
+        "crs": LISTED_CRS,
+        "storageCrs": CRS84_URI,
+    }
+
+
+def landing_page(base: str) -> dict[str, Any]:
+    return {
+        "title": "landrelease: hazardous areas and land release",
+        "description": "Mine action hazardous areas (SHA/CHA) and land-release events (IMAS 07.11) as "
+                       "OGC API - Features layers and vector tiles.",
+        "links": [
+            {"rel": "self", "type": "application/json", "title": "This document", "href": f"{base}/"},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+             "title": "The API definition (OpenAPI 3.0)", "href": f"{base}/api"},
+            {"rel": "service-doc", "type": "text/html", "title": "The API documentation", "href": f"{base}/docs"},
+            {"rel": "conformance", "type": "application/json", "title": "Conformance classes",
+             "href": f"{base}/conformance"},
+            {"rel": "data", "type": "application/json", "title": "The collections", "href": f"{base}/collections"},
+        ],
+    }

@@ -1,0 +1,89 @@
+"""The OpenAPI document as 3.0 (what OGC API - Features clients read), and the items parameters in it."""
+from __future__ import annotations
+
+from typing import Any
+
+from app.layers import EVENT_KINDS
+from app.models import CLASSIFICATIONS, HAZARD_STATUSES
+from app.ogc.params import DEFAULT_LIMIT, max_limit
+from app.params import ISO3_PATTERN
+
+
+def _as_openapi_30(node: Any) -> Any:
+    """Rewrite the few OpenAPI 3.1 spellings FastAPI uses (null in anyOf, examples lists) as 3.0."""
+    if isinstance(node, list):
+        return [_as_openapi_30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _as_openapi_30(v) for k, v in node.items()}
+    for key in ("anyOf", "oneOf"):
+        options = out.get(key)
+        if isinstance(options, list) and any(o == {"type": "null"} for o in options):
+            rest = [o for o in options if o != {"type": "null"}]
+            del out[key]
+            if len(rest) == 1:
+                out.update(rest[0])
+            else:
+                out[key] = rest
+            out["nullable"] = True
+    if out.get("type") == "null":
+        out.pop("type")
+        out["nullable"] = True
+    if isinstance(out.get("type"), list):
+        types = [t for t in out["type"] if t != "null"]
+        out["type"] = types[0] if types else "string"
+        if len(types) < len(node.get("type", [])):
+            out["nullable"] = True
+    if "examples" in out and isinstance(out["examples"], list) and "in" not in out and "content" not in out:
+        examples = out.pop("examples")
+        if examples:
+            out["example"] = examples[0]
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for key in ("exclusiveMinimum", "exclusiveMaximum"):
+        if isinstance(out.get(key), int | float) and not isinstance(out.get(key), bool):
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            out[bound] = out.pop(key)
+            out[key] = True
+    return out
+
+
+def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
+    converted = _as_openapi_30(document)
+    converted["openapi"] = "3.0.3"
+    converted.pop("jsonSchemaDialect", None)
+    converted.pop("webhooks", None)
+    return converted
+
+
+def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
+    """The items parameters as OpenAPI 3.0, with the limit maximum declared for clients (GDAL's PAGE_SIZE)."""
+    def q(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema,
+                **extra}
+
+    return [
+        q("limit", f"Features per page (default {DEFAULT_LIMIT}; a larger value than the maximum is served as "
+                   "the maximum)", {"type": "integer", "minimum": 1, "maximum": max_limit(),
+                                    "default": DEFAULT_LIMIT}, style="form", explode=False),
+        q("offset", "Features to skip (the next/prev links carry it)", {"type": "integer", "minimum": 0,
+                                                                          "default": 0}),
+        q("after", "Only features whose id comes after this one, in id order (the next links carry it, with the "
+                   "offset of the page for the counts)", {"type": "string", "format": "uuid"}),
+        q("bbox", "minx,miny,maxx,maxy in bbox-crs (CRS84 by default)",
+          {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, style="form", explode=False),
+        q("bbox-crs", "CRS of bbox (CRS84 by default; EPSG URIs accepted)", {"type": "string", "format": "uri"}),
+        q("datetime", "An instant (the ledger as of the end of that day) or, for land_release_events, an "
+                      "interval start/end (either may be ..)", {"type": "string"}, style="form", explode=False),
+        q("crs", "Output CRS: CRS84 (default), EPSG:4326 (lat/lon) or any EPSG code as "
+                 "http://www.opengis.net/def/crs/EPSG/0/<code>", {"type": "string", "format": "uri"}),
+        q("state", "ISO 3166 alpha-3 code of the State", {"type": "string", "pattern": ISO3_PATTERN}),
+        q("classification", "hazardous_areas only", {"type": "string", "enum": list(CLASSIFICATIONS)}),
+        q("status", "hazardous_areas only", {"type": "string", "enum": list(HAZARD_STATUSES)}),
+        q("geometry", "hazardous_areas only: remaining (default) or baseline",
+          {"type": "string", "enum": ["remaining", "baseline"]}),
+        q("kind", "land_release_events only", {"type": "string", "enum": list(EVENT_KINDS)}),
+        q("include_voided", "land_release_events only: include voided events (flagged voided=true)",
+          {"type": "boolean", "default": False}),
+        q("f", "Output format", {"type": "string", "enum": ["json", "geojson"]}),
+    ]

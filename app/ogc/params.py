@@ -1,0 +1,244 @@
+"""The parameters of the OGC items and tiles requests, read and checked: a 400 names the first bad one."""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from app.geometry import CRSNotKnown, parse_crs
+from app.layers import EVENT_KINDS
+from app.models import CLASSIFICATIONS, HAZARD_STATUSES
+from app.ogc.collections import COLLECTIONS, Collection
+from app.ogc.crs import CRS84, CRS84_SPELLINGS, CRS84_URI, EPSG_URI, OutputCrs
+from app.params import ISO3_PATTERN
+from app.problems import Problem
+from app.settings import get_settings
+
+DEFAULT_LIMIT = 100
+COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f")
+FILTER_VALUES: dict[str, tuple[str, ...]] = {
+    "classification": CLASSIFICATIONS, "status": HAZARD_STATUSES, "kind": EVENT_KINDS,
+}
+
+
+def max_limit() -> int:
+    return get_settings().max_page_size
+
+
+def bad_parameter(name: str, reason: str) -> Problem:
+    return Problem(400, f"Parameter '{name}': {reason}", title="Invalid parameter",
+                   invalid_params=[{"name": name, "reason": reason}])
+
+
+def read_crs(name: str, value: str | None, conn: Connection) -> OutputCrs:
+    """CRS84 (lon/lat) by default; an EPSG code in its own axis order (EPSG:4326 is lat/lon)."""
+    if value is None or value.strip() == "":
+        return CRS84
+    if value.strip().lower() in CRS84_SPELLINGS:
+        return CRS84
+    try:
+        crs = parse_crs(value)
+    except CRSNotKnown as exc:
+        raise bad_parameter(name, f"{exc}; use {CRS84_URI} or {EPSG_URI.format(code='<code>')}") from exc
+    code = crs.to_epsg()
+    if code is None:
+        raise bad_parameter(name, f"'{value}' has no EPSG code")
+    known = conn.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"),
+                         {"srid": code}).scalar_one()
+    if not known:
+        raise bad_parameter(name, f"EPSG:{code} is not a CRS the database can transform to")
+    north_first = bool(crs.axis_info) and crs.axis_info[0].direction.lower() in ("north", "south")
+    return OutputCrs(code, EPSG_URI.format(code=code), north_first)
+
+
+@dataclass
+class DateFilter:
+    as_of: date | None = None  # an instant
+    start: date | None = None  # an interval (open ends allowed)
+    end: date | None = None
+
+    @property
+    def interval(self) -> bool:
+        return self.as_of is None and (self.start is not None or self.end is not None)
+
+
+@dataclass
+class ItemsQuery:
+    collection: Collection
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    after: uuid.UUID | None = None  # keyset paging: only features with a greater id
+    bbox: tuple[float, float, float, float] | None = None
+    bbox_crs: OutputCrs = CRS84
+    dates: DateFilter = field(default_factory=DateFilter)
+    crs: OutputCrs = CRS84
+    filters: dict[str, str] = field(default_factory=dict)
+    baseline: bool = False
+    include_voided: bool = False
+
+
+def _read_date(name: str, value: str) -> date:
+    text_value = value.strip()
+    try:
+        if "T" in text_value or "t" in text_value:
+            return datetime.fromisoformat(text_value.replace("z", "Z").replace("Z", "+00:00")).date()
+        return date.fromisoformat(text_value)
+    except ValueError as exc:
+        raise bad_parameter(name, f"'{value}' is not an RFC 3339 date or date-time (e.g. 2023-12-31)") from exc
+
+
+def read_datetime(value: str | None, collection: Collection) -> DateFilter:
+    if value is None or value.strip() == "":
+        return DateFilter()
+    if "/" not in value:
+        return DateFilter(as_of=_read_date("datetime", value))
+    start_text, _, end_text = value.partition("/")
+    if "/" in end_text:
+        raise bad_parameter("datetime", "an interval has exactly one '/': start/end, either may be '..'")
+    start = None if start_text in ("", "..") else _read_date("datetime", start_text)
+    end = None if end_text in ("", "..") else _read_date("datetime", end_text)
+    if start is None and end is None:
+        return DateFilter()
+    if start and end and start > end:
+        raise bad_parameter("datetime", f"the interval starts ({start}) after it ends ({end})")
+    if not collection.date_intervals:
+        raise bad_parameter("datetime", f"{collection.id} shows the ledger at one date: give an instant such as "
+                                        "2023-12-31 (the state at the end of that day), not an interval")
+    return DateFilter(start=start, end=end)
+
+
+def _read_int(name: str, value: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise bad_parameter(name, f"'{value}' is not an integer") from exc
+    if number < minimum:
+        raise bad_parameter(name, f"must be at least {minimum}, got {number}")
+    if number > 2**62:
+        raise bad_parameter(name, f"{number} is far beyond any layer's size")
+    return number
+
+
+def read_bbox(value: str, crs: OutputCrs) -> tuple[float, float, float, float]:
+    parts = value.split(",")
+    if len(parts) not in (4, 6):
+        raise bad_parameter("bbox", "give 4 numbers minx,miny,maxx,maxy (or 6 with heights)")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError as exc:
+        raise bad_parameter("bbox", f"'{value}' holds something that is not a number") from exc
+    if any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
+        raise bad_parameter("bbox", "the numbers must be finite")
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    x1, y1, x2, y2 = numbers
+    if crs.north_first:  # EPSG:4326 and friends: the bbox is lat,lon
+        x1, y1, x2, y2 = y1, x1, y2, x2
+    if y1 > y2:
+        raise bad_parameter("bbox", f"the lower {'latitude' if crs.geographic else 'y'} ({y1}) is above the upper "
+                                    f"one ({y2})")
+    if crs.geographic:
+        if not all(-180 <= x <= 180 for x in (x1, x2)) or not all(-90 <= y <= 90 for y in (y1, y2)):
+            raise bad_parameter("bbox", "longitudes must be within [-180, 180] and latitudes within [-90, 90]")
+    elif x1 > x2:
+        raise bad_parameter("bbox", f"the lower x ({x1}) is greater than the upper one ({x2})")
+    return x1, y1, x2, y2
+
+
+def read_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, str]:
+    filters: dict[str, str] = {}
+    for name in collection.filters:
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        if name == "state":
+            if not re.fullmatch(ISO3_PATTERN, value):
+                raise bad_parameter("state", f"'{value}' is not an ISO 3166 alpha-3 code such as KHM")
+            filters[name] = value.upper()
+            continue
+        allowed = FILTER_VALUES[name]
+        if value not in allowed:
+            raise bad_parameter(name, f"'{value}' is not one of {', '.join(allowed)}")
+        filters[name] = value
+    return filters
+
+
+def check_known_params(collection: Collection, params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    known = set(allowed) | set(collection.filters) | set(collection.extra_params)
+    for name in params:
+        if name not in known:
+            other = [c.id for c in COLLECTIONS.values() if name in c.filters or name in c.extra_params]
+            hint = f" (it applies to {', '.join(other)})" if other else ""
+            raise bad_parameter(name, f"not a parameter of {collection.id}{hint}; known: {', '.join(sorted(known))}")
+
+
+def read_format(params: Mapping[str, str]) -> None:
+    value = params.get("f")
+    if value not in (None, "", "json", "geojson"):
+        raise bad_parameter("f", f"'{value}' is not offered: only json (GeoJSON)")
+
+
+def read_geometry_choice(collection: Collection, params: Mapping[str, str]) -> bool:
+    value = params.get("geometry")
+    if value in (None, "", "remaining"):
+        return False
+    if value == "baseline":
+        return True
+    raise bad_parameter("geometry", f"'{value}' is not one of remaining, baseline")
+
+
+def read_include_voided(params: Mapping[str, str]) -> bool:
+    value = (params.get("include_voided") or "false").lower()
+    if value not in ("true", "false"):
+        raise bad_parameter("include_voided", f"'{value}' is not true or false")
+    return value == "true"
+
+
+def read_items_query(collection: Collection, params: Mapping[str, str], conn: Connection, *,
+                     paging: bool = True) -> ItemsQuery:
+    """Every parameter of an items (or tiles) request, checked; a 400 names the first bad one."""
+    check_known_params(collection, params, COMMON_ITEM_PARAMS if paging
+                       else ("bbox", "bbox-crs", "datetime", "f"))
+    read_format(params)
+    query = ItemsQuery(collection=collection)
+    if paging:
+        if params.get("limit"):
+            # Above the maximum is not an error (OGC API - Features): the maximum is used.
+            query.limit = min(_read_int("limit", params["limit"], 1), max_limit())
+        if params.get("offset"):
+            query.offset = _read_int("offset", params["offset"], 0)
+        if params.get("after"):
+            try:
+                query.after = uuid.UUID(params["after"])
+            except ValueError as exc:
+                raise bad_parameter("after", f"'{params['after'][:60]}' is not a feature id (follow the next "
+                                             "link, which carries it)") from exc
+        query.crs = read_crs("crs", params.get("crs"), conn)
+    query.bbox_crs = read_crs("bbox-crs", params.get("bbox-crs"), conn)
+    if params.get("bbox-crs") and not params.get("bbox"):
+        raise bad_parameter("bbox-crs", "given without bbox")
+    if params.get("bbox"):
+        query.bbox = read_bbox(params["bbox"], query.bbox_crs)
+    query.dates = read_datetime(params.get("datetime"), collection)
+    query.filters = read_filters(collection, params)
+    if "geometry" in collection.extra_params:
+        query.baseline = read_geometry_choice(collection, params)
+    if "include_voided" in collection.extra_params:
+        query.include_voided = read_include_voided(params)
+    return query
+
+
+def read_feature_params(collection: Collection, params: Mapping[str, str], conn: Connection) -> ItemsQuery:
+    check_known_params(collection, params, ("crs", "f", "datetime"))
+    read_format(params)
+    query = ItemsQuery(collection=collection)
+    query.crs = read_crs("crs", params.get("crs"), conn)
+    query.dates = read_datetime(params.get("datetime"), collection)
+    if "geometry" in collection.extra_params:
+        query.baseline = read_geometry_choice(collection, params)
+    return query
