@@ -60,7 +60,8 @@ def measure(features: int, runs: int) -> str:
         headers = {"Authorization": f"Bearer {secret}"}
         with TestClient(create_app(), headers=headers) as client:
             response = client.post("/api/v1/states/KHM/hazards",
-                                   json={"type": "FeatureCollection", "features": [_square(i) for i in range(features)]})
+                                   json={"type": "FeatureCollection",
+                                         "features": [_square(i) for i in range(features)]})
             response.raise_for_status()
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))

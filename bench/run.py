@@ -673,7 +673,8 @@ class Bench:
         lines = [
             "# Benchmark results",
             "",
-            f"Run `{' '.join(['python -m bench.run', *_shown_args(sys.argv[1:])])}` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+            f"Run `{' '.join(['python -m bench.run', *_shown_args(sys.argv[1:])])}` "
+            f"on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
             f"{(time.time() - started) / 60:.1f} minutes. Median of {a.repeats} runs, (min-max) beside it.",
             "",
         ]

@@ -176,8 +176,10 @@ def test_x_api_key_header_and_bearer_both_work(anon) -> None:
     if True:
         assert anonymous.get("/api/v1/states/KHM/hazards").status_code == 401
         assert anonymous.get("/api/v1/states/KHM/hazards", headers={"X-API-Key": secret}).status_code == 200
-        assert anonymous.get("/api/v1/states/KHM/hazards", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
-        assert anonymous.get("/api/v1/states/KHM/hazards", headers={"Authorization": f"Basic {secret}"}).status_code == 401
+        assert anonymous.get("/api/v1/states/KHM/hazards",
+                             headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        assert anonymous.get("/api/v1/states/KHM/hazards",
+                             headers={"Authorization": f"Basic {secret}"}).status_code == 401
         # Open endpoints stay open.
         assert anonymous.get("/health").status_code == 200
         assert anonymous.get("/openapi.json").status_code == 200

@@ -157,7 +157,8 @@ def _markers() -> int:
 
 def _write_marker() -> None:
     with database.get_engine().begin() as conn:
-        conn.execute(text("INSERT INTO audit_log (actor, table_name, row_id, action) VALUES ('test', 't', '1', 'marker')"))
+        conn.execute(text("INSERT INTO audit_log (actor, table_name, row_id, action) "
+                          "VALUES ('test', 't', '1', 'marker')"))
 
 
 def test_pruning_keeps_what_recovery_needs_and_a_failed_recovery_puts_the_data_back(

@@ -4,8 +4,8 @@ One State (KHM) with a hand-made history in UTM 48N squares of known area:
 - H1, SHA 1000 m x 1000 m recorded 2018-01-01: cleared 1000 x 300 on 2020-03-01, cancelled 1000 x 200
   on 2023-05-01;
 - H2, CHA 500 m x 1000 m recorded 2019-06-01: cleared 500 x 500 on 2024-02-01.
-Article 5: original deadline 2010-01-01 (entry into force 2000-01-01); extended (decided 2009-11-27) to 2020-01-01; extended again
-(decided 2019-11-29) to 2025-12-31 with milestones 0.2 km2 in 2020 and 2021.
+Article 5: original deadline 2010-01-01 (entry into force 2000-01-01); extended (decided 2009-11-27) to 2020-01-01;
+extended again (decided 2019-11-29) to 2025-12-31 with milestones 0.2 km2 in 2020 and 2021.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ def test_demo_state_loads_through_the_ledger(client) -> None:
     assert (hazards, events) == (159, 683)
     with database.get_engine().connect() as conn:
         row = conn.execute(text(
-            "SELECT sum(baseline_area_m2) FILTER (WHERE parent_id IS NULL) AS baseline, sum(remaining_area_m2) AS remaining, "
+            "SELECT sum(baseline_area_m2) FILTER (WHERE parent_id IS NULL) AS baseline, "
+            "sum(remaining_area_m2) AS remaining, "
             "sum(remaining_area_m2) FILTER (WHERE parent_id IS NULL) AS remaining_recorded, "
             "count(*) FILTER (WHERE status = 'released') AS closed FROM hazardous_areas WHERE state_iso3 = 'BIH'"
         )).one()

@@ -216,7 +216,8 @@ def test_serve_starts_own_cluster_stops_it_and_keeps_data(cluster_dir: Path) -> 
                     conn.execute(text("INSERT INTO audit_log (actor, table_name, row_id, action) "
                                       "VALUES ('test', 't', '1', 'marker')"))
                 else:
-                    assert conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'marker'")).scalar_one() == 1
+                    assert conn.execute(text("SELECT count(*) FROM audit_log "
+                                             "WHERE action = 'marker'")).scalar_one() == 1
             engine.dispose()
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -234,13 +235,15 @@ def test_migration_0005_clears_key_names_from_decision_sources(database_url: str
                 "INSERT INTO article5_decisions (state_iso3, kind, decided_on, deadline, source) "
                 "VALUES ('KHM', 'extension', :on, '2031-12-31', :source) RETURNING id"),
                 {"on": date(2026, 11, day), "source": source}).scalar_one()
-                for day, source in ((1, "recorded by secretariat key"), (2, "recorded by the 22MSP, APLC/MSP.22/2024/12"))]
+                for day, source in ((1, "recorded by secretariat key"),
+                                    (2, "recorded by the 22MSP, APLC/MSP.22/2024/12"))]
             conn.execute(text("INSERT INTO audit_log (state_iso3, actor, table_name, row_id, action) "
                               "VALUES ('KHM', 'secretariat key', 'article5_decisions', :id, 'create')"),
                          {"id": str(ids[0])})
         migrate.upgrade(database_url, "head")
         with engine.begin() as conn:
-            sources = [conn.execute(text("SELECT source FROM article5_decisions WHERE id = :id"), {"id": i}).scalar_one()
+            sources = [conn.execute(text("SELECT source FROM article5_decisions WHERE id = :id"),
+                                    {"id": i}).scalar_one()
                        for i in ids]
             conn.execute(text("DELETE FROM article5_decisions WHERE id = ANY(:ids)"), {"ids": ids})
             conn.execute(text("DELETE FROM audit_log WHERE actor = 'secretariat key'"))

@@ -258,7 +258,8 @@ def test_reclassification_split_makes_a_new_cha_and_releases_nothing(client) -> 
     assert hazard(client, h["id"], "2018-04-30")["properties"]["remaining_area_m2"] == approx(
         true_area(0, 0, 1000, 1000))
     # the split-off CHA is cleared on its own
-    cleared = post_event(client, child_id, "clearance", "2019-01-01", rect(0, 0, 300, 300), items_destroyed={"ap_mines": 2})
+    cleared = post_event(client, child_id, "clearance", "2019-01-01", rect(0, 0, 300, 300),
+                         items_destroyed={"ap_mines": 2})
     assert cleared["hazard_status"] == "released"
     # voiding the split is refused while the CHA has events
     response = client.post(f"/api/v1/events/{split['id']}/void", json={"reason": "mistake"})
@@ -276,7 +277,8 @@ def test_whole_reclassification_changes_class_from_that_date(client) -> None:
     assert again.status_code == 422
     assert "already a CHA" in again.json()["detail"]
     cha = post_hazard(client, "C", rect(2000, 0, 100, 100), classification="CHA")
-    refused = client.post(f"/api/v1/hazards/{cha['id']}/events", json={"kind": "reclassification", "date": "2020-01-01"})
+    refused = client.post(f"/api/v1/hazards/{cha['id']}/events",
+                          json={"kind": "reclassification", "date": "2020-01-01"})
     assert refused.status_code == 422
 
 
@@ -330,7 +332,8 @@ def test_concurrent_writers_on_one_hazard_lose_nothing(live_server: str, admin_k
         with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
             barrier.wait()
             results.append(http.post(f"/api/v1/hazards/{created['id']}/events", params={"crs": UTM48N},
-                                     json={"kind": "clearance", "date": "2016-01-01", "geometry": rect(x, 0, 600, 1000)}))
+                                     json={"kind": "clearance", "date": "2016-01-01",
+                                           "geometry": rect(x, 0, 600, 1000)}))
 
     threads = [threading.Thread(target=write, args=(x,)) for x in (0, 400)]
     for t in threads:
@@ -341,7 +344,8 @@ def test_concurrent_writers_on_one_hazard_lose_nothing(live_server: str, admin_k
     with database.get_engine().connect() as conn:
         row = conn.execute(text(
             "SELECT h.remaining_area_m2, ST_Area(ST_Difference(h.baseline_geom, "
-            "(SELECT ST_Union(submitted_geom) FROM land_release_events e WHERE e.hazard_id = h.id))::geography) AS expected, "
+            "(SELECT ST_Union(submitted_geom) FROM land_release_events e WHERE e.hazard_id = h.id))::geography) "
+            "AS expected, "
             "(SELECT sum(released_area_m2) FROM land_release_events e WHERE e.hazard_id = h.id) AS released "
             "FROM hazardous_areas h WHERE h.id = :id"), {"id": created["id"]}).one()
     assert row.remaining_area_m2 == pytest.approx(row.expected, abs=2.0)
@@ -371,7 +375,8 @@ def test_back_dated_event_cannot_empty_a_split(client) -> None:
 def test_a_split_of_everything_is_a_whole_reclassification(client) -> None:
     h = post_hazard(client, "H", rect(0, 0, 100, 100))
     response = client.post(f"/api/v1/hazards/{h['id']}/events", params={"crs": UTM48N},
-                           json={"kind": "reclassification", "date": "2020-06-01", "geometry": rect(-10, -10, 120, 120)})
+                           json={"kind": "reclassification", "date": "2020-06-01",
+                                 "geometry": rect(-10, -10, 120, 120)})
     assert response.status_code == 422
     assert "without a geometry" in response.json()["detail"]
     props = hazard(client, h["id"])["properties"]

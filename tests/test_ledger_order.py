@@ -69,7 +69,8 @@ def test_figures_do_not_depend_on_arrival_order(client, events, seed) -> None:
         # The ledger's tolerance (README, "Geometry and precision"): 0.1 m2 + 2 mm x perimeter, that
         # of the 1 km hazard the events cut.
         for key in expected.keys() | actual.keys():
-            assert actual.get(key, 0.0) == pytest.approx(expected.get(key, 0.0), abs=0.1 + 0.002 * HAZARD_PERIMETER_M), \
+            assert actual.get(key, 0.0) == pytest.approx(expected.get(key, 0.0),
+                                                         abs=0.1 + 0.002 * HAZARD_PERIMETER_M), \
                 (key, events, order)
 
 

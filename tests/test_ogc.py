@@ -197,7 +197,8 @@ def test_datetime_instant_is_the_ledger_as_of_that_day(client, ledger) -> None:
 def test_bbox_in_crs84_epsg4326_and_projected(client, ledger) -> None:
     to_ll = Transformer.from_crs(UTM48N, "EPSG:4326", always_xy=True)
     # around KHM-A only (x 0..1000 m, y 0..1000 m from the origin)
-    (x1, y1), (x2, y2) = to_ll.transform(500_000 + 100, 1_450_000 + 100), to_ll.transform(500_000 + 900, 1_450_000 + 900)
+    (x1, y1), (x2, y2) = (to_ll.transform(500_000 + 100, 1_450_000 + 100),
+                          to_ll.transform(500_000 + 900, 1_450_000 + 900))
     body = items(client, bbox=f"{x1},{y1},{x2},{y2}")
     assert [f["properties"]["external_id"] for f in body["features"]] == ["KHM-A"]
     body = items(client, bbox=f"{y1},{x1},{y2},{x2}", **{"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"})
@@ -317,7 +318,8 @@ def test_next_links_page_by_id_so_a_change_between_pages_skips_nothing(client) -
     assert [f["id"] for f in tail["features"]] == seen[200:] and tail["numberMatched"] == 250
 
 
-def test_gdal_reads_every_collection_with_the_right_count(client, ledger, live_server, admin_key, tmp_path: Path) -> None:
+def test_gdal_reads_every_collection_with_the_right_count(client, ledger, live_server, admin_key,
+                                                          tmp_path: Path) -> None:
     post_many(client, 230, prefix="G")
     env = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: Bearer {admin_key}"}  # GDAL sends the key
     expected = {"hazardous_areas": 234, "land_release_events": 3}
@@ -437,7 +439,8 @@ def test_a_database_error_is_a_problem_not_a_cut_off_document(client, ledger, mo
 
     assert client.get("/collections/hazardous_areas/items", params={"offset": "9" * 30}).status_code == 400
     real_page_sql = features.page_sql
-    monkeypatch.setattr(features, "page_sql", lambda query: ("SELECT no_such_column FROM hazardous_areas", *real_page_sql(query)[1:]))
+    monkeypatch.setattr(features, "page_sql",
+                        lambda query: ("SELECT no_such_column FROM hazardous_areas", *real_page_sql(query)[1:]))
     response = client.get("/collections/hazardous_areas/items")
     assert response.status_code >= 500
     assert response.headers["content-type"].startswith("application/problem+json")

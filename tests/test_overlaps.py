@@ -157,7 +157,8 @@ def test_stored_overlaps_are_listed(client, database_url, monkeypatch, capsys) -
     moved = ("ST_Translate(baseline_geom, (SELECT ST_XMin(baseline_geom) FROM hazardous_areas WHERE id = :a) "
              "- ST_XMin(baseline_geom) + 0.004, 0)")
     with database.get_engine().begin() as conn:
-        conn.execute(text(f"UPDATE hazardous_areas SET baseline_geom = {moved}, remaining_geom = {moved} WHERE id = :b"),
+        conn.execute(text(f"UPDATE hazardous_areas SET baseline_geom = {moved}, remaining_geom = {moved} "
+                          "WHERE id = :b"),
                      {"a": a["id"], "b": b["id"]})
     response = client.get("/api/v1/states/KHM/overlaps")
     assert response.status_code == 200, response.text

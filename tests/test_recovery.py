@@ -87,7 +87,8 @@ def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path,
             # Healed without restarting the app: the same data, and writes work again.
             _wait_for("/health ok", lambda: client.get("/health").status_code == 200, 30, every=0.2)
             healed_after = time.monotonic() - killed
-            assert client.get(f"/api/v1/hazards/{before['id']}").json()["properties"]["external_id"] == "KHM-BEFORE-CRASH"
+            assert (client.get(f"/api/v1/hazards/{before['id']}").json()["properties"]["external_id"]
+                    == "KHM-BEFORE-CRASH")
             post_hazard(client, "KHM-AFTER-CRASH", rect(200, 0, 100, 100))
             listed = client.get("/api/v1/states/KHM/hazards").json()
             assert {f["properties"]["external_id"] for f in listed["features"]} == {"KHM-BEFORE-CRASH",

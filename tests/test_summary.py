@@ -34,7 +34,8 @@ def a(x: float, y: float, w: float, h: float) -> float:
     return true_area(x, y, w, h)
 
 
-AREA_A, AREA_B, AREA_C, AREA_D = a(0, 0, 1000, 1000), a(2000, 0, 500, 400), a(0, 2000, 600, 600), a(3000, 3000, 200, 200)
+AREA_A, AREA_B, AREA_C, AREA_D = (a(0, 0, 1000, 1000), a(2000, 0, 500, 400), a(0, 2000, 600, 600),
+                                  a(3000, 3000, 200, 200))
 CANCEL_1, CANCEL_2 = a(0, 0, 1000, 300), a(0, 500, 1000, 100)
 SPLIT, REDUCTION, CHILD_CLEARANCE = a(0, 700, 1000, 300), a(0, 300, 1000, 200), a(0, 700, 500, 300)
 

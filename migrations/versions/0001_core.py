@@ -33,7 +33,8 @@ def upgrade() -> None:
             state_iso3 varchar(3) NOT NULL REFERENCES states(iso3),
             external_id text NOT NULL,
             name text,
-            classification varchar(3) NOT NULL CONSTRAINT ck_hazard_classification CHECK (classification IN ('SHA', 'CHA')),
+            classification varchar(3) NOT NULL
+                CONSTRAINT ck_hazard_classification CHECK (classification IN ('SHA', 'CHA')),
             reclassified_on date,
             contamination text[] NOT NULL,
             region text,
@@ -44,7 +45,8 @@ def upgrade() -> None:
             baseline_area_m2 double precision NOT NULL,
             remaining_geom geometry(MultiPolygon, 4326) NOT NULL,
             remaining_area_m2 double precision NOT NULL,
-            status varchar(10) NOT NULL DEFAULT 'active' CONSTRAINT ck_hazard_status CHECK (status IN ('active', 'released')),
+            status varchar(10) NOT NULL DEFAULT 'active'
+                CONSTRAINT ck_hazard_status CHECK (status IN ('active', 'released')),
             released_on date,
             voided_at timestamptz,
             created_at timestamptz NOT NULL DEFAULT now(),
@@ -72,7 +74,8 @@ def upgrade() -> None:
             outside_area_m2 double precision NOT NULL DEFAULT 0,
             organisation text,
             ap_mines integer NOT NULL DEFAULT 0 CONSTRAINT ck_event_ap_mines CHECK (ap_mines >= 0),
-            improvised_ap_mines integer NOT NULL DEFAULT 0 CONSTRAINT ck_event_improvised_ap_mines CHECK (improvised_ap_mines >= 0),
+            improvised_ap_mines integer NOT NULL DEFAULT 0
+                CONSTRAINT ck_event_improvised_ap_mines CHECK (improvised_ap_mines >= 0),
             av_mines integer NOT NULL DEFAULT 0 CONSTRAINT ck_event_av_mines CHECK (av_mines >= 0),
             other_eo integer NOT NULL DEFAULT 0 CONSTRAINT ck_event_other_eo CHECK (other_eo >= 0),
             new_hazard_id uuid,
@@ -104,7 +107,8 @@ def upgrade() -> None:
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             state_iso3 varchar(3) NOT NULL REFERENCES states(iso3),
             kind varchar(30) NOT NULL CONSTRAINT ck_decision_kind CHECK (kind IN (
-                'original_deadline', 'extension', 'completion', 'reopening', 'withdrawal_notified', 'withdrawal_effective')),
+                'original_deadline', 'extension', 'completion', 'reopening', 'withdrawal_notified',
+                'withdrawal_effective')),
             decided_on date,
             meeting text,
             deadline date,
@@ -132,7 +136,8 @@ def upgrade() -> None:
     conn = op.get_bind()
     for row in rows:
         conn.exec_driver_sql(
-            "INSERT INTO states (iso3, name, entry_into_force, source) VALUES (%(iso3)s, %(name)s, %(eif)s, %(source)s)",
+            "INSERT INTO states (iso3, name, entry_into_force, source) "
+            "VALUES (%(iso3)s, %(name)s, %(eif)s, %(source)s)",
             {"iso3": row["iso3"], "name": row["name"], "eif": row["entry_into_force"] or None,
              "source": "geodata/article5_states.csv"},
         )

@@ -19,7 +19,8 @@ def upgrade() -> None:
         CREATE TABLE api_keys (
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-            role varchar(10) NOT NULL CONSTRAINT ck_api_key_role CHECK (role IN ('editor', 'viewer', 'committee', 'admin')),
+            role varchar(10) NOT NULL
+                CONSTRAINT ck_api_key_role CHECK (role IN ('editor', 'viewer', 'committee', 'admin')),
             state_iso3 varchar(3) REFERENCES states(iso3),
             prefix varchar(16) NOT NULL,
             key_hash char(64) NOT NULL CONSTRAINT uq_api_key_hash UNIQUE,
