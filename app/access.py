@@ -92,7 +92,8 @@ def create_key(session: Session, *, name: str, role: str, state_iso3: str | None
     if iso3 is not None:
         known = session.execute(text("SELECT 1 FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
         if known is None:
-            raise InvalidKeyRequest(f"unknown State '{iso3}': use the ISO 3166 alpha-3 code of a State in the states table")
+            raise InvalidKeyRequest(f"unknown State '{iso3}': use the ISO 3166 alpha-3 code of a State in the "
+                                    "states table")
     body = secrets.token_urlsafe(32)
     secret = f"{KEY_PREFIX}{body}"
     prefix = secret[: len(KEY_PREFIX) + 8]

@@ -238,7 +238,8 @@ def base_backup_before(cluster: EmbeddedCluster, target: datetime) -> BaseBackup
     return usable[-1]
 
 
-def restore_to_time(cluster: EmbeddedCluster, target: datetime, timeout: float = RECOVERY_TIMEOUT_S) -> PointInTimeRecovery:
+def restore_to_time(cluster: EmbeddedCluster, target: datetime,
+                    timeout: float = RECOVERY_TIMEOUT_S) -> PointInTimeRecovery:
     """Bring the cluster back to how it was at `target` (see the module's rules)."""
     if target.tzinfo is None:
         raise BackupError("give the time with its zone, e.g. 2026-05-01T14:30:00+00:00")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -32,11 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
         # exit so that the embedded cluster is stopped on the way out.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
-        try:
-            # No `Server: uvicorn` header: what runs the service is nobody's business.
+        # No `Server: uvicorn` header: what runs the service is nobody's business.
+        with contextlib.suppress(SystemExit):
             uvicorn.run(app, host=host, port=port, log_level=settings.log_level, server_header=False)
-        except SystemExit:
-            pass
     return 0
 
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from app import database
 from app.embedded import EmbeddedCluster
@@ -31,7 +31,7 @@ MAX_RETRY_WAIT_S = 30.0
 FAILURE_LOG_INTERVAL_S = 10.0
 
 
-class ClusterState(str, Enum):
+class ClusterState(StrEnum):
     RUNNING = "running"
     RESTARTING = "restarting"
     MAINTENANCE = "maintenance"

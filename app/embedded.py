@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -158,7 +158,8 @@ class EmbeddedCluster:
                 return pwd.getpwnam(name)
             except KeyError:
                 continue
-        raise EmbeddedClusterError("running as root needs an unprivileged 'postgres' account (apt-get install postgresql)")
+        raise EmbeddedClusterError("running as root needs an unprivileged 'postgres' account "
+                                   "(apt-get install postgresql)")
 
     def _cmd(self, *args: str) -> list[str]:
         if self._run_as is None:
@@ -326,10 +327,8 @@ class EmbeddedCluster:
             return
         log.warning("ending %d server processes left by a postmaster that died: %s", len(leftovers), leftovers)
         for pid in leftovers:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + timeout
         while self._leftover_server_processes():
             if time.monotonic() > deadline:
@@ -414,7 +413,8 @@ class EmbeddedCluster:
             except psycopg.Error as exc:
                 major = postgres_major(self.bindir)
                 raise EmbeddedClusterError(
-                    f"cannot create the PostGIS extension ({exc}). Install it with: apt-get install postgresql-{major}-postgis-3"
+                    f"cannot create the PostGIS extension ({exc}). Install it with: "
+                    f"apt-get install postgresql-{major}-postgis-3"
                 ) from exc
 
     def stop(self) -> None:

@@ -386,8 +386,8 @@ def _ring(value: Any, where: str, warnings: set[str]) -> list[tuple[float, float
         raise GeometryError("a linear ring must be an array of positions", where)
     points = [_position(p, f"{where}[{i}]", warnings) for i, p in enumerate(value)]
     if len(points) < 4:
-        raise GeometryError(f"a linear ring needs at least 4 positions (first repeated last); this one has {len(points)}",
-                            where)
+        raise GeometryError("a linear ring needs at least 4 positions (first repeated last); this one has "
+                            f"{len(points)}", where)
     if points[0] != points[-1]:
         raise GeometryError(
             f"the ring is not closed: it starts at {list(points[0])} and ends at {list(points[-1])}; "

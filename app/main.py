@@ -12,11 +12,8 @@ from app.headers import SecurityHeaders
 from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
 from app.read_routing import ReadRouting
+from app.routers import api_docs, dashboard, files, hazards, health, ogc, states
 from app.routers import audit as audit_router
-from app.routers import hazards, health
-from app.routers import states
-from app.routers import files, ogc
-from app.routers import api_docs, dashboard
 
 log = logging.getLogger(__name__)
 

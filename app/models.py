@@ -42,6 +42,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 MultiPolygon = Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
 
 
+RANDOM_UUID = text("gen_random_uuid()")
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -63,7 +66,7 @@ class HazardousArea(Base):
         CheckConstraint(_in("status", HAZARD_STATUSES), name="ck_hazard_status"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
     external_id: Mapped[str] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
@@ -96,8 +99,8 @@ class LandReleaseEvent(Base):
         *(CheckConstraint(f"{item} >= 0", name=f"ck_event_{item}") for item in ITEM_KINDS),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
-    # Arrival order: ties between events of the same date are replayed in this order.
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
+    # Arrival order: only separates identical events of one kind and day (the replay order is date, kind, polygon).
     arrival: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     hazard_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"), index=True)
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
@@ -141,7 +144,7 @@ class Article5Decision(Base):
     __tablename__ = "article5_decisions"
     __table_args__ = (CheckConstraint(_in("kind", DECISION_KINDS), name="ck_decision_kind"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
     decided_on: Mapped[date | None] = mapped_column(Date)
@@ -173,7 +176,7 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (CheckConstraint(_in("role", API_KEY_ROLES), name="ck_api_key_role"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
     name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(10))
     state_iso3: Mapped[str | None] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)

@@ -76,9 +76,9 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
     resubmitted = [i for i, h in enumerate(hazards) if h.external_id in existing]
     ewkb = _ewkb([hazards[i].geometry.geometry for i in resubmitted])
     raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor:
-        with cursor.copy("COPY hazard_import_resubmitted (ord, external_id, name, classification, contamination, "
-                         "region, date_of_information, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
+    with raw.cursor() as cursor, cursor.copy(
+            "COPY hazard_import_resubmitted (ord, external_id, name, classification, contamination, "
+            "region, date_of_information, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int4", "text", "text", "text", "text[]", "text", "date", "date", "bytea"])
             for i, wkb in zip(resubmitted, ewkb, strict=True):
                 h = hazards[i]
@@ -184,7 +184,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     if clipped:  # one audit entry per clipped hazard, in one statement
         session.execute(
             text("INSERT INTO audit_log (state_iso3, actor, key_id, table_name, row_id, action, external_id, detail) "
-                 "SELECT :iso3, :actor, CAST(:key_id AS uuid), 'hazardous_areas', r.id, 'clip', r.external_id, r.detail "
+                 "SELECT :iso3, :actor, CAST(:key_id AS uuid), 'hazardous_areas', r.id, 'clip', r.external_id, "
+                 "r.detail "
                  "FROM unnest(CAST(:ids AS text[]), CAST(:external_ids AS text[]), CAST(:details AS jsonb[])) "
                  "AS r(id, external_id, detail)"),
             {"iso3": iso3, "actor": actor.name, "key_id": actor.key_id, "ids": [str(k) for k in clipped],

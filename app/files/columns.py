@@ -44,7 +44,8 @@ def read_mapping(value: str | None) -> dict[str, str]:
     unknown = [t for t, _ in pairs if t not in HAZARD_FIELDS]
     if unknown:
         raise Problem(400, f"mapping names unknown field(s) {', '.join(unknown)}: the fields are "
-                           f"{', '.join(HAZARD_FIELDS)}", invalid_params=[{"name": "mapping", "reason": "unknown field"}])
+                           f"{', '.join(HAZARD_FIELDS)}",
+                      invalid_params=[{"name": "mapping", "reason": "unknown field"}])
     return dict(pairs)
 
 

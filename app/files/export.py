@@ -26,8 +26,8 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.committee import spreadsheet
 from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
+from app.committee import spreadsheet
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
 from app.ledger import require_state
 from app.problems import Problem
@@ -118,10 +118,8 @@ def export_state(session: Session, iso3: str, fmt: str, as_of: date | None, laye
     if status is not None and status not in ("active", "released"):
         raise Problem(400, f"status '{status}' is not one of active, released",
                       invalid_params=[{"name": "status", "reason": "unknown status"}])
-    if layer is None:
-        layers = list(EXPORT_LAYERS) if fmt in ("gpkg", "shp") else ["hazardous_areas"]
-    else:
-        layers = [layer]
+    several = list(EXPORT_LAYERS) if fmt in ("gpkg", "shp") else ["hazardous_areas"]
+    layers = several if layer is None else [layer]
     frames = {name: (_hazards_frame(session, iso3, as_of, status) if name == "hazardous_areas"
                      else _events_frame(session, iso3, as_of)) for name in layers}
     media_type, extension = EXPORT_FORMATS[fmt]

@@ -108,7 +108,8 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         row.external_id: row
         for row in session.execute(
             text(
-                "SELECT id, external_id, classification, contamination, name, region, date_of_information, recorded_on, "
+                "SELECT id, external_id, classification, contamination, name, region, date_of_information, "
+                "recorded_on, "
                 "baseline_area_m2, remaining_area_m2, ST_AsBinary(baseline_geom) AS baseline_wkb "
                 "FROM hazardous_areas WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"
             ),
@@ -268,10 +269,10 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
             text(
                 """
                 INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                    date_of_information, recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2, remaining_geom,
-                    remaining_area_m2)
-                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, :date_of_information, e.date, :parent_id, e.id,
-                       e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
+                    date_of_information, recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2,
+                    remaining_geom, remaining_area_m2)
+                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, :date_of_information, e.date,
+                       :parent_id, e.id, e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
                 FROM land_release_events e WHERE e.id = :event_id
                 RETURNING id
                 """

@@ -78,7 +78,8 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
     base = _base(request)
     states = access.readable_states(key)
     with engine.connect() as conn:
-        documents = [ogc_collections.collection_document(conn, c, base, states) for c in ogc_collections.COLLECTIONS.values()]
+        documents = [ogc_collections.collection_document(conn, c, base, states)
+                     for c in ogc_collections.COLLECTIONS.values()]
     return JSONResponse({
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
@@ -93,7 +94,8 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
                engine: Engine = Depends(read_engine)) -> JSONResponse:
     found = ogc_collections.collection_or_404(collectionId)
     with engine.connect() as conn:
-        return JSONResponse(ogc_collections.collection_document(conn, found, _base(request), access.readable_states(key)))
+        document = ogc_collections.collection_document(conn, found, _base(request), access.readable_states(key))
+    return JSONResponse(document)
 
 
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",

@@ -128,10 +128,14 @@ def state_summary(iso3: ISO3, as_of: CalendarDate | None = AsOf,
     return summaries.state_summary(session, iso3.upper(), as_of or date.today())
 
 
+OVERVIEW_FORMATS = formats.description(Overview)
+REPORT_FORMATS = formats.description(AnnualReport)
+
+
 @router.get("/summary", summary="The Committee's overview: one row per State (JSON or CSV)",
             response_model=Overview, responses=formats.responses(Overview))
 def overview(as_of: CalendarDate | None = AsOf,
-             format: OverviewFormat = Query(formats.JSON, description=formats.description(Overview)),
+             format: OverviewFormat = Query(formats.JSON, description=OVERVIEW_FORMATS),
              key: access.ApiKey | None = Depends(access.overview_reader),
              session: Session = Depends(get_read_session)) -> Overview | Response:
     day = as_of or date.today()
@@ -142,7 +146,7 @@ def overview(as_of: CalendarDate | None = AsOf,
             dependencies=[Depends(access.public_state_reader)], response_model=AnnualReport,
             responses=formats.responses(AnnualReport))
 def annual_report(iso3: ISO3, year: int = Query(..., description="The reporting year (end of December)"),
-                  format: ReportFormat = Query(formats.JSON, description=formats.description(AnnualReport)),
+                  format: ReportFormat = Query(formats.JSON, description=REPORT_FORMATS),
                   session: Session = Depends(get_read_session)) -> AnnualReport | Response:
     if not 1999 <= year <= date.today().year:
         raise Problem(422, f"year {year} is out of range: give a year from 1999 (the Convention's entry into "
