@@ -199,9 +199,9 @@ def generate_rows(n_hazards: int, n_events: int, seed: int = SEED, last_event_da
     hazard_wkb = shapely.to_wkb(shapely.set_srid(np.array(geoms, dtype=object), 4326), hex=True, include_srid=True)
     event_wkb = shapely.to_wkb(shapely.set_srid(np.array(event_geoms, dtype=object), 4326), hex=True,
                                include_srid=True) if event_geoms else []
-    for row, g in zip(hazards, hazard_wkb):
+    for row, g in zip(hazards, hazard_wkb, strict=False):
         row.append(g)
-    for row, g in zip(events, event_wkb):
+    for row, g in zip(events, event_wkb, strict=False):
         row.append(g)
     return hazards, events, plans
 

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 
 def main(argv: list[str]) -> int:
-    from sqlalchemy import event, text
+    from sqlalchemy import event
 
     from app import database
     from app.committee import summaries

@@ -14,7 +14,6 @@ measure each figure `--repeats` times and write bench/results.md. A figure whose
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -26,11 +25,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import psycopg
@@ -318,7 +318,7 @@ class Bench:
         self.start_tipg()
 
     def start_service(self) -> None:
-        log = open(WORK / "service.log", "w")
+        log = open(WORK / "service.log", "w")  # noqa: SIM115 - held open while the service runs
         command = service_command("serve", "--host", "127.0.0.1", "--port", str(SERVICE_PORT))
         extra = {"LANDRELEASE_PUBLIC_READ": "false" if self.key else "true"}
         if self.args.profile:
@@ -345,7 +345,7 @@ class Bench:
         env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@{socket_dir}:5432/landrelease",
                "TIPG_DB_SCHEMAS": '["bench"]', "TIPG_MAX_FEATURES_PER_QUERY": str(PAGE),
                "TIPG_DEFAULT_FEATURES_LIMIT": "10"}
-        log = open(WORK / "tipg.log", "w")
+        log = open(WORK / "tipg.log", "w")  # noqa: SIM115 - held open while tipg runs
         self.tipg = subprocess.Popen(
             [str(python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(TIPG_PORT),
              "--log-level", "warning"], env=env, cwd=WORK, stdout=log, stderr=subprocess.STDOUT)
@@ -519,7 +519,7 @@ class Bench:
         """n events on distinct hazards, each a wedge in a part of the hazard no event has touched yet."""
         if not hasattr(self, "_event_queue"):
             self._event_queue = self._event_source()
-        return [item for _, item in zip(range(n), self._event_queue)]
+        return [item for _, item in zip(range(n), self._event_queue, strict=False)]
 
     def _event_source(self):
         with psycopg.connect(self.conninfo) as conn:

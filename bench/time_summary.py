@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.check:
                 check(session, days)
             for day in days:
-                p50, p95 = timed(lambda: summaries.state_summary(session, args.state, day), args.repeats)
+                p50, p95 = timed(lambda day=day: summaries.state_summary(session, args.state, day), args.repeats)
                 print(f"  summary {args.state} {day}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
-                p50, p95 = timed(lambda: summaries.overview(session, day), args.repeats)
+                p50, p95 = timed(lambda day=day: summaries.overview(session, day), args.repeats)
                 print(f"  overview     {day}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
     finally:
         database.dispose()

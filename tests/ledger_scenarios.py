@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from pyproj import Transformer
+from shapely.geometry import Polygon, shape
 
 from app.geometry import geodesic_area_m2, polygonal_part
-from shapely.geometry import Polygon, shape
 
 UTM48N = "EPSG:32648"
 X0, Y0 = 500_000.0, 1_450_000.0  # on the central meridian of zone 48N, in Battambang province

@@ -83,7 +83,7 @@ def test_events_are_in_order_and_within_their_hazards_lifetime(iso3: str) -> Non
     assert dates == sorted(dates), "events are not in chronological order"
     assert max(dates) <= LAST_EVENT_DATE
     last_on_hazard: dict[str, date] = {}
-    for event, day in zip(items, dates):
+    for event, day in zip(items, dates, strict=False):
         hazard = event["hazard_external_id"]
         assert hazard in recorded_on, event["external_id"]
         assert day >= recorded_on[hazard], f"{event['external_id']} is before its hazard was recorded"

@@ -28,7 +28,6 @@ from tests.conftest import auth_headers, make_api_key
 from tests.ledger_scenarios import UTM48N, hazard_feature, rect
 
 
-
 def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -538,7 +538,7 @@ def _big_geojson(path: Path, vertices: int, features: int = 1) -> None:
             x0 = 105 + n * 0.02
             f.write(('' if n == 0 else ',') + '{"type": "Feature", "properties": {"external_id": "BIG-%d", '
                     '"classification": "SHA", "recorded_on": "2020-01-01"}, "geometry": {"type": "Polygon", '
-                    '"coordinates": [[' % n)
+                    '"coordinates": [['.replace("%d", str(n)))
             for start in range(0, per - 2, 100_000):
                 count = min(100_000, per - 2 - start)
                 f.write(",".join(f"[{x0 + (start + i) * step:.9f},13.0]" for i in range(count)) + ",")

@@ -175,13 +175,13 @@ class Projection:
         self.to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
     def ring_to_ll(self, ring) -> list[list[float]]:
-        xs, ys = zip(*ring.coords)
+        xs, ys = zip(*ring.coords, strict=False)
         lons, lats = self.to_ll.transform(xs, ys)
-        return [[round(float(lon), 7), round(float(lat), 7)] for lon, lat in zip(lons, lats)]
+        return [[round(float(lon), 7), round(float(lat), 7)] for lon, lat in zip(lons, lats, strict=False)]
 
     def ring_to_m(self, coords: list[list[float]]) -> list[tuple[float, float]]:
         xs, ys = self.to_m.transform([c[0] for c in coords], [c[1] for c in coords])
-        return list(zip((float(x) for x in xs), (float(y) for y in ys)))
+        return list(zip((float(x) for x in xs), (float(y) for y in ys), strict=False))
 
     def point_to_m(self, lon: float, lat: float) -> tuple[float, float]:
         x, y = self.to_m.transform(lon, lat)
