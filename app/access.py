@@ -326,6 +326,7 @@ def scope_filters(key: ApiKey | None, filters: dict[str, str]) -> None:
     states = readable_states(key)
     if states is None:
         return
+    assert key is not None  # only a key narrows the readable States
     asked = filters.get("state")
     if asked and asked.upper() not in states:
         raise _forbidden(f"The key '{key.name}' may read {', '.join(states)} only, not {asked.upper()}.")

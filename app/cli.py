@@ -263,11 +263,11 @@ def _keys(args: argparse.Namespace) -> int:
                             print(f"{k['id']:36}  {k['role']:9}  {k['state'] or '-':5}  {k['prefix']:11}  "
                                   f"{(k['revoked_at'] or '-')[:10]:10}  {k['name']}")
                 else:
-                    record = access.revoke_key(session, args.id, actor=actor)
-                    if record is None:
+                    revoked = access.revoke_key(session, args.id, actor=actor)
+                    if revoked is None:
                         print(f"landrelease keys revoke: no key with id {args.id}", file=sys.stderr)
                         return 1
-                    print(f"Revoked key {record['id']} ({record['name']}).")
+                    print(f"Revoked key {revoked['id']} ({revoked['name']}).")
         finally:
             engine.dispose()
     return 0

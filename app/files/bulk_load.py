@@ -76,6 +76,7 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
     resubmitted = [i for i, h in enumerate(hazards) if h.external_id in existing]
     ewkb = _ewkb([hazards[i].geometry.geometry for i in resubmitted])
     raw = session.connection().connection.driver_connection
+    assert raw is not None  # the session's open connection
     with raw.cursor() as cursor, cursor.copy(
             "COPY hazard_import_resubmitted (ord, external_id, name, classification, contamination, "
             "region, date_of_information, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
@@ -144,6 +145,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     ids = np.array([uuid.uuid4() for _ in range(len(hazards))], dtype=object)
     areas = np.zeros(len(hazards))
     raw = session.connection().connection.driver_connection
+    assert raw is not None  # the session's open connection
     try:
         with raw.cursor() as cursor:
             # the rows go out on a writer thread: PostgreSQL stores one chunk while the next is measured

@@ -56,7 +56,7 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 KINDS = {".gpkg": "gpkg", ".zip": "shapefile", ".geojson": "geojson", ".json": "geojson", ".kml": "kml",
          ".kmz": "kmz", ".csv": "csv"}
@@ -180,7 +180,7 @@ def _text_start(head: bytes) -> bytes:
 KML_REFUSED = re.compile(rb"<!DOCTYPE|<!ENTITY|<([\w.-]+:)?NetworkLink[\s>/]", re.IGNORECASE)
 
 
-def _sniff_kml(stream: BinaryIO, name: str) -> None:
+def _sniff_kml(stream: IO[bytes], name: str) -> None:
     """KML: XML with a `kml` root; no DOCTYPE or entities, and no NetworkLink anywhere in the file."""
     head = stream.read(SNIFF_BYTES)
     _meta_format(head, name)

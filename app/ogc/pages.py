@@ -104,8 +104,10 @@ def _copy_page(request: PageRequest, links: Links, spool: tempfile.SpooledTempor
         conn.execute(text("SELECT 1"))  # the transaction starts here, in that isolation level
         conn.exec_driver_sql("SET LOCAL client_encoding = 'UTF8'")  # the bytes go out as they come
         statement = _copy_statement(conn, page)
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a pooled connection that is open
         try:
-            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement, params) as copy:
+            with driver.cursor() as cursor, cursor.copy(statement, params) as copy:
                 for row in copy:  # one row per message: b"<id>\x01<feature>\n"
                     if returned == request.limit:  # the one row more than the page: there is a next page
                         has_next = True
