@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from app.geometry import SQL_EMPTY, sql_difference
 
+
 def hazards_sql(as_of: bool) -> str:
     """SELECT of every hazard with its properties and `remaining_geom`, `baseline_geom` at `:as_of`.
 
