@@ -224,6 +224,7 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
         if not problems and external_id in seen:
             problems.append({"field": "external_id", "column": column_of["external_id"],
                              "message": f"duplicate of row {seen[external_id]} in this file"})
+        geometry: PolygonalGeometry | None
         if accepted[index]:
             geometry = PolygonalGeometry(geometry=snapped[index], warnings=[THREE_D_WARNING] if three_d[index] else [])
         else:
@@ -233,6 +234,7 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
         if problems:
             rejected.append(Rejected(number, external_id if isinstance(external_id, str) else None, problems))
             continue
+        assert geometry is not None  # no problems: it was read
         seen[external_id] = number
         for warning in geometry.warnings:
             warnings.setdefault(warning, []).append(number)
@@ -286,6 +288,7 @@ def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[st
         if problems:
             rejected.append(Rejected(number, external_id if isinstance(external_id, str) else None, problems))
             continue
+        assert props is not None and geometry is not None  # no problems: both were read
         seen[props.external_id] = number
         for warning in geometry.warnings:
             warnings.setdefault(warning, []).append(number)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,7 +16,7 @@ from app.models import CONTAMINATION_TYPES
 from app.params import IsoDate
 
 Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
-assert set(Contamination.__args__) == set(CONTAMINATION_TYPES)
+assert set(get_args(Contamination)) == set(CONTAMINATION_TYPES)
 
 EARLIEST_DATE_OF_INFORMATION = date(1900, 1, 1)
 
@@ -26,7 +26,8 @@ class HazardProperties(BaseModel):
 
     external_id: str = Field(min_length=1, max_length=200, description="The national centre's own reference")
     classification: Literal["SHA", "CHA", "DHA"] = Field(description="SHA or CHA (older data's DHA counts as CHA)")
-    contamination: list[Contamination] = Field(default_factory=lambda: ["AP_MINE"], min_length=1)
+    contamination: list[Contamination] = Field(default_factory=lambda: list[Contamination](["AP_MINE"]),
+                                               min_length=1)
     name: str | None = Field(None, max_length=500)
     region: str | None = Field(None, max_length=500)
     recorded_on: IsoDate = Field(description="YYYY-MM-DD, not in the future")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -43,10 +43,10 @@ class EventIn(BaseModel):
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
     organisation: str | None = Field(None, max_length=500)
     external_id: str | None = Field(None, min_length=1, max_length=200)
-    items_destroyed: ItemsDestroyed = Field(default_factory=ItemsDestroyed)
+    items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
 
 
-assert set(EventIn.model_fields["kind"].annotation.__args__) == set(EVENT_KINDS)
+assert set(get_args(EventIn.model_fields["kind"].annotation)) == set(EVENT_KINDS)
 
 
 class VoidIn(BaseModel):
@@ -121,7 +121,9 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
     if len(features) > settings.max_features_per_request:
         raise Problem(413, f"{len(features)} features in one request; the limit is "
                            f"{settings.max_features_per_request}. Split the collection or use the file import.")
-    hazards, errors, seen = [], [], {}
+    hazards: list[ledger.NewHazard] = []
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
     for i, feature in enumerate(features):
         problems: list[dict[str, str]] = []
         external_id = None
@@ -150,6 +152,7 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
             errors.append({"index": i, "external_id": external_id if isinstance(external_id, str) else None,
                            "errors": problems})
             continue
+        assert props is not None and geometry is not None  # no problems: both were read
         seen[props.external_id] = i
         hazards.append(new_hazard(props, geometry))
     if errors:
@@ -188,7 +191,8 @@ def post_hazards(
     return JSONResponse({"hazards": results}, status_code=201 if created else 200)
 
 
-GEOJSON_RESPONSE = {200: {"description": "GeoJSON", "content": {"application/geo+json": {}}}}
+GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "GeoJSON", "content": {"application/geo+json": {}}}}
 
 
 @router.get("/hazards/{hazard_id}", summary="A hazard as a GeoJSON Feature of what remains, with its events",
