@@ -44,7 +44,10 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/landrelease serve --demo --host $(HOST) --port $(PORT) $(if $(filter 1,$(PUBLIC_READ)),--public-read)
 
+# ruff and mypy first (configured in pyproject.toml): a new finding fails the tests
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # The schemathesis run of `make test` (every check, stateful phase) with a far larger budget:
