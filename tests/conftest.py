@@ -163,6 +163,20 @@ def live_server(clean_database: None, admin_key: str, monkeypatch: pytest.Monkey
 
 
 @pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch):
+    """`limits(max_features=..., ...)`: set limits on the live settings object for one test."""
+    from app.settings import get_settings
+
+    settings = get_settings()
+
+    def _set(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setattr(settings, name, value)
+
+    return _set
+
+
+@pytest.fixture
 def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parents[1] / "test-artifacts"
     path.mkdir(exist_ok=True)

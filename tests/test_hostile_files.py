@@ -25,23 +25,10 @@ import pyogrio
 import pytest
 from pyproj import CRS
 
-from app.settings import get_settings
 from tests.conftest import auth_headers
 from tests.test_files import stored, upload, utm_frame, write
 
 HOSTILE_NAMES = ["hazards.geojson", "hazards.json", "hazards.csv", "hazards.kml", "hazards.gpkg"]
-
-
-@pytest.fixture
-def limits(monkeypatch):
-    """Set limits on the live settings object for one test."""
-    settings = get_settings()
-
-    def _set(**values: Any) -> None:
-        for name, value in values.items():
-            monkeypatch.setattr(settings, name, value)
-
-    return _set
 
 
 @pytest.fixture

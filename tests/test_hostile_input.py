@@ -157,18 +157,6 @@ def test_unknown_crs(client, crs: str, fragment: str) -> None:
 
 
 # --- limits -------------------------------------------------------------------------------------
-@pytest.fixture
-def limits(monkeypatch):
-    """Set limits on the live settings object for one test."""
-    settings = get_settings()
-
-    def _set(**values: Any) -> None:
-        for name, value in values.items():
-            monkeypatch.setattr(settings, name, value)
-
-    return _set
-
-
 def test_vertices_per_geometry_limit(client, limits) -> None:
     limits(max_vertices_per_geometry=10)
     ring = [[102.9 + 0.001 * i, 13.0] for i in range(10)] + [[102.91, 13.01], [102.9, 13.01], [102.9, 13.0]]

@@ -110,7 +110,7 @@ class Article5Status(Result):
     entry_into_force: date | None
     original_deadline: date | None
     deadline: date | None
-    extensions: int | None = Field(description="Extensions granted; null when the number is not known")
+    extensions: int | None = Field(description="Extensions granted; none given when the number is not known")
     status: str = Field(description="obligation, completed, withdrawal_notified, withdrawn or not_in_force")
 
 
@@ -193,7 +193,7 @@ class Milestone(Result):
     planned_m2: float
     planned_areas: int | None
     released_m2: float
-    met: bool | None = Field(description="null while the year is not over and the plan not reached")
+    met: bool | None = Field(description="Not given while the year is not over and the plan not reached")
     decision_id: uuid.UUID
 
 

@@ -17,9 +17,9 @@ def _as_openapi_30(node: Any) -> Any:
         return node
     out = {k: _as_openapi_30(v) for k, v in node.items()}
     for key in ("anyOf", "oneOf"):
-        options = out.get(key)
+        options = node.get(key)  # as given: the null option is {"type": "null"} before its own rewrite
         if isinstance(options, list) and any(o == {"type": "null"} for o in options):
-            rest = [o for o in options if o != {"type": "null"}]
+            rest = [_as_openapi_30(o) for o in options if o != {"type": "null"}]
             del out[key]
             if len(rest) == 1:
                 out.update(rest[0])
