@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# The remaining area at :as_of as app/summaries.py computed it before: a sub-query per hazard.
+# The remaining area at :as_of as app/committee/summaries.py computed it before: a sub-query per hazard.
 PER_HAZARD_REFERENCE = """
     WITH hz AS (
         SELECT h.state_iso3, COALESCE(h.region, '(no region)') AS region, h.contamination,

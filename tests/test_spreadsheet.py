@@ -1,4 +1,4 @@
-"""Spreadsheet-safe CSV (app/spreadsheet.py): names and regions that a spreadsheet would run as formulas come
+"""Spreadsheet-safe CSV (app/committee/spreadsheet.py): names and regions that a spreadsheet would run as formulas come
 out as text in the CSV export, the Article 7 CSV and the Committee's overview CSV; a CR or LF inside a cell
 stays inside it; numbers stay numbers."""
 from __future__ import annotations

@@ -264,7 +264,7 @@ def test_overview_json_and_csv(client, scenario) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
     assert lines[0].startswith('"state","name","status","sha_count","sha_km2","cha_count","cha_km2",'
-                               '"remaining_count","remaining_km2"')  # text is quoted (app/spreadsheet.py)
+                               '"remaining_count","remaining_km2"')  # text is quoted (app/committee/spreadsheet.py)
     table = {r["state"]: r for r in csv.DictReader(io.StringIO(response.text))}
     assert len(table) == 30
     row = table["KHM"]

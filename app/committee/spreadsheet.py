@@ -16,7 +16,7 @@ Reading such a file back gives the text with its quote: a name `=X` exported and
 back as `'=X` (the price OWASP accepts for a file that is safe to open).
 
 Used by the Committee's CSV answers (`csv_text`, app/committee/summaries.py) and the CSV export, written by GDAL
-(`safe_frame` and `GDAL_CSV_OPTIONS`, app/field_files.py).
+(`safe_frame` and `GDAL_CSV_OPTIONS`, app/files/export.py).
 """
 from __future__ import annotations
 
