@@ -116,12 +116,6 @@ def to_wgs84(crs: CRS) -> Transformer | None:
     return Transformer.from_crs(crs, WGS84, always_xy=True)
 
 
-def from_wgs84(crs: CRS) -> Transformer | None:
-    if crs == WGS84 or crs.equals(WGS84, ignore_axis_order=True):
-        return None
-    return Transformer.from_crs(WGS84, crs, always_xy=True)
-
-
 # --- areas --------------------------------------------------------------------------------------
 def geodesic_area_m2(geometry: BaseGeometry | None) -> float:
     """Geodesic area on the WGS84 ellipsoid in square metres (of a lon/lat geometry; lines and points

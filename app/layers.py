@@ -61,10 +61,6 @@ class Property:
             return f"({self.sql})::text"
         return self.sql
 
-    @property
-    def mvt_type(self) -> str:
-        return {"number": "number", "integer": "number", "boolean": "boolean"}.get(self.type, "string")
-
 
 HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),

@@ -169,6 +169,13 @@ def test_kml_network_links_and_doctypes_are_refused(client, http_server, secret)
     refused(post(client, "hazards.kmz", zipped({"doc.kml": network_link})), "NetworkLink")
     late = network_link.replace(b"<Document>", b"<Document>" + b" " * (3 * 1024 * 1024))  # past the first megabyte
     refused(post(client, "hazards.kml", late), "NetworkLink")
+    # a prefixed tag cut by the end of the first megabyte the sniffing reads
+    prefix = b"n" * 200
+    opening = b'<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2" xmlns:' + prefix + b'="x"><Document>'
+    straddling = b"<" + prefix + b":NetworkLink><Link><href>" + url.encode() + b"/more.kml</href></Link></" + \
+        prefix + b":NetworkLink></Document></kml>"
+    padding = b" " * (1024 * 1024 - len(opening) - 100)  # the tag starts 100 bytes before the chunk's end
+    refused(post(client, "hazards.kml", opening + padding + straddling), "NetworkLink")
     entity = (f'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY s SYSTEM "file://{path}">]>'
               '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>&s;</name></Document></kml>').encode()
     refused(post(client, "hazards.kml", entity), "DOCTYPE", hidden=(token,))

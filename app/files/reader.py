@@ -198,7 +198,9 @@ def _sniff_kml(stream: IO[bytes], name: str) -> None:
                 raise Refused(422, f"'{name}' declares a DOCTYPE or entities: KML for import may not.")
             raise Refused(422, f"'{name}' holds a NetworkLink, which points at other data: send the data itself.")
         more = stream.read(SNIFF_BYTES)
-        chunk = chunk[-64:] + more if more else b""
+        # a tag cut by the chunk's end is read again whole: from its `<` (a prefix may be of any length)
+        cut = chunk.rfind(b"<")
+        chunk = (chunk[cut:] if cut >= 0 else b"") + more if more else b""
 
 
 def _sniff(path: Path, kind: str, name: str) -> None:
