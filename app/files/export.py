@@ -30,6 +30,7 @@ from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification
 from app.committee import spreadsheet
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
 from app.ledger import require_state
+from app.models import HAZARD_STATUSES
 from app.problems import Problem
 
 EXPORT_FORMATS = {
@@ -115,8 +116,8 @@ def export_state(session: Session, iso3: str, fmt: str, as_of: date | None, laye
     if layer is not None and layer not in EXPORT_LAYERS:
         raise Problem(400, f"layer '{layer}' is not one of {', '.join(EXPORT_LAYERS)}",
                       invalid_params=[{"name": "layer", "reason": "unknown layer"}])
-    if status is not None and status not in ("active", "released"):
-        raise Problem(400, f"status '{status}' is not one of active, released",
+    if status is not None and status not in HAZARD_STATUSES:
+        raise Problem(400, f"status '{status}' is not one of {', '.join(HAZARD_STATUSES)}",
                       invalid_params=[{"name": "status", "reason": "unknown status"}])
     several = list(EXPORT_LAYERS) if fmt in ("gpkg", "shp") else ["hazardous_areas"]
     layers = several if layer is None else [layer]

@@ -6,7 +6,6 @@
 The properties of each layer, as every output names them, are declared in `app.layers`.
 """
 from app.ledger.book import (
-    HAZARD_LIST_FILTERS,
     LEDGER_ORDER,
     NewEvent,
     NewHazard,
@@ -20,6 +19,6 @@ from app.ledger.book import (
 )
 
 __all__ = [
-    "HAZARD_LIST_FILTERS", "LEDGER_ORDER", "NewEvent", "NewHazard", "hazard_feature", "list_hazards", "record_event",
+    "LEDGER_ORDER", "NewEvent", "NewHazard", "hazard_feature", "list_hazards", "record_event",
     "record_hazards", "replay", "require_state", "void_event",
 ]

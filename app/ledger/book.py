@@ -566,7 +566,6 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
 
 
 _ID = Property("id", "f.id", "uuid")
-HAZARD_LIST_FILTERS = {"classification": ("SHA", "CHA"), "status": ("active", "released")}
 
 
 def list_hazards(session: Session, iso3: str, *, as_of: date | None, classification: str | None,
