@@ -32,6 +32,7 @@ ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
 API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
 DECISION_KINDS = (
     "original_deadline", "extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
+    "armed_conflict_began", "armed_conflict_ended", "suspension_notified",
 )
 
 
@@ -155,6 +156,14 @@ class Article5Decision(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # How many extensions an undated reference row stands for (migration 0002).
     extensions_count: Mapped[int | None] = mapped_column(Integer)
+    # Migration 0009: the latest day an undated decision can have been taken, the day an undated fact counts
+    # from, the reference file it came from, and the row a correction replaces with its reason.
+    decided_by: Mapped[date | None] = mapped_column(Date)
+    applies_from: Mapped[date | None] = mapped_column(Date)
+    origin: Mapped[str | None] = mapped_column(Text)
+    replaces: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("article5_decisions.id"),
+                                                       unique=True)
+    correction_reason: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

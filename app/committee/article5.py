@@ -1,4 +1,5 @@
-"""Article 5 of the Convention: each State's deadline, as a history of decisions, and its work plans.
+"""Article 5 and Article 20 of the Convention: each State's deadline and whether it is bound, as a history
+of dated decisions, and its work plans.
 
 - A State's obligation starts when the Convention enters into force for it; its **original
   deadline** is ten years later (Article 5.1).
@@ -7,21 +8,29 @@
   milestones (Oslo Action Plan Actions 19, 20, 23).
 - A State that finishes declares **completion** (Action 25); completion can be **reopened** when
   previously unknown mined areas are found (Action 26), possibly with a new deadline.
-- A State may withdraw (Article 20): **withdrawal notified**, then **withdrawal effective** six
-  months later (or later, during an armed conflict).
+- **Withdrawal** (Article 20): it takes effect six months after the instrument is received
+  (`withdrawal_notified`); but if the State is then engaged in an armed conflict
+  (`armed_conflict_began` without `armed_conflict_ended` by that day), not before the end of that
+  conflict (Article 20.3). Until then the State is bound. A `withdrawal_effective` may record the day.
+- A **suspension** is not provided for by the Convention: a `suspension_notified` is kept as the
+  notified act it is, with no legal effect on the obligations (the State stays bound).
 
 Every fact is one row of `article5_decisions` with its source and confidence, never one field that
-gets overwritten. A decision counts from the date it was taken (`decided_on`). The reference file
-`geodata/article5_states.csv` only gives the last known deadline and how many extensions led to
-it, without their dates: such an undated fact is recorded once, honestly (one `extension` row that
-stands for N extensions, `extensions_count` = N, or N unknown), and is taken to apply from the
-State's original deadline on, the date by which it must have been granted.
+gets overwritten. A decision counts from the day it was taken (`decided_on`); when only the meeting
+is known, from the meeting's closing day (`decided_by`, the latest day it can have been taken); a
+fact known without any date counts from `applies_from` (the deadline it extended), else from the
+original deadline. No date is invented: unknown stays unknown (`decided_on` null, confidence low).
+The reference facts are `geodata/article5_decisions.csv` (what was confirmed and what not:
+`geodata/article5_sources.md`); the States and their entry into force `geodata/article5_states.csv`.
+
+The Committee corrects a fact with a reason (`correct_decision`): the correction is a new row that
+`replaces` the old one, which stays in the history (marked corrected) and no longer counts.
 """
 from __future__ import annotations
 
 import csv
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,22 +53,30 @@ from app.committee.results import (
 from app.ledger import require_state
 from app.problems import Problem
 
-STATES_CSV = Path(__file__).resolve().parents[2] / "geodata" / "article5_states.csv"
+GEODATA = Path(__file__).resolve().parents[2] / "geodata"
+STATES_CSV = GEODATA / "article5_states.csv"
+DECISIONS_CSV = GEODATA / "article5_decisions.csv"
 REFERENCE_SOURCE = "geodata/article5_states.csv"
-POSTABLE_KINDS = ("extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective")
+DECISIONS_ORIGIN = "geodata/article5_decisions.csv"
+POSTABLE_KINDS = ("extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
+                  "armed_conflict_began", "armed_conflict_ended", "suspension_notified")
 MAX_EXTENSION_YEARS = 10  # Article 5.3: an extension of up to ten years
-WITHDRAWAL_NOTICE_MONTHS = 6  # Article 20.3
+WITHDRAWAL_NOTICE_MONTHS = 6  # Article 20.2
 
-# The status a decision puts a State in.
+# The Article 5 status a decision puts a State in (the kinds not listed do not change it).
 STATUS_OF_KIND = {
     "original_deadline": "obligation",
     "extension": "obligation",
     "reopening": "obligation",
     "completion": "completed",
     "withdrawal_notified": "withdrawal_notified",
-    "withdrawal_effective": "withdrawn",
 }
+WITHDRAWN = "withdrawn"
 NOT_IN_FORCE = "not_in_force"
+NO_OBLIGATION = "no_article5_obligation"  # a State Party that reported no mined areas
+# The facts that decide whether a State is bound (Article 20).
+TREATY_KINDS = ("withdrawal_notified", "withdrawal_effective", "armed_conflict_began", "armed_conflict_ended",
+                "suspension_notified")
 
 
 def _years_later(day: date, years: int) -> date:
@@ -86,103 +103,107 @@ def _csv_date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _reference_decisions(row: dict[str, str]) -> list[dict[str, Any]]:
-    """The decision rows that one line of the reference file stands for."""
-    iso3 = row["iso3"].strip()
-    entry = _csv_date(row["entry_into_force"])
-    if entry is None:
-        return []
-    original = _csv_date(row.get("original_deadline")) or _years_later(entry, 10)
-    current = _csv_date(row.get("current_deadline"))
-    extensions_raw = (row.get("extensions_granted") or "").strip()
-    extensions = int(extensions_raw) if extensions_raw else None
-    status = (row.get("article5_status") or "").strip()
-    confidence = (row.get("confidence") or "").strip() or None
-    csv_note = (row.get("note") or "").strip()
-    decisions = [{
-        "iso3": iso3, "kind": "original_deadline", "decided_on": entry, "deadline": original,
-        "extensions_count": None, "confidence": "high",
-        "note": "entry into force + 10 years (Article 5.1)",
-    }]
-    if current is not None and current != original or (extensions or 0) > 0:
-        n = extensions if extensions is not None else "an unknown number of"
-        decisions.append({
-            "iso3": iso3, "kind": "extension", "decided_on": None, "deadline": current,
-            "extensions_count": extensions, "confidence": confidence,
-            "note": f"last known deadline; stands for {n} extension(s) whose dates and meetings are not in the "
-                    "reference file" + (f". {csv_note}" if csv_note else ""),
-        })
-    elif current is None and status != "completed":
-        # The deadline has been extended (the original one has passed) but the file does not say to when.
-        decisions.append({
-            "iso3": iso3, "kind": "extension", "decided_on": None, "deadline": None,
-            "extensions_count": extensions, "confidence": confidence,
-            "note": "current deadline and number of extensions not known here"
-                    + (f". {csv_note}" if csv_note else ""),
-        })
-    if status == "completed":
-        decisions.append({
-            "iso3": iso3, "kind": "completion", "decided_on": None, "deadline": None, "extensions_count": None,
-            "confidence": confidence,
-            "note": "completion declared (date not in the reference file)" + (f". {csv_note}" if csv_note else ""),
-        })
-    return decisions
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def seed_reference_data(conn: Connection) -> int:
-    """Load the reference decisions of `geodata/article5_states.csv`; safe to run again. Returns rows added.
+_INSERT_SQL = """
+    INSERT INTO article5_decisions (state_iso3, kind, decided_on, deadline, extensions_count, source, confidence,
+                                    note{extra_columns})
+    SELECT CAST(:iso3 AS varchar), CAST(:kind AS varchar), CAST(:decided_on AS date), CAST(:deadline AS date),
+           CAST(:extensions_count AS integer), CAST(:source AS text), CAST(:confidence AS text),
+           CAST(:note AS text){extra_values}
+    WHERE NOT EXISTS (SELECT 1 FROM article5_decisions
+                      WHERE state_iso3 = CAST(:iso3 AS varchar) AND kind = CAST(:kind AS varchar)
+                        AND {same})
+"""
 
-    A reference fact already present (same State, kind and source) is left as it is, so corrections
-    the Committee records later are never overwritten.
-    """
-    with STATES_CSV.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+
+def seed_original_deadlines(conn: Connection) -> int:
+    """The States of `geodata/article5_states.csv` and the original deadline of each State with mined areas
+    (migration 0002, before the columns of 0009 exist); safe to run again. Returns the decisions added."""
     added = 0
-    for row in rows:
+    for row in _read(STATES_CSV):
+        entry = _csv_date(row["entry_into_force"])
         conn.execute(
             text("INSERT INTO states (iso3, name, entry_into_force, source) VALUES (:iso3, :name, :eif, :source) "
                  "ON CONFLICT (iso3) DO NOTHING"),
-            {"iso3": row["iso3"].strip(), "name": row["name"].strip(), "eif": _csv_date(row["entry_into_force"]),
-             "source": REFERENCE_SOURCE},
+            {"iso3": row["iso3"], "name": row["name"], "eif": entry, "source": REFERENCE_SOURCE},
         )
-        for decision in _reference_decisions(row):
-            added += conn.execute(
-                text(
-                    """
-                    INSERT INTO article5_decisions (state_iso3, kind, decided_on, deadline, extensions_count,
-                                                    source, confidence, note)
-                    SELECT CAST(:iso3 AS varchar), CAST(:kind AS varchar), CAST(:decided_on AS date),
-                           CAST(:deadline AS date), CAST(:extensions_count AS integer), CAST(:source AS text),
-                           CAST(:confidence AS text), CAST(:note AS text)
-                    WHERE NOT EXISTS (SELECT 1 FROM article5_decisions
-                                      WHERE state_iso3 = CAST(:iso3 AS varchar) AND kind = CAST(:kind AS varchar)
-                                        AND source = CAST(:source AS text))
-                    """
-                ),
-                {**decision, "source": REFERENCE_SOURCE},
-            ).rowcount
+        if entry is None or row.get("article5_obligation", "yes") == "no":
+            continue
+        added += conn.execute(
+            text(_INSERT_SQL.format(extra_columns="", extra_values="", same="source = CAST(:source AS text)")),
+            {"iso3": row["iso3"], "kind": "original_deadline", "decided_on": entry,
+             "deadline": _years_later(entry, 10), "extensions_count": None, "source": REFERENCE_SOURCE,
+             "confidence": "high", "note": "entry into force + 10 years (Article 5.1)"},
+        ).rowcount
+    return added
+
+
+def seed_reference_data(conn: Connection) -> int:
+    """The States, their original deadlines and the dated decisions of `geodata/article5_decisions.csv`
+    (migration 0009); safe to run again. Returns the decisions added. A reference fact already loaded (same
+    State, kind, dates and deadline, from the file) is left as it is, so a correction is never overwritten."""
+    same = ("origin = CAST(:origin AS text) AND decided_on IS NOT DISTINCT FROM CAST(:decided_on AS date) "
+            "AND decided_by IS NOT DISTINCT FROM CAST(:decided_by AS date) "
+            "AND applies_from IS NOT DISTINCT FROM CAST(:applies_from AS date) "
+            "AND deadline IS NOT DISTINCT FROM CAST(:deadline AS date)")
+    sql = text(_INSERT_SQL.format(
+        extra_columns=", decided_by, applies_from, meeting, origin",
+        extra_values=", CAST(:decided_by AS date), CAST(:applies_from AS date), CAST(:meeting AS text), "
+                     "CAST(:origin AS text)",
+        same=same))
+    added = seed_original_deadlines(conn)
+    for row in _read(DECISIONS_CSV):
+        count = row["extensions_count"]
+        added += conn.execute(sql, {
+            "iso3": row["iso3"], "kind": row["kind"], "decided_on": _csv_date(row["decided_on"]),
+            "decided_by": _csv_date(row["decided_by"]), "applies_from": _csv_date(row["applies_from"]),
+            "deadline": _csv_date(row["deadline"]), "extensions_count": int(count) if count else None,
+            "meeting": row["meeting"] or None, "source": row["source"] or None,
+            "confidence": row["confidence"] or None, "note": row["note"] or None, "origin": DECISIONS_ORIGIN,
+        }).rowcount
     return added
 
 
 # --- where a State stands at a date --------------------------------------------------------------
-# Each decision with the date it counts from: its own date, or (undated reference facts) the
-# State's original deadline. Deadline-setting decisions are ordered by that date; the original
-# deadline yields to any extension of the same date.
-# An undated reference extension is `superseded` once the same extension (same deadline) is recorded
-# with its date (or while one is being recorded: `:recording`): the dated record replaces it.
+# Each decision with the date it counts from (see the module docstring). Deadline-setting decisions
+# are ordered by that date; the original deadline yields to any extension of the same date.
+# A corrected decision (one a correction `replaces`) no longer counts.
+# An undated extension is `superseded` once the same extension (same deadline) is recorded with its
+# date (or while one is being recorded: `:recording`): the dated record replaces it.
 _ALL_DECISIONS_SQL = """
-    SELECT d.*, COALESCE(d.decided_on, (s.entry_into_force + interval '10 years')::date) AS effective_on,
+    SELECT d.*,
+           COALESCE(d.decided_on, d.decided_by, d.applies_from,
+                    (s.entry_into_force + interval '10 years')::date) AS effective_on,
+           (d.decided_on IS NOT NULL OR d.decided_by IS NOT NULL) AS dated,
            CASE WHEN d.kind = 'original_deadline' THEN 0 ELSE 1 END AS rank,
-           (d.decided_on IS NULL AND d.kind = 'extension' AND d.deadline IS NOT NULL AND (
+           EXISTS (SELECT 1 FROM article5_decisions c WHERE c.replaces = d.id) AS corrected,
+           (d.decided_on IS NULL AND d.decided_by IS NULL AND d.kind = 'extension' AND d.deadline IS NOT NULL AND (
                 d.deadline IS NOT DISTINCT FROM CAST(:recording AS date)
                 OR EXISTS (SELECT 1 FROM article5_decisions x
-                           WHERE x.state_iso3 = d.state_iso3 AND x.kind = 'extension'
-                             AND x.decided_on IS NOT NULL AND x.deadline = d.deadline))) AS superseded
+                           WHERE x.state_iso3 = d.state_iso3 AND x.kind = 'extension' AND x.id <> d.id
+                             AND (x.decided_on IS NOT NULL OR x.decided_by IS NOT NULL) AND x.deadline = d.deadline
+                             AND NOT EXISTS (SELECT 1 FROM article5_decisions c WHERE c.replaces = x.id))))
+           -- "a later extension, deadline unknown": replaced by a dated extension beyond the deadline it follows,
+           -- taken by then
+           OR (d.decided_on IS NULL AND d.decided_by IS NULL AND d.kind = 'extension' AND d.deadline IS NULL
+               AND d.applies_from IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM article5_decisions x
+                   WHERE x.state_iso3 = d.state_iso3 AND x.kind = 'extension' AND x.deadline > d.applies_from
+                     AND COALESCE(x.decided_on, x.decided_by) <= d.applies_from
+                     AND NOT EXISTS (SELECT 1 FROM article5_decisions c WHERE c.replaces = x.id)))
+               AS superseded
     FROM article5_decisions d JOIN states s ON s.iso3 = d.state_iso3
     WHERE CAST(:states AS text[]) IS NULL OR d.state_iso3 = ANY(CAST(:states AS text[]))
 """
-_DECISIONS_SQL = f"SELECT * FROM ({_ALL_DECISIONS_SQL}) all_decisions WHERE NOT superseded"
+_DECISIONS_SQL = f"SELECT * FROM ({_ALL_DECISIONS_SQL}) all_decisions WHERE NOT superseded AND NOT corrected"
+_STATUS_KINDS = ", ".join(f"'{k}'" for k in STATUS_OF_KIND)
 
+# The extensions in force: an undated extension standing for N of them (extensions_count N) covers the
+# dated ones whose deadlines fall within it (after the day it counts from, before its own deadline).
 STANDING_SQL = f"""
     WITH d AS ({_DECISIONS_SQL})
     SELECT s.iso3, s.name, s.entry_into_force,
@@ -201,20 +222,92 @@ STANDING_SQL = f"""
         SELECT CASE WHEN bool_or(d.extensions_count IS NULL) THEN NULL
                     ELSE COALESCE(sum(d.extensions_count), 0) END AS extensions
         FROM d WHERE d.state_iso3 = s.iso3 AND d.kind = 'extension' AND d.effective_on <= :as_of
-          AND NOT (d.decided_on IS NOT NULL AND EXISTS (
-              SELECT 1 FROM d r WHERE r.state_iso3 = d.state_iso3 AND r.kind = 'extension' AND r.decided_on IS NULL
-                AND r.deadline IS NOT NULL AND r.effective_on <= :as_of AND d.deadline < r.deadline))) ext ON true
+          AND NOT (d.dated AND EXISTS (
+              SELECT 1 FROM d r WHERE r.state_iso3 = d.state_iso3 AND r.kind = 'extension' AND NOT r.dated
+                AND r.deadline IS NOT NULL AND r.effective_on <= :as_of AND d.deadline > r.effective_on
+                AND d.deadline < r.deadline))) ext ON true
     LEFT JOIN LATERAL (
         SELECT d.kind FROM d WHERE d.state_iso3 = s.iso3 AND d.effective_on <= :as_of
+          AND d.kind IN ({_STATUS_KINDS})
         ORDER BY d.effective_on DESC, d.rank DESC, d.recorded_at DESC LIMIT 1) st ON true
     WHERE CAST(:states AS text[]) IS NULL OR s.iso3 = ANY(CAST(:states AS text[]))
     ORDER BY s.iso3
 """
+TREATY_FACTS_SQL = f"""
+    WITH d AS ({_DECISIONS_SQL})
+    SELECT state_iso3, kind, effective_on FROM d
+    WHERE kind IN ({", ".join(f"'{k}'" for k in TREATY_KINDS)}) AND effective_on <= :as_of
+    ORDER BY state_iso3, effective_on, recorded_at
+"""
+
+
+@dataclass
+class TreatyFact:
+    kind: str
+    on: date
+
+
+@dataclass
+class Bound:
+    """Whether a State is bound by the Convention at a date, and why (Article 20)."""
+
+    bound: bool
+    reason: str
+    withdrawal_effective_on: date | None = None
+
+
+def _conflict_at(facts: list[TreatyFact], day: date) -> date | None:
+    """The start of the armed conflict the State is engaged in on `day`, if any."""
+    began = None
+    for f in facts:
+        if f.on > day:
+            break
+        if f.kind == "armed_conflict_began" and began is None:
+            began = f.on
+        elif f.kind == "armed_conflict_ended":
+            began = None
+    return began
+
+
+def _conflict_end_after(facts: list[TreatyFact], day: date) -> date | None:
+    return next((f.on for f in facts if f.kind == "armed_conflict_ended" and f.on > day), None)
+
+
+def bound_at(entry_into_force: date | None, facts: list[TreatyFact], as_of: date) -> Bound:
+    """Article 20 applied to a State's facts known up to `as_of` (the facts are in date order)."""
+    if entry_into_force is None or entry_into_force > as_of:
+        since = f" (it enters into force on {entry_into_force})" if entry_into_force else ""
+        return Bound(False, f"not bound: the Convention is not in force for it on {as_of}{since}")
+    suspension = next((f for f in facts if f.kind == "suspension_notified"), None)
+    note = (f"; the 'suspension' notified on {suspension.on} has no legal effect: the Convention provides for "
+            "no suspension" if suspension else "")
+    notified = next((f for f in facts if f.kind == "withdrawal_notified"), None)
+    if notified is None:
+        return Bound(True, f"bound since the entry into force on {entry_into_force}{note}")
+    recorded = next((f.on for f in facts if f.kind == "withdrawal_effective"), None)
+    six_months = _months_later(notified.on, WITHDRAWAL_NOTICE_MONTHS)
+    if recorded is not None:
+        return Bound(False, f"not bound: withdrawal notified on {notified.on}, effective on {recorded}",
+                     withdrawal_effective_on=recorded)
+    if as_of < six_months:
+        return Bound(True, f"bound: withdrawal notified on {notified.on} takes effect six months later, on "
+                           f"{six_months} (Article 20.2){note}")
+    conflict = _conflict_at(facts, six_months)
+    if conflict is None:
+        return Bound(False, f"not bound: withdrawal notified on {notified.on}, effective six months later on "
+                            f"{six_months} (Article 20.2)", withdrawal_effective_on=six_months)
+    ended = _conflict_end_after(facts, six_months)
+    if ended is None:
+        return Bound(True, f"bound: withdrawal notified on {notified.on}, but on {six_months} the State is engaged "
+                           f"in an armed conflict (since {conflict}): the withdrawal takes effect at the end of the "
+                           f"conflict (Article 20.3){note}")
+    return Bound(False, f"not bound: withdrawal notified on {notified.on}, effective at the end of the armed "
+                        f"conflict it was engaged in, on {ended} (Article 20.3)", withdrawal_effective_on=ended)
 
 
 @dataclass
 class Standing:
-    """Where a State stands under Article 5 at a date."""
+    """Where a State stands under Articles 5 and 20 at a date."""
 
     iso3: str
     name: str
@@ -224,11 +317,14 @@ class Standing:
     deadline_decision_id: uuid.UUID | None
     extensions: int | None
     status: str
+    bound: Bound = field(default_factory=lambda: Bound(False, ""))
 
     def fields(self) -> dict[str, Any]:
         """The fields of `Article5Status`."""
         return {"entry_into_force": self.entry_into_force, "original_deadline": self.original_deadline,
-                "deadline": self.deadline, "extensions": self.extensions, "status": self.status}
+                "deadline": self.deadline, "extensions": self.extensions, "status": self.status,
+                "bound": self.bound.bound, "bound_reason": self.bound.reason,
+                "withdrawal_effective_on": self.bound.withdrawal_effective_on}
 
     def status_result(self) -> Article5Status:
         return Article5Status(**self.fields())
@@ -238,23 +334,36 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
+def _status(last_kind: str | None, entry_into_force: date | None, bound: Bound, as_of: date) -> str:
+    if bound.withdrawal_effective_on is not None:
+        return WITHDRAWN
+    if last_kind:
+        return STATUS_OF_KIND[last_kind]
+    return NO_OBLIGATION if entry_into_force is not None and entry_into_force <= as_of else NOT_IN_FORCE
+
+
 def standings(session: Session | Connection, as_of: date, states: list[str] | None = None,
               recording: date | None = None) -> dict[str, Standing]:
-    """Every State's (or the given States') deadline, extensions and status at the end of `as_of`.
+    """Every State's (or the given States') deadline, extensions, status and whether it is bound at the end
+    of `as_of`.
 
     `recording`: the deadline of an extension about to be recorded (an undated reference fact with
     that deadline is the same extension and is left out).
     """
-    rows = session.execute(text(STANDING_SQL), {"as_of": as_of, "states": states, "recording": recording})
-    return {
-        r.iso3: Standing(
+    params = {"as_of": as_of, "states": states, "recording": recording}
+    facts: dict[str, list[TreatyFact]] = {}
+    for f in session.execute(text(TREATY_FACTS_SQL), params):
+        facts.setdefault(f.state_iso3, []).append(TreatyFact(f.kind, f.effective_on))
+    out = {}
+    for r in session.execute(text(STANDING_SQL), params):
+        bound = bound_at(r.entry_into_force, facts.get(r.iso3, []), as_of)
+        out[r.iso3] = Standing(
             iso3=r.iso3, name=r.name, entry_into_force=r.entry_into_force, original_deadline=r.original_deadline,
             deadline=r.deadline, deadline_decision_id=r.deadline_decision_id,
             extensions=int(r.extensions) if r.extensions is not None else None,
-            status=STATUS_OF_KIND[r.last_kind] if r.last_kind else NOT_IN_FORCE,
+            status=_status(r.last_kind, r.entry_into_force, bound, as_of), bound=bound,
         )
-        for r in rows
-    }
+    return out
 
 
 def standing(session: Session, iso3: str, as_of: date, recording: date | None = None) -> Standing:
@@ -273,8 +382,9 @@ def decision_history(session: Session, iso3: str) -> list[Decision]:
             f"""
             WITH d AS ({_ALL_DECISIONS_SQL})
             SELECT COALESCE(json_agg(json_build_object(
-                'id', d.id, 'kind', d.kind, 'superseded', d.superseded, 'decided_on', d.decided_on,
-                'effective_on', d.effective_on,
+                'id', d.id, 'kind', d.kind, 'superseded', d.superseded, 'corrected', d.corrected,
+                'decided_on', d.decided_on, 'decided_by', d.decided_by, 'applies_from', d.applies_from,
+                'effective_on', d.effective_on, 'replaces', d.replaces, 'correction_reason', d.correction_reason,
                 'meeting', d.meeting, 'deadline', d.deadline, 'extensions_count', d.extensions_count,
                 'source', d.source, 'confidence', d.confidence, 'note', d.note, 'recorded_at', d.recorded_at,
                 'milestones', (SELECT COALESCE(json_agg(json_build_object('year', m.year, 'area_m2', m.area_m2,
@@ -365,23 +475,46 @@ def _check_decision(session: Session, iso3: str, new: NewDecision, today: date) 
                                "completion can be reopened.")
         if new.deadline is not None and new.deadline <= new.decided_on:
             raise Problem(422, f"The reopening's deadline {new.deadline} must be after its date {new.decided_on}.")
-    elif new.kind == "withdrawal_notified":
-        if before.status in ("withdrawal_notified", "withdrawn", NOT_IN_FORCE):
-            raise Problem(422, f"{iso3} is {before.status.replace('_', ' ')} on {new.decided_on}: it cannot notify "
-                               "a withdrawal.")
+    elif new.kind in ("withdrawal_notified", "suspension_notified"):
+        if not before.bound.bound or before.status == "withdrawal_notified":
+            raise Problem(422, f"{iso3} is {before.status.replace('_', ' ')} on {new.decided_on} "
+                               f"({before.bound.reason}): it cannot notify a {new.kind.split('_')[0]}.")
+    elif new.kind in ("armed_conflict_began", "armed_conflict_ended"):
+        in_conflict = _conflict_at(treaty_facts(session, iso3, new.decided_on), new.decided_on)
+        if new.kind == "armed_conflict_began" and in_conflict is not None:
+            raise Problem(422, f"{iso3} is already recorded as engaged in an armed conflict since {in_conflict}.")
+        if new.kind == "armed_conflict_ended" and (in_conflict is None or in_conflict >= new.decided_on):
+            raise Problem(422, f"{iso3} is not recorded as engaged in an armed conflict before {new.decided_on}: "
+                               "record armed_conflict_began first.")
     elif new.kind == "withdrawal_effective":
-        notified = session.execute(
-            text(f"WITH d AS ({_DECISIONS_SQL}) SELECT max(effective_on) FROM d "
-                 "WHERE kind = 'withdrawal_notified' AND effective_on <= :as_of"),
-            {"states": [iso3], "as_of": new.decided_on, "recording": recording},
-        ).scalar()
-        if before.status != "withdrawal_notified" or notified is None:
+        facts = treaty_facts(session, iso3, new.decided_on)
+        notified = next((f.on for f in facts if f.kind == "withdrawal_notified"), None)
+        if any(f.kind == "withdrawal_effective" for f in facts):
+            raise Problem(422, f"{iso3}'s withdrawal is already recorded as effective.")
+        if notified is None:
             raise Problem(422, f"{iso3} has not notified a withdrawal by {new.decided_on}: record "
                                "withdrawal_notified first.")
         earliest = _months_later(notified, WITHDRAWAL_NOTICE_MONTHS)
         if new.decided_on < earliest:
             raise Problem(422, f"A withdrawal notified on {notified} takes effect six months later at the earliest "
-                               f"({earliest}), not on {new.decided_on} (Article 20.3).")
+                               f"({earliest}), not on {new.decided_on} (Article 20.2).")
+        conflict = _conflict_at(facts, earliest)
+        ended = _conflict_end_after(facts, earliest) if conflict else None
+        if conflict is not None and ended is None:
+            raise Problem(422, f"On {earliest}, six months after the notification, {iso3} is engaged in an armed "
+                               f"conflict (since {conflict}): the withdrawal cannot take effect before the end of "
+                               "that conflict (Article 20.3); record armed_conflict_ended first.")
+        effective = ended or earliest
+        if new.decided_on != effective:
+            rule = "the end of the armed conflict (Article 20.3)" if ended else "six months later (Article 20.2)"
+            raise Problem(422, f"A withdrawal notified on {notified} takes effect on {effective}, {rule}, not on "
+                               f"{new.decided_on}.")
+
+
+def treaty_facts(session: Session, iso3: str, as_of: date) -> list[TreatyFact]:
+    """The State's Article 20 facts counting by `as_of`, in date order."""
+    rows = session.execute(text(TREATY_FACTS_SQL), {"as_of": as_of, "states": [iso3], "recording": None})
+    return [TreatyFact(r.kind, r.effective_on) for r in rows]
 
 
 def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.Actor,
@@ -432,7 +565,8 @@ def replace_milestones(session: Session, iso3: str, milestones: list[Milestone],
             raise Problem(422, f"{iso3} has no granted extension to attach a work plan to: record the extension "
                                "first (POST .../article5/decisions), or name the decision with ?decision_id=.")
     decision = session.execute(
-        text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id, kind, decided_on, deadline FROM d WHERE id = :id"),
+        text(f"WITH d AS ({_DECISIONS_SQL}) SELECT id, kind, COALESCE(decided_on, decided_by) AS decided_on, "
+             "deadline FROM d WHERE id = :id"),
         {"states": [iso3], "id": decision_id, "recording": None},
     ).one_or_none()
     if decision is None:

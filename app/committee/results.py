@@ -111,7 +111,11 @@ class Article5Status(Result):
     original_deadline: date | None
     deadline: date | None
     extensions: int | None = Field(description="Extensions granted; none given when the number is not known")
-    status: str = Field(description="obligation, completed, withdrawal_notified, withdrawn or not_in_force")
+    status: str = Field(description="obligation, completed, withdrawal_notified, withdrawn, not_in_force or "
+                                    "no_article5_obligation")
+    bound: bool = Field(description="Bound by the Convention at the date (Article 20)")
+    bound_reason: str = Field(description="Why it is bound or not (entry into force, withdrawal, Article 20.3)")
+    withdrawal_effective_on: date | None
 
 
 class Article5Progress(Article5Status):
@@ -137,9 +141,16 @@ class Decision(Result):
     kind: str
     superseded: bool = Field(description="An undated reference fact replaced by the same extension recorded "
                                          "with its date")
+    corrected: bool = Field(description="Replaced by a correction of the Committee (kept, no longer counted)")
     decided_on: date | None
-    effective_on: date = Field(description="The date it counts from (an undated reference fact: the original "
-                                           "deadline)")
+    decided_by: date | None = Field(description="When the day is not known: the latest day it can have been "
+                                                "taken (the closing day of the meeting)")
+    applies_from: date | None = Field(description="A fact known without a date: the day it is taken to count "
+                                                  "from (the deadline it extended)")
+    effective_on: date = Field(description="The date it counts from: decided_on, else decided_by, else "
+                                           "applies_from, else the original deadline")
+    replaces: uuid.UUID | None = Field(description="The decision this correction replaces")
+    correction_reason: str | None
     meeting: str | None
     deadline: date | None
     extensions_count: int | None
@@ -160,6 +171,9 @@ class StateListEntry(Result):
     deadline: date | None
     extensions: int | None
     status: str
+    bound: bool
+    bound_reason: str
+    withdrawal_effective_on: date | None
 
 
 class StateList(Result):

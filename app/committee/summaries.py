@@ -238,7 +238,7 @@ def progress(standing: article5.Standing, remaining_m2: float, rate_m2_per_year:
              as_of: date) -> Article5Progress:
     """Deadline arithmetic: days left, projected completion at the last year's rate, the rate needed."""
     deadline = standing.deadline
-    bound = standing.status not in ("withdrawn", article5.NOT_IN_FORCE)
+    bound = standing.bound.bound and standing.status != article5.NO_OBLIGATION
     days_remaining = (deadline - as_of).days if deadline else None
     projected = None
     if rate_m2_per_year > 0:
@@ -323,7 +323,8 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
 
 
 OVERVIEW_COLUMNS = (
-    "state", "name", "status", "sha_count", "sha_km2", "cha_count", "cha_km2", "remaining_count", "remaining_km2",
+    "state", "name", "status", "bound", "bound_reason",
+    "sha_count", "sha_km2", "cha_count", "cha_km2", "remaining_count", "remaining_km2",
     "cancelled_last_year_km2", "reduced_last_year_km2", "cleared_last_year_km2", "released_last_year_km2",
     "original_deadline", "deadline", "extensions", "days_remaining", "projected_completion", "on_track",
     "required_rate_km2_per_year",
@@ -350,7 +351,8 @@ def overview_csv(summary: Overview) -> str:
         for s in summary.states:
             a5, rem, rel = s.article5, s.remaining, s.released_last_year
             yield {
-                "state": s.state, "name": s.name, "status": a5.status,
+                "state": s.state, "name": s.name, "status": a5.status, "bound": a5.bound,
+                "bound_reason": a5.bound_reason,
                 "sha_count": rem.sha.count, "sha_km2": km2(rem.sha.area_m2),
                 "cha_count": rem.cha.count, "cha_km2": km2(rem.cha.area_m2),
                 "remaining_count": rem.total.count, "remaining_km2": km2(rem.total.area_m2),

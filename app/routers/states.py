@@ -46,7 +46,8 @@ else:
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective"]
+    kind: Literal["extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
+                  "armed_conflict_began", "armed_conflict_ended", "suspension_notified"]
     decided_on: CalendarDate = Field(description="The date the decision was taken (or the notification received)")
     deadline: CalendarDate | None = Field(None, description="The new deadline: required for an extension, "
                                                             "optional for a reopening, absent otherwise")

@@ -2,7 +2,7 @@
 
 Adds `article5_decisions.extensions_count` (how many extensions a decision stands for: 1 for an
 extension recorded with its date and meeting, N for the reference file's summary row, NULL when
-unknown) and seeds the original deadlines, the last known extensions and declared completions.
+unknown) and seeds the original deadlines (the dated decisions follow in migration 0009).
 
 Revision ID: 0002_article5_reference
 Revises: 0001_core
@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from app.committee.article5 import seed_reference_data
+    from app.committee.article5 import seed_original_deadlines
 
     op.execute(
         """
@@ -26,7 +26,7 @@ def upgrade() -> None:
         CREATE INDEX ix_work_plan_milestones_decision_id ON work_plan_milestones (decision_id);
         """
     )
-    seed_reference_data(op.get_bind())
+    seed_original_deadlines(op.get_bind())
 
 
 def downgrade() -> None:
