@@ -474,6 +474,7 @@ def test_the_summary_is_the_same_whichever_form_the_date_picks(client, scenario,
 # --- the architecture: typed results, their schemas and one registry of formats ----------------------
 COMMITTEE_JSON_ROUTES = [
     ("get", "/api/v1/states"), ("get", "/api/v1/states/{iso3}"), ("post", "/api/v1/states/{iso3}/article5/decisions"),
+    ("post", "/api/v1/states/{iso3}/article5/decisions/{decision_id}/corrections"),
     ("put", "/api/v1/states/{iso3}/milestones"), ("get", "/api/v1/states/{iso3}/summary"), ("get", "/api/v1/summary"),
     ("get", "/api/v1/states/{iso3}/report"), ("get", "/api/v1/states/{iso3}/overlaps"),
     ("get", "/api/v1/states/{iso3}/chart.json"), ("get", "/api/v1/audit"), ("get", "/api/v1/keys"),

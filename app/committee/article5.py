@@ -542,6 +542,67 @@ def record_decision(session: Session, iso3: str, new: NewDecision, actor: audit.
     return RecordedDecision(decision=decision, article5=now.status_result())
 
 
+# --- corrections by the Committee ------------------------------------------------------------------
+CORRECTABLE_FIELDS = ("decided_on", "decided_by", "meeting", "deadline", "extensions_count", "source", "confidence",
+                      "note")
+
+
+def correct_decision(session: Session, iso3: str, decision_id: uuid.UUID, changes: dict[str, Any], reason: str,
+                     actor: audit.Actor, today: date | None = None) -> RecordedDecision:
+    """Correct one fact: a new row with the changed fields replaces it (the corrected row is kept in the
+    history and no longer counts; its work plan moves to the correction). Returns the correction and where
+    the State stands now."""
+    today = today or date.today()
+    if session.execute(text("SELECT iso3 FROM states WHERE iso3 = :iso3 FOR UPDATE"), {"iso3": iso3}).scalar() is None:
+        require_state(session, iso3)
+    reason = reason.strip()
+    if not reason:
+        raise Problem(422, "A correction needs `reason`: say why the fact is corrected (e.g. the document read).")
+    unknown = sorted(set(changes) - set(CORRECTABLE_FIELDS))
+    if unknown:
+        raise Problem(422, f"{', '.join(unknown)} cannot be corrected; correct one of {', '.join(CORRECTABLE_FIELDS)}.")
+    old = session.execute(
+        text("SELECT d.*, EXISTS (SELECT 1 FROM article5_decisions c WHERE c.replaces = d.id) AS corrected "
+             "FROM article5_decisions d WHERE d.id = :id AND d.state_iso3 = :iso3 FOR UPDATE"),
+        {"id": decision_id, "iso3": iso3},
+    ).mappings().one_or_none()
+    if old is None:
+        raise Problem(404, f"{iso3} has no Article 5 decision with id {decision_id}.")
+    if old["corrected"]:
+        newer = session.execute(text("SELECT id FROM article5_decisions WHERE replaces = :id"),
+                                {"id": decision_id}).scalar_one()
+        raise Problem(409, f"Decision {decision_id} has already been corrected: correct its correction {newer}.",
+                      correction_id=str(newer))
+    if not changes or all(old[k] == v for k, v in changes.items()):
+        raise Problem(422, "The correction changes nothing: give the fields whose values are wrong, with the right "
+                           f"values ({', '.join(CORRECTABLE_FIELDS)}).")
+    row = {k: old[k] for k in CORRECTABLE_FIELDS} | changes
+    for day in ("decided_on", "decided_by"):
+        if row[day] is not None and row[day] > today:
+            raise Problem(422, f"{day} {row[day]} is in the future: a decision is recorded once it is taken.")
+    if old["kind"] not in ("original_deadline", "extension", "reopening") and row["deadline"] is not None:
+        raise Problem(422, f"A {old['kind']} carries no deadline: leave `deadline` out.")
+    if old["kind"] == "original_deadline" and row["deadline"] is None:
+        raise Problem(422, "The original deadline cannot be unknown: give `deadline`.")
+    new_id = session.execute(
+        text("INSERT INTO article5_decisions (state_iso3, kind, decided_on, decided_by, applies_from, meeting, "
+             "deadline, extensions_count, source, confidence, note, replaces, correction_reason) "
+             "VALUES (:iso3, :kind, :decided_on, :decided_by, :applies_from, :meeting, :deadline, :extensions_count, "
+             ":source, :confidence, :note, :replaces, :reason) RETURNING id"),
+        {**row, "iso3": iso3, "kind": old["kind"], "applies_from": old["applies_from"], "replaces": decision_id,
+         "reason": reason},
+    ).scalar_one()
+    session.execute(text("UPDATE work_plan_milestones SET decision_id = :new WHERE decision_id = :old"),
+                    {"new": new_id, "old": decision_id})
+    audit.record(session, actor, state_iso3=iso3, table="article5_decisions", row_id=new_id, action="correct",
+                 detail={"replaces": str(decision_id), "reason": reason,
+                         "changes": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in changes.items()}})
+    now = standing(session, iso3, today)
+    session.commit()
+    decision = next(d for d in decision_history(session, iso3) if d.id == new_id)
+    return RecordedDecision(decision=decision, article5=now.status_result())
+
+
 # --- work plans ----------------------------------------------------------------------------------
 @dataclass
 class Milestone:

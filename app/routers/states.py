@@ -57,6 +57,24 @@ class DecisionIn(BaseModel):
     note: str | None = Field(None, max_length=4000)
 
 
+class CorrectionIn(BaseModel):
+    """The fields of a decision whose values are wrong, with the right values (null: not known), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=4000, description="Why the fact is corrected (e.g. the document "
+                                                                   "read)")
+    decided_on: CalendarDate | None = None
+    decided_by: CalendarDate | None = Field(None, description="The latest day it can have been taken (the "
+                                                              "meeting's closing day) when the day is not known")
+    meeting: str | None = Field(None, max_length=500)
+    deadline: CalendarDate | None = None
+    extensions_count: int | None = Field(None, ge=0, le=20, strict=True)
+    source: str | None = Field(None, max_length=2000)
+    confidence: Literal["high", "medium", "low"] | None = None
+    note: str | None = Field(None, max_length=4000)
+
+
 class MilestoneIn(BaseModel):
     # Numbers are JSON numbers (strict): true is not 1, "2026" is not 2026.
     model_config = ConfigDict(extra="forbid")
@@ -84,6 +102,15 @@ def list_states(session: Session = Depends(get_session)) -> StateList:
             dependencies=[Depends(access.public_reader)], response_model=StateRecord)
 def get_state(iso3: ISO3, session: Session = Depends(get_session)) -> StateRecord:
     return article5.state_record(session, iso3.upper())
+
+
+@router.post("/states/{iso3}/article5/decisions/{decision_id}/corrections", status_code=201,
+             summary="Correct a fact with a reason (Committee or admin): the corrected one stays in the history",
+             dependencies=[Depends(access.article5_writer)], response_model=RecordedDecision)
+def post_correction(body: CorrectionIn, iso3: ISO3, decision_id: uuid.UUID, session: Session = Depends(get_session),
+                    actor: Actor = Depends(request_actor)) -> RecordedDecision:
+    changes = {name: getattr(body, name) for name in body.model_fields_set if name != "reason"}
+    return article5.correct_decision(session, iso3.upper(), decision_id, changes, body.reason, actor)
 
 
 MILESTONES_LINK = {"SetMilestones": {
