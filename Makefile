@@ -10,6 +10,8 @@ PUBLIC_READ ?= 1
 APT_PACKAGES = postgresql postgresql-$(PG_MAJOR)-postgis-3 gdal-bin
 # chromium (+ a font, a recommendation skipped by --no-install-recommends): the dashboard browser tests
 APT_PACKAGES += chromium fonts-liberation
+# poppler-utils (pdftoppm, pdftotext): the Article 7 PDF tests render and read the PDF
+APT_PACKAGES += poppler-utils
 # pg_auto_failover (monitor and keeper): the failover test runs a formation of its own
 APT_PACKAGES += pg-auto-failover-cli postgresql-$(PG_MAJOR)-auto-failover
 PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep . || echo 15)

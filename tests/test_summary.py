@@ -496,13 +496,14 @@ def test_the_format_registry_drives_the_format_parameter_and_the_responses(clien
     from app.committee.results import AnnualReport, Overview
 
     document = client.get("/openapi.json").json()
-    for path, result in (("/api/v1/summary", Overview), ("/api/v1/states/{iso3}/report", AnnualReport)):
+    for path, result, names in (("/api/v1/summary", Overview, ["json", "csv", "xlsx"]),
+                                ("/api/v1/states/{iso3}/report", AnnualReport, ["json", "csv", "xlsx", "pdf"])):
         operation = document["paths"][path]["get"]
         parameter = next(p for p in operation["parameters"] if p["name"] == "format")
-        assert parameter["schema"]["enum"] == list(formats.names(result)) == ["json", "csv"]
+        assert parameter["schema"]["enum"] == list(formats.names(result)) == names
         content = operation["responses"]["200"]["content"]
         assert set(content) == {formats.FORMATS[name].bare_media_type for name in formats.names(result)}
-    assert client.get("/api/v1/summary", params={"format": "xlsx"}).status_code == 422
+    assert client.get("/api/v1/summary", params={"format": "pdf"}).status_code == 422  # no PDF of the overview
 
 
 def test_the_domain_functions_return_typed_results(client, scenario) -> None:

@@ -200,7 +200,23 @@ class BurnDown:
             milestones=[ChartMilestone(year=m.year, area_km2=km2(m.area_m2), areas=m.areas,
                                        planned_remaining_km2=km2(m.planned_remaining_m2))
                         for m in self.milestones],
-            bbox=bbox,
+            extensions=p.extensions, bbox=bbox,
+        )
+
+    @classmethod
+    def from_data(cls, data: ChartData, released_last_year_m2: float) -> BurnDown:
+        """The chart again from its data (km2 back to m2), to draw it where only the data travels (the reports)."""
+        m2 = M2_PER_KM2
+        return cls(
+            progress=Progress(iso3=data.state, name=data.name, as_of=data.as_of, remaining_m2=data.remaining_km2 * m2,
+                              released_last_year_m2=released_last_year_m2, deadline=data.deadline,
+                              extensions=data.extensions, projected_completion=data.projected_completion,
+                              on_track=data.on_track),
+            dates=[p.date for p in data.series], total_m2=[p.remaining_km2 * m2 for p in data.series],
+            sha_m2=[p.sha_km2 * m2 for p in data.series],
+            deadlines=[Deadline(d.kind, d.deadline, d.decided_on, d.meeting) for d in data.deadlines],
+            milestones=[Milestone(m.year, m.area_km2 * m2, m.areas, m.planned_remaining_km2 * m2)
+                        for m in data.milestones],
         )
 
 

@@ -6,8 +6,9 @@ the typed result itself (the route's `response_model`); every other format is a 
 before the status line (a 200 is never a cut file) and sent as an attachment with its length. The
 CSVs are spreadsheet-safe (app.committee.spreadsheet).
 
-To add a format (XLSX, PDF, ...): add an `OutputFormat` to `FORMATS` with its renderings; the routes'
-`format` parameter and their OpenAPI `responses` follow (`query_type`, `responses`).
+The XLSX and PDF documents are made in app.committee.documents. To add a format: add an `OutputFormat`
+to `FORMATS` with its renderings; the routes' `format` parameter and their OpenAPI `responses` follow
+(`query_type`, `responses`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from app.committee import summaries
+from app.committee import documents, summaries
 from app.committee.results import AnnualReport, Overview
 
 JSON = "json"
@@ -49,6 +50,14 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     OutputFormat("csv", "text/csv; charset=utf-8", "a spreadsheet-safe CSV file, areas in km2 (3 decimals)", {
         Overview: Rendering(summaries.overview_csv, "article5-overview-{as_of}.csv"),
         AnnualReport: Rendering(summaries.annual_report_csv, "article7-{state}-{year}.csv"),
+    }),
+    OutputFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                 "an XLSX workbook (the Article 7 report: one sheet per form; areas in m2)", {
+        Overview: Rendering(documents.overview_xlsx, "article5-overview-{as_of}.xlsx"),
+        AnnualReport: Rendering(documents.annual_report_xlsx, "article7-{state}-{year}.xlsx"),
+    }),
+    OutputFormat("pdf", "application/pdf", "a PDF document with the burn-down chart, for circulation", {
+        AnnualReport: Rendering(documents.annual_report_pdf, "article7-{state}-{year}.pdf"),
     }),
 )}
 

@@ -246,7 +246,22 @@ class MinedArea(Result):
     centroid_lat: float | None
 
 
+class RegionRelease(Result):
+    """One year's land release in one region (province), and the items destroyed there (Article 7 forms C, G)."""
+
+    year: int
+    region: str
+    cancelled_m2: float
+    reduced_m2: float
+    cleared_m2: float
+    released_m2: float
+    items_destroyed: ItemsDestroyed
+
+
 class AnnualReport(Result):
+    """The Article 7 report of a State for a calendar year, laid out as the reporting forms (Form C: mined areas;
+    the land release per year and region; Form G: mines destroyed; the work plan against what was released)."""
+
     state: str
     name: str
     year: int
@@ -255,6 +270,11 @@ class AnnualReport(Result):
     totals: Remaining
     released: YearRelease
     added: Added
+    release_by_region: list[RegionRelease] = Field(description="Every year up to the report's, by region")
+    milestones: list[Milestone] = Field(description="The work plan in effect at the end of the year, against "
+                                                    "what was released")
+    article5: Article5Progress
+    burn_down: ChartData = Field(description="The data behind the burn-down chart at the end of the year")
 
 
 # --- the chart's data ------------------------------------------------------------------------------
@@ -290,6 +310,7 @@ class ChartData(Result):
     series: list[SeriesPoint]
     deadlines: list[ChartDeadline]
     milestones: list[ChartMilestone]
+    extensions: int | None = Field(None, description="Extensions granted by the as-of date (None: not known)")
     bbox: list[float] | None = Field(description="[west, south, east, north] of the State's hazards (WGS84)")
 
 
@@ -309,6 +330,9 @@ class Overlaps(Result):
     state: str
     overlaps: list[Overlap]
     overlap_m2: float
+
+
+AnnualReport.model_rebuild()  # ChartData is declared after it
 
 
 def dump(result: BaseModel) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from app.committee.results import (
     MinedArea,
     Overview,
     OverviewRow,
+    RegionRelease,
     Released,
     ReleasedArea,
     ReleaseTotal,
@@ -344,26 +345,29 @@ def _day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def overview_rows(summary: Overview) -> Iterator[dict[str, Any]]:
+    """The overview's rows as the CSV and XLSX give them (OVERVIEW_COLUMNS; areas in km2, 3 decimals)."""
+    for s in summary.states:
+        a5, rem, rel = s.article5, s.remaining, s.released_last_year
+        yield {
+            "state": s.state, "name": s.name, "status": a5.status, "bound": a5.bound,
+            "bound_reason": a5.bound_reason,
+            "sha_count": rem.sha.count, "sha_km2": km2(rem.sha.area_m2),
+            "cha_count": rem.cha.count, "cha_km2": km2(rem.cha.area_m2),
+            "remaining_count": rem.total.count, "remaining_km2": km2(rem.total.area_m2),
+            "cancelled_last_year_km2": km2(rel.cancelled_m2), "reduced_last_year_km2": km2(rel.reduced_m2),
+            "cleared_last_year_km2": km2(rel.cleared_m2), "released_last_year_km2": km2(rel.released_m2),
+            "original_deadline": _day(a5.original_deadline), "deadline": _day(a5.deadline),
+            "extensions": a5.extensions, "days_remaining": a5.days_remaining,
+            "projected_completion": _day(a5.projected_completion), "on_track": a5.on_track,
+            "required_rate_km2_per_year": km2(a5.required_rate_m2_per_year),
+        }
+
+
 def overview_csv(summary: Overview) -> str:
     """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row; areas in km2 rounded to 3
     decimals."""
-    def rows() -> Iterator[dict[str, Any]]:
-        for s in summary.states:
-            a5, rem, rel = s.article5, s.remaining, s.released_last_year
-            yield {
-                "state": s.state, "name": s.name, "status": a5.status, "bound": a5.bound,
-                "bound_reason": a5.bound_reason,
-                "sha_count": rem.sha.count, "sha_km2": km2(rem.sha.area_m2),
-                "cha_count": rem.cha.count, "cha_km2": km2(rem.cha.area_m2),
-                "remaining_count": rem.total.count, "remaining_km2": km2(rem.total.area_m2),
-                "cancelled_last_year_km2": km2(rel.cancelled_m2), "reduced_last_year_km2": km2(rel.reduced_m2),
-                "cleared_last_year_km2": km2(rel.cleared_m2), "released_last_year_km2": km2(rel.released_m2),
-                "original_deadline": _day(a5.original_deadline), "deadline": _day(a5.deadline),
-                "extensions": a5.extensions, "days_remaining": a5.days_remaining,
-                "projected_completion": _day(a5.projected_completion), "on_track": a5.on_track,
-                "required_rate_km2_per_year": km2(a5.required_rate_m2_per_year),
-            }
-    return _csv(OVERVIEW_COLUMNS, rows())
+    return _csv(OVERVIEW_COLUMNS, overview_rows(summary))
 
 
 # --- the Article 7 report ------------------------------------------------------------------------
@@ -420,15 +424,41 @@ def annual_report(session: Session, iso3: str, year: int) -> AnnualReport:
         ),
         {"as_of": as_of, "iso3": iso3},
     ).scalar_one()
+    from app.committee import charts  # charts reads these summaries: imported here, not at the top
+
     totals = remaining(session, as_of, [iso3])[iso3]
     row = release_by_year(session, as_of, [iso3], since=date(year - 1, 12, 31)).get(iso3, {}).get(year)
     new = added_by_year(session, as_of, [iso3]).get(iso3, {}).get(year)
+    by_region = [RegionRelease(year=r.year, region=r.region, **_release_row(r), items_destroyed=ItemsDestroyed(
+        **_items(r))) for r in session.execute(text(_RELEASE_BY_REGION_SQL), {"iso3": iso3, "as_of": as_of})]
+    releases = release_by_year(session, as_of, [iso3]).get(iso3, {})
+    window = released_in_window(session, as_of, [iso3]).get(iso3, _release_row(None))
+    chart = charts.burn_down(session, iso3, as_of)
     return AnnualReport(
         state=iso3, name=name, year=year, as_of=as_of,
         mined_areas=[MinedArea.model_validate(a) for a in areas], totals=Remaining.model_validate(totals),
         released=YearRelease(**_release_row(row), items_destroyed=ItemsDestroyed(**_items(row))),
         added=Added(added_m2=float(new.added_m2) if new else 0.0, added_count=int(new.added_count) if new else 0),
+        release_by_region=by_region, milestones=_milestones(session, iso3, as_of, releases),
+        article5=progress(article5.standing(session, iso3, as_of), totals["total"]["area_m2"],
+                          window["released_m2"], as_of),
+        burn_down=chart.data(charts.bounds(session, iso3, as_of)),
     )
+
+
+# Land release per year and region (the hazard's region), with the items destroyed, up to :as_of.
+_RELEASE_BY_REGION_SQL = f"""
+    SELECT CAST(extract(year FROM e.date) AS integer) AS year, COALESCE(h.region, '{NO_REGION}') AS region,
+           {", ".join(f"COALESCE(sum(e.released_area_m2) FILTER (WHERE e.kind = '{kind}'), 0) AS {column}"
+                      for kind, column in RELEASE_METHODS.items())},
+           {", ".join(f"COALESCE(sum(e.{item}), 0) AS {item}" for item in ITEM_KINDS)}
+    FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
+    WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL AND h.voided_at IS NULL AND e.date <= :as_of
+    GROUP BY 1, 2
+    HAVING COALESCE(sum(e.released_area_m2) FILTER (WHERE e.kind IN ({", ".join(f"'{k}'" for k in RELEASE_METHODS)})),
+                    0) > 0 OR {" OR ".join(f"COALESCE(sum(e.{item}), 0) > 0" for item in ITEM_KINDS)}
+    ORDER BY 1, 2
+"""
 
 
 REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contamination", "remaining_m2",
