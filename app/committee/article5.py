@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.committee.i18n import _, day
 from app.committee.results import (
     Article5Status,
     Decision,
@@ -274,35 +275,41 @@ def _conflict_end_after(facts: list[TreatyFact], day: date) -> date | None:
 
 
 def bound_at(entry_into_force: date | None, facts: list[TreatyFact], as_of: date) -> Bound:
-    """Article 20 applied to a State's facts known up to `as_of` (the facts are in date order)."""
+    """Article 20 applied to a State's facts known up to `as_of` (the facts are in date order); the reason in
+    the request's language (app.committee.i18n)."""
     if entry_into_force is None or entry_into_force > as_of:
-        since = f" (it enters into force on {entry_into_force})" if entry_into_force else ""
-        return Bound(False, f"not bound: the Convention is not in force for it on {as_of}{since}")
+        if entry_into_force is None:
+            return Bound(False, _("not bound: the Convention is not in force for it on {as_of}", as_of=day(as_of)))
+        return Bound(False, _("not bound: the Convention is not in force for it on {as_of} (it enters into force "
+                              "on {entry})", as_of=day(as_of), entry=day(entry_into_force)))
     suspension = next((f for f in facts if f.kind == "suspension_notified"), None)
-    note = (f"; the 'suspension' notified on {suspension.on} has no legal effect: the Convention provides for "
-            "no suspension" if suspension else "")
+    note = _("; the 'suspension' notified on {on} has no legal effect: the Convention provides for no suspension",
+             on=day(suspension.on)) if suspension else ""
     notified = next((f for f in facts if f.kind == "withdrawal_notified"), None)
     if notified is None:
-        return Bound(True, f"bound since the entry into force on {entry_into_force}{note}")
+        return Bound(True, _("bound since the entry into force on {entry}", entry=day(entry_into_force)) + note)
     recorded = next((f.on for f in facts if f.kind == "withdrawal_effective"), None)
     six_months = _months_later(notified.on, WITHDRAWAL_NOTICE_MONTHS)
     if recorded is not None:
-        return Bound(False, f"not bound: withdrawal notified on {notified.on}, effective on {recorded}",
-                     withdrawal_effective_on=recorded)
+        return Bound(False, _("not bound: withdrawal notified on {notified}, effective on {effective}",
+                              notified=day(notified.on), effective=day(recorded)), withdrawal_effective_on=recorded)
     if as_of < six_months:
-        return Bound(True, f"bound: withdrawal notified on {notified.on} takes effect six months later, on "
-                           f"{six_months} (Article 20.2){note}")
+        return Bound(True, _("bound: withdrawal notified on {notified} takes effect six months later, on {effective} "
+                             "(Article 20.2)", notified=day(notified.on), effective=day(six_months)) + note)
     conflict = _conflict_at(facts, six_months)
     if conflict is None:
-        return Bound(False, f"not bound: withdrawal notified on {notified.on}, effective six months later on "
-                            f"{six_months} (Article 20.2)", withdrawal_effective_on=six_months)
+        return Bound(False, _("not bound: withdrawal notified on {notified}, effective six months later on "
+                              "{effective} (Article 20.2)", notified=day(notified.on), effective=day(six_months)),
+                     withdrawal_effective_on=six_months)
     ended = _conflict_end_after(facts, six_months)
     if ended is None:
-        return Bound(True, f"bound: withdrawal notified on {notified.on}, but on {six_months} the State is engaged "
-                           f"in an armed conflict (since {conflict}): the withdrawal takes effect at the end of the "
-                           f"conflict (Article 20.3){note}")
-    return Bound(False, f"not bound: withdrawal notified on {notified.on}, effective at the end of the armed "
-                        f"conflict it was engaged in, on {ended} (Article 20.3)", withdrawal_effective_on=ended)
+        return Bound(True, _("bound: withdrawal notified on {notified}, but on {six_months} the State is engaged in "
+                             "an armed conflict (since {conflict}): the withdrawal takes effect at the end of the "
+                             "conflict (Article 20.3)", notified=day(notified.on), six_months=day(six_months),
+                             conflict=day(conflict)) + note)
+    return Bound(False, _("not bound: withdrawal notified on {notified}, effective at the end of the armed conflict "
+                          "it was engaged in, on {effective} (Article 20.3)", notified=day(notified.on),
+                          effective=day(ended)), withdrawal_effective_on=ended)
 
 
 @dataclass
@@ -577,9 +584,9 @@ def correct_decision(session: Session, iso3: str, decision_id: uuid.UUID, change
         raise Problem(422, "The correction changes nothing: give the fields whose values are wrong, with the right "
                            f"values ({', '.join(CORRECTABLE_FIELDS)}).")
     row = {k: old[k] for k in CORRECTABLE_FIELDS} | changes
-    for day in ("decided_on", "decided_by"):
-        if row[day] is not None and row[day] > today:
-            raise Problem(422, f"{day} {row[day]} is in the future: a decision is recorded once it is taken.")
+    for name in ("decided_on", "decided_by"):
+        if row[name] is not None and row[name] > today:
+            raise Problem(422, f"{name} {row[name]} is in the future: a decision is recorded once it is taken.")
     if old["kind"] not in ("original_deadline", "extension", "reopening") and row["deadline"] is not None:
         raise Problem(422, f"A {old['kind']} carries no deadline: leave `deadline` out.")
     if old["kind"] == "original_deadline" and row["deadline"] is None:

@@ -42,6 +42,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app.committee import article5, summaries  # noqa: E402
+from app.committee.i18n import _, day  # noqa: E402
 from app.committee.results import ChartData, ChartDeadline, ChartMilestone, SeriesPoint  # noqa: E402
 from app.committee.units import M2_PER_KM2, km2  # noqa: E402
 from app.geometry import sql_extent  # noqa: E402
@@ -272,23 +273,24 @@ def _draw(chart: BurnDown, fmt: str) -> bytes:
         fig = Figure(figsize=(9, 5.4), dpi=110)
         # Any: matplotlib's stubs take floats, not the dates its date converter (matplotlib.dates) draws.
         ax: Any = fig.add_subplot()
-        title = f"{p.name} ({p.iso3}): remaining hazardous area, as of {p.as_of.isoformat()}"
+        title = _("{name} ({iso3}): remaining hazardous area, as of {as_of}", name=p.name, iso3=p.iso3,
+                  as_of=day(p.as_of))
         ax.set_title(title, loc="left")
-        ax.set_ylabel("remaining area (km²)")
+        ax.set_ylabel(_("remaining area (km²)"))
 
         x_dates = list(chart.dates)
         if x_dates:
             sha = [_km2(v) for v in chart.sha_m2]
             cha = [_km2(t - s) for t, s in zip(chart.total_m2, chart.sha_m2, strict=True)]
             stack = ax.stackplot(x_dates, sha, cha, colors=[SHA_COLOUR, CHA_COLOUR], alpha=0.35,
-                                 labels=["SHA remaining", "CHA remaining"], step="post")
+                                 labels=[_("SHA remaining"), _("CHA remaining")], step="post")
             stack[0].set_gid("remaining-sha")
             stack[1].set_gid("remaining-cha")
             (line,) = ax.plot(x_dates, [_km2(v) for v in chart.total_m2], color="#333333", linewidth=1.6,
-                              drawstyle="steps-post", label="remaining (SHA + CHA)")
+                              drawstyle="steps-post", label=_("remaining (SHA + CHA)"))
             line.set_gid("remaining-area")
         else:
-            ax.text(0.5, 0.5, "no hazardous areas recorded by this date", transform=ax.transAxes,
+            ax.text(0.5, 0.5, _("no hazardous areas recorded by this date"), transform=ax.transAxes,
                     ha="center", va="center", color="#666666")
 
         x_min = x_dates[0] if x_dates else p.as_of - timedelta(days=5 * DAYS_PER_YEAR)
@@ -311,15 +313,17 @@ def _draw(chart: BurnDown, fmt: str) -> bytes:
         for d in drawn.values():
             current = p.deadline is not None and d.deadline == p.deadline
             if d.kind == "original_deadline":
-                label = f"original deadline {d.deadline.isoformat()}"
+                label = _("original deadline {deadline}", deadline=day(d.deadline))
                 gid = "article5-original-deadline"
             else:
-                label = f"{'extended' if d.kind == 'extension' else 'reopened'} to {d.deadline.isoformat()}"
+                label = (_("extended to {deadline}", deadline=day(d.deadline)) if d.kind == "extension"
+                         else _("reopened to {deadline}", deadline=day(d.deadline)))
                 gid = f"article5-{d.kind}-{d.deadline.isoformat()}"
             if current:
-                label = f"Article 5 deadline {d.deadline.isoformat()}"
+                label = _("Article 5 deadline {deadline}", deadline=day(d.deadline))
                 if p.extensions:
-                    label += f" ({p.extensions} extension{'s' if p.extensions != 1 else ''})"
+                    label += (_(" (1 extension)") if p.extensions == 1
+                              else _(" ({count} extensions)", count=p.extensions))
             vline = ax.axvline(d.deadline, color="#1f4e9c" if current else "#7f9cc9",
                                linewidth=2.0 if current else 1.0, linestyle="-" if current else "--")
             vline.set_gid("article5-deadline" if current else gid)
@@ -331,7 +335,7 @@ def _draw(chart: BurnDown, fmt: str) -> bytes:
         if chart.milestones:
             points = ax.scatter([date(m.year, 12, 31) for m in chart.milestones],
                                 [_km2(m.planned_remaining_m2) for m in chart.milestones],
-                                marker="D", s=28, color="#6a3d9a", zorder=5, label="work-plan milestones")
+                                marker="D", s=28, color="#6a3d9a", zorder=5, label=_("work-plan milestones"))
             points.set_gid("work-plan-milestones")
 
         if completion is not None and p.remaining_m2 > 0:
@@ -339,10 +343,10 @@ def _draw(chart: BurnDown, fmt: str) -> bytes:
             fraction = (end - p.as_of).days / max((completion - p.as_of).days, 1)
             (projection,) = ax.plot([p.as_of, end], [_km2(p.remaining_m2), _km2(p.remaining_m2) * (1 - fraction)],
                                     color="#333333", linestyle="--", linewidth=1.3,
-                                    label=f"at the current rate: done {completion.isoformat()}")
+                                    label=_("at the current rate: done {day}", day=day(completion)))
             projection.set_gid("projection")
         elif p.remaining_m2 > 0:
-            ax.text(0.99, 0.02, "nothing released in the last 365 days: no projection", transform=ax.transAxes,
+            ax.text(0.99, 0.02, _("nothing released in the last 365 days: no projection"), transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=8, color="#666666").set_gid("projection")
 
         ax.set_xlim(x_min - timedelta(days=60), x_max)

@@ -12,7 +12,8 @@ with a display format), so the workbook and the JSON never disagree. Text cells 
 (type "s"), never as formulas: a name "=HYPERLINK(...)" stays that text.
 
 The PDF (reportlab) is the same report for circulation to a meeting, with the burn-down chart
-(app.committee.charts, drawn from the report's own chart data).
+(app.committee.charts, drawn from the report's own chart data). Labels, sheet names and sentences come
+in the request's language (app.committee.i18n); in the PDF, numbers and dates in the locale's form too.
 """
 from __future__ import annotations
 
@@ -33,21 +34,53 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from app.committee import charts, summaries
+from app.committee.i18n import _, day, number
 from app.committee.results import AnnualReport, Overview
 from app.models import ITEM_KINDS
 
 M2_FORMAT = "#,##0.00"
 KM2_FORMAT = "#,##0.000"
 DATE_FORMAT = "yyyy-mm-dd"
-ITEM_LABELS = {"ap_mines": "AP mines", "improvised_ap_mines": "Improvised AP mines", "av_mines": "AV mines",
-               "other_eo": "Other explosive ordnance"}
-assert tuple(ITEM_LABELS) == ITEM_KINDS, "ITEM_LABELS follows app.models.ITEM_KINDS"
 
-FORM_C_HEADER = ("Area ID", "Name", "Province / region", "Classification", "Remaining area (m²)",
-                 "Remaining area (km²)", "Type of mines", "Emplacement", "Centroid longitude", "Centroid latitude")
-RELEASE_HEADER = ("Year", "Province / region", "Cancelled (m²)", "Reduced (m²)", "Cleared (m²)", "Released (m²)")
-FORM_G_HEADER = ("Year", "Province / region", *ITEM_LABELS.values())
-WORK_PLAN_HEADER = ("Year", "Planned (m²)", "Planned areas", "Released (m²)", "Met")
+
+# The labels, in the request's language (app.committee.i18n); the English ones are the message ids.
+def item_labels() -> dict[str, str]:
+    labels = {"ap_mines": _("AP mines"), "improvised_ap_mines": _("Improvised AP mines"), "av_mines": _("AV mines"),
+              "other_eo": _("Other explosive ordnance")}
+    assert tuple(labels) == ITEM_KINDS, "the labels follow app.models.ITEM_KINDS"
+    return labels
+
+
+def form_c_header() -> tuple[str, ...]:
+    return (_("Area ID"), _("Name"), _("Province / region"), _("Classification"), _("Remaining area (m²)"),
+            _("Remaining area (km²)"), _("Type of mines"), _("Emplacement"), _("Centroid longitude"),
+            _("Centroid latitude"))
+
+
+def release_header() -> tuple[str, ...]:
+    return (_("Year"), _("Province / region"), _("Cancelled (m²)"), _("Reduced (m²)"), _("Cleared (m²)"),
+            _("Released (m²)"))
+
+
+def form_g_header() -> tuple[str, ...]:
+    return (_("Year"), _("Province / region"), *item_labels().values())
+
+
+def work_plan_header() -> tuple[str, ...]:
+    return (_("Year"), _("Planned (m²)"), _("Planned areas"), _("Released (m²)"), _("Met"))
+
+
+def sheet_names() -> tuple[str, ...]:
+    return (_("Summary"), _("Form C"), _("Land release"), _("Form G"), _("Work plan"))
+
+
+def _region(name: str) -> str:
+    assert summaries.NO_REGION == "(no region)", "the message below is summaries.NO_REGION"
+    return _("(no region)") if name == summaries.NO_REGION else name
+
+
+def _classification(code: str) -> str:
+    return {"SHA": _("SHA"), "CHA": _("CHA")}.get(code, code)
 
 
 def _sheet(book: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -77,46 +110,57 @@ def _bytes(book: Workbook) -> bytes:
 
 
 def _yes_no(value: bool | None) -> str | None:
-    return None if value is None else ("yes" if value else "no")
+    return None if value is None else (_("yes") if value else _("no"))
 
 
 def form_c_rows(report: AnnualReport) -> list[list[Any]]:
     rows: list[list[Any]] = [
-        [a.external_id, a.name, a.region, a.classification, a.remaining_m2, a.remaining_m2 / 1e6,
-         ", ".join(a.contamination), None, a.centroid_lon, a.centroid_lat]
+        [a.external_id, a.name, a.region, _classification(a.classification), a.remaining_m2, a.remaining_m2 / 1e6,
+         ", ".join(contamination_label(c) for c in a.contamination), None, a.centroid_lon, a.centroid_lat]
         for a in report.mined_areas]
     total = report.totals.total
-    rows.append(["TOTAL", f"{total.count} areas", None, None, total.area_m2, total.area_m2 / 1e6, None, None, None,
-                 None])
+    rows.append([_("TOTAL"), _("{count} areas", count=total.count), None, None, total.area_m2, total.area_m2 / 1e6,
+                 None, None, None, None])
     return rows
 
 
 def summary_rows(report: AnnualReport) -> list[tuple[str, Any]]:
     a5, t, r = report.article5, report.totals, report.released
     return [
-        ("State", f"{report.name} ({report.state})"), ("Calendar year", report.year), ("As of", report.as_of),
-        ("Bound by the Convention", _yes_no(a5.bound)), ("Why", a5.bound_reason),
-        ("Article 5 status", a5.status), ("Original deadline", a5.original_deadline),
-        ("Deadline", a5.deadline), ("Extensions", a5.extensions),
-        ("Suspected hazardous areas (SHA)", t.sha.count), ("SHA remaining (m²)", t.sha.area_m2),
-        ("Confirmed hazardous areas (CHA)", t.cha.count), ("CHA remaining (m²)", t.cha.area_m2),
-        ("Remaining (m²)", t.total.area_m2),
-        ("Cancelled in the year (m²)", r.cancelled_m2), ("Reduced in the year (m²)", r.reduced_m2),
-        ("Cleared in the year (m²)", r.cleared_m2), ("Released in the year (m²)", r.released_m2),
-        ("Added in the year (m²)", report.added.added_m2), ("Areas added in the year", report.added.added_count),
-        ("Projected completion", a5.projected_completion), ("On track", _yes_no(a5.on_track)),
+        (_("State"), f"{report.name} ({report.state})"), (_("Calendar year"), report.year), (_("As of"), report.as_of),
+        (_("Bound by the Convention"), _yes_no(a5.bound)), (_("Why"), a5.bound_reason),
+        (_("Article 5 status"), status_label(a5.status)), (_("Original deadline"), a5.original_deadline),
+        (_("Deadline"), a5.deadline), (_("Extensions"), a5.extensions),
+        (_("Suspected hazardous areas (SHA)"), t.sha.count), (_("SHA remaining (m²)"), t.sha.area_m2),
+        (_("Confirmed hazardous areas (CHA)"), t.cha.count), (_("CHA remaining (m²)"), t.cha.area_m2),
+        (_("Remaining (m²)"), t.total.area_m2),
+        (_("Cancelled in the year (m²)"), r.cancelled_m2), (_("Reduced in the year (m²)"), r.reduced_m2),
+        (_("Cleared in the year (m²)"), r.cleared_m2), (_("Released in the year (m²)"), r.released_m2),
+        (_("Added in the year (m²)"), report.added.added_m2), (_("Areas added in the year"), report.added.added_count),
+        (_("Projected completion"), a5.projected_completion), (_("On track"), _yes_no(a5.on_track)),
     ]
 
 
+def status_label(status: str) -> str:
+    return {"obligation": _("obligation"), "completed": _("completed"), "withdrawal_notified": _("withdrawal notified"),
+            "withdrawn": _("withdrawn"), "not_in_force": _("not in force"),
+            "no_article5_obligation": _("no Article 5 obligation")}.get(status, status)
+
+
+def contamination_label(code: str) -> str:
+    return {"AP_MINE": _("AP mine"), "IMPROVISED_AP_MINE": _("improvised AP mine"), "AV_MINE": _("AV mine"),
+            "ERW": _("ERW"), "CLUSTER_MUNITION": _("cluster munition"), "OTHER": _("other")}.get(code, code)
+
+
 def release_rows(report: AnnualReport) -> list[list[Any]]:
-    return [[r.year, r.region, r.cancelled_m2, r.reduced_m2, r.cleared_m2, r.released_m2]
+    return [[r.year, _region(r.region), r.cancelled_m2, r.reduced_m2, r.cleared_m2, r.released_m2]
             for r in report.release_by_region]
 
 
 def form_g_rows(report: AnnualReport) -> list[list[Any]]:
-    rows: list[list[Any]] = [[r.year, r.region, *(getattr(r.items_destroyed, k) for k in ITEM_KINDS)]
+    rows: list[list[Any]] = [[r.year, _region(r.region), *(getattr(r.items_destroyed, k) for k in ITEM_KINDS)]
                              for r in report.release_by_region]
-    rows.append([report.year, "TOTAL", *(getattr(report.released.items_destroyed, k) for k in ITEM_KINDS)])
+    rows.append([report.year, _("TOTAL"), *(getattr(report.released.items_destroyed, k) for k in ITEM_KINDS)])
     return rows
 
 
@@ -129,17 +173,18 @@ def annual_report_xlsx(report: AnnualReport) -> bytes:
     book = Workbook()
     assert book.active is not None
     book.remove(book.active)
-    summary = _sheet(book, "Summary", ("Item", "Value"), summary_rows(report))
+    names = sheet_names()
+    summary = _sheet(book, names[0], (_("Item"), _("Value")), summary_rows(report))
     for (label, value), (cell,) in zip(summary_rows(report), summary.iter_rows(min_row=2, min_col=2, max_col=2),
                                        strict=True):
         if isinstance(value, date):
             cell.number_format = DATE_FORMAT
-        elif isinstance(value, float) and "(m²)" in label:
+        elif isinstance(value, float) and "(m²)" in label:  # the labels of areas end so in every language
             cell.number_format = M2_FORMAT
-    _sheet(book, "Form C", FORM_C_HEADER, form_c_rows(report), {5: M2_FORMAT, 6: KM2_FORMAT})
-    _sheet(book, "Land release", RELEASE_HEADER, release_rows(report), {c: M2_FORMAT for c in range(3, 7)})
-    _sheet(book, "Form G", FORM_G_HEADER, form_g_rows(report))
-    _sheet(book, "Work plan", WORK_PLAN_HEADER, work_plan_rows(report), {2: M2_FORMAT, 4: M2_FORMAT})
+    _sheet(book, names[1], form_c_header(), form_c_rows(report), {5: M2_FORMAT, 6: KM2_FORMAT})
+    _sheet(book, names[2], release_header(), release_rows(report), {c: M2_FORMAT for c in range(3, 7)})
+    _sheet(book, names[3], form_g_header(), form_g_rows(report))
+    _sheet(book, names[4], work_plan_header(), work_plan_rows(report), {2: M2_FORMAT, 4: M2_FORMAT})
     return _bytes(book)
 
 
@@ -155,12 +200,12 @@ def overview_xlsx(summary: Overview) -> bytes:
     for row in summaries.overview_rows(summary):
         rows.append([date.fromisoformat(row[c]) if c in OVERVIEW_DATES and row[c] else row[c]
                      for c in summaries.OVERVIEW_COLUMNS])
-    sheet = _sheet(book, "Overview", summaries.OVERVIEW_COLUMNS, rows)
+    sheet = _sheet(book, _("Overview"), summaries.OVERVIEW_COLUMNS, rows)
     for name in OVERVIEW_DATES:
         column = summaries.OVERVIEW_COLUMNS.index(name) + 1
         for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
             cell.number_format = DATE_FORMAT
-    sheet.cell(row=len(rows) + 3, column=1, value=f"As of {summary.as_of.isoformat()}")
+    sheet.cell(row=len(rows) + 3, column=1, value=_("As of {day}", day=day(summary.as_of)))
     return _bytes(book)
 
 
@@ -168,10 +213,14 @@ def overview_xlsx(summary: Overview) -> bytes:
 def _text(value: Any, decimals: int = 2) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return _yes_no(value) or ""
     if isinstance(value, float):
-        return f"{value:,.{decimals}f}"
+        return number(value, decimals)
+    if isinstance(value, int):
+        return number(value, 0)
     if isinstance(value, date):
-        return value.isoformat()
+        return day(value)
     return str(value)
 
 
@@ -200,26 +249,27 @@ def annual_report_pdf(report: AnnualReport) -> bytes:
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=1.5 * cm, rightMargin=1.5 * cm,
                             topMargin=1.5 * cm, bottomMargin=1.5 * cm,
-                            title=f"Article 7 report {report.state} {report.year}", author="landrelease")
+                            title=_("Article 7 report: {name} ({iso3}), calendar year {year}", name=report.name,
+                                    iso3=report.state, year=report.year), author="landrelease")
     chart = charts.draw(charts.BurnDown.from_data(report.burn_down, report.article5.release_rate_m2_per_year), "png")
     story: list[Any] = [
-        Paragraph(escape(f"Article 7 report: {report.name} ({report.state}), calendar year {report.year}"),
-                  styles["Title"]),
-        Paragraph(escape(f"As of {report.as_of.isoformat()}"), styles["Normal"]), Spacer(1, 0.3 * cm),
-        _table(("Item", "Value"), summary_rows(report), [8 * cm, 17 * cm]),
+        Paragraph(escape(_("Article 7 report: {name} ({iso3}), calendar year {year}", name=report.name,
+                           iso3=report.state, year=report.year)), styles["Title"]),
+        Paragraph(escape(_("As of {day}", day=day(report.as_of))), styles["Normal"]), Spacer(1, 0.3 * cm),
+        _table((_("Item"), _("Value")), summary_rows(report), [8 * cm, 17 * cm]),
         PageBreak(),
-        Paragraph("Burn-down", styles["Heading2"]),
+        Paragraph(escape(_("Burn-down")), styles["Heading2"]),
         Image(io.BytesIO(chart), width=24 * cm, height=14.4 * cm),
         PageBreak(),
-        Paragraph("Form C: mined areas", styles["Heading2"]),
-        _table(FORM_C_HEADER, form_c_rows(report), decimals={5: 3, 8: 6, 9: 6}),
+        Paragraph(escape(_("Form C: mined areas")), styles["Heading2"]),
+        _table(form_c_header(), form_c_rows(report), decimals={5: 3, 8: 6, 9: 6}),
         Spacer(1, 0.4 * cm),
-        Paragraph("Land release per year and province / region", styles["Heading2"]),
-        _table(RELEASE_HEADER, release_rows(report)), Spacer(1, 0.4 * cm),
-        Paragraph("Form G: mines and explosive ordnance destroyed", styles["Heading2"]),
-        _table(FORM_G_HEADER, form_g_rows(report)), Spacer(1, 0.4 * cm),
-        Paragraph("Work-plan milestones and land released", styles["Heading2"]),
-        _table(WORK_PLAN_HEADER, work_plan_rows(report)),
+        Paragraph(escape(_("Land release per year and province / region")), styles["Heading2"]),
+        _table(release_header(), release_rows(report)), Spacer(1, 0.4 * cm),
+        Paragraph(escape(_("Form G: mines and explosive ordnance destroyed")), styles["Heading2"]),
+        _table(form_g_header(), form_g_rows(report)), Spacer(1, 0.4 * cm),
+        Paragraph(escape(_("Work-plan milestones and land released")), styles["Heading2"]),
+        _table(work_plan_header(), work_plan_rows(report)),
     ]
     doc.build(story)
     return out.getvalue()

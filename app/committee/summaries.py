@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.as_of import hazards_sql
 from app.committee import article5, spreadsheet, units
+from app.committee.i18n import _
 from app.committee.results import (
     Added,
     AnnualReport,
@@ -473,7 +474,8 @@ def annual_report_csv(report: AnnualReport) -> str:
             yield {**a.model_dump(), "contamination": ";".join(a.contamination),
                    "remaining_m2": round(a.remaining_m2, 2), "remaining_km2": km2(a.remaining_m2)}
         total = report.totals.total
-        yield {"external_id": "TOTAL", "name": f"{total.count} areas", "region": None, "classification": None,
+        yield {"external_id": _("TOTAL"), "name": _("{count} areas", count=total.count), "region": None,
+               "classification": None,
                "contamination": None, "remaining_m2": round(total.area_m2, 2),
                "remaining_km2": km2(total.area_m2), "centroid_lon": None, "centroid_lat": None}
     return _csv(REPORT_COLUMNS, rows())

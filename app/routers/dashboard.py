@@ -7,17 +7,19 @@ its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMer
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
+from html import escape
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Query
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from app.access import ApiKey, public_state_reader
-from app.committee import charts
+from app.committee import charts, i18n
 from app.committee.results import ChartData
 from app.params import ISO3, CalendarDate
 from app.problems import Problem
@@ -26,7 +28,8 @@ from app.read_routing import get_read_session
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 STATIC_PATH = "/dashboard/static"
 
-router = APIRouter(tags=["Dashboard"])
+# The charts and pages in the request's language (?lang= or Accept-Language: app.committee.i18n).
+router = APIRouter(tags=["Dashboard"], dependencies=[Depends(i18n.use_language)])
 
 AS_OF = Query(None, description="The date to look from (YYYY-MM-DD, the end of that day); default today")
 
@@ -74,17 +77,21 @@ def chart_data(iso3: ISO3, as_of: CalendarDate | None = AS_OF, _: ApiKey | None 
 
 
 # --- the pages -----------------------------------------------------------------------------------
-def _page(name: str) -> FileResponse:
-    return FileResponse(WEB_DIR / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+def _page(name: str) -> HTMLResponse:
+    """The page in the request's language, with the messages its scripts need."""
+    html = i18n.render_page((WEB_DIR / name).read_text(encoding="utf-8"))
+    messages = escape(json.dumps(i18n.page_messages(), ensure_ascii=False), quote=True)
+    html = html.replace("<body ", f'<body data-messages="{messages}" ', 1)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "Content-Language": i18n.current()})
 
 
 @router.get("/dashboard", include_in_schema=False)
-def overview_page() -> FileResponse:
+def overview_page() -> HTMLResponse:
     return _page("overview.html")
 
 
 @router.get("/dashboard/{iso3}", include_in_schema=False)
-def state_page(iso3: str) -> FileResponse:
+def state_page(iso3: str) -> HTMLResponse:
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
         raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM")
     return _page("state.html")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app import access, overlaps
 from app.audit import Actor
 from app.bodies import JsonBodyRoute
-from app.committee import article5, formats, summaries
+from app.committee import article5, formats, i18n, summaries
 from app.committee.results import (
     AnnualReport,
     Overlap,
@@ -32,7 +32,9 @@ from app.problems import Problem
 from app.read_routing import get_read_session
 from app.routers.deps import request_actor
 
-router = APIRouter(prefix="/api/v1", tags=["article 5"], route_class=JsonBodyRoute)
+# Every answer's texts (reasons, report labels, problems) in the request's language (app.committee.i18n).
+router = APIRouter(prefix="/api/v1", tags=["article 5"], route_class=JsonBodyRoute,
+                   dependencies=[Depends(i18n.use_language)])
 
 AsOf = Query(None, description="Answer for the end of this day (YYYY-MM-DD); default today")
 if TYPE_CHECKING:  # a Literal of the registry's format names at run time; mypy sees the str it is
@@ -181,8 +183,8 @@ def annual_report(iso3: ISO3, year: int = Query(..., description="The reporting 
                   format: ReportFormat = Query(formats.JSON, description=REPORT_FORMATS),
                   session: Session = Depends(get_read_session)) -> BaseModel | Response:
     if not 1999 <= year <= date.today().year:
-        raise Problem(422, f"year {year} is out of range: give a year from 1999 (the Convention's entry into "
-                           f"force) to {date.today().year}.")
+        raise Problem(422, i18n._("year {year} is out of range: give a year from 1999 (the Convention's entry into "
+                                  "force) to {last}.", year=year, last=date.today().year))
     return formats.respond(summaries.annual_report(session, iso3.upper(), year), format)
 
 

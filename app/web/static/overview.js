@@ -22,8 +22,11 @@
       deadline: a5.deadline || "",
       extensions: a5.extensions === null ? -1 : a5.extensions,
       status: a5.status,
-      projected_completion: a5.projected_completion || (remaining.total.area_m2 > 0 ? "not at this rate" : ""),
+      projected_completion: a5.projected_completion || "",
       on_track: a5.on_track === null ? -1 : (a5.on_track ? 1 : 0),
+      bound: a5.bound ? 1 : 0,
+      bound_reason: a5.bound_reason,
+      has_remaining: remaining.total.area_m2 > 0,
     };
   }
 
@@ -34,14 +37,27 @@
     return td;
   }
 
+  const STATUS = {
+    completed: () => t("completed"), withdrawal_notified: () => t("withdrawal notified"),
+    withdrawn: () => t("withdrawn"), not_in_force: () => t("not in force"),
+    no_article5_obligation: () => t("no Article 5 obligation"),
+  };
+  const t = Dashboard.t;
+
   function deadlineCell(row) {
-    const td = cell(row.deadline || "–", "deadline");
+    const td = cell(Dashboard.day(row.deadline) || "–", "deadline");
     if (row.status && row.status !== "obligation") {
       const status = document.createElement("span");
       status.className = "state-status";
-      status.textContent = row.status.replace(/_/g, " ");
+      status.textContent = STATUS[row.status] ? STATUS[row.status]() : row.status.replace(/_/g, " ");
       td.append(status);
     }
+    return td;
+  }
+
+  function boundCell(row) {
+    const td = cell(row.bound ? t("yes") : t("no"), row.bound ? "bound yes" : "bound no");
+    td.title = row.bound_reason;
     return td;
   }
 
@@ -60,7 +76,7 @@
       tr.dataset.state = row.state;
       const name = document.createElement("td");
       const link = document.createElement("a");
-      link.href = `/dashboard/${row.state}?as_of=${encodeURIComponent(Dashboard.asOf())}`;
+      link.href = Dashboard.withLang(`/dashboard/${row.state}?as_of=${encodeURIComponent(Dashboard.asOf())}`);
       link.textContent = row.name;
       name.append(link);
       tr.append(
@@ -72,9 +88,11 @@
         cell(Dashboard.km2(row.released_km2), "num released-km2"),
         deadlineCell(row),
         cell(row.extensions < 0 ? "?" : String(row.extensions), "num"),
-        cell(row.projected_completion || "–", "projected"),
-        cell(row.on_track === 1 ? "yes" : row.on_track === 0 ? "no" : "–",
+        cell(row.projected_completion ? Dashboard.day(row.projected_completion)
+             : (row.has_remaining ? t("not at this rate") : "–"), "projected"),
+        cell(row.on_track === 1 ? t("yes") : row.on_track === 0 ? t("no") : "–",
              row.on_track === 1 ? "on-track yes" : row.on_track === 0 ? "on-track no" : "on-track"),
+        boundCell(row),
       );
       if (!row.has_hazards) tr.classList.add("no-data");
       body.append(tr);
@@ -90,7 +108,7 @@
 
   async function load() {
     const day = Dashboard.asOf();
-    Dashboard.setStatus("Loading…");
+    Dashboard.setStatus(t("Loading…"));
     try {
       const data = await Dashboard.getJSON(`/api/v1/summary?as_of=${encodeURIComponent(day)}`);
       rows = data.states.map(flatten);

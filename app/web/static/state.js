@@ -7,6 +7,18 @@
   let map = null;
   let chartUrls = [];
 
+  const t = Dashboard.t;
+  const STATUS = {
+    obligation: () => t("obligation"), completed: () => t("completed"),
+    withdrawal_notified: () => t("withdrawal notified"), withdrawn: () => t("withdrawn"),
+    not_in_force: () => t("not in force"), no_article5_obligation: () => t("no Article 5 obligation"),
+  };
+
+  const KIND = {
+    cancellation: () => t("cancellation"), reduction: () => t("reduction"), clearance: () => t("clearance"),
+    reclassification: () => t("reclassification"),
+  };
+
   function text(id, value) {
     document.getElementById(id).textContent = value;
   }
@@ -22,19 +34,23 @@
     text("cha-km2", Dashboard.km2(remaining.cha.area_m2 / 1e6));
     text("cha-count", String(remaining.cha.count));
     text("released-km2", Dashboard.km2(summary.released.last_year.released_m2 / 1e6));
-    text("deadline", a5.deadline || "none recorded");
-    text("extensions", !a5.deadline ? a5.status.replace(/_/g, " ") : a5.extensions === null
-      ? "extensions: number not known" : `${a5.extensions} extension${a5.extensions === 1 ? "" : "s"}`);
-    text("projected", remaining.total.area_m2 <= 0 ? "done" : (a5.projected_completion || "not at this rate"));
-    let verdict = "no deadline or release rate to compare";
-    if (a5.on_track === true) verdict = "on track";
-    else if (a5.on_track === false) verdict = "not on track";
+    text("deadline", Dashboard.day(a5.deadline) || t("none recorded"));
+    text("extensions", !a5.deadline ? (STATUS[a5.status] ? STATUS[a5.status]() : a5.status.replace(/_/g, " "))
+      : a5.extensions === null ? t("extensions: number not known")
+      : a5.extensions === 1 ? t("1 extension") : t("{count} extensions", { count: a5.extensions }));
+    text("projected", remaining.total.area_m2 <= 0 ? t("done")
+      : (Dashboard.day(a5.projected_completion) || t("not at this rate")));
+    let verdict = t("no deadline or release rate to compare");
+    if (a5.on_track === true) verdict = t("on track");
+    else if (a5.on_track === false) verdict = t("not on track");
     if (a5.on_track !== true && a5.days_remaining !== null && a5.days_remaining < 0 && remaining.total.area_m2 > 0) {
-      verdict += ": the deadline has passed";
+      verdict += t(": the deadline has passed");
     } else if (a5.on_track !== true && a5.required_rate_m2_per_year) {
-      verdict += `: needs ${Dashboard.km2(a5.required_rate_m2_per_year / 1e6)} km²/year`;
+      verdict += t(": needs {rate} km²/year", { rate: Dashboard.km2(a5.required_rate_m2_per_year / 1e6) });
     }
     text("on-track", verdict);
+    text("bound", a5.bound ? t("yes") : t("no"));
+    text("bound-reason", a5.bound_reason);
     const figures = document.getElementById("figures");
     figures.dataset.onTrack = String(a5.on_track);
     figures.dataset.asOf = summary.as_of;
@@ -55,7 +71,7 @@
     holder.dataset.asOf = day;
     for (const [id, fmt] of [["chart-svg", "svg"], ["chart-png", "png"]]) {
       const link = document.getElementById(id);
-      link.href = base + "." + fmt + query;
+      link.href = Dashboard.withLang(base + "." + fmt + query);
       link.onclick = async (event) => {
         if (!Dashboard.apiKey()) return; // public reads: the plain link works
         event.preventDefault();
@@ -93,7 +109,7 @@
   function showMap(data) {
     const day = data.as_of;
     if (typeof maplibregl === "undefined") {
-      document.getElementById("map").textContent = "The map library did not load.";
+      document.getElementById("map").textContent = t("The map library did not load.");
       return;
     }
     if (map) {
@@ -141,8 +157,10 @@
       const p = found[0].properties;
       const lines = found[0].layer.id === "hazards-fill"
         ? [`${p.classification} ${p.external_id}${p.name ? " · " + p.name : ""}`,
-           `remaining ${(p.remaining_area_m2 / 1e6).toFixed(4)} km² of ${(p.baseline_area_m2 / 1e6).toFixed(4)} km²`]
-        : [`${p.kind} on ${p.date}`, `released ${(p.released_area_m2 / 1e6).toFixed(4)} km²`];
+           t("remaining {remaining} km² of {baseline} km²", { remaining: (p.remaining_area_m2 / 1e6).toFixed(4),
+                                                               baseline: (p.baseline_area_m2 / 1e6).toFixed(4) })]
+        : [t("{kind} on {date}", { kind: KIND[p.kind] ? KIND[p.kind]() : p.kind, date: Dashboard.day(p.date) }),
+           t("released {area} km²", { area: (p.released_area_m2 / 1e6).toFixed(4) })];
       const body = document.createElement("div");
       for (const line of lines) { const div = document.createElement("div"); div.textContent = line; body.append(div); }
       popup.setLngLat(event.lngLat).setDOMContent(body).addTo(map);
@@ -152,7 +170,7 @@
 
   async function load() {
     const day = Dashboard.asOf();
-    Dashboard.setStatus("Loading…");
+    Dashboard.setStatus(t("Loading…"));
     try {
       const query = `?as_of=${encodeURIComponent(day)}`;
       const [summary, chart] = await Promise.all([

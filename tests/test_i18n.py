@@ -1,0 +1,160 @@
+"""English, French and Spanish: every message has its translation, the language comes from ?lang= or
+Accept-Language, and the pages, charts, reports and problems of the report endpoints come in it."""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from openpyxl import load_workbook
+
+from app.committee import i18n
+from tests.headless_chromium import Chromium
+from tests.test_dashboard import PAGE_READY, STATUS, khm  # noqa: F401 - the fixture: KHM's hand-made history
+
+ROOT = Path(__file__).resolve().parents[1]
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def extracted_messages() -> dict[str, str]:
+    """Every message of the code (`_("...")` in the Committee's package and routers) and of the dashboard."""
+    found: dict[str, str] = {}
+    for folder in ("app/committee", "app/routers"):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+                ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None}):
+            found.setdefault(message, f"{folder}/{filename}:{lineno}")
+    for name, message in i18n.dashboard_messages():
+        found.setdefault(message, f"app/web/{name}")
+    return found
+
+
+def test_every_message_has_a_french_and_a_spanish_translation() -> None:
+    messages = extracted_messages()
+    assert len(messages) > 100 and "Form C: mined areas" in messages and "on track" in messages
+    for language in ("fr", "es"):
+        catalog = i18n.CATALOGS[language]
+        missing = {m: where for m, where in messages.items() if not catalog.get(m)}
+        assert missing == {}, f"no {language} translation for: {missing}"
+        for message in messages:
+            # the same placeholders, so no value is lost or asked for in translation
+            assert set(PLACEHOLDER.findall(catalog[message])) == set(PLACEHOLDER.findall(message)), message
+
+
+def test_the_imas_vocabulary() -> None:
+    fr, es = i18n.CATALOGS["fr"], i18n.CATALOGS["es"]
+    assert fr["Suspected hazardous areas (SHA)"] == "Zones dangereuses soupçonnées (ZDS)"
+    assert fr["Confirmed hazardous areas (CHA)"] == "Zones dangereuses confirmées (ZDC)"
+    assert es["Suspected hazardous areas (SHA)"] == "Áreas peligrosas sospechosas (APS)"
+    assert es["Confirmed hazardous areas (CHA)"] == "Áreas peligrosas confirmadas (APC)"
+    for english, french, spanish in (("Cancelled (m²)", "Annulée", "Cancelada"),
+                                     ("Reduced (m²)", "Réduite", "Reducida"),
+                                     ("Cleared (m²)", "Dépolluée", "Despejada")):
+        assert fr[english].startswith(french) and es[english].startswith(spanish)
+
+
+@pytest.mark.parametrize(("lang", "accept", "expected"), [
+    (None, None, "en"), ("fr", None, "fr"), ("es", "fr", "es"), (None, "fr-SN,fr;q=0.9,en;q=0.5", "fr"),
+    (None, "es-CO", "es"), (None, "de-DE,de;q=0.9", "en"), (None, "de;q=0.9,es;q=0.8,fr;q=0.2", "es"),
+    (None, "garbage;q=x", "en"),
+])
+def test_the_language_is_negotiated(lang, accept, expected) -> None:
+    assert i18n.negotiate(lang, accept) == expected
+
+
+def test_reasons_and_dates_in_the_language(client) -> None:
+    def reason(**kwargs) -> str:
+        response = client.get("/api/v1/states/UKR/summary", **kwargs)
+        assert response.status_code == 200, response.text
+        return response.json()["article5"]["bound_reason"]
+
+    assert reason(params={"as_of": "2026-06-30"}).startswith("bound since the entry into force on 2006-06-01")
+    french = reason(params={"as_of": "2026-06-30", "lang": "fr"})
+    assert french.startswith("lié depuis l'entrée en vigueur le 1 juin 2006") or \
+        french.startswith("lié depuis l'entrée en vigueur le 1er juin 2006")
+    assert "18 juillet 2025" in french and "n'a pas d'effet juridique" in french
+    spanish = reason(params={"as_of": "2026-06-30"}, headers={"Accept-Language": "es-PE,es;q=0.9"})
+    assert spanish.startswith("vinculado desde la entrada en vigor el 1 de junio de 2006")
+    response = client.get("/api/v1/states/UKR/summary", params={"lang": "de"})
+    assert response.status_code == 422 and "lang" in response.json()["detail"]
+
+
+def test_problems_of_the_report_endpoints_in_the_language(client) -> None:
+    response = client.get("/api/v1/states/KHM/report", params={"year": 1990, "lang": "fr"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("l'année 1990 est hors limites")
+    response = client.get("/api/v1/states/XXX/report", params={"year": 2022},
+                          headers={"Accept-Language": "es"})
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("Estado desconocido «XXX»")
+    response = client.get("/api/v1/states/XXX/summary", params={"lang": "fr"})
+    assert response.json()["detail"].startswith("État inconnu « XXX »")
+    assert client.get("/api/v1/states/XXX/summary").json()["detail"].startswith("Unknown State 'XXX'")
+
+
+def test_reports_in_french_and_spanish(client, khm, tmp_path: Path) -> None:  # noqa: F811
+    response = client.get("/api/v1/states/KHM/report", params={"year": 2023, "format": "xlsx", "lang": "fr"})
+    assert response.status_code == 200, response.text
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Résumé", "Formulaire C", "Remise à disposition", "Formulaire G", "Plan de travail"]
+    assert [c.value for c in book["Formulaire C"][1]][:4] == ["Identifiant de la zone", "Nom", "Province / région",
+                                                              "Classification"]
+    assert {row[3] for row in book["Formulaire C"].iter_rows(min_row=2, values_only=True)} <= {"ZDS", "ZDC", None}
+    summary = dict(book["Résumé"].iter_rows(min_row=2, values_only=True))
+    assert summary["Lié par la Convention"] == "oui" and summary["Pourquoi"].startswith("lié depuis")
+
+    csv_text = client.get("/api/v1/states/KHM/report", params={"year": 2023, "format": "csv"},
+                          headers={"Accept-Language": "es"}).text
+    assert '"TOTAL","2 áreas"' in csv_text
+
+    pdf = tmp_path / "informe.pdf"
+    response = client.get("/api/v1/states/KHM/report", params={"year": 2023, "format": "pdf", "lang": "es"})
+    pdf.write_bytes(response.content)
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
+                                   text=True).stdout.split())
+    assert "Informe del artículo 7: Cambodia (KHM), año civil 2023" in text
+    assert "Formulario C: zonas minadas" in text and "31 de diciembre de 2023" in text
+    assert re.search(r"\d,\d\d", text)  # a decimal comma
+
+    svg = client.get("/api/v1/states/KHM/chart.svg", params={"as_of": "2024-06-30", "lang": "fr"}).text
+    assert re.search("échéance de l(&#x27;|')article 5 : 31 décembre 2025", svg)
+    assert "ZDS restantes" in svg
+
+
+@pytest.mark.parametrize("lang", ["fr", "es"])
+def test_the_pages_in_the_language(client, lang: str) -> None:
+    for path in ("/dashboard", "/dashboard/KHM"):
+        response = client.get(path, params={"lang": lang})
+        assert response.status_code == 200
+        html = response.text
+        assert f'<html lang="{lang}">' in html and "{{" not in html
+        assert response.headers["content-language"] == lang
+        assert i18n.CATALOGS[lang]["Article 5 implementation"] in html
+    english = client.get("/dashboard", headers={"Accept-Language": "en-GB"}).text
+    assert '<html lang="en">' in english and "Committee overview" in english
+
+
+@pytest.mark.parametrize(("lang", "words"), [("fr", ("vue d'ensemble du Comité", "pas en bonne voie", "Échéance")),
+                                             ("es", ("panorama del Comité", "no va en camino", "Plazo"))])
+def test_browser_pages_in_french_and_spanish(live_server, admin_key, khm, artifacts_dir, lang: str,  # noqa: F811
+                                             words: tuple[str, ...]) -> None:
+    with Chromium() as browser:
+        browser.open(f"{live_server}/dashboard?as_of=2024-06-30&lang={lang}#key={admin_key}")
+        assert browser.wait_for(PAGE_READY) == "true", (browser.evaluate(STATUS), browser.console)
+        browser.screenshot(artifacts_dir / f"dashboard_overview_{lang}.png")
+        page = browser.evaluate("document.body.innerText")
+        assert words[0] in page and words[2] in page
+        link = browser.evaluate("document.querySelector('tr[data-state=KHM] a').getAttribute('href')")
+        assert f"lang={lang}" in link
+        browser.open(f"{live_server}{link}")
+        assert browser.wait_for(PAGE_READY) == "true", (browser.evaluate(STATUS), browser.console)
+        browser.wait_for("document.getElementById('map').dataset.state === 'idle'")
+        browser.screenshot(artifacts_dir / f"dashboard_KHM_{lang}.png")
+        page = browser.evaluate("document.body.innerText")
+        assert words[1] in page or i18n.CATALOGS[lang]["on track"] in page
+        chart = browser.evaluate("document.getElementById('chart').textContent")
+        assert i18n.CATALOGS[lang]["SHA remaining"] in chart
+        assert browser.page_csp_violations() == [] and browser.csp_violations == [], browser.csp_violations
+    assert (artifacts_dir / f"dashboard_KHM_{lang}.png").stat().st_size > 10_000
