@@ -356,8 +356,8 @@ COMMITTEE_WRITERS = {"committee", "admin"}
 def test_article5_decision_rules(client, anon, caller: str) -> None:
     before = len(client.get("/api/v1/states/KHM").json()["decisions"])
     response = anon.post("/api/v1/states/KHM/article5/decisions", headers=_headers(caller),
-                         json={"kind": "extension", "decided_on": "2025-11-20", "deadline": "2030-12-31",
-                               "meeting": "22MSP", "source": "APLC/MSP.22/2025/test"})
+                         json={"kind": "extension", "decided_on": "2025-11-20", "deadline": "2028-12-31",
+                               "meeting": "test meeting", "source": "APLC/MSP.22/2025/test"})
     expected = _expected(caller, COMMITTEE_WRITERS, 201)
     assert response.status_code == expected, response.text
     after = len(client.get("/api/v1/states/KHM").json()["decisions"])
@@ -378,7 +378,7 @@ def test_milestone_rules(client, anon, caller: str) -> None:
 def test_article5_writes_are_audited_with_the_committee_key(client, client_as) -> None:
     committee = client_as("committee")
     assert committee.post("/api/v1/states/KHM/article5/decisions",
-                          json={"kind": "extension", "decided_on": "2025-11-20", "deadline": "2030-12-31"}
+                          json={"kind": "extension", "decided_on": "2025-11-20", "deadline": "2028-12-31"}
                           ).status_code == 201
     entries = client.get("/api/v1/audit", params={"state": "KHM"}).json()["entries"]
     assert entries and entries[-1]["actor"] == "test committee all" and entries[-1]["key_id"]
