@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -324,7 +324,7 @@ class Standing:
     deadline_decision_id: uuid.UUID | None
     extensions: int | None
     status: str
-    bound: Bound = field(default_factory=lambda: Bound(False, ""))
+    bound: Bound
 
     def fields(self) -> dict[str, Any]:
         """The fields of `Article5Status`."""

@@ -9,7 +9,8 @@ here in PostGIS from the ledger (no hazards are loaded into Python):
   so the sum is exact; a reclassification moves area from the SHA to its CHA child and nets out). A
   hazard counts as CHA at D when it was recorded as CHA or reclassified on or before D;
 - the deadline lines: every original deadline and extension in effect by the as-of date
-  (`app.committee.article5`: an undated reference fact counts from the original deadline);
+  (`app.committee.article5`: a decision counts from its day, else its meeting's closing day, else the
+  day its reference fact applies from);
 - work-plan milestones (area to address per year, of the latest decision in effect) are drawn as
   the remaining area they plan for: the remaining area at the end of the year before the first
   milestone, less the milestones so far;

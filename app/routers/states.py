@@ -62,7 +62,8 @@ class DecisionIn(BaseModel):
 class CorrectionIn(BaseModel):
     """The fields of a decision whose values are wrong, with the right values (null: not known), and why."""
 
-    model_config = ConfigDict(extra="forbid")
+    # At least one field besides the reason.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 2})
 
     reason: str = Field(min_length=1, max_length=4000, description="Why the fact is corrected (e.g. the document "
                                                                    "read)")
