@@ -19,7 +19,7 @@ Accounting rules (shared/domain.md):
 - a reclassification moves land from SHA to CHA (a split-off part becomes a new CHA hazard); it
   is not released land;
 - a hazard whose remaining area falls below MIN_AREA_M2 is released on that date;
-- land is counted once per State (app/overlaps.py): a new hazard may not overlap what another
+- land is counted once per State (app/ledger/overlaps.py): a new hazard may not overlap what another
   hazard counts, and a split or a void (the only writes that can give a hazard land back at some
   date) may not make two hazards overlap more.
 All geometry work happens in PostGIS, in the transaction of the write, under a row lock on the
@@ -36,7 +36,7 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit, overlaps
+from app import audit
 from app.geometry import (
     MIN_AREA_M2,
     SQL_EMPTY,
@@ -47,21 +47,46 @@ from app.geometry import (
     sql_intersection,
     sql_snap,
 )
-from app.layers import HAZARD_PROPERTIES, Property, sql_json_properties
+from app.layers import HAZARD_INPUTS, HAZARD_PROPERTIES, Property, sql_json_properties
+from app.ledger import overlaps
+from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS
 from app.problems import Problem
 
 
-@dataclass
 class NewHazard:
-    external_id: str
-    classification: str
-    recorded_on: date
-    geometry: PolygonalGeometry
-    contamination: list[str] = field(default_factory=lambda: ["AP_MINE"])
-    name: str | None = None
-    region: str | None = None
-    date_of_information: date | None = None
+    """A hazard to record: its checked geometry and the properties the client gives (`app.layers.HAZARD_INPUTS`).
+
+    `NewHazard(geometry=..., external_id=..., classification=..., recorded_on=..., ...)`: every declared
+    input by its name (an absent one takes its default, else None); each is also readable as an attribute.
+    """
+
+    def __init__(self, geometry: PolygonalGeometry, **properties: Any) -> None:
+        unknown = set(properties) - {p.name for p in HAZARD_INPUTS}
+        missing = [p.name for p in HAZARD_INPUTS if p.input and p.input.required and properties.get(p.name) is None]
+        if unknown or missing:
+            raise TypeError(f"NewHazard: unknown {sorted(unknown)}, missing {missing}")
+        self.geometry = geometry
+        self.properties: dict[str, Any] = {
+            p.name: properties[p.name] if properties.get(p.name) is not None
+            else (list(p.input.default) if p.input and p.input.default else None)
+            for p in HAZARD_INPUTS
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["properties"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def external_id(self) -> str:
+        return str(self.properties["external_id"])
+
+    @property
+    def recorded_on(self) -> date:
+        value: date = self.properties["recorded_on"]
+        return value
 
 
 @dataclass
@@ -75,6 +100,20 @@ class NewEvent:
 
 
 # --- hazards ------------------------------------------------------------------------------------
+# The stored columns of what the client gives of a hazard, as the layer declares them (app.layers).
+INPUT_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS)
+assert all(p.column for p in HAZARD_INPUTS), "a property the client gives is a stored column (f.<column>)"
+# A CHA split off by a reclassification sets these itself and inherits every other input of its SHA.
+_SET_BY_SPLIT = ("external_id", "classification", "recorded_on")
+_INHERITED_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS if p.name not in _SET_BY_SPLIT)
+
+
+def stored_values(hazard: NewHazard) -> dict[str, Any]:
+    """{column: value} of a new hazard's inputs as they are stored: an array's items sorted, once each."""
+    return {str(p.column): sorted(set(v)) if p.type == "array" and (v := hazard.properties[p.name]) is not None
+            else hazard.properties[p.name] for p in HAZARD_INPUTS}
+
+
 def require_state(session: Session, iso3: str) -> str:
     name = session.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
     if name is None:
@@ -83,16 +122,11 @@ def require_state(session: Session, iso3: str) -> str:
 
 
 def _same_hazard(row: Any, new: NewHazard) -> bool:
-    stored = wkb.loads(bytes(row.baseline_wkb))
-    return (
-        row.classification == new.classification
-        and sorted(row.contamination) == sorted(new.contamination)
-        and row.name == new.name
-        and row.region == new.region
-        and row.date_of_information == new.date_of_information
-        and row.recorded_on == new.recorded_on
-        and geodesic_area_m2(stored.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2
-    )
+    """The stored hazard `row` (its input columns and `baseline_wkb`) has the content of `new`."""
+    same_inputs = all((sorted(stored) if isinstance(stored := getattr(row, column), list) else stored) == value
+                      for column, value in stored_values(new).items())
+    baseline = wkb.loads(bytes(row.baseline_wkb))
+    return same_inputs and geodesic_area_m2(baseline.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2
 
 
 def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
@@ -100,7 +134,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
     """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409.
 
     A new hazard overlapping land another hazard of the State counts is a 409, or with `clip`
-    recorded clipped (app/overlaps.py).
+    recorded clipped (app/ledger/overlaps.py).
     """
     require_state(session, iso3)
     overlaps.lock_state(session, iso3)
@@ -108,8 +142,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         row.external_id: row
         for row in session.execute(
             text(
-                "SELECT id, external_id, classification, contamination, name, region, date_of_information, "
-                "recorded_on, "
+                f"SELECT id, {', '.join(INPUT_COLUMNS)}, "
                 "baseline_area_m2, remaining_area_m2, ST_AsBinary(baseline_geom) AS baseline_wkb "
                 "FROM hazardous_areas WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"
             ),
@@ -134,12 +167,9 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         f"""
         WITH snapped AS MATERIALIZED (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom),
         g AS MATERIALIZED (SELECT geom, {sql_area('geom')} AS area FROM snapped)
-        INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                                     date_of_information, recorded_on, baseline_geom, baseline_area_m2,
+        INSERT INTO hazardous_areas (state_iso3, {', '.join(INPUT_COLUMNS)}, baseline_geom, baseline_area_m2,
                                      remaining_geom, remaining_area_m2)
-        SELECT :iso3, :external_id, :name, :classification, :contamination, :region, :date_of_information,
-               :recorded_on,
-               g.geom, g.area, g.geom, g.area
+        SELECT :iso3, {', '.join(f':{c}' for c in INPUT_COLUMNS)}, g.geom, g.area, g.geom, g.area
         FROM g
         RETURNING id, baseline_area_m2, remaining_area_m2
         """
@@ -150,11 +180,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
             results.append({"id": str(row.id), "external_id": h.external_id, "created": False,
                             "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2})
             continue
-        row = session.execute(insert, {
-            "wkb": h.geometry.geometry.wkb, "iso3": iso3, "external_id": h.external_id, "name": h.name,
-            "classification": h.classification, "contamination": sorted(set(h.contamination)), "region": h.region,
-            "date_of_information": h.date_of_information, "recorded_on": h.recorded_on,
-        }).one()
+        row = session.execute(insert, {"wkb": h.geometry.geometry.wkb, "iso3": iso3, **stored_values(h)}).one()
         result = {"id": str(row.id), "external_id": h.external_id, "created": True,
                   "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2}
         if h.geometry.repair:
@@ -177,10 +203,8 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
 
 # --- events -------------------------------------------------------------------------------------
 _HAZARD_FOR_UPDATE = text(
-    "SELECT id, state_iso3, external_id, name, classification, reclassified_on, contamination, region, "
-    "date_of_information, "
-    "recorded_on, status, released_on, remaining_area_m2 FROM hazardous_areas "
-    "WHERE id = :id AND voided_at IS NULL FOR UPDATE"
+    f"SELECT id, state_iso3, {', '.join(INPUT_COLUMNS)}, reclassified_on, status, released_on, remaining_area_m2 "
+    "FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
 )
 
 # One step of the replay: the event takes what its polygon covers of the hazard's working remaining
@@ -267,20 +291,17 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
     if event.new_hazard_id is None:
         child_id = session.execute(
             text(
-                """
-                INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                    date_of_information, recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2,
+                f"""
+                INSERT INTO hazardous_areas (state_iso3, external_id, classification, recorded_on,
+                    {', '.join(_INHERITED_COLUMNS)}, parent_id, split_by_event_id, baseline_geom, baseline_area_m2,
                     remaining_geom, remaining_area_m2)
-                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, :date_of_information, e.date,
-                       :parent_id, e.id, e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
-                FROM land_release_events e WHERE e.id = :event_id
+                SELECT p.state_iso3, :external_id, 'CHA', e.date, {', '.join(f'p.{c}' for c in _INHERITED_COLUMNS)},
+                       p.id, e.id, e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
+                FROM land_release_events e JOIN hazardous_areas p ON p.id = e.hazard_id WHERE e.id = :event_id
                 RETURNING id
                 """
             ),
-            {"iso3": hazard.state_iso3, "external_id": f"{hazard.external_id}/CHA-{event.arrival}",
-             "name": hazard.name, "contamination": hazard.contamination, "region": hazard.region,
-             "date_of_information": hazard.date_of_information,
-             "parent_id": hazard.id, "event_id": event.id},
+            {"external_id": f"{hazard.external_id}/CHA-{event.arrival}", "event_id": event.id},
         ).scalar_one()
         session.execute(text("UPDATE land_release_events SET new_hazard_id = :child WHERE id = :id"),
                         {"child": child_id, "id": event.id})
@@ -435,7 +456,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     if hazard.released_on is not None and hazard.released_on <= new.date:
         raise Problem(422, f"The hazard was fully released on {hazard.released_on}: nothing remains on {new.date}.")
 
-    # a split can leave its CHA with land later events on the SHA would have released (app/overlaps.py)
+    # a split can leave its CHA with land later events on the SHA would have released (app/ledger/overlaps.py)
     check = (overlaps.WriteCheck(session, hazard.state_iso3, hazard_id)
              if new.kind == "reclassification" and new.geometry is not None else None)
     event = session.execute(
@@ -524,8 +545,6 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
 # --- reads --------------------------------------------------------------------------------------
 def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = None) -> dict[str, Any]:
     """The hazard as a GeoJSON Feature: remaining geometry, areas, status and its events, at a date."""
-    from app.as_of import hazards_sql
-
     row = session.execute(
         text(f"SELECT f.id, ST_AsGeoJSON(f.remaining_geom, 8)::json AS geometry, "
              f"{sql_json_properties(HAZARD_PROPERTIES)} AS properties "
@@ -571,8 +590,6 @@ _ID = Property("id", "f.id", "uuid")
 def list_hazards(session: Session, iso3: str, *, as_of: date | None, classification: str | None,
                  status: str | None, limit: int, offset: int) -> dict[str, Any]:
     """One page of a State's hazards at a date, as a GeoJSON FeatureCollection built in PostGIS."""
-    from app.as_of import hazards_sql
-
     require_state(session, iso3)
     where = ["hz.state_iso3 = :iso3"]
     params: dict[str, Any] = {"iso3": iso3, "as_of": as_of, "limit": limit, "offset": offset}
