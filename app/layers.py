@@ -155,6 +155,10 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
              input=Input("date", not_in_future=True, earliest=date(1900, 1, 1),
                          description="The date the information about the hazard was collected (GICHD Minimum "
                                      "Data Requirements): YYYY-MM-DD, from 1900-01-01, not in the future")),
+    Property("priority", "f.priority", "string", filterable=True, sortable=True, values=("high", "medium", "low"),
+             aliases=("priority", "prio", "hazard_priority", "release_priority"),
+             input=Input("text", description="The national centre's priority for releasing the hazard (GICHD "
+                                             "Minimum Data Requirements): high, medium or low")),
     Property("parent_id", "f.parent_id", "uuid", tile=False),
     Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
     Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),
