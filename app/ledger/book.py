@@ -54,6 +54,11 @@ from app.models import ITEM_KINDS
 from app.problems import Problem
 
 
+_INPUT_NAMES = frozenset(p.name for p in HAZARD_INPUTS)
+_REQUIRED = tuple(p.name for p in HAZARD_INPUTS if p.input and p.input.required)
+_DEFAULTS = tuple((p.name, p.input.default if p.input else None) for p in HAZARD_INPUTS)
+
+
 class NewHazard:
     """A hazard to record: its checked geometry and the properties the client gives (`app.layers.HAZARD_INPUTS`).
 
@@ -62,15 +67,13 @@ class NewHazard:
     """
 
     def __init__(self, geometry: PolygonalGeometry, **properties: Any) -> None:
-        unknown = set(properties) - {p.name for p in HAZARD_INPUTS}
-        missing = [p.name for p in HAZARD_INPUTS if p.input and p.input.required and properties.get(p.name) is None]
-        if unknown or missing:
-            raise TypeError(f"NewHazard: unknown {sorted(unknown)}, missing {missing}")
+        if not _INPUT_NAMES.issuperset(properties) or any(properties.get(name) is None for name in _REQUIRED):
+            raise TypeError(f"NewHazard: unknown {sorted(set(properties) - _INPUT_NAMES)}, missing "
+                            f"{[name for name in _REQUIRED if properties.get(name) is None]}")
         self.geometry = geometry
         self.properties: dict[str, Any] = {
-            p.name: properties[p.name] if properties.get(p.name) is not None
-            else (list(p.input.default) if p.input and p.input.default else None)
-            for p in HAZARD_INPUTS
+            name: value if (value := properties.get(name)) is not None else (list(default) if default else None)
+            for name, default in _DEFAULTS
         }
 
     def __getattr__(self, name: str) -> Any:

@@ -116,15 +116,13 @@ def new_hazard(properties: BaseModel | Mapping[str, Any], geometry: PolygonalGeo
     """
     given = properties.model_dump() if isinstance(properties, BaseModel) else properties
     values: dict[str, Any] = {}
-    for prop in HAZARD_INPUTS:
-        rule = _input(prop)
-        value = given.get(prop.name)
-        if value is None and rule.default is not None:
-            value = list(rule.default)
-        if rule.accepts:
-            recorded_as: dict[Any, str] = dict(rule.accepts)
-            value = [recorded_as.get(v, v) for v in value] if isinstance(value, list) else recorded_as.get(value, value)
-        if isinstance(value, list):
-            value = list(dict.fromkeys(value))
-        values[prop.name] = value
+    for name, recorded_as, is_array in _RECORDED:
+        value = given.get(name)
+        if value is not None and recorded_as:
+            value = [recorded_as.get(v, v) for v in value] if is_array else recorded_as.get(value, value)
+        values[name] = list(dict.fromkeys(value)) if is_array and value is not None else value
     return NewHazard(geometry=geometry, **values)
+
+
+# each input's name, what the values it accepts for a declared one are recorded as, and whether it is an array
+_RECORDED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") for p in HAZARD_INPUTS)
