@@ -80,6 +80,7 @@ class Input:
     min_length: int | None = None  # of a text, or the number of items of an array
     max_length: int | None = None  # of a text
     not_in_future: bool = False  # a date
+    calendar: bool = False  # a date within the service's calendar (1900 to 2200: `app.params.CalendarDate`)
     earliest: date | None = None  # a date
     description: str | None = None
 
@@ -170,11 +171,13 @@ HAZARD_INPUTS = tuple(p for p in HAZARD_PROPERTIES if p.input is not None)  # wh
 EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
     Property("hazard_id", "f.hazard_id", "uuid"),
-    Property("external_id", "f.external_id", "string", shapefile="ext_id"),
-    Property("kind", "f.kind", "string", filterable=True, values=EVENT_KINDS),
+    Property("external_id", "f.external_id", "string", shapefile="ext_id",
+             input=Input("text", min_length=1, max_length=200)),
+    Property("kind", "f.kind", "string", filterable=True, values=EVENT_KINDS,
+             input=Input("varchar(20)", required=True)),
     Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases"),
-    Property("date", "f.date", "date", sortable=True),
-    Property("organisation", "f.organisation", "string", shapefile="org"),
+    Property("date", "f.date", "date", sortable=True, input=Input("date", required=True, calendar=True)),
+    Property("organisation", "f.organisation", "string", shapefile="org", input=Input("text", max_length=500)),
     Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True),
     Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2"),
     Property("ap_mines", "f.ap_mines", "integer"),
@@ -186,6 +189,7 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("void_reason", "f.void_reason", "string", tile=False, export=False),
     Property("recorded_at", "f.recorded_at", "date-time", tile=False, export=False),
 )
+EVENT_INPUTS = tuple(p for p in EVENT_PROPERTIES if p.input is not None)  # what the client gives of an event
 
 
 def sql_json_properties(properties: tuple[Property, ...]) -> str:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from app.layers import (  # noqa: F401
     CLASSIFICATIONS,
     CONTAMINATION_TYPES,
+    EVENT_INPUTS,
     EVENT_KINDS,
     HAZARD_INPUTS,
     HAZARD_STATUSES,
@@ -121,26 +122,20 @@ class HazardousArea(Base):
 
 
 class LandReleaseEvent(Base):
+    """A land-release event. The columns of what the client gives (external_id, kind, date, organisation, ...)
+    are those `app.layers.EVENT_INPUTS` declares, added by `declared_columns`."""
+
     __tablename__ = "land_release_events"
-    __table_args__ = (
-        UniqueConstraint("state_iso3", "external_id", name="uq_event_external_id"),
-        CheckConstraint(_in("kind", EVENT_KINDS), name="ck_event_kind"),
-        *(CheckConstraint(f"{item} >= 0", name=f"ck_event_{item}") for item in ITEM_KINDS),
-    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
     # Arrival order: only separates identical events of one kind and day (the replay order is date, kind, polygon).
     arrival: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     hazard_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"), index=True)
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
-    external_id: Mapped[str | None] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(20))
-    date: Mapped[date] = mapped_column(Date)
     submitted_geom = mapped_column(MultiPolygon, nullable=True)
     released_geom = mapped_column(MultiPolygon, nullable=True)
     released_area_m2: Mapped[float] = mapped_column(Float, server_default="0")
     outside_area_m2: Mapped[float] = mapped_column(Float, server_default="0")
-    organisation: Mapped[str | None] = mapped_column(Text)
     ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     improvised_ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     av_mines: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -150,6 +145,13 @@ class LandReleaseEvent(Base):
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     void_reason: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    locals().update(declared_columns(EVENT_INPUTS))  # into the class's namespace, where declarative reads them
+    __table_args__ = (
+        UniqueConstraint("state_iso3", "external_id", name="uq_event_external_id"),
+        *declared_checks(EVENT_INPUTS, "event"),
+        *(CheckConstraint(f"{item} >= 0", name=f"ck_event_{item}") for item in ITEM_KINDS),
+    )
 
 
 class AuditEntry(Base):

@@ -25,7 +25,7 @@ from app.geometry import (
 )
 from app.layers import HAZARD_INPUTS
 from app.ledger import NewHazard, overlaps, require_state
-from app.ledger.book import INPUT_COLUMNS, stored_values
+from app.ledger.book import HAZARD_INPUT_COLUMNS
 from app.problems import Problem
 
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
@@ -47,13 +47,13 @@ _RESUBMITTED = f"""
         wkb bytea NOT NULL
     ) ON COMMIT DROP
 """
-_RESUBMITTED_COLUMNS = ("ord", *INPUT_COLUMNS, "wkb")
+_RESUBMITTED_COLUMNS = ("ord", *HAZARD_INPUT_COLUMNS, "wkb")
 _RESUBMITTED_TYPES = ("int4", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
 # stored content equal: an array's items compared as sorted sets (both are stored sorted, once each)
 _SAME_INPUTS = " AND ".join(f"ARRAY(SELECT unnest(h.{column}) ORDER BY 1) = s.{column}" if is_array
                             else f"h.{column} IS NOT DISTINCT FROM s.{column}"
                             for column, _, _, is_array in _INPUTS)
-_HAZARD_COLUMNS = ("id", "state_iso3", *INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",
+_HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",
                    "remaining_area_m2")
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
 _HAZARD_TYPES = ("uuid", "text", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
@@ -99,7 +99,7 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
             f"COPY hazard_import_resubmitted ({', '.join(_RESUBMITTED_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(_RESUBMITTED_TYPES))
             for i, wkb in zip(resubmitted, ewkb, strict=True):
-                copy.write_row((i, *stored_values(hazards[i]).values(), wkb))
+                copy.write_row((i, *hazards[i].stored_values().values(), wkb))
     conflicts = session.execute(text(
         f"""
         SELECT s.external_id, h.id AS existing_id
@@ -168,7 +168,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                     areas[chunk] = quantized_m2(geodesic_areas_m2(geometries[chunk], threads=1))
                     for i, ewkb in zip(chunk.tolist(), _ewkb(geometries[chunk]), strict=True):
                         area = float(areas[i])
-                        copy.write_row((ids[i], iso3, *stored_values(hazards[i]).values(), ewkb, area, ewkb, area))
+                        copy.write_row((ids[i], iso3, *hazards[i].stored_values().values(), ewkb, area, ewkb, area))
             del geometries
             detail = Jsonb({"import": (import_id := str(uuid.uuid4())), "source": source})
             with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:

@@ -28,9 +28,9 @@ hazard so that concurrent writers to one hazard are applied one after the other.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from shapely import wkb
 from sqlalchemy import text
@@ -47,33 +47,34 @@ from app.geometry import (
     sql_intersection,
     sql_snap,
 )
-from app.layers import HAZARD_INPUTS, HAZARD_PROPERTIES, Property, sql_json_properties
+from app.layers import EVENT_INPUTS, HAZARD_INPUTS, HAZARD_PROPERTIES, Property, sql_json_properties
 from app.ledger import overlaps
 from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS
 from app.problems import Problem
 
 
-_INPUT_NAMES = frozenset(p.name for p in HAZARD_INPUTS)
-_REQUIRED = tuple(p.name for p in HAZARD_INPUTS if p.input and p.input.required)
-_DEFAULTS = tuple((p.name, p.input.default if p.input else None) for p in HAZARD_INPUTS)
+class Given:
+    """What the client gives of a row of a layer: the inputs its layer declares (`INPUTS`, from `app.layers`),
+    by name; an absent one takes its default, else None. Each is also readable as an attribute."""
 
+    INPUTS: ClassVar[tuple[Property, ...]] = ()
+    _names: ClassVar[frozenset[str]]
+    _required: ClassVar[tuple[str, ...]]
+    _defaults: ClassVar[tuple[tuple[str, tuple[str, ...] | None], ...]]
 
-class NewHazard:
-    """A hazard to record: its checked geometry and the properties the client gives (`app.layers.HAZARD_INPUTS`).
+    def __init_subclass__(cls) -> None:
+        cls._names = frozenset(p.name for p in cls.INPUTS)
+        cls._required = tuple(p.name for p in cls.INPUTS if p.input and p.input.required)
+        cls._defaults = tuple((p.name, p.input.default if p.input else None) for p in cls.INPUTS)
 
-    `NewHazard(geometry=..., external_id=..., classification=..., recorded_on=..., ...)`: every declared
-    input by its name (an absent one takes its default, else None); each is also readable as an attribute.
-    """
-
-    def __init__(self, geometry: PolygonalGeometry, **properties: Any) -> None:
-        if not _INPUT_NAMES.issuperset(properties) or any(properties.get(name) is None for name in _REQUIRED):
-            raise TypeError(f"NewHazard: unknown {sorted(set(properties) - _INPUT_NAMES)}, missing "
-                            f"{[name for name in _REQUIRED if properties.get(name) is None]}")
-        self.geometry = geometry
+    def __init__(self, **properties: Any) -> None:
+        if not self._names.issuperset(properties) or any(properties.get(name) is None for name in self._required):
+            raise TypeError(f"{type(self).__name__}: unknown {sorted(set(properties) - self._names)}, missing "
+                            f"{[name for name in self._required if properties.get(name) is None]}")
         self.properties: dict[str, Any] = {
             name: value if (value := properties.get(name)) is not None else (list(default) if default else None)
-            for name, default in _DEFAULTS
+            for name, default in self._defaults
         }
 
     def __getattr__(self, name: str) -> Any:
@@ -81,6 +82,29 @@ class NewHazard:
             return self.__dict__["properties"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def stored_values(self) -> dict[str, Any]:
+        """{column: value} of the inputs as they are stored: an array's items sorted, once each."""
+        return {str(p.column): sorted(set(v)) if p.type == "array" and (v := self.properties[p.name]) is not None
+                else self.properties[p.name] for p in self.INPUTS}
+
+    def same_as_stored(self, row: Any) -> bool:
+        """The stored `row` (with its input columns) has these inputs."""
+        return all((sorted(stored) if isinstance(stored := getattr(row, column), list) else stored) == value
+                   for column, value in self.stored_values().items())
+
+
+class NewHazard(Given):
+    """A hazard to record: its checked geometry and the inputs `app.layers.HAZARD_INPUTS` declares.
+
+    `NewHazard(geometry=..., external_id=..., classification=..., recorded_on=..., ...)`.
+    """
+
+    INPUTS = HAZARD_INPUTS
+
+    def __init__(self, geometry: PolygonalGeometry, **properties: Any) -> None:
+        super().__init__(**properties)
+        self.geometry = geometry
 
     @property
     def external_id(self) -> str:
@@ -92,29 +116,40 @@ class NewHazard:
         return value
 
 
-@dataclass
-class NewEvent:
-    kind: str
-    date: date
-    geometry: PolygonalGeometry | None
-    organisation: str | None = None
-    external_id: str | None = None
-    items: dict[str, int] = field(default_factory=dict)
+class NewEvent(Given):
+    """A land-release event to record: its checked geometry (None for a whole-hazard reclassification), the
+    inputs `app.layers.EVENT_INPUTS` declares and the items destroyed (`app.models.ITEM_KINDS`: count).
+
+    `NewEvent(kind=..., date=..., geometry=..., organisation=..., external_id=..., items={...})`.
+    """
+
+    INPUTS = EVENT_INPUTS
+
+    def __init__(self, geometry: PolygonalGeometry | None, items: dict[str, int] | None = None,
+                 **properties: Any) -> None:
+        super().__init__(**properties)
+        self.geometry = geometry
+        self.items = items or {}
+
+    @property
+    def kind(self) -> str:
+        return str(self.properties["kind"])
+
+    @property
+    def date(self) -> date:
+        value: date = self.properties["date"]
+        return value
 
 
 # --- hazards ------------------------------------------------------------------------------------
 # The stored columns of what the client gives of a hazard, as the layer declares them (app.layers).
-INPUT_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS)
+HAZARD_INPUT_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS)
 assert all(p.column for p in HAZARD_INPUTS), "a property the client gives is a stored column (f.<column>)"
+EVENT_INPUT_COLUMNS = tuple(str(p.column) for p in EVENT_INPUTS)
+assert all(p.column for p in EVENT_INPUTS), "a property the client gives is a stored column (f.<column>)"
 # A CHA split off by a reclassification sets these itself and inherits every other input of its SHA.
 _SET_BY_SPLIT = ("external_id", "classification", "recorded_on")
 _INHERITED_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS if p.name not in _SET_BY_SPLIT)
-
-
-def stored_values(hazard: NewHazard) -> dict[str, Any]:
-    """{column: value} of a new hazard's inputs as they are stored: an array's items sorted, once each."""
-    return {str(p.column): sorted(set(v)) if p.type == "array" and (v := hazard.properties[p.name]) is not None
-            else hazard.properties[p.name] for p in HAZARD_INPUTS}
 
 
 def require_state(session: Session, iso3: str) -> str:
@@ -126,10 +161,9 @@ def require_state(session: Session, iso3: str) -> str:
 
 def _same_hazard(row: Any, new: NewHazard) -> bool:
     """The stored hazard `row` (its input columns and `baseline_wkb`) has the content of `new`."""
-    same_inputs = all((sorted(stored) if isinstance(stored := getattr(row, column), list) else stored) == value
-                      for column, value in stored_values(new).items())
     baseline = wkb.loads(bytes(row.baseline_wkb))
-    return same_inputs and geodesic_area_m2(baseline.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2
+    return (new.same_as_stored(row)
+            and geodesic_area_m2(baseline.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2)
 
 
 def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
@@ -145,7 +179,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         row.external_id: row
         for row in session.execute(
             text(
-                f"SELECT id, {', '.join(INPUT_COLUMNS)}, "
+                f"SELECT id, {', '.join(HAZARD_INPUT_COLUMNS)}, "
                 "baseline_area_m2, remaining_area_m2, ST_AsBinary(baseline_geom) AS baseline_wkb "
                 "FROM hazardous_areas WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"
             ),
@@ -170,9 +204,9 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         f"""
         WITH snapped AS MATERIALIZED (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom),
         g AS MATERIALIZED (SELECT geom, {sql_area('geom')} AS area FROM snapped)
-        INSERT INTO hazardous_areas (state_iso3, {', '.join(INPUT_COLUMNS)}, baseline_geom, baseline_area_m2,
+        INSERT INTO hazardous_areas (state_iso3, {', '.join(HAZARD_INPUT_COLUMNS)}, baseline_geom, baseline_area_m2,
                                      remaining_geom, remaining_area_m2)
-        SELECT :iso3, {', '.join(f':{c}' for c in INPUT_COLUMNS)}, g.geom, g.area, g.geom, g.area
+        SELECT :iso3, {', '.join(f':{c}' for c in HAZARD_INPUT_COLUMNS)}, g.geom, g.area, g.geom, g.area
         FROM g
         RETURNING id, baseline_area_m2, remaining_area_m2
         """
@@ -183,7 +217,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
             results.append({"id": str(row.id), "external_id": h.external_id, "created": False,
                             "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2})
             continue
-        row = session.execute(insert, {"wkb": h.geometry.geometry.wkb, "iso3": iso3, **stored_values(h)}).one()
+        row = session.execute(insert, {"wkb": h.geometry.geometry.wkb, "iso3": iso3, **h.stored_values()}).one()
         result = {"id": str(row.id), "external_id": h.external_id, "created": True,
                   "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2}
         if h.geometry.repair:
@@ -206,8 +240,8 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
 
 # --- events -------------------------------------------------------------------------------------
 _HAZARD_FOR_UPDATE = text(
-    f"SELECT id, state_iso3, {', '.join(INPUT_COLUMNS)}, reclassified_on, status, released_on, remaining_area_m2 "
-    "FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
+    f"SELECT id, state_iso3, {', '.join(HAZARD_INPUT_COLUMNS)}, reclassified_on, status, released_on, "
+    "remaining_area_m2 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
 )
 
 # One step of the replay: the event takes what its polygon covers of the hazard's working remaining
@@ -391,8 +425,7 @@ def _same_event(row: Any, hazard_id: uuid.UUID, new: NewEvent) -> bool:
         < MIN_AREA_M2
     )
     return (
-        row.hazard_id == hazard_id and row.kind == new.kind and row.date == new.date
-        and row.organisation == new.organisation and same_geometry
+        row.hazard_id == hazard_id and new.same_as_stored(row) and same_geometry
         and all(getattr(row, item) == new.items.get(item, 0) for item in ITEM_KINDS)
     )
 
@@ -422,7 +455,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     if new.external_id:
         previous = session.execute(
-            text("SELECT id, hazard_id, kind, date, organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, "
+            text(f"SELECT id, hazard_id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, "
                  "ST_AsBinary(submitted_geom) AS submitted_wkb FROM land_release_events "
                  "WHERE state_iso3 = :iso3 AND external_id = :external_id"),
             {"iso3": hazard.state_iso3, "external_id": new.external_id},
@@ -467,10 +500,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             f"""
             WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
                               ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
-            INSERT INTO land_release_events (hazard_id, state_iso3, external_id, kind, date, submitted_geom,
-                organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, outside_area_m2)
-            SELECT :hazard_id, :iso3, :external_id, :kind, :date, g.geom, :organisation, :ap_mines,
-                   :improvised_ap_mines, :av_mines, :other_eo,
+            INSERT INTO land_release_events (hazard_id, state_iso3, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
+                submitted_geom, outside_area_m2)
+            SELECT :hazard_id, :iso3, {', '.join(f':{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, g.geom,
                    CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
             RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
@@ -479,8 +511,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             """
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
-         "iso3": hazard.state_iso3, "external_id": new.external_id, "kind": new.kind, "date": new.date,
-         "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
+         "iso3": hazard.state_iso3, **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
     ).one()
 
     if event.replays:
@@ -561,8 +592,8 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
             raise Problem(404, f"Hazard {hazard_id} was recorded on {exists}, after {as_of}.")
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     events = session.execute(
-        text("SELECT id, external_id, kind, date, organisation, released_area_m2, outside_area_m2, ap_mines, "
-             "improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
+        text(f"SELECT id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, released_area_m2, outside_area_m2, "
+             "new_hazard_id, voided_at, void_reason, recorded_at "
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
              f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
@@ -572,8 +603,9 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
         "as_of": as_of.isoformat() if as_of else None,
         "events": [
             {
-                "id": str(e.id), "external_id": e.external_id, "kind": e.kind, "date": e.date.isoformat(),
-                "organisation": e.organisation, "released_area_m2": e.released_area_m2,
+                "id": str(e.id),
+                **{p.name: _json(getattr(e, str(p.column))) for p in EVENT_INPUTS},  # as declared (app.layers)
+                "released_area_m2": e.released_area_m2,
                 "outside_area_m2": e.outside_area_m2,
                 "items_destroyed": {item: getattr(e, item) for item in ITEM_KINDS},
                 "new_hazard_id": str(e.new_hazard_id) if e.new_hazard_id else None,
@@ -588,6 +620,13 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
 
 
 _ID = Property("id", "f.id", "uuid")
+
+
+def _json(value: Any) -> Any:
+    """A stored value as JSON gives it: a date (or date-time) in ISO 8601, an id as text."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def list_hazards(session: Session, iso3: str, *, as_of: date | None, classification: str | None,

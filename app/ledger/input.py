@@ -11,7 +11,10 @@ the future when so declared, not before its `earliest`.
 - `plainly_valid` says, for the import's vectorised screening, that the model certainly accepts a cell
   as it is (a cell it cannot vouch for goes through the model, so every message is the model's);
 - `new_hazard` turns valid properties and a checked geometry into the ledger's `NewHazard` (a value
-  accepted for another recorded as that one, an array's items once each, in their order).
+  accepted for another recorded as that one, an array's items once each, in their order);
+- `EventProperties` and `new_event` do the same for an event's declared properties
+  (`app.layers.EVENT_INPUTS`): the JSON API's body extends the model with the geometry and the items
+  destroyed.
 """
 from __future__ import annotations
 
@@ -23,9 +26,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from app.geometry import PolygonalGeometry
-from app.layers import HAZARD_INPUTS, Input, Property
-from app.ledger.book import NewHazard
-from app.params import IsoDate
+from app.layers import EVENT_INPUTS, HAZARD_INPUTS, Input, Property
+from app.ledger.book import NewEvent, NewHazard
+from app.params import CalendarDate, IsoDate
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -57,7 +60,7 @@ def _field(prop: Property) -> tuple[Any, Any]:
     kind: Any
     constraints: dict[str, Any] = {}
     if prop.type == "date":
-        kind = Annotated[IsoDate, AfterValidator(_date_rule(prop.name, rule))]
+        kind = Annotated[CalendarDate if rule.calendar else IsoDate, AfterValidator(_date_rule(prop.name, rule))]
     elif prop.type == "array":
         kind = list[Literal[accepted_values(prop)]] if prop.values else list[str]  # type: ignore[misc]
         constraints = {"min_length": rule.min_length}
@@ -80,6 +83,11 @@ def _field(prop: Property) -> tuple[Any, Any]:
 HazardProperties: type[BaseModel] = create_model(
     "HazardProperties", __config__=ConfigDict(extra="allow"),
     **{p.name: _field(p) for p in HAZARD_INPUTS},  # type: ignore[call-overload]
+)
+# An event's declared properties; the JSON API's body adds its geometry and the items destroyed.
+EventProperties: type[BaseModel] = create_model(
+    "EventProperties", __config__=ConfigDict(extra="forbid"),
+    **{p.name: _field(p) for p in EVENT_INPUTS},  # type: ignore[call-overload]
 )
 
 
@@ -126,3 +134,9 @@ def new_hazard(properties: BaseModel | Mapping[str, Any], geometry: PolygonalGeo
 
 # each input's name, what the values it accepts for a declared one are recorded as, and whether it is an array
 _RECORDED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") for p in HAZARD_INPUTS)
+
+
+def new_event(properties: BaseModel, geometry: PolygonalGeometry | None, items: dict[str, int]) -> NewEvent:
+    """The ledger's event from valid properties (an `EventProperties`, or a model that extends it)."""
+    given = properties.model_dump()
+    return NewEvent(geometry=geometry, items=items, **{p.name: given.get(p.name) for p in EVENT_INPUTS})

@@ -15,8 +15,8 @@ from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
-from app.layers import Classification, EventKindName, HazardStatus
-from app.ledger.input import HazardProperties, new_hazard
+from app.layers import Classification, HazardStatus
+from app.ledger.input import EventProperties, HazardProperties, new_event, new_hazard
 from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
 from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
@@ -34,15 +34,9 @@ class ItemsDestroyed(BaseModel):
     other_eo: int = Field(0, ge=0, strict=True)
 
 
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: EventKindName
-    date: CalendarDate
+class EventIn(EventProperties):  # type: ignore[misc,valid-type]  # the declared properties (app.layers)
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
-    organisation: str | None = Field(None, max_length=500)
-    external_id: str | None = Field(None, min_length=1, max_length=200)
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
 
 
@@ -221,8 +215,7 @@ def post_event(
         except GeometryError as exc:
             raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
                           errors=[{"field": exc.where, "message": exc.message}]) from exc
-    event = ledger.NewEvent(kind=body.kind, date=body.date, geometry=geometry, organisation=body.organisation,
-                            external_id=body.external_id, items=body.items_destroyed.model_dump())
+    event = new_event(body, geometry, items=body.items_destroyed.model_dump())
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 
