@@ -1,12 +1,13 @@
 """One declaration of each layer: the kinds of event, the value lists, and the properties of hazards and events.
 
-Everything that names or types a hazard property is generated from `HAZARD_PROPERTIES`: the OGC items
-and single items (`app.ogc.items`), the vector tiles (`app.ogc.tiles`), the ledger's JSON reads, its
-writes and its "same hazard" comparisons (`app.ledger.book`), the rules a property follows on the way in
-(`app.ledger.input`: the JSON API's `HazardProperties` and the import's vectorised checks), the as-of
-SELECT (`app.ledger.as_of`), the import's column matching, temporary table, COPY and conflict check
-(`app.files`), the export (`app.files.export`) and the SQLAlchemy columns (`app.models`). Adding a
-property a client gives is one `Property` entry here, with its `Input`, plus its column in a migration.
+Everything that names or types a property is generated from `HAZARD_PROPERTIES` and `EVENT_PROPERTIES`:
+the OGC items and single items (`app.ogc.items`), the vector tiles (`app.ogc.tiles`), the ledger's JSON
+reads, its writes and its "same hazard / same event" comparisons (`app.ledger.book`), the rules a
+property follows on the way in (`app.ledger.input`: the JSON API's `HazardProperties` and
+`EventProperties`, the import's vectorised checks), the as-of SELECT (`app.ledger.as_of`), the import's
+column matching, temporary table, COPY and conflict check (`app.files`), the export (`app.files.export`)
+and the SQLAlchemy columns (`app.models`). Adding a property a client gives is one `Property` entry
+here, with its `Input`, plus its column in a migration (docs/architecture.md, "How to add a property").
 
 Each property is an SQL expression over the layer's source row, aliased `f`
 (`app.ogc.collections.Collection.source`); a property the client gives (`input`) is a stored column of
