@@ -29,7 +29,7 @@ def test_inputs_are_columns_fields_and_schema_properties() -> None:
             column = table.columns[p.column]
             assert column.nullable == p.input.nullable, p.name
             assert column.type.compile(dialect=postgresql.dialect()).lower() == p.input.sql_type, p.name
-    assert HAZARD_FIELDS == tuple(p.name for p in HAZARD_INPUTS)
+    assert tuple(p.name for p in HAZARD_INPUTS) == HAZARD_FIELDS
     assert set(REQUIRED_FIELDS) == {"external_id", "classification", "recorded_on"}
 
 
@@ -58,3 +58,31 @@ def test_reads_and_exports_carry_every_declared_property(client, tmp_path) -> No
     assert list(exported.columns) == ["id", "state", "hazard_id", "hazard_external_id",
                                       *(p.name for p in EVENT_PROPERTIES[2:] if p.export), "geometry"]
     assert exported.loc[0, "organisation"] == "HALO" and exported.loc[0, "hazard_external_id"] == "DECL-1"
+
+
+def test_the_imports_screening_never_passes_what_the_model_refuses() -> None:
+    """`plainly_valid` (the import's vectorised screening) says yes only to cells `HazardProperties` accepts as they
+    are, for every declared input, so a row that skips the model could not have been refused by it."""
+    from datetime import date, timedelta
+
+    from pydantic import ValidationError
+
+    from app.ledger.input import plainly_valid
+
+    today = date.today()
+    valid = {"external_id": "X-1", "classification": "SHA", "recorded_on": "2020-01-01"}
+    cells = [None, "x", "X" * 200, "X" * 201, "x" * 500, "x" * 501, "2020-01-01",
+             (today + timedelta(days=1)).isoformat(), "1899-12-31", "2020-02-30", "2020/01/01", "SHA", "sha", "DHA",
+             "high", "High", ["AP_MINE"], ["AP_MINE", "ERW"], ["CATS"], [], ["ap_mine"]]
+    passed = set()
+    for prop in HAZARD_INPUTS:
+        for cell in cells:
+            if not plainly_valid(prop, cell, today):
+                continue
+            passed.add(prop.name)
+            row = {**valid, prop.name: cell} if cell is not None else {k: v for k, v in valid.items() if k != prop.name}
+            try:
+                HazardProperties.model_validate(row)
+            except ValidationError as exc:
+                raise AssertionError(f"{prop.name}: {cell!r} passes the screening but the model says {exc}") from exc
+    assert passed == {p.name for p in HAZARD_INPUTS}  # each input has cells that skip the model

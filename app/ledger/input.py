@@ -28,7 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from app.geometry import PolygonalGeometry
 from app.layers import EVENT_INPUTS, HAZARD_INPUTS, Input, Property
 from app.ledger.book import NewEvent, NewHazard
-from app.params import CalendarDate, IsoDate
+from app.params import EARLIEST_DATE, LATEST_DATE, CalendarDate, IsoDate
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -106,7 +106,8 @@ def plainly_valid(prop: Property, cell: Any, today: date) -> bool:
             value = date.fromisoformat(cell)
         except ValueError:
             return False
-        return not (rule.not_in_future and value > today) and not (rule.earliest and value < rule.earliest)
+        return (not (rule.not_in_future and value > today) and not (rule.earliest and value < rule.earliest)
+                and not (rule.calendar and not EARLIEST_DATE <= value <= LATEST_DATE))
     if prop.type == "array":
         return (isinstance(cell, list) and len(cell) >= (rule.min_length or 0)
                 and all(isinstance(c, str) and (not prop.values or c in accepted_values(prop)) for c in cell))
