@@ -50,12 +50,12 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+_CODES = {p.name: {v.lower(): v for v in accepted_values(p)} for p in HAZARD_INPUTS if p.values}
+
+
 def _declared(prop: Property, text: str) -> str:
     """A code as the layer declares it, read case-insensitively (`sha` is SHA); else the text as it is."""
     return _CODES[prop.name].get(text.lower(), text)
-
-
-_CODES = {p.name: {v.lower(): v for v in accepted_values(p)} for p in HAZARD_INPUTS if p.values}
 
 
 def _cell(prop: Property, value: Any) -> Any:
