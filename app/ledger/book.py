@@ -69,9 +69,10 @@ class Given:
         cls._defaults = tuple((p.name, p.input.default if p.input else None) for p in cls.INPUTS)
 
     def __init__(self, **properties: Any) -> None:
-        if not self._names.issuperset(properties) or any(properties.get(name) is None for name in self._required):
-            raise TypeError(f"{type(self).__name__}: unknown {sorted(set(properties) - self._names)}, missing "
-                            f"{[name for name in self._required if properties.get(name) is None]}")
+        missing = [name for name in self._required if properties.get(name) is None]
+        if missing or not self._names.issuperset(properties):
+            raise TypeError(f"{type(self).__name__}: unknown {sorted(set(properties) - self._names)}, "
+                            f"missing {missing}")
         self.properties: dict[str, Any] = {
             name: value if (value := properties.get(name)) is not None else (list(default) if default else None)
             for name, default in self._defaults

@@ -124,17 +124,21 @@ def new_hazard(properties: BaseModel | Mapping[str, Any], geometry: PolygonalGeo
     absent property takes its default.
     """
     given = properties.model_dump() if isinstance(properties, BaseModel) else properties
-    values: dict[str, Any] = {}
-    for name, recorded_as, is_array in _RECORDED:
-        value = given.get(name)
-        if value is not None and recorded_as:
+    values = {name: given.get(name) for name in _NAMES}
+    for name, recorded_as, is_array in _TREATED:
+        if (value := values[name]) is None:
+            continue
+        if recorded_as:
             value = [recorded_as.get(v, v) for v in value] if is_array else recorded_as.get(value, value)
-        values[name] = list(dict.fromkeys(value)) if is_array and value is not None else value
+        values[name] = list(dict.fromkeys(value)) if is_array else value
     return NewHazard(geometry=geometry, **values)
 
 
-# each input's name, what the values it accepts for a declared one are recorded as, and whether it is an array
-_RECORDED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") for p in HAZARD_INPUTS)
+_NAMES = tuple(p.name for p in HAZARD_INPUTS)
+# the inputs recorded otherwise than given: what the values accepted for a declared one are recorded as, and
+# whether it is an array (its items once each)
+_TREATED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") for p in HAZARD_INPUTS
+                 if _input(p).accepts or p.type == "array")
 
 
 def new_event(properties: BaseModel, geometry: PolygonalGeometry | None, items: dict[str, int]) -> NewEvent:
