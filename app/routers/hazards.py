@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -15,9 +15,9 @@ from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
-from app.ledger.input import HazardProperties, new_hazard
+from app.layers import Classification, HazardStatus
+from app.ledger.input import EventProperties, HazardProperties, new_event, new_hazard
 from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
-from app.models import EVENT_KINDS
 from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
@@ -34,19 +34,10 @@ class ItemsDestroyed(BaseModel):
     other_eo: int = Field(0, ge=0, strict=True)
 
 
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["cancellation", "reduction", "clearance", "reclassification"]
-    date: CalendarDate
+class EventIn(EventProperties):  # type: ignore[misc,valid-type]  # the declared properties (app.layers)
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
-    organisation: str | None = Field(None, max_length=500)
-    external_id: str | None = Field(None, min_length=1, max_length=200)
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
-
-
-assert set(get_args(EventIn.model_fields["kind"].annotation)) == set(EVENT_KINDS)
 
 
 class VoidIn(BaseModel):
@@ -136,12 +127,13 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
         props = None
         try:
             props = HazardProperties.model_validate(props_raw)
+            external_id = props.model_dump()["external_id"]
         except ValidationError as exc:
             problems += [{"field": "properties." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                          for e in exc.errors()]
-        if props and props.external_id in seen:
+        if props and external_id in seen:
             problems.append({"field": "properties.external_id",
-                             "message": f"duplicate of feature {seen[props.external_id]} in this request"})
+                             "message": f"duplicate of feature {seen[external_id]} in this request"})
         geometry = None
         try:
             geometry = read_polygonal(feature.get("geometry"), crs, repair=repair,
@@ -153,7 +145,7 @@ def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.N
                            "errors": problems})
             continue
         assert props is not None and geometry is not None  # no problems: both were read
-        seen[props.external_id] = i
+        seen[str(external_id)] = i
         hazards.append(new_hazard(props, geometry))
     if errors:
         listed = "; ".join(
@@ -223,8 +215,7 @@ def post_event(
         except GeometryError as exc:
             raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
                           errors=[{"field": exc.where, "message": exc.message}]) from exc
-    event = ledger.NewEvent(kind=body.kind, date=body.date, geometry=geometry, organisation=body.organisation,
-                            external_id=body.external_id, items=body.items_destroyed.model_dump())
+    event = new_event(body, geometry, items=body.items_destroyed.model_dump())
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 
@@ -242,8 +233,8 @@ def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get
 def list_hazards(
     request: Request,
     iso3: ISO3,
-    classification: Literal["SHA", "CHA"] | None = Query(None),
-    status: Literal["active", "released"] | None = Query(None),
+    classification: Classification | None = Query(None),
+    status: HazardStatus | None = Query(None),
     as_of: CalendarDate | None = Query(None, description="Answer for this date"),
     limit: int = Query(100, ge=1, le=get_settings().max_page_size,
                        description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),

@@ -19,7 +19,7 @@ Create Date: 2026-12-01
 from alembic import op
 
 revision = "0009_dated_treaty_facts"
-down_revision = "0006_date_of_information"
+down_revision = "0007_hazard_priority"
 branch_labels = None
 depends_on = None
 
