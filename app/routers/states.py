@@ -60,7 +60,7 @@ class DecisionIn(BaseModel):
 
 
 class CorrectionIn(BaseModel):
-    """The fields of a decision whose values are wrong, with the right values (null: not known), and why."""
+    """The fields of a decision whose values are wrong, with the right values (an empty value: not known), and why."""
 
     # At least one field besides the reason.
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 2})
