@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from app import access
 from app.access import ApiKey
 from app.ogc import collections as ogc_collections
-from app.ogc import crs, openapi30, params, tiles
+from app.ogc import crs, openapi30, params, tiles, tilesets
 from app.ogc import items as features
 from app.read_routing import read_engine
 
@@ -69,7 +70,7 @@ def api_definition(request: Request) -> JSONResponse:
 
 @router.get("/conformance", summary="The conformance classes implemented")
 def conformance() -> JSONResponse:
-    return JSONResponse({"conformsTo": ogc_collections.CONFORMANCE})
+    return JSONResponse({"conformsTo": ogc_collections.CONFORMANCE + tilesets.CONFORMANCE})
 
 
 @router.get("/collections", summary="The feature collections")
@@ -153,27 +154,86 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
     return Response(body, media_type=ogc_collections.GEOJSON, headers=_crs_header(query))
 
 
-@router.get("/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}",
-            summary="A Mapbox vector tile of the collection (WebMercatorQuad, z/x/y)",
-            description="z/x/y in the XYZ convention of web maps: zoom, column (x), row (y) counted from the top "
-                        "(OGC API - Tiles' tileMatrix/tileCol/tileRow). The same filters as items; 204 when the "
-                        "tile is empty; 400 when z/x/y is not a tile of WebMercatorQuad.",
+TILE_MATRIX_SET_ID = {"name": "tileMatrixSetId", "in": "path", "required": True,
+                      "schema": {"type": "string", "enum": list(tilesets.TILE_MATRIX_SETS)}}
+
+
+@router.get("/tileMatrixSets", summary="The tile matrix sets the vector tiles are cut in (OGC API - Tiles)")
+def tile_matrix_sets(request: Request) -> JSONResponse:
+    return JSONResponse(tilesets.tile_matrix_sets(_base(request)))
+
+
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="One tile matrix set (OGC Tile Matrix Set 2.0 JSON)",
+            responses={404: {"description": "Unknown tile matrix set"}})
+def tile_matrix_set(tileMatrixSetId: str, request: Request) -> JSONResponse:  # noqa: N803
+    return JSONResponse(tilesets.tile_matrix_set_or_404(tileMatrixSetId).definition(_base(request)))
+
+
+def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKey | None) -> list[float]:
+    extent = ogc_collections.collection_extent(conn, found, access.readable_states(key))
+    return [float(v) for v in extent["spatial"]["bbox"][0]]
+
+
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+            summary="A Mapbox vector tile of the collection (z/x/y of WebMercatorQuad or WorldCRS84Quad)",
+            description="z/x/y: the tile matrix (zoom), the column (x) and the row (y) counted from the top "
+                        "(OGC API - Tiles' tileMatrix/tileCol/tileRow; for WebMercatorQuad the XYZ convention of "
+                        "web maps). The same filters as items; 204 when the tile is empty; 400 when z/x/y is not a "
+                        "tile of the tile matrix set.",
             response_class=Response,
-            responses={200: {"content": {tiles.MVT: {}}, "description": "The tile"},
+            responses={200: {"content": {tilesets.MVT: {}}, "description": "The tile"},
                        204: {"description": "No features in this tile"},
-                       400: {"description": "A parameter (or z/x/y) is not valid"}},
+                       400: {"description": "A parameter (or z/x/y) is not valid"},
+                       404: {"description": "Unknown collection or tile matrix set"}},
             openapi_extra={"parameters": _declared(
                 [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
                  if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
-def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
+def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
-    zoom, column, row = tiles.read_tile_address(z, x, y)
+    tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+    zoom, column, row = tiles.read_tile_address(z, x, y, tms)
     with engine.connect() as conn:
         query = params.read_items_query(found, _params(request), conn, paging=False)
     access.scope_filters(key, query.filters)
-    data = tiles.tile(query, zoom, column, row, engine)
+    data = tiles.tile(query, tms, zoom, column, row, engine)
     if not data:
         return Response(status_code=204)
-    return Response(data, media_type=tiles.MVT)
+    return Response(data, media_type=tilesets.MVT)
+
+
+@router.get("/collections/{collectionId}/tiles", summary="The vector tilesets of a collection (OGC API - Tiles)",
+            responses={404: {"description": "Unknown collection"}})
+def collection_tilesets(collectionId: str, request: Request,  # noqa: N803
+                        _: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+    return JSONResponse(tilesets.tileset_list(_base(request), ogc_collections.collection_or_404(collectionId)))
+
+
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}",
+            summary="A vector tileset of a collection: its tile template, tile matrix set and limits",
+            responses={404: {"description": "Unknown collection or tile matrix set"}})
+def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request,  # noqa: N803
+                       key: ApiKey | None = Depends(access.public_reader),
+                       engine: Engine = Depends(read_engine)) -> JSONResponse:
+    found = ogc_collections.collection_or_404(collectionId)
+    tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+    with engine.connect() as conn:
+        bbox = _extent_bbox(conn, found, key)
+    return JSONResponse(tilesets.tileset(_base(request), found, tms, bbox))
+
+
+@router.get("/collections/{collectionId}/tiles/WebMercatorQuad/tilejson.json",
+            summary="TileJSON 3.0 of a collection's WebMercatorQuad tiles (the query's filters go on the template)",
+            responses={404: {"description": "Unknown collection"}},
+            openapi_extra={"parameters": _declared(
+                [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
+                 if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
+def collection_tilejson(collectionId: str, request: Request,  # noqa: N803
+                        key: ApiKey | None = Depends(access.public_reader),
+                        engine: Engine = Depends(read_engine)) -> JSONResponse:
+    found = ogc_collections.collection_or_404(collectionId)
+    with engine.connect() as conn:
+        params.read_items_query(found, _params(request), conn, paging=False)  # the filters, checked
+        bbox = _extent_bbox(conn, found, key)
+    return JSONResponse(tilesets.tilejson(_base(request), found, bbox, request.url.query))
