@@ -1,7 +1,8 @@
-"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.ogc.
+"""OGC API - Features (Part 1 Core, Part 2 CRS), OGC API - Tiles: thin HTTP over app.ogc.
 
 Every 200 carries its whole document: an items page is made in full before its status line (and sent
-with its Content-Length), a tile is made before it is sent.
+with its Content-Length), a tile is made before it is sent. The reads that depend on the ledger carry
+an ETag and answer a matching If-None-Match with 304 before any work (app/http_cache.py).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from app import access
+from app import access, http_cache
 from app.access import ApiKey
 from app.ogc import collections as ogc_collections
 from app.ogc import crs, openapi30, params, tiles, tilesets
@@ -75,13 +76,16 @@ def conformance() -> JSONResponse:
 
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request, key: ApiKey | None = Depends(access.public_reader),
-                engine: Engine = Depends(read_engine)) -> JSONResponse:
+                engine: Engine = Depends(read_engine)) -> Response:
     base = _base(request)
     states = access.readable_states(key)
+    cache = http_cache.validator(request, engine, states)
+    if cache.matches(request):
+        return cache.not_modified()
     with engine.connect() as conn:
         documents = [ogc_collections.collection_document(conn, c, base, states)
                      for c in ogc_collections.COLLECTIONS.values()]
-    return JSONResponse({
+    return JSONResponse(headers=cache.headers, content={
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
         "collections": documents,
@@ -92,11 +96,14 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
 @router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
                key: ApiKey | None = Depends(access.public_reader),
-               engine: Engine = Depends(read_engine)) -> JSONResponse:
+               engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
     with engine.connect() as conn:
         document = ogc_collections.collection_document(conn, found, _base(request), access.readable_states(key))
-    return JSONResponse(document)
+    return JSONResponse(document, headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
@@ -107,11 +114,14 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
             openapi_extra={"parameters": _declared(openapi30.items_parameters(list(ogc_collections.COLLECTIONS)))})
 def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
-          engine: Engine = Depends(read_engine)) -> StreamingResponse:
+          engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
     with engine.connect() as conn:
         query = params.read_items_query(found, _params(request), conn)
     access.scope_filters(key, query.filters)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
 
     def links(returned: int, has_next: bool, last_id: uuid.UUID | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)}]
@@ -130,9 +140,13 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # The page is made in full before the status line goes out: a database error (a timeout, a bad
     # transform, a lost connection) is a problem+json answer, never a 200 with a document cut short. The
     # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
-    page = features.make_page(query, links, engine)
-    return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON,
-                             headers={**_crs_header(query), "Content-Length": str(page.size)})
+    # Compressed (for a client that takes it) from the spool into another once the statements are done.
+    page = features.make_page(query, links, engine).encoded(
+        http_cache.chosen_encoding(request.headers.get("accept-encoding")))
+    headers = {**_crs_header(query), **cache.headers, "Content-Length": str(page.size)}
+    if page.encoding:
+        headers["Content-Encoding"] = page.encoding
+    return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON, headers=headers)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
@@ -146,12 +160,15 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
     with engine.connect() as conn:
         query = params.read_feature_params(found, _params(request), conn)
     access.scope_filters(key, query.filters)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
     body = features.feature_text(query, featureId, engine)
     base = _base(request)
     links = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)},
              {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
     body = body[:-1] + ',"links":' + json.dumps(links) + "}"
-    return Response(body, media_type=ogc_collections.GEOJSON, headers=_crs_header(query))
+    return Response(body, media_type=ogc_collections.GEOJSON, headers={**_crs_header(query), **cache.headers})
 
 
 TILE_MATRIX_SET_ID = {"name": "tileMatrixSetId", "in": "path", "required": True,
@@ -197,10 +214,13 @@ def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, reques
     with engine.connect() as conn:
         query = params.read_items_query(found, _params(request), conn, paging=False)
     access.scope_filters(key, query.filters)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
     data = tiles.tile(query, tms, zoom, column, row, engine)
     if not data:
-        return Response(status_code=204)
-    return Response(data, media_type=tilesets.MVT)
+        return Response(status_code=204, headers=cache.headers)
+    return Response(data, media_type=tilesets.MVT, headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}/tiles", summary="The vector tilesets of a collection (OGC API - Tiles)",
@@ -215,12 +235,15 @@ def collection_tilesets(collectionId: str, request: Request,  # noqa: N803
             responses={404: {"description": "Unknown collection or tile matrix set"}})
 def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request,  # noqa: N803
                        key: ApiKey | None = Depends(access.public_reader),
-                       engine: Engine = Depends(read_engine)) -> JSONResponse:
+                       engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
     tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
     with engine.connect() as conn:
         bbox = _extent_bbox(conn, found, key)
-    return JSONResponse(tilesets.tileset(_base(request), found, tms, bbox))
+    return JSONResponse(tilesets.tileset(_base(request), found, tms, bbox), headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}/tiles/WebMercatorQuad/tilejson.json",
@@ -231,9 +254,13 @@ def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request
                  if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
 def collection_tilejson(collectionId: str, request: Request,  # noqa: N803
                         key: ApiKey | None = Depends(access.public_reader),
-                        engine: Engine = Depends(read_engine)) -> JSONResponse:
+                        engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
     with engine.connect() as conn:
         params.read_items_query(found, _params(request), conn, paging=False)  # the filters, checked
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
+    with engine.connect() as conn:
         bbox = _extent_bbox(conn, found, key)
-    return JSONResponse(tilesets.tilejson(_base(request), found, bbox, request.url.query))
+    return JSONResponse(tilesets.tilejson(_base(request), found, bbox, request.url.query), headers=cache.headers)
