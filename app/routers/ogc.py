@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from app import access, http_cache
 from app.access import ApiKey
 from app.ogc import collections as ogc_collections
-from app.ogc import crs, openapi30, params, tiles, tilesets
+from app.ogc import crs, html, openapi30, params, tiles, tilesets
 from app.ogc import items as features
 from app.read_routing import read_engine
 
@@ -54,13 +54,23 @@ def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
+def _representation(request: Request) -> tuple[bool, dict[str, str]]:
+    """Whether the answer is HTML (app.ogc.html), and the parameters to read (`f=html` taken out of them)."""
+    given = _params(request)
+    as_html = html.wants_html(request)
+    if as_html:
+        given.pop("f", None)
+    return as_html, given
+
+
 def _crs_header(query: params.ItemsQuery) -> dict[str, str]:
     return {"Content-Crs": f"<{query.crs.uri}>"}
 
 
 @router.get("/", summary="Landing page (OGC API - Features)")
-def landing(request: Request) -> JSONResponse:
-    return JSONResponse(ogc_collections.landing_page(_base(request)))
+def landing(request: Request) -> Response:
+    document = ogc_collections.landing_page(_base(request))
+    return html.landing(document) if html.wants_html(request) else JSONResponse(document)
 
 
 @router.get("/api", summary="The API definition as OpenAPI 3.0", include_in_schema=False)
@@ -70,8 +80,9 @@ def api_definition(request: Request) -> JSONResponse:
 
 
 @router.get("/conformance", summary="The conformance classes implemented")
-def conformance() -> JSONResponse:
-    return JSONResponse({"conformsTo": ogc_collections.CONFORMANCE + tilesets.CONFORMANCE})
+def conformance(request: Request) -> Response:
+    classes = ogc_collections.CONFORMANCE + tilesets.CONFORMANCE + html.CONFORMANCE
+    return html.conformance(classes) if html.wants_html(request) else JSONResponse({"conformsTo": classes})
 
 
 @router.get("/collections", summary="The feature collections")
@@ -79,18 +90,20 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
                 engine: Engine = Depends(read_engine)) -> Response:
     base = _base(request)
     states = access.readable_states(key)
-    cache = http_cache.validator(request, engine, states)
+    as_html = html.wants_html(request)
+    cache = http_cache.validator(request, engine, states, "html" if as_html else "json")
     if cache.matches(request):
         return cache.not_modified()
     with engine.connect() as conn:
         documents = [ogc_collections.collection_document(conn, c, base, states)
                      for c in ogc_collections.COLLECTIONS.values()]
-    return JSONResponse(headers=cache.headers, content={
+    document = {
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
         "collections": documents,
         "crs": crs.LISTED_CRS,
-    })
+    }
+    return html.collections(document, cache.headers) if as_html else JSONResponse(document, headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}", summary="One feature collection")
@@ -98,12 +111,13 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
                key: ApiKey | None = Depends(access.public_reader),
                engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
-    cache = http_cache.validator(request, engine, access.readable_states(key))
+    as_html = html.wants_html(request)
+    cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
     if cache.matches(request):
         return cache.not_modified()
     with engine.connect() as conn:
         document = ogc_collections.collection_document(conn, found, _base(request), access.readable_states(key))
-    return JSONResponse(document, headers=cache.headers)
+    return html.collection(document, cache.headers) if as_html else JSONResponse(document, headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
@@ -116,10 +130,13 @@ def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
           engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
+    as_html, given = _representation(request)
     with engine.connect() as conn:
-        query = params.read_items_query(found, _params(request), conn)
+        query = params.read_items_query(found, given, conn)
     access.scope_filters(key, query.filters)
-    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if as_html:
+        query.limit = min(query.limit, html.HTML_MAX_LIMIT)
+    cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
     if cache.matches(request):
         return cache.not_modified()
 
@@ -140,6 +157,9 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # The page is made in full before the status line goes out: a database error (a timeout, a bad
     # transform, a lost connection) is a problem+json answer, never a 200 with a document cut short. The
     # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
+    if as_html:
+        document = json.loads(b"".join(features.make_page(query, links, engine).chunks()))
+        return html.items(found.id, found.title, found.properties, document, cache.headers)
     # Compressed (for a client that takes it) from the spool into another once the statements are done.
     page = features.make_page(query, links, engine).encoded(
         http_cache.chosen_encoding(request.headers.get("accept-encoding")))
@@ -157,13 +177,16 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
+    as_html, given = _representation(request)
     with engine.connect() as conn:
-        query = params.read_feature_params(found, _params(request), conn)
+        query = params.read_feature_params(found, given, conn)
     access.scope_filters(key, query.filters)
-    cache = http_cache.validator(request, engine, access.readable_states(key))
+    cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
     if cache.matches(request):
         return cache.not_modified()
     body = features.feature_text(query, featureId, engine)
+    if as_html:
+        return html.item(found.id, found.title, found.properties, json.loads(body), cache.headers)
     base = _base(request)
     links = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)},
              {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
