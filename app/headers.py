@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http_cache import cors_origins
 from app.routers.api_docs import API_DOCS_PATH
 
 EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -74,7 +75,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         request_headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        preflight = b"origin" in request_headers and b"access-control-request-method" in request_headers
+        preflight = b"origin" in request_headers and b"access-control-request-method" in request_headers \
+            and bool(cors_origins())
         if scope["method"] == "OPTIONS" and not preflight:
             methods = allowed_methods(scope)
             if methods:
