@@ -8,7 +8,11 @@
   `X-Frame-Options: DENY`). The interactive API docs (/docs) are Swagger UI, packaged with the service:
   the same policy, with inline styles allowed (Swagger UI sets some) and nothing from elsewhere.
 - `OPTIONS` on a path the service has: 204 with `Allow` listing the methods its routes declare; a 405
-  (a method the path does not have) carries the same `Allow`. An unknown path stays a 404.
+  (a method the path does not have) carries the same `Allow`. An unknown path stays a 404. A CORS
+  preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is left to the CORS middleware
+  (app/http_cache.py), when origins are configured.
+- `HEAD` wherever `GET` is: answered as the GET would be (status and headers, the Content-Length and
+  Content-Encoding included), without the body.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http_cache import cors_origins
 from app.routers.api_docs import API_DOCS_PATH
 
 EVERY_RESPONSE = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -48,6 +53,8 @@ def allowed_methods(scope: Scope) -> list[str]:
             continue
         declared = getattr(context, "methods", None)
         methods |= set(declared) if declared else {"GET", "HEAD"}
+    if "GET" in methods:
+        methods.add("HEAD")
     if methods:
         methods.add("OPTIONS")
     return sorted(methods)
@@ -67,14 +74,25 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "OPTIONS":
+        request_headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        preflight = b"origin" in request_headers and b"access-control-request-method" in request_headers \
+            and bool(cors_origins())
+        if scope["method"] == "OPTIONS" and not preflight:
             methods = allowed_methods(scope)
             if methods:
                 response = Response(status_code=204, headers={"Allow": ", ".join(methods), **EVERY_RESPONSE})
                 await response(scope, receive, send)
                 return
 
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+
         async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.body" and head:
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"
                            or message["status"] != 405]

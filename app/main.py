@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app import database
 from app.headers import SecurityHeaders
+from app.http_cache import Compression, add_cors
 from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
 from app.read_routing import ReadRouting
@@ -41,7 +42,9 @@ def create_app() -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ReadRouting)
-    app.add_middleware(SecurityHeaders)  # outermost: its headers are on the 413s too
+    app.add_middleware(Compression)
+    add_cors(app)
+    app.add_middleware(SecurityHeaders)  # outermost: its headers are on the 413s too (and it answers HEAD as GET)
     app.include_router(health.router)
     app.include_router(hazards.router)
     app.include_router(states.router)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # behind the primary it may be, in seconds, before those reads go back to the primary.
     read_database_url: str | None = Field(default=None, validation_alias="LANDRELEASE_READ_DATABASE_URL")
     read_max_lag_s: float = Field(default=5.0, ge=0, validation_alias="LANDRELEASE_READ_MAX_LAG_S")
+    # Origins whose pages may read this service from a browser (CORS): comma-separated, or `*`; default none
+    # (app/http_cache.py).
+    cors_origins: str = Field(default="", validation_alias="LANDRELEASE_CORS_ORIGINS")
 
 
 @lru_cache

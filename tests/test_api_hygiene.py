@@ -218,12 +218,12 @@ def test_html_pages_carry_a_strict_content_security_policy(client_as) -> None:
 
 def test_options_and_405_list_the_methods_of_the_path(client) -> None:
     answer = client.options("/api/v1/states/KHM/hazards")
-    assert answer.status_code == 204 and answer.headers["allow"] == "GET, OPTIONS, POST"
+    assert answer.status_code == 204 and answer.headers["allow"] == "GET, HEAD, OPTIONS, POST"  # HEAD where GET is
     refused = client.delete("/api/v1/states/KHM/hazards")
-    assert refused.status_code == 405 and refused.headers["allow"] == "GET, OPTIONS, POST"
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, OPTIONS, POST"
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert client.options(f"/api/v1/keys/{UNKNOWN_ID}").headers["allow"] == "DELETE, OPTIONS"
-    assert client.patch("/api/v1/keys").headers["allow"] == "GET, OPTIONS, POST"
+    assert client.patch("/api/v1/keys").headers["allow"] == "GET, HEAD, OPTIONS, POST"
     assert client.options("/api/v1/nothing-here").status_code == 404
 
 

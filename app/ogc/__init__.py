@@ -8,5 +8,7 @@ Mapbox vector tiles.
 - `items`: the SQL of the items and single items, and their pages;
 - `pages`: the generic COPY-to-spool page maker (takes SQL, knows nothing of collections);
 - `tiles`: the vector tiles;
+- `tilesets`: OGC API - Tiles metadata (tile matrix sets, tileset lists and documents, TileJSON);
+- `html`: the HTML encoding (Jinja2 templates in `templates/`);
 - `openapi30`: the OpenAPI document as 3.0.
 """

@@ -14,6 +14,7 @@ from app.geometry import sql_extent
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
 from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_output_geometry
+from app.ogc.tilesets import TILESETS_VECTOR, TILING_SCHEMES
 from app.problems import Problem
 
 if TYPE_CHECKING:
@@ -203,9 +204,8 @@ def collection_document(conn: Connection, collection: Collection, base: str,
         "links": [
             {"rel": "self", "type": "application/json", "title": "This collection", "href": href},
             {"rel": "items", "type": GEOJSON, "title": "The features", "href": f"{href}/items"},
-            {"rel": "item", "type": "application/vnd.mapbox-vector-tile", "templated": True,
-             "title": "Mapbox vector tiles (WebMercatorQuad)",
-             "href": f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"},
+            {"rel": TILESETS_VECTOR, "type": "application/json", "title": "The vector tilesets (OGC API - Tiles)",
+             "href": f"{href}/tiles"},
         ],
         "extent": collection_extent(conn, collection, states),
         "crs": LISTED_CRS,
@@ -226,5 +226,7 @@ def landing_page(base: str) -> dict[str, Any]:
             {"rel": "conformance", "type": "application/json", "title": "Conformance classes",
              "href": f"{base}/conformance"},
             {"rel": "data", "type": "application/json", "title": "The collections", "href": f"{base}/collections"},
+            {"rel": TILING_SCHEMES, "type": "application/json", "title": "The tile matrix sets",
+             "href": f"{base}/tileMatrixSets"},
         ],
     }

@@ -5,6 +5,10 @@ The page's rows come out of `COPY (SELECT ...) TO STDOUT`, taken as fast as Post
 spool (memory up to SPOOL_MEMORY_BYTES, then an unnamed temporary file). A page is made in full before
 its status line goes out, then sent in CHUNK_BYTES pieces with its Content-Length; a failure while
 making it is a problem+json answer, a failure after the status line cuts the connection short.
+
+A page for a client that takes gzip or brotli is compressed (`Page.encoded`) from its spool into a second
+one once its statements are done: the Content-Length is the compressed size, memory stays within
+SPOOL_MEMORY_BYTES per spool, and the compression never holds a database connection.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app import database
+from app.http_cache import Encoder
 from app.problems import Problem
 
 # CSV with a delimiter and a quote character that never occur in JSON text (PostgreSQL's JSON escapes
@@ -57,6 +62,7 @@ class Page:
 
     spool: tempfile.SpooledTemporaryFile[bytes]
     size: int
+    encoding: str | None = None  # the Content-Encoding of the bytes in the spool
 
     def chunks(self) -> Iterator[bytes]:
         """The document in `CHUNK_BYTES` pieces, then the spool is closed (also when the client goes away).
@@ -75,6 +81,25 @@ class Page:
                 yield data
         finally:
             self.spool.close()
+
+    def encoded(self, encoding: str | None) -> Page:
+        """The page compressed (`br` or `gzip`) into a spool of its own; this page's spool is closed. None:
+        the page itself."""
+        if encoding is None:
+            return self
+        out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - closed by chunks
+        try:
+            encoder = Encoder(encoding)
+            for chunk in self.chunks():
+                out.write(encoder.compress(chunk))
+            out.write(encoder.finish())
+            return Page(out, out.tell(), encoding)
+        except OSError as exc:
+            out.close()
+            raise PageNotSpooled(exc) from exc
+        except BaseException:
+            out.close()
+            raise
 
 
 @dataclass(frozen=True)

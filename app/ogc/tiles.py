@@ -1,4 +1,5 @@
-"""Mapbox vector tiles of the OGC collections (WebMercatorQuad), made by PostGIS with ST_AsMVT.
+"""Mapbox vector tiles of the OGC collections, made by PostGIS with ST_AsMVT, in the tile matrix sets of
+`app.ogc.tilesets` (WebMercatorQuad, WorldCRS84Quad).
 
 A tile honours the same filters as the items of its collection (state, classification, status,
 kind, datetime, bbox, geometry=baseline, include_voided). The layer in the tile is named after the
@@ -14,15 +15,14 @@ from app import database
 from app.layers import sql_tile_attributes
 from app.ogc.collections import source_and_conditions
 from app.ogc.params import ItemsQuery, bad_parameter
+from app.ogc.tilesets import MAX_ZOOM, TileMatrixSet
 
-MVT = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096
 BUFFER = 64
-MAX_ZOOM = 24
 
 
-def read_tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
-    """z/x/y of a WebMercatorQuad tile, or a 400 saying which is wrong."""
+def read_tile_address(z: str, x: str, y: str, tms: TileMatrixSet) -> tuple[int, int, int]:
+    """z/x/y (level, column, row) of a tile of `tms`, or a 400 saying which is wrong."""
     values = {}
     for name, value in (("z", z), ("x", x), ("y", y)):
         try:
@@ -31,24 +31,26 @@ def read_tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
             raise bad_parameter(name, f"'{value}' is not an integer") from exc
     zoom = values["z"]
     if not 0 <= zoom <= MAX_ZOOM:
-        raise bad_parameter("z", f"zoom {zoom} is outside WebMercatorQuad's 0..{MAX_ZOOM}")
-    size = 2 ** zoom
-    for name in ("x", "y"):
+        raise bad_parameter("z", f"zoom {zoom} is outside {tms.id}'s 0..{MAX_ZOOM}")
+    for name, size in (("x", tms.columns(zoom)), ("y", tms.rows(zoom))):
         if not 0 <= values[name] < size:
             raise bad_parameter(name, f"{values[name]} is outside 0..{size - 1} at zoom {zoom}")
     return zoom, values["x"], values["y"]
 
 
-def tile_sql(query: ItemsQuery) -> tuple[str, dict]:
+def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
+    """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units)."""
     params: dict = {}
     source, where = source_and_conditions(query, params)
     geom = query.collection.tile_geometry(query)
     conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
+    srid = int(tms.srid)
     sql = f"""
-        WITH t AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-                          ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS env4326),
+        WITH t AS (SELECT ST_MakeEnvelope(:x1, :y1, :x2, :y2, {srid}) AS env,
+                          ST_Transform(ST_MakeEnvelope(:x1 - :margin, :y1 - :margin, :x2 + :margin, :y2 + :margin,
+                                                       {srid}), 4326) AS env4326),
         layer AS (
-            SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), t.env, {EXTENT}, {BUFFER}, true) AS geom,
+            SELECT ST_AsMVTGeom(ST_Transform({geom}, {srid}), t.env, {EXTENT}, {BUFFER}, true) AS geom,
                    {sql_tile_attributes(query.collection.properties)}
             FROM {source}, t
             WHERE {' AND '.join(conditions)}
@@ -59,9 +61,11 @@ def tile_sql(query: ItemsQuery) -> tuple[str, dict]:
     return sql, params
 
 
-def tile(query: ItemsQuery, z: int, x: int, y: int, engine: Engine | None = None) -> bytes:
+def tile(query: ItemsQuery, tms: TileMatrixSet, z: int, x: int, y: int, engine: Engine | None = None) -> bytes:
     """The tile's bytes; empty when no feature falls in it (read through `engine`, default the primary's)."""
-    sql, params = tile_sql(query)
+    sql, params = tile_sql(query, tms)
+    x1, y1, x2, y2 = tms.envelope(z, x, y)
+    margin = tms.tile_span(z) * BUFFER / EXTENT
     with (engine or database.get_engine()).connect() as conn:
-        data = conn.execute(text(sql), {**params, "z": z, "x": x, "y": y}).scalar()
+        data = conn.execute(text(sql), {**params, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "margin": margin}).scalar()
     return bytes(data) if data else b""

@@ -1,7 +1,8 @@
-"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.ogc.
+"""OGC API - Features (Part 1 Core, Part 2 CRS), OGC API - Tiles: thin HTTP over app.ogc.
 
 Every 200 carries its whole document: an items page is made in full before its status line (and sent
-with its Content-Length), a tile is made before it is sent.
+with its Content-Length), a tile is made before it is sent. The reads that depend on the ledger carry
+an ETag and answer a matching If-None-Match with 304 before any work (app/http_cache.py).
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
-from app import access
+from app import access, http_cache
 from app.access import ApiKey
 from app.ogc import collections as ogc_collections
-from app.ogc import crs, openapi30, params, tiles
+from app.ogc import crs, html, openapi30, params, tiles, tilesets
 from app.ogc import items as features
 from app.read_routing import read_engine
 
@@ -52,13 +54,23 @@ def _params(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
+def _representation(request: Request) -> tuple[bool, dict[str, str]]:
+    """Whether the answer is HTML (app.ogc.html), and the parameters to read (`f=html` taken out of them)."""
+    given = _params(request)
+    as_html = html.wants_html(request)
+    if as_html:
+        given.pop("f", None)
+    return as_html, given
+
+
 def _crs_header(query: params.ItemsQuery) -> dict[str, str]:
     return {"Content-Crs": f"<{query.crs.uri}>"}
 
 
 @router.get("/", summary="Landing page (OGC API - Features)")
-def landing(request: Request) -> JSONResponse:
-    return JSONResponse(ogc_collections.landing_page(_base(request)))
+def landing(request: Request) -> Response:
+    document = ogc_collections.landing_page(_base(request))
+    return html.landing(document) if html.wants_html(request) else JSONResponse(document)
 
 
 @router.get("/api", summary="The API definition as OpenAPI 3.0", include_in_schema=False)
@@ -68,34 +80,44 @@ def api_definition(request: Request) -> JSONResponse:
 
 
 @router.get("/conformance", summary="The conformance classes implemented")
-def conformance() -> JSONResponse:
-    return JSONResponse({"conformsTo": ogc_collections.CONFORMANCE})
+def conformance(request: Request) -> Response:
+    classes = ogc_collections.CONFORMANCE + tilesets.CONFORMANCE + html.CONFORMANCE
+    return html.conformance(classes) if html.wants_html(request) else JSONResponse({"conformsTo": classes})
 
 
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request, key: ApiKey | None = Depends(access.public_reader),
-                engine: Engine = Depends(read_engine)) -> JSONResponse:
+                engine: Engine = Depends(read_engine)) -> Response:
     base = _base(request)
     states = access.readable_states(key)
+    as_html = html.wants_html(request)
+    cache = http_cache.validator(request, engine, states, "html" if as_html else "json")
+    if cache.matches(request):
+        return cache.not_modified()
     with engine.connect() as conn:
         documents = [ogc_collections.collection_document(conn, c, base, states)
                      for c in ogc_collections.COLLECTIONS.values()]
-    return JSONResponse({
+    document = {
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
         "collections": documents,
         "crs": crs.LISTED_CRS,
-    })
+    }
+    return html.collections(document, cache.headers) if as_html else JSONResponse(document, headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
                key: ApiKey | None = Depends(access.public_reader),
-               engine: Engine = Depends(read_engine)) -> JSONResponse:
+               engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
+    as_html = html.wants_html(request)
+    cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
+    if cache.matches(request):
+        return cache.not_modified()
     with engine.connect() as conn:
         document = ogc_collections.collection_document(conn, found, _base(request), access.readable_states(key))
-    return JSONResponse(document)
+    return html.collection(document, cache.headers) if as_html else JSONResponse(document, headers=cache.headers)
 
 
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
@@ -106,11 +128,17 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
             openapi_extra={"parameters": _declared(openapi30.items_parameters(list(ogc_collections.COLLECTIONS)))})
 def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
-          engine: Engine = Depends(read_engine)) -> StreamingResponse:
+          engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
+    as_html, given = _representation(request)
     with engine.connect() as conn:
-        query = params.read_items_query(found, _params(request), conn)
+        query = params.read_items_query(found, given, conn)
     access.scope_filters(key, query.filters)
+    if as_html:
+        query.limit = min(query.limit, html.HTML_MAX_LIMIT)
+    cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
+    if cache.matches(request):
+        return cache.not_modified()
 
     def links(returned: int, has_next: bool, last_id: uuid.UUID | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)}]
@@ -129,9 +157,16 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # The page is made in full before the status line goes out: a database error (a timeout, a bad
     # transform, a lost connection) is a problem+json answer, never a 200 with a document cut short. The
     # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
-    page = features.make_page(query, links, engine)
-    return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON,
-                             headers={**_crs_header(query), "Content-Length": str(page.size)})
+    if as_html:
+        document = json.loads(b"".join(features.make_page(query, links, engine).chunks()))
+        return html.items(found.id, found.title, found.properties, document, cache.headers)
+    # Compressed (for a client that takes it) from the spool into another once the statements are done.
+    page = features.make_page(query, links, engine).encoded(
+        http_cache.chosen_encoding(request.headers.get("accept-encoding")))
+    headers = {**_crs_header(query), **cache.headers, "Content-Length": str(page.size)}
+    if page.encoding:
+        headers["Content-Encoding"] = page.encoding
+    return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON, headers=headers)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
@@ -142,38 +177,113 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
+    as_html, given = _representation(request)
     with engine.connect() as conn:
-        query = params.read_feature_params(found, _params(request), conn)
+        query = params.read_feature_params(found, given, conn)
     access.scope_filters(key, query.filters)
+    cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
+    if cache.matches(request):
+        return cache.not_modified()
     body = features.feature_text(query, featureId, engine)
+    if as_html:
+        return html.item(found.id, found.title, found.properties, json.loads(body), cache.headers)
     base = _base(request)
     links = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)},
              {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{found.id}"}]
     body = body[:-1] + ',"links":' + json.dumps(links) + "}"
-    return Response(body, media_type=ogc_collections.GEOJSON, headers=_crs_header(query))
+    return Response(body, media_type=ogc_collections.GEOJSON, headers={**_crs_header(query), **cache.headers})
 
 
-@router.get("/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}",
-            summary="A Mapbox vector tile of the collection (WebMercatorQuad, z/x/y)",
-            description="z/x/y in the XYZ convention of web maps: zoom, column (x), row (y) counted from the top "
-                        "(OGC API - Tiles' tileMatrix/tileCol/tileRow). The same filters as items; 204 when the "
-                        "tile is empty; 400 when z/x/y is not a tile of WebMercatorQuad.",
+TILE_MATRIX_SET_ID = {"name": "tileMatrixSetId", "in": "path", "required": True,
+                      "schema": {"type": "string", "enum": list(tilesets.TILE_MATRIX_SETS)}}
+
+
+@router.get("/tileMatrixSets", summary="The tile matrix sets the vector tiles are cut in (OGC API - Tiles)")
+def tile_matrix_sets(request: Request) -> JSONResponse:
+    return JSONResponse(tilesets.tile_matrix_sets(_base(request)))
+
+
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="One tile matrix set (OGC Tile Matrix Set 2.0 JSON)",
+            responses={404: {"description": "Unknown tile matrix set"}})
+def tile_matrix_set(tileMatrixSetId: str, request: Request) -> JSONResponse:  # noqa: N803
+    return JSONResponse(tilesets.tile_matrix_set_or_404(tileMatrixSetId).definition(_base(request)))
+
+
+def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKey | None) -> list[float]:
+    extent = ogc_collections.collection_extent(conn, found, access.readable_states(key))
+    return [float(v) for v in extent["spatial"]["bbox"][0]]
+
+
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+            summary="A Mapbox vector tile of the collection (z/x/y of WebMercatorQuad or WorldCRS84Quad)",
+            description="z/x/y: the tile matrix (zoom), the column (x) and the row (y) counted from the top "
+                        "(OGC API - Tiles' tileMatrix/tileCol/tileRow; for WebMercatorQuad the XYZ convention of "
+                        "web maps). The same filters as items; 204 when the tile is empty; 400 when z/x/y is not a "
+                        "tile of the tile matrix set.",
             response_class=Response,
-            responses={200: {"content": {tiles.MVT: {}}, "description": "The tile"},
+            responses={200: {"content": {tilesets.MVT: {}}, "description": "The tile"},
                        204: {"description": "No features in this tile"},
-                       400: {"description": "A parameter (or z/x/y) is not valid"}},
+                       400: {"description": "A parameter (or z/x/y) is not valid"},
+                       404: {"description": "Unknown collection or tile matrix set"}},
             openapi_extra={"parameters": _declared(
                 [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
                  if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
-def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
+def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
     found = ogc_collections.collection_or_404(collectionId)
-    zoom, column, row = tiles.read_tile_address(z, x, y)
+    tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+    zoom, column, row = tiles.read_tile_address(z, x, y, tms)
     with engine.connect() as conn:
         query = params.read_items_query(found, _params(request), conn, paging=False)
     access.scope_filters(key, query.filters)
-    data = tiles.tile(query, zoom, column, row, engine)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
+    data = tiles.tile(query, tms, zoom, column, row, engine)
     if not data:
-        return Response(status_code=204)
-    return Response(data, media_type=tiles.MVT)
+        return Response(status_code=204, headers=cache.headers)
+    return Response(data, media_type=tilesets.MVT, headers=cache.headers)
+
+
+@router.get("/collections/{collectionId}/tiles", summary="The vector tilesets of a collection (OGC API - Tiles)",
+            responses={404: {"description": "Unknown collection"}})
+def collection_tilesets(collectionId: str, request: Request,  # noqa: N803
+                        _: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+    return JSONResponse(tilesets.tileset_list(_base(request), ogc_collections.collection_or_404(collectionId)))
+
+
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}",
+            summary="A vector tileset of a collection: its tile template, tile matrix set and limits",
+            responses={404: {"description": "Unknown collection or tile matrix set"}})
+def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request,  # noqa: N803
+                       key: ApiKey | None = Depends(access.public_reader),
+                       engine: Engine = Depends(read_engine)) -> Response:
+    found = ogc_collections.collection_or_404(collectionId)
+    tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
+    with engine.connect() as conn:
+        bbox = _extent_bbox(conn, found, key)
+    return JSONResponse(tilesets.tileset(_base(request), found, tms, bbox), headers=cache.headers)
+
+
+@router.get("/collections/{collectionId}/tiles/WebMercatorQuad/tilejson.json",
+            summary="TileJSON 3.0 of a collection's WebMercatorQuad tiles (the query's filters go on the template)",
+            responses={404: {"description": "Unknown collection"}},
+            openapi_extra={"parameters": _declared(
+                [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
+                 if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
+def collection_tilejson(collectionId: str, request: Request,  # noqa: N803
+                        key: ApiKey | None = Depends(access.public_reader),
+                        engine: Engine = Depends(read_engine)) -> Response:
+    found = ogc_collections.collection_or_404(collectionId)
+    with engine.connect() as conn:
+        params.read_items_query(found, _params(request), conn, paging=False)  # the filters, checked
+    cache = http_cache.validator(request, engine, access.readable_states(key))
+    if cache.matches(request):
+        return cache.not_modified()
+    with engine.connect() as conn:
+        bbox = _extent_bbox(conn, found, key)
+    return JSONResponse(tilesets.tilejson(_base(request), found, bbox, request.url.query), headers=cache.headers)
