@@ -232,6 +232,15 @@ def state_of_event(session: Session, event_id: uuid.UUID, key: ApiKey) -> str:
     return iso3
 
 
+def state_of_organisation(session: Session, organisation_id: uuid.UUID) -> str:
+    """The State whose register holds the organisation (the names are public); 404 when there is none."""
+    iso3 = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
+                           {"id": organisation_id}).scalar()
+    if iso3 is None:
+        raise Problem(404, f"No organisation with id {organisation_id}")
+    return iso3
+
+
 def state_reader(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
     """Reads of one State's data (path parameter `iso3`)."""
     _check_read(key, iso3)
@@ -259,6 +268,13 @@ def hazard_writer(hazard_id: uuid.UUID, key: ApiKey = Depends(authenticated_key)
 def event_writer(event_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
                  session: Session = Depends(get_session)) -> ApiKey:
     _check_ledger_write(key, state_of_event(session, event_id, key))
+    return key
+
+
+def organisation_writer(organisation_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                        session: Session = Depends(get_session)) -> ApiKey:
+    """Changes to an entry of a State's register of organisations: its editor or an admin."""
+    _check_ledger_write(key, state_of_organisation(session, organisation_id))
     return key
 
 

@@ -91,6 +91,7 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases"),
     Property("date", "f.date", "date", sortable=True),
     Property("organisation", "f.organisation", "string", shapefile="org"),
+    Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),
     Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True),
     Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2"),
     Property("ap_mines", "f.ap_mines", "integer"),

@@ -30,6 +30,7 @@ CONTAMINATION_TYPES = ("AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUST
 HAZARD_STATUSES = ("active", "released")
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
 API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
+ORGANISATION_KINDS = ("ngo", "commercial", "military", "national_authority", "other")
 DECISION_KINDS = (
     "original_deadline", "extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
 )
@@ -58,6 +59,24 @@ class State(Base):
     source: Mapped[str | None] = mapped_column(Text)
 
 
+class Organisation(Base):
+    """An organisation of a State's register (migration 0010): an operator accredited by the national authority."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint(_in("kind", ORGANISATION_KINDS), name="ck_organisation_kind"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    name: Mapped[str] = mapped_column(Text)
+    short_name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20), server_default="other")
+    accredited_from: Mapped[date | None] = mapped_column(Date)
+    accredited_to: Mapped[date | None] = mapped_column(Date)
+    contact: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class HazardousArea(Base):
     __tablename__ = "hazardous_areas"
     __table_args__ = (
@@ -77,6 +96,8 @@ class HazardousArea(Base):
     region: Mapped[str | None] = mapped_column(Text)
     # GICHD Minimum Data Requirements: the date the information about the hazard was collected (0006)
     date_of_information: Mapped[date | None] = mapped_column(Date)
+    # the reporting organisation, from the State's register (0010)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     recorded_on: Mapped[date] = mapped_column(Date)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
     split_by_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -111,7 +132,9 @@ class LandReleaseEvent(Base):
     released_geom = mapped_column(MultiPolygon, nullable=True)
     released_area_m2: Mapped[float] = mapped_column(Float, server_default="0")
     outside_area_m2: Mapped[float] = mapped_column(Float, server_default="0")
+    # the organisation that did the work: its id in the State's register and its name there (0010)
     organisation: Mapped[str | None] = mapped_column(Text)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     improvised_ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     av_mines: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -28,7 +28,7 @@ hazard so that concurrent writers to one hazard are applied one after the other.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -36,7 +36,7 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit, overlaps
+from app import audit, organisations, overlaps
 from app.geometry import (
     MIN_AREA_M2,
     SQL_EMPTY,
@@ -69,9 +69,10 @@ class NewEvent:
     kind: str
     date: date
     geometry: PolygonalGeometry | None
-    organisation: str | None = None
+    organisation: str | None = None  # a name (or short name) of the State's register (app.organisations)
     external_id: str | None = None
     items: dict[str, int] = field(default_factory=dict)
+    organisation_id: uuid.UUID | None = None  # the register entry, instead of or with its name
 
 
 # --- hazards ------------------------------------------------------------------------------------
@@ -396,6 +397,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one_or_none()
     if hazard is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")
+    organisation_id, organisation = organisations.for_event(session, hazard.state_iso3, new.organisation,
+                                                            new.organisation_id, actor)
+    new = replace(new, organisation_id=organisation_id, organisation=organisation)
     if new.external_id:
         previous = session.execute(
             text("SELECT id, hazard_id, kind, date, organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, "
@@ -444,8 +448,8 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
                               ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
             INSERT INTO land_release_events (hazard_id, state_iso3, external_id, kind, date, submitted_geom,
-                organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, outside_area_m2)
-            SELECT :hazard_id, :iso3, :external_id, :kind, :date, g.geom, :organisation, :ap_mines,
+                organisation, organisation_id, ap_mines, improvised_ap_mines, av_mines, other_eo, outside_area_m2)
+            SELECT :hazard_id, :iso3, :external_id, :kind, :date, g.geom, :organisation, :organisation_id, :ap_mines,
                    :improvised_ap_mines, :av_mines, :other_eo,
                    CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
@@ -456,7 +460,8 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
          "iso3": hazard.state_iso3, "external_id": new.external_id, "kind": new.kind, "date": new.date,
-         "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
+         "organisation": new.organisation, "organisation_id": new.organisation_id,
+         **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
     ).one()
 
     if event.replays:
@@ -539,8 +544,8 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
             raise Problem(404, f"Hazard {hazard_id} was recorded on {exists}, after {as_of}.")
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     events = session.execute(
-        text("SELECT id, external_id, kind, date, organisation, released_area_m2, outside_area_m2, ap_mines, "
-             "improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
+        text("SELECT id, external_id, kind, date, organisation, organisation_id, released_area_m2, outside_area_m2, "
+             "ap_mines, improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
              f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
@@ -552,6 +557,7 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
             {
                 "id": str(e.id), "external_id": e.external_id, "kind": e.kind, "date": e.date.isoformat(),
                 "organisation": e.organisation, "released_area_m2": e.released_area_m2,
+                "organisation_id": str(e.organisation_id) if e.organisation_id else None,
                 "outside_area_m2": e.outside_area_m2,
                 "items_destroyed": {item: getattr(e, item) for item in ITEM_KINDS},
                 "new_hazard_id": str(e.new_hazard_id) if e.new_hazard_id else None,

@@ -41,7 +41,9 @@ class EventIn(BaseModel):
     date: CalendarDate
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
-    organisation: str | None = Field(None, max_length=500)
+    organisation: str | None = Field(None, max_length=500, description="A name or short name of the State's register "
+                                        "of organisations (a name it does not know yet is added to it)")
+    organisation_id: uuid.UUID | None = Field(None, description="The organisation's id in the State's register")
     external_id: str | None = Field(None, min_length=1, max_length=200)
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
 
@@ -224,7 +226,8 @@ def post_event(
             raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
                           errors=[{"field": exc.where, "message": exc.message}]) from exc
     event = ledger.NewEvent(kind=body.kind, date=body.date, geometry=geometry, organisation=body.organisation,
-                            external_id=body.external_id, items=body.items_destroyed.model_dump())
+                            external_id=body.external_id, items=body.items_destroyed.model_dump(),
+                            organisation_id=body.organisation_id)
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 
