@@ -29,7 +29,7 @@ CLASSIFICATIONS = ("SHA", "CHA")
 CONTAMINATION_TYPES = ("AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER")
 HAZARD_STATUSES = ("active", "released")
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
-API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
+API_KEY_ROLES = ("editor", "viewer", "committee", "admin", "operator")
 ORGANISATION_KINDS = ("ngo", "commercial", "military", "national_authority", "other")
 DECISION_KINDS = (
     "original_deadline", "extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
@@ -203,6 +203,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(10))
     state_iso3: Mapped[str | None] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
+    # an operator key's organisation, of its State's register (0011)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
