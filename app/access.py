@@ -321,6 +321,57 @@ def organisation_writer(organisation_id: uuid.UUID, key: ApiKey = Depends(authen
     return key
 
 
+def _check_submit(key: ApiKey, iso3: str) -> None:
+    if not key.may_submit(iso3):
+        raise _forbidden(f"The key '{key.name}' ({key.role} of {key.state_iso3}) may not submit reports for "
+                         f"{iso3.upper()}: an operator of one of its organisations, its editor or an admin may.")
+
+
+def submitter(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
+    """Submissions to one State (path parameter `iso3`): its operators, its editors, admins."""
+    _check_submit(key, iso3)
+    return key
+
+
+def hazard_submitter(hazard_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                     session: Session = Depends(get_session)) -> ApiKey:
+    """A land-release report for a hazard: an operator, editor or admin who may read the hazard's State."""
+    _check_submit(key, state_of_hazard(session, hazard_id, key))
+    return key
+
+
+def state_of_submission(session: Session, submission_id: uuid.UUID, key: ApiKey) -> str:
+    """The State of a submission the key may read (an operator: its organisation's); 404 otherwise."""
+    row = session.execute(text("SELECT state_iso3, organisation_id FROM submissions WHERE id = :id"),
+                          {"id": submission_id}).one_or_none()
+    if row is None or not key.may_read_submission(row.state_iso3, row.organisation_id):
+        raise Problem(404, f"No submission with id {submission_id}")
+    return row.state_iso3
+
+
+def submission_reader(submission_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                      session: Session = Depends(get_session)) -> ApiKey:
+    state_of_submission(session, submission_id, key)
+    return key
+
+
+def submission_reviewer(submission_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                        session: Session = Depends(get_session)) -> ApiKey:
+    """Approving, returning or rejecting a submission: an editor of its State or an admin."""
+    iso3 = state_of_submission(session, submission_id, key)
+    if not key.may_review(iso3):
+        raise _forbidden(f"The key '{key.name}' ({key.role} of {key.state_iso3}) may not review {iso3}'s "
+                         f"submissions: only an editor of {iso3} (the national centre) or an admin may.")
+    return key
+
+
+def submission_resubmitter(submission_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                           session: Session = Depends(get_session)) -> ApiKey:
+    """Resubmitting a returned submission: its organisation's operators, the State's editors, admins."""
+    _check_submit(key, state_of_submission(session, submission_id, key))
+    return key
+
+
 def article5_writer(key: ApiKey = Depends(authenticated_key)) -> ApiKey:
     """Article 5 decisions and work-plan milestones: the Committee or an admin."""
     if not key.may_write_article5():

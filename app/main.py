@@ -12,7 +12,7 @@ from app.headers import SecurityHeaders
 from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
 from app.read_routing import ReadRouting
-from app.routers import api_docs, dashboard, files, hazards, health, ogc, organisations, states
+from app.routers import api_docs, dashboard, files, hazards, health, ogc, organisations, states, submissions
 from app.routers import audit as audit_router
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def create_app() -> FastAPI:
     app.include_router(files.router)
     app.include_router(audit_router.router)
     app.include_router(organisations.router)
+    app.include_router(submissions.router)
     app.include_router(dashboard.router)
     app.include_router(api_docs.router)
     dashboard.mount_static(app)

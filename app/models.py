@@ -31,6 +31,8 @@ HAZARD_STATUSES = ("active", "released")
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
 API_KEY_ROLES = ("editor", "viewer", "committee", "admin", "operator")
 ORGANISATION_KINDS = ("ngo", "commercial", "military", "national_authority", "other")
+SUBMISSION_KINDS = ("hazard", "release", "batch")
+SUBMISSION_STATUSES = ("submitted", "approved", "rejected", "returned")
 DECISION_KINDS = (
     "original_deadline", "extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
 )
@@ -209,3 +211,53 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Submission(Base):
+    """A report an operator sent, held out of the ledger until it is approved (migration 0012)."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SUBMISSION_KINDS), name="ck_submission_kind"),
+        CheckConstraint(_in("status", SUBMISSION_STATUSES), name="ck_submission_status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), server_default="submitted")
+    hazard_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
+    content: Mapped[dict] = mapped_column(JSONB)
+    geom = mapped_column(MultiPolygon, nullable=True)
+    area_m2: Mapped[float] = mapped_column(Float, server_default="0")
+    feature_count: Mapped[int] = mapped_column(Integer)
+    date_of_information: Mapped[date | None] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    submitted_by: Mapped[str] = mapped_column(Text)
+    submitted_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reviewed_by: Mapped[str | None] = mapped_column(Text)
+    reviewed_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+    applied: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class SubmissionHistory(Base):
+    """One step of a submission's review: submitted, returned, resubmitted, approved or rejected (0012)."""
+
+    __tablename__ = "submission_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("submissions.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[dict | None] = mapped_column(JSONB)

@@ -14,7 +14,7 @@ Rules:
   given a name instead of an id takes the register entry of that name or short name; a name the
   register does not know yet is added to it (kind `other`, audited), as the migration did with the
   names stored before the register existed, so that every event's organisation is a register entry.
-- An organisation some event, hazard or key refers to cannot be deleted (409): end its
+- An organisation some event, hazard, key or submission refers to cannot be deleted (409): end its
   accreditation instead.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ assert set(get_args(OrganisationKind)) == set(ORGANISATION_KINDS)
 
 _COLUMNS = "id, state_iso3, name, short_name, kind, accredited_from, accredited_to, contact, created_at, updated_at"
 # the tables whose rows name an organisation (an organisation they name is not deleted)
-_REFERRING = ("land_release_events", "hazardous_areas", "api_keys")
+_REFERRING = ("land_release_events", "hazardous_areas", "api_keys", "submissions")
 
 
 def _check_accreditation(accredited_from: date | None, accredited_to: date | None) -> None:

@@ -1,19 +1,23 @@
 """The rules a hazard's properties follow on the way in: one copy, for the JSON API and the file import.
 
 `HazardProperties` validates one hazard's properties (the JSON API's body, a row of a file);
-`new_hazard` turns valid properties and a checked geometry into the ledger's `NewHazard`.
+`new_hazard` turns valid properties and a checked geometry into the ledger's `NewHazard`;
+`read_features` and `parse_hazards` read GeoJSON features of hazards (the JSON API, the submissions).
 """
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pyproj import CRS
 
-from app.geometry import PolygonalGeometry
+from app.geometry import GeometryError, PolygonalGeometry, read_polygonal
 from app.ledger.book import NewHazard
 from app.models import CONTAMINATION_TYPES
 from app.params import IsoDate
+from app.problems import Problem
+from app.settings import get_settings
 
 Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
 assert set(get_args(Contamination)) == set(CONTAMINATION_TYPES)
@@ -54,6 +58,15 @@ class HazardProperties(BaseModel):
         return value
 
 
+class ItemsDestroyed(BaseModel):
+    # Counts are JSON integers (strict): true is not 1, "3" is not 3.
+    model_config = ConfigDict(extra="forbid")
+    ap_mines: int = Field(0, ge=0, strict=True)
+    improvised_ap_mines: int = Field(0, ge=0, strict=True)
+    av_mines: int = Field(0, ge=0, strict=True)
+    other_eo: int = Field(0, ge=0, strict=True)
+
+
 def plausible_date_of_information(value: date, today: date) -> bool:
     """What `HazardProperties` accepts as a date of information (for the import's fast screening)."""
     return EARLIEST_DATE_OF_INFORMATION <= value <= today
@@ -65,3 +78,66 @@ def new_hazard(props: HazardProperties, geometry: PolygonalGeometry) -> NewHazar
         external_id=props.external_id, classification="CHA" if props.classification == "DHA" else props.classification,
         recorded_on=props.recorded_on, geometry=geometry, contamination=list(dict.fromkeys(props.contamination)),
         name=props.name, region=props.region, date_of_information=props.date_of_information)
+
+
+def read_features(body: Any) -> list[Any]:
+    """The features of a GeoJSON Feature or FeatureCollection body (422 when it is neither or empty)."""
+    if not isinstance(body, dict) or body.get("type") not in ("Feature", "FeatureCollection"):
+        raise Problem(422, "The body must be a GeoJSON Feature or FeatureCollection.")
+    if body["type"] == "Feature":
+        return [body]
+    features = body.get("features")
+    if not isinstance(features, list) or not features:
+        raise Problem(422, "The FeatureCollection has no features.")
+    return features
+
+
+def parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[NewHazard]:
+    """The ledger's hazards from GeoJSON features in `crs`, all or nothing: a 422 lists every invalid feature."""
+    settings = get_settings()
+    if len(features) > settings.max_features_per_request:
+        raise Problem(413, f"{len(features)} features in one request; the limit is "
+                           f"{settings.max_features_per_request}. Split the collection or use the file import.")
+    hazards: list[NewHazard] = []
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, feature in enumerate(features):
+        problems: list[dict[str, str]] = []
+        external_id = None
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            errors.append({"index": i, "external_id": None, "errors": [
+                {"field": "type", "message": "each item must be a GeoJSON Feature"}]})
+            continue
+        props_raw = feature.get("properties") or {}
+        external_id = props_raw.get("external_id") if isinstance(props_raw, dict) else None
+        props = None
+        try:
+            props = HazardProperties.model_validate(props_raw)
+        except ValidationError as exc:
+            problems += [{"field": "properties." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                         for e in exc.errors()]
+        if props and props.external_id in seen:
+            problems.append({"field": "properties.external_id",
+                             "message": f"duplicate of feature {seen[props.external_id]} in this request"})
+        geometry = None
+        try:
+            geometry = read_polygonal(feature.get("geometry"), crs, repair=repair,
+                                      max_vertices=settings.max_vertices_per_geometry)
+        except GeometryError as exc:
+            problems.append({"field": exc.where, "message": exc.message})
+        if problems:
+            errors.append({"index": i, "external_id": external_id if isinstance(external_id, str) else None,
+                           "errors": problems})
+            continue
+        assert props is not None and geometry is not None  # no problems: both were read
+        seen[props.external_id] = i
+        hazards.append(new_hazard(props, geometry))
+    if errors:
+        listed = "; ".join(
+            f"feature {e['index']}" + (f" ({e['external_id']})" if e["external_id"] else "") + ": "
+            + ", ".join(f"{p['field']}: {p['message']}" for p in e["errors"])
+            for e in errors[:10]
+        )
+        raise Problem(422, f"{len(errors)} of {len(features)} features are not valid; nothing was stored. {listed}",
+                      title="Invalid hazards", invalid_features=errors)
+    return hazards
