@@ -336,3 +336,58 @@ def test_a_batch_from_a_file_is_held_until_approved(client, halo_and_mag, tmp_pa
     assert refused.status_code == 422 and "1 of 2 rows are not valid" in refused.json()["detail"]
     assert client.post(f"/api/v1/submissions/{response.json()['id']}/approve").status_code == 200
     assert set(_ledger_hazards(client)) == {"B-1", "B-2"}
+
+
+def test_the_summaries_show_the_backlog_and_count_it_nowhere_else(client, halo_and_mag) -> None:
+    halo, mag = halo_and_mag
+    hazard = post_hazard(client, "H-1", rect(0, 0, 500, 500))
+    post_event(client, hazard["id"], "clearance", "2016-01-01", rect(0, 0, 100, 500))
+    survey = _submit_hazard(halo, "NTS-1", rect(1000, 0, 400, 250))
+    # a clearance report claiming 200 x 100 m, half of it already cleared: it claims 100 x 100 m of what remains
+    clearance = _submit_release(mag, hazard["id"], "clearance", "2016-06-01", rect(0, 0, 200, 100))
+    returned = _submit_hazard(mag, "NTS-2", rect(2000, 0, 100, 100))
+    client.post(f"/api/v1/submissions/{returned['id']}/return", json={"comment": "which village?"})
+    before = client.get("/api/v1/states/KHM/summary").json()
+    remaining = true_area(0, 0, 500, 500) - true_area(0, 0, 100, 500)
+    assert before["remaining"]["total"]["count"] == 1
+    assert before["remaining"]["total"]["area_m2"] == pytest.approx(remaining, abs=1)
+    pending = {p["kind"]: p for p in before["pending"]}
+    assert pending["hazard"]["count"] == 2
+    assert pending["hazard"]["area_m2"] == pytest.approx(true_area(1000, 0, 400, 250) + true_area(2000, 0, 100, 100),
+                                                         abs=1)
+    assert pending["release"]["count"] == 1
+    assert pending["release"]["area_m2"] == pytest.approx(true_area(100, 0, 100, 100), abs=1)
+    row = next(r for r in client.get("/api/v1/summary").json()["states"] if r["state"] == "KHM")
+    assert row["pending"] == before["pending"]
+    assert not next(r for r in client.get("/api/v1/summary").json()["states"] if r["state"] == "BIH")["pending"]
+
+    for submission in (survey, clearance):
+        assert client.post(f"/api/v1/submissions/{submission['id']}/approve").status_code == 200
+    after = client.get("/api/v1/states/KHM/summary").json()
+    assert after["remaining"]["total"]["count"] == 2
+    assert after["remaining"]["total"]["area_m2"] == pytest.approx(
+        remaining - true_area(100, 0, 100, 100) + true_area(1000, 0, 400, 250), abs=1)
+    assert after["pending"] == [{"kind": "hazard", "count": 1, "area_m2": pytest.approx(true_area(2000, 0, 100, 100),
+                                                                                         abs=1)}]
+
+
+def test_the_demo_has_a_review_queue(client) -> None:
+    from app.demo import load_state, load_submissions
+
+    with database.session() as session:
+        load_state("BIH", session)
+        session.commit()
+        before = client.get("/api/v1/states/BIH/summary").json()["remaining"]
+        load_submissions(session)
+    register = {o["short_name"] or o["name"]: o for o in
+                client.get("/api/v1/states/BIH/organisations").json()["organisations"]}
+    # the demo events' names, no others
+    assert set(register) == {"NPA", "BHMAC", "Armed Forces of BiH", "Civil Protection FBiH", "DCA",
+                             "Civil Protection RS"}
+    assert register["Armed Forces of BiH"]["kind"] == "military"
+    queue = client.get("/api/v1/states/BIH/submissions").json()["features"]
+    assert [(f["properties"]["organisation"], f["properties"]["kind"], f["properties"]["status"]) for f in queue] == [
+        ("Norwegian People's Aid", "hazard", "submitted"), ("DanChurchAid", "release", "submitted"),
+        ("Armed Forces of BiH", "release", "returned")]
+    assert all(f["properties"]["preview"]["approvable"] for f in queue[:2]), queue[1]["properties"]["preview"]
+    assert client.get("/api/v1/states/BIH/summary").json()["remaining"] == before

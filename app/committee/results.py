@@ -198,6 +198,15 @@ class Milestone(Result):
 
 
 # --- the summaries ---------------------------------------------------------------------------------
+class PendingSubmissions(Result):
+    """Submissions of one kind not approved yet (submitted, or returned for correction): they count
+    nowhere else (app.submissions)."""
+
+    kind: str
+    count: int
+    area_m2: float
+
+
 class StateSummary(Result):
     state: str
     name: str
@@ -206,6 +215,8 @@ class StateSummary(Result):
     released: Released
     article5: Article5Progress
     milestones: list[Milestone]
+    pending: list[PendingSubmissions] = Field(
+        default_factory=list, description="The backlog of submissions as it stands now, whatever the date asked")
 
 
 class OverviewRow(Result):
@@ -214,6 +225,8 @@ class OverviewRow(Result):
     remaining: Remaining
     released_last_year: ReleasedArea
     article5: Article5Progress
+    pending: list[PendingSubmissions] = Field(
+        default_factory=list, description="The backlog of submissions as it stands now, whatever the date asked")
 
 
 class Overview(Result):

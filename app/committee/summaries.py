@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import submissions
 from app.as_of import hazards_sql
 from app.committee import article5, spreadsheet, units
 from app.committee.results import (
@@ -302,6 +303,7 @@ def state_summary(session: Session, iso3: str, as_of: date) -> StateSummary:
             by_year=[ReleaseYear.model_validate(y) for y in by_year]),
         article5=progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
         milestones=_milestones(session, iso3, as_of, releases),
+        pending=submissions.backlog(session, [iso3]).get(iso3, []),
     )
 
 
@@ -311,6 +313,7 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
     standings = article5.standings(session, as_of, states)
     left = remaining(session, as_of, list(standings))
     window = released_in_window(session, as_of, list(standings))
+    pending = submissions.backlog(session, list(standings))
     rows = []
     for iso3, standing in standings.items():
         remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}
@@ -318,7 +321,8 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
         rows.append(OverviewRow(
             state=iso3, name=standing.name, remaining=Remaining.model_validate(remains),
             released_last_year=ReleasedArea(**released),
-            article5=progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of)))
+            article5=progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of),
+            pending=pending.get(iso3, [])))
     return Overview(as_of=as_of, states=rows)
 
 

@@ -8,9 +8,11 @@ from app.submissions.book import (
     SubmissionFilter,
     approve,
     backlog,
+    decide,
     event_geometry,
     get,
     hazard_report,
+    hold,
     list_submissions,
     preview,
     release_report,
@@ -21,6 +23,7 @@ from app.submissions.book import (
 )
 
 __all__ = [
-    "SubmissionFilter", "approve", "backlog", "event_geometry", "get", "hazard_report", "list_submissions",
+    "SubmissionFilter", "approve", "backlog", "decide", "event_geometry", "get", "hazard_report", "hold",
+    "list_submissions",
     "preview", "release_report", "resubmit", "resubmitted_report", "review", "submit",
 ]

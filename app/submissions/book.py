@@ -45,14 +45,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import audit, database, ledger
+from app.committee.results import PendingSubmissions
 from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
 from app.ledger.input import HazardProperties, new_hazard, parse_hazards, read_features
 from app.problems import Problem
 from app.settings import get_settings
 from app.submissions.results import (
     Approval,
-    Backlog,
-    PendingKind,
     Preview,
     ReleaseReport,
     Step,
@@ -163,35 +162,43 @@ def _geometry_params(report: Report) -> dict[str, Any]:
 
 
 # --- submitting ------------------------------------------------------------------------------------
+def hold(session: Session, iso3: str, report: Report, actor: audit.Actor, *,
+         organisation_id: uuid.UUID | None, direct: bool = False) -> uuid.UUID:
+    """Hold the report in a new submission, in `session` (not committed); its id."""
+    ledger.require_state(session, iso3)
+    if organisation_id is not None:
+        registered = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
+                                     {"id": organisation_id}).scalar()
+        if registered != iso3:
+            raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
+                               f"GET /api/v1/states/{iso3}/organisations.")
+    submission_id: uuid.UUID = session.execute(
+        text(f"""
+            WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
+            INSERT INTO submissions (state_iso3, organisation_id, kind, hazard_id, content, geom, area_m2,
+                feature_count, date_of_information, submitted_by, submitted_key_id, submitted_at)
+            SELECT :iso3, :organisation_id, :kind, :hazard_id, CAST(:content AS jsonb), g.geom,
+                   {sql_area('g.geom')}, :features, :date_of_information, :actor, :key_id, clock_timestamp()
+            FROM g RETURNING id
+        """),
+        {"iso3": iso3, "organisation_id": organisation_id, "kind": report.kind, "hazard_id": report.hazard_id,
+         "content": json.dumps(report.content), "features": max(len(report.polygons), 1),
+         "date_of_information": report.date_of_information, "actor": actor.name, "key_id": actor.key_id,
+         **_geometry_params(report)},
+    ).scalar_one()
+    _history(session, submission_id, "submit", "submitted", actor, content=report.content)
+    audit.record(session, actor, state_iso3=iso3, table="submissions", row_id=submission_id, action="submit",
+                 detail={"kind": report.kind, "organisation_id": str(organisation_id) if organisation_id else None,
+                         "direct": direct})
+    return submission_id
+
+
 def submit(iso3: str, report: Report, actor: audit.Actor, *, organisation_id: uuid.UUID | None,
            direct: bool) -> SubmissionFeature:
-    """Hold the report in a new submission; with `direct` (the centre's own entry) approve it at once."""
+    """Hold the report in a new submission; with `direct` (the centre's own entry) approve it at once, in the
+    same transaction."""
     with _transaction(keep=True) as session:
-        ledger.require_state(session, iso3)
-        if organisation_id is not None:
-            registered = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
-                                         {"id": organisation_id}).scalar()
-            if registered != iso3:
-                raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
-                                   f"GET /api/v1/states/{iso3}/organisations.")
-        submission_id = session.execute(
-            text(f"""
-                WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
-                INSERT INTO submissions (state_iso3, organisation_id, kind, hazard_id, content, geom, area_m2,
-                    feature_count, date_of_information, submitted_by, submitted_key_id)
-                SELECT :iso3, :organisation_id, :kind, :hazard_id, CAST(:content AS jsonb), g.geom,
-                       {sql_area('g.geom')}, :features, :date_of_information, :actor, :key_id
-                FROM g RETURNING id
-            """),
-            {"iso3": iso3, "organisation_id": organisation_id, "kind": report.kind, "hazard_id": report.hazard_id,
-             "content": json.dumps(report.content), "features": max(len(report.polygons), 1),
-             "date_of_information": report.date_of_information, "actor": actor.name, "key_id": actor.key_id,
-             **_geometry_params(report)},
-        ).scalar_one()
-        _history(session, submission_id, "submit", "submitted", actor, content=report.content)
-        audit.record(session, actor, state_iso3=iso3, table="submissions", row_id=submission_id, action="submit",
-                     detail={"kind": report.kind, "organisation_id": str(organisation_id) if organisation_id else None,
-                             "direct": direct})
+        submission_id = hold(session, iso3, report, actor, organisation_id=organisation_id, direct=direct)
         if direct:
             _approve(session, submission_id, Approval.model_validate({}), actor, direct=True)
     return get(submission_id, preview=False)
@@ -215,7 +222,7 @@ def resubmit(submission_id: uuid.UUID, report: Report, actor: audit.Actor) -> Su
                 UPDATE submissions SET kind = :kind, content = CAST(:content AS jsonb), geom = g.geom,
                     area_m2 = {sql_area('g.geom')}, feature_count = :features,
                     date_of_information = :date_of_information, status = 'submitted', revision = revision + 1,
-                    submitted_by = :actor, submitted_key_id = :key_id, submitted_at = now()
+                    submitted_by = :actor, submitted_key_id = :key_id, submitted_at = clock_timestamp()
                 FROM g WHERE id = :id
             """),
             {"id": submission_id, "kind": report.kind, "content": json.dumps(report.content),
@@ -300,9 +307,9 @@ def approve(submission_id: uuid.UUID, approval: Approval, actor: audit.Actor) ->
     return get(submission_id, preview=False)
 
 
-def review(session: Session, submission_id: uuid.UUID, action: str, comment: str,
-           actor: audit.Actor) -> SubmissionFeature:
-    """Reject the submission (`reject`, with its reason) or return it for correction (`return`, with comments)."""
+def decide(session: Session, submission_id: uuid.UUID, action: str, comment: str, actor: audit.Actor) -> None:
+    """Reject the submission (`reject`, with its reason) or return it for correction (`return`, with
+    comments), in `session` (not committed)."""
     status = {"reject": "rejected", "return": "returned"}[action]
     row = _locked(session, submission_id)
     _require_submitted(row)
@@ -314,6 +321,12 @@ def review(session: Session, submission_id: uuid.UUID, action: str, comment: str
     _history(session, submission_id, action, status, actor, comment=comment)
     audit.record(session, actor, state_iso3=row.state_iso3, table="submissions", row_id=submission_id,
                  action=action, detail={"revision": row.revision, "comment": comment})
+
+
+def review(session: Session, submission_id: uuid.UUID, action: str, comment: str,
+           actor: audit.Actor) -> SubmissionFeature:
+    """Reject or return the submission (see `decide`)."""
+    decide(session, submission_id, action, comment, actor)
     session.commit()
     return get(submission_id, preview=False)
 
@@ -403,7 +416,7 @@ def list_submissions(session: Session, iso3: str, where: SubmissionFilter, *, li
     return SubmissionCollection(features=features, numberMatched=matched, numberReturned=len(features))
 
 
-def backlog(session: Session, states: list[str] | None = None) -> dict[str, Backlog]:
+def backlog(session: Session, states: list[str] | None = None) -> dict[str, list[PendingSubmissions]]:
     """Per State, the submissions not approved yet (submitted, or returned for correction), per kind:
     how many and their area (a hazard's submitted area; a land-release report's land of its hazard that
     remains now, what it claims to release)."""
@@ -420,10 +433,10 @@ def backlog(session: Session, states: list[str] | None = None) -> dict[str, Back
         """),
         {"states": states},
     )
-    result: dict[str, Backlog] = {}
+    result: dict[str, list[PendingSubmissions]] = {}
     for row in rows:
-        result.setdefault(row.state_iso3, Backlog(state=row.state_iso3, pending=[])).pending.append(
-            PendingKind(kind=row.kind, count=row.submissions, area_m2=row.area_m2))
+        result.setdefault(row.state_iso3, []).append(
+            PendingSubmissions(kind=row.kind, count=row.submissions, area_m2=row.area_m2))
     return result
 
 

@@ -113,16 +113,3 @@ class Review(BaseModel):
 
     comment: str = Field(min_length=1, max_length=4000, pattern=r"\S",
                          description="The reason of a rejection, or what the operator is to correct")
-
-
-class PendingKind(BaseModel):
-    """The backlog of one kind of submission: submitted (or returned for correction), not approved."""
-
-    kind: str
-    count: int
-    area_m2: float  # hazards: their submitted area; release reports: what they claim of the remaining land
-
-
-class Backlog(BaseModel):
-    state: str
-    pending: list[PendingKind]
