@@ -199,11 +199,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _overlaps(args: argparse.Namespace) -> int:
-    """The pairs of a State's hazards that count the same land (app/overlaps.py), to clean."""
+    """The pairs of a State's hazards that count the same land (app/ledger/overlaps.py), to clean."""
     import json
 
-    from app import overlaps
-    from app.ledger import require_state
+    from app.ledger import overlaps, require_state
     from app.problems import Problem
 
     with database.open_database() as url:

@@ -1,15 +1,26 @@
-"""One declaration of each layer: the kinds of event, and the properties of hazards and events.
+"""One declaration of each layer: the kinds of event, the value lists, and the properties of hazards and events.
 
-The OGC items and single items (`app.ogc.items`), the vector tiles (`app.ogc.tiles`) and the OGC
-collections are generated from these tuples: adding a property to a layer is one `Property` entry
-here (plus its column in a migration and in `app.models`). Each property is an SQL expression over
-the layer's source row, aliased `f` (`app.ogc.collections.Collection.source`).
+Everything that names or types a property is generated from `HAZARD_PROPERTIES` and `EVENT_PROPERTIES`:
+the OGC items and single items (`app.ogc.items`), the vector tiles (`app.ogc.tiles`), the ledger's JSON
+reads, its writes and its "same hazard / same event" comparisons (`app.ledger.book`), the rules a
+property follows on the way in (`app.ledger.input`: the JSON API's `HazardProperties` and
+`EventProperties`, the import's vectorised checks), the as-of SELECT (`app.ledger.as_of`), the import's
+column matching, temporary table, COPY and conflict check (`app.files`), the export (`app.files.export`)
+and the SQLAlchemy columns (`app.models`). Adding a property a client gives is one `Property` entry
+here, with its `Input`, plus its column in a migration (docs/architecture.md, "How to add a property").
+
+Each property is an SQL expression over the layer's source row, aliased `f`
+(`app.ogc.collections.Collection.source`); a property the client gives (`input`) is a stored column of
+the layer's table, read as `f.<column>`.
 
 This module knows no database, HTTP or files: it imports nothing of the application.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Literal
 
 
 # --- the kinds of event -----------------------------------------------------------------------------
@@ -34,16 +45,56 @@ def sql_releases_land(kind: str) -> str:
     return f"{kind} IN ({', '.join(repr(k) for k in RELEASE_KINDS)})"
 
 
+# --- the value lists -------------------------------------------------------------------------------
+CLASSIFICATIONS = ("SHA", "CHA")
+CONTAMINATION_TYPES = ("AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER")
+HAZARD_STATUSES = ("active", "released")
+
+if TYPE_CHECKING:  # a type checker sees text; pydantic and FastAPI see (and document) the declared values
+    EventKindName = str
+    Classification = str
+    HazardStatus = str
+else:
+    EventKindName = Literal[EVENT_KINDS]
+    Classification = Literal[CLASSIFICATIONS]
+    HazardStatus = Literal[HAZARD_STATUSES]
+
+
 # --- properties -------------------------------------------------------------------------------------
 # JSON types: string, number, integer, boolean, date, date-time, uuid, array (of strings)
 _MVT_TEXT_TYPES = ("date", "date-time", "uuid")
+_COLUMN = re.compile(r"^f\.([a-z_][a-z0-9_]*)$")
+
+
+@dataclass(frozen=True)
+class Input:
+    """A property the client gives (JSON API, file import): its stored column and its rules on the way in.
+
+    `app.ledger.input` makes the JSON API's model and the import's vectorised checks from these, and
+    `app.models` the SQLAlchemy column; the migration that adds the column must agree (a test compares).
+    """
+
+    sql_type: str  # the column's PostgreSQL type: text, text[], date, varchar(N)
+    required: bool = False
+    default: tuple[str, ...] | None = None  # given when absent (only an array has one); the column is then NOT NULL
+    accepts: tuple[tuple[str, str], ...] = ()  # other values accepted: (value, the declared value it is recorded as)
+    min_length: int | None = None  # of a text, or the number of items of an array
+    max_length: int | None = None  # of a text
+    not_in_future: bool = False  # a date
+    calendar: bool = False  # a date within the service's calendar (1900 to 2200: `app.params.CalendarDate`)
+    earliest: date | None = None  # a date
+    description: str | None = None
+
+    @property
+    def nullable(self) -> bool:
+        return not self.required and self.default is None
 
 
 @dataclass(frozen=True)
 class Property:
     """One property of a layer, as every output and input names and types it."""
 
-    name: str  # JSON name (OGC properties, exports' column, tile attribute)
+    name: str  # JSON name (OGC properties, exports' column, tile attribute, import field)
     sql: str  # expression over the source row `f`
     type: str  # JSON type, see above
     tile: bool = True  # an attribute of the vector tiles
@@ -51,6 +102,15 @@ class Property:
     aliases: tuple[str, ...] = ()  # column names an imported file may use for it
     filterable: bool = False
     sortable: bool = False
+    values: tuple[str, ...] = ()  # the values it takes (of each item, for an array), when they are a closed list
+    export: bool = True  # a column of the export
+    input: Input | None = None  # given by the client (else computed by the ledger)
+
+    @property
+    def column(self) -> str | None:
+        """The stored column the property reads, when its SQL is one (`f.<column>`)."""
+        found = _COLUMN.match(self.sql)
+        return found.group(1) if found else None
 
     @property
     def mvt_sql(self) -> str:
@@ -61,37 +121,65 @@ class Property:
             return f"({self.sql})::text"
         return self.sql
 
+    @property
+    def export_sql(self) -> str:
+        """The expression a file column takes: ids as text, a list as `;`-separated text (dates stay dates)."""
+        if self.type == "array":
+            return f"array_to_string({self.sql}, ';')"
+        if self.type == "uuid":
+            return f"({self.sql})::text"
+        return self.sql
+
 
 HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
     Property("external_id", "f.external_id", "string", shapefile="ext_id", sortable=True,
-             aliases=("external_id", "external_i", "ext_id", "hazard_id", "hazard_ref", "ref", "reference", "code")),
-    Property("name", "f.name", "string", aliases=("name", "hazard_name", "site_name")),
+             aliases=("external_id", "external_i", "ext_id", "hazard_id", "hazard_ref", "ref", "reference", "code"),
+             input=Input("text", required=True, min_length=1, max_length=200,
+                         description="The national centre's own reference")),
+    Property("name", "f.name", "string", aliases=("name", "hazard_name", "site_name"),
+             input=Input("text", max_length=500)),
     Property("classification", "f.classification", "string", shapefile="class", filterable=True,
-             aliases=("classification", "classifica", "class", "hazard_class", "haz_class", "category")),
+             aliases=("classification", "classifica", "class", "hazard_class", "haz_class", "category"),
+             values=CLASSIFICATIONS,
+             input=Input("varchar(3)", required=True, accepts=(("DHA", "CHA"),),
+                         description="SHA or CHA (older data's DHA counts as CHA)")),
     Property("contamination", "f.contamination", "array", shapefile="contam",
-             aliases=("contamination", "contaminat", "contam", "contamination_types", "hazard_type")),
-    Property("region", "f.region", "string", aliases=("region", "province", "district")),
+             aliases=("contamination", "contaminat", "contam", "contamination_types", "hazard_type"),
+             values=CONTAMINATION_TYPES, input=Input("text[]", default=("AP_MINE",), min_length=1)),
+    Property("region", "f.region", "string", aliases=("region", "province", "district"),
+             input=Input("text", max_length=500)),
     Property("recorded_on", "f.recorded_on", "date", shapefile="recorded", sortable=True,
-             aliases=("recorded_on", "recorded_o", "recorded", "record_date", "date_recorded", "survey_date", "date")),
+             aliases=("recorded_on", "recorded_o", "recorded", "record_date", "date_recorded", "survey_date", "date"),
+             input=Input("date", required=True, not_in_future=True, description="YYYY-MM-DD, not in the future")),
     Property("date_of_information", "f.date_of_information", "date", shapefile="date_of_in",
-             aliases=("date_of_information", "date_of_in", "date_info", "info_date")),
+             aliases=("date_of_information", "date_of_in", "date_info", "info_date"),
+             input=Input("date", not_in_future=True, earliest=date(1900, 1, 1),
+                         description="The date the information about the hazard was collected (GICHD Minimum "
+                                     "Data Requirements): YYYY-MM-DD, from 1900-01-01, not in the future")),
+    Property("priority", "f.priority", "string", filterable=True, sortable=True, values=("high", "medium", "low"),
+             aliases=("priority", "prio", "hazard_priority", "release_priority"),
+             input=Input("text", description="The national centre's priority for releasing the hazard (GICHD "
+                                             "Minimum Data Requirements): high, medium or low")),
     Property("parent_id", "f.parent_id", "uuid", tile=False),
     Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
     Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),
-    Property("status", "f.status", "string", filterable=True),
+    Property("status", "f.status", "string", filterable=True, values=HAZARD_STATUSES),
     Property("released_on", "f.released_on", "date", shapefile="released"),
 )
+HAZARD_INPUTS = tuple(p for p in HAZARD_PROPERTIES if p.input is not None)  # what the client gives of a hazard
 
 EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
     Property("hazard_id", "f.hazard_id", "uuid"),
-    Property("external_id", "f.external_id", "string", shapefile="ext_id"),
-    Property("kind", "f.kind", "string", filterable=True),
+    Property("external_id", "f.external_id", "string", shapefile="ext_id",
+             input=Input("text", min_length=1, max_length=200)),
+    Property("kind", "f.kind", "string", filterable=True, values=EVENT_KINDS,
+             input=Input("varchar(20)", required=True)),
     Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases"),
-    Property("date", "f.date", "date", sortable=True),
-    Property("organisation", "f.organisation", "string", shapefile="org"),
-    Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),
+    Property("date", "f.date", "date", sortable=True, input=Input("date", required=True, calendar=True)),
+    Property("organisation", "f.organisation", "string", shapefile="org", input=Input("text", max_length=500)),
+    Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),  # app.organisations
     Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True),
     Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2"),
     Property("ap_mines", "f.ap_mines", "integer"),
@@ -99,10 +187,11 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("av_mines", "f.av_mines", "integer"),
     Property("other_eo", "f.other_eo", "integer"),
     Property("new_hazard_id", "f.new_hazard_id", "uuid", tile=False, shapefile="new_hazard"),
-    Property("voided", "f.voided_at IS NOT NULL", "boolean"),
-    Property("void_reason", "f.void_reason", "string", tile=False),
-    Property("recorded_at", "f.recorded_at", "date-time", tile=False),
+    Property("voided", "f.voided_at IS NOT NULL", "boolean", export=False),  # the export has valid events only
+    Property("void_reason", "f.void_reason", "string", tile=False, export=False),
+    Property("recorded_at", "f.recorded_at", "date-time", tile=False, export=False),
 )
+EVENT_INPUTS = tuple(p for p in EVENT_PROPERTIES if p.input is not None)  # what the client gives of an event
 
 
 def sql_json_properties(properties: tuple[Property, ...]) -> str:

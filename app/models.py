@@ -1,12 +1,15 @@
 """The schema, in SQLAlchemy 2 typed ORM style. Every table carries the State's iso3."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -23,11 +26,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.layers import EVENT_KINDS, RELEASE_KINDS  # noqa: F401 - declared once, with the layers; importable here
+# declared once, with the layers (app.layers); importable here
+from app.layers import (  # noqa: F401
+    CLASSIFICATIONS,
+    CONTAMINATION_TYPES,
+    EVENT_INPUTS,
+    EVENT_KINDS,
+    HAZARD_INPUTS,
+    HAZARD_STATUSES,
+    RELEASE_KINDS,
+    Property,
+)
 
-CLASSIFICATIONS = ("SHA", "CHA")
-CONTAMINATION_TYPES = ("AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER")
-HAZARD_STATUSES = ("active", "released")
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
 API_KEY_ROLES = ("editor", "viewer", "committee", "admin", "operator")
 ORGANISATION_KINDS = ("ngo", "commercial", "military", "national_authority", "other")
@@ -61,6 +71,29 @@ class State(Base):
     source: Mapped[str | None] = mapped_column(Text)
 
 
+def _sql_type(sql_type: str) -> Any:
+    """The SQLAlchemy type of a column type as `app.layers` declares it."""
+    if found := re.fullmatch(r"varchar\((\d+)\)", sql_type):
+        return String(int(found.group(1)))
+    return {"text": Text(), "text[]": ARRAY(Text), "date": Date(), "integer": Integer(), "float8": Float(),
+            "boolean": Boolean()}[sql_type]
+
+
+def declared_columns(inputs: tuple[Property, ...]) -> dict[str, Any]:
+    """The columns of the properties a client gives, as `app.layers` declares them (name, type, NOT NULL)."""
+    columns: dict[str, Any] = {}
+    for p in inputs:
+        assert p.input is not None and p.column is not None
+        columns[p.column] = mapped_column(_sql_type(p.input.sql_type), nullable=p.input.nullable)
+    return columns
+
+
+def declared_checks(inputs: tuple[Property, ...], table: str) -> tuple[CheckConstraint, ...]:
+    """A check of each of these properties whose values are declared: `ck_<table>_<name>` (the migration's name)."""
+    return tuple(CheckConstraint(_in(str(p.column), p.values), name=f"ck_{table}_{p.name}")
+                 for p in inputs if p.values and p.type != "array")
+
+
 class Organisation(Base):
     """An organisation of a State's register (migration 0010): an operator accredited by the national authority."""
 
@@ -80,27 +113,15 @@ class Organisation(Base):
 
 
 class HazardousArea(Base):
+    """A hazardous area. The columns of what the client gives (external_id, classification, recorded_on, ...)
+    are those `app.layers.HAZARD_INPUTS` declares, added by `declared_columns` (their names and types there)."""
+
     __tablename__ = "hazardous_areas"
-    __table_args__ = (
-        UniqueConstraint("state_iso3", "external_id", name="uq_hazard_external_id"),
-        CheckConstraint(_in("classification", CLASSIFICATIONS), name="ck_hazard_classification"),
-        CheckConstraint(_in("status", HAZARD_STATUSES), name="ck_hazard_status"),
-    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
-    external_id: Mapped[str] = mapped_column(Text)
-    name: Mapped[str | None] = mapped_column(Text)
-    # The class the hazard was recorded with; `reclassified_on` says from when it is a CHA instead.
-    classification: Mapped[str] = mapped_column(String(3))
+    # The class the hazard was recorded with (declared); `reclassified_on` says from when it is a CHA instead.
     reclassified_on: Mapped[date | None] = mapped_column(Date)
-    contamination: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    region: Mapped[str | None] = mapped_column(Text)
-    # GICHD Minimum Data Requirements: the date the information about the hazard was collected (0006)
-    date_of_information: Mapped[date | None] = mapped_column(Date)
-    # the reporting organisation, from the State's register (0010)
-    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
-    recorded_on: Mapped[date] = mapped_column(Date)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
     split_by_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     baseline_geom = mapped_column(MultiPolygon, nullable=False)
@@ -109,43 +130,53 @@ class HazardousArea(Base):
     remaining_area_m2: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(10), server_default="active")
     released_on: Mapped[date | None] = mapped_column(Date)
+    # the reporting organisation, from the State's register (0010)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+    locals().update(declared_columns(HAZARD_INPUTS))  # into the class's namespace, where declarative reads them
+    __table_args__ = (
+        UniqueConstraint("state_iso3", "external_id", name="uq_hazard_external_id"),
+        CheckConstraint(_in("status", HAZARD_STATUSES), name="ck_hazard_status"),
+        *declared_checks(HAZARD_INPUTS, "hazard"),
+    )
+
 
 class LandReleaseEvent(Base):
+    """A land-release event. The columns of what the client gives (external_id, kind, date, organisation, ...)
+    are those `app.layers.EVENT_INPUTS` declares, added by `declared_columns`."""
+
     __tablename__ = "land_release_events"
-    __table_args__ = (
-        UniqueConstraint("state_iso3", "external_id", name="uq_event_external_id"),
-        CheckConstraint(_in("kind", EVENT_KINDS), name="ck_event_kind"),
-        *(CheckConstraint(f"{item} >= 0", name=f"ck_event_{item}") for item in ITEM_KINDS),
-    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
     # Arrival order: only separates identical events of one kind and day (the replay order is date, kind, polygon).
     arrival: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     hazard_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"), index=True)
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
-    external_id: Mapped[str | None] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(20))
-    date: Mapped[date] = mapped_column(Date)
     submitted_geom = mapped_column(MultiPolygon, nullable=True)
     released_geom = mapped_column(MultiPolygon, nullable=True)
     released_area_m2: Mapped[float] = mapped_column(Float, server_default="0")
     outside_area_m2: Mapped[float] = mapped_column(Float, server_default="0")
-    # the organisation that did the work: its id in the State's register and its name there (0010)
-    organisation: Mapped[str | None] = mapped_column(Text)
-    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     improvised_ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     av_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     other_eo: Mapped[int] = mapped_column(Integer, server_default="0")
+    # the organisation that did the work: its id in the State's register; its name there is `organisation` (0010)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     # For a reclassification that split part of the hazard off: the new CHA hazard.
     new_hazard_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     void_reason: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    locals().update(declared_columns(EVENT_INPUTS))  # into the class's namespace, where declarative reads them
+    __table_args__ = (
+        UniqueConstraint("state_iso3", "external_id", name="uq_event_external_id"),
+        *declared_checks(EVENT_INPUTS, "event"),
+        *(CheckConstraint(f"{item} >= 0", name=f"ck_event_{item}") for item in ITEM_KINDS),
+    )
 
 
 class AuditEntry(Base):

@@ -11,12 +11,12 @@ import pyogrio
 import pytest
 from pyproj import Transformer
 
-from app.files.checks import check_rows, check_rows_row_by_row
+from app.files.checks import check_rows
 from app.files.columns import COLUMN_ALIASES
 from app.files.export import SHAPEFILE_NAMES
 from app.layers import HAZARD_PROPERTIES
 from tests.ledger_scenarios import UTM48N, hazard_feature, post_hazard, rect
-from tests.test_files import export, upload, utm_frame, write
+from tests.test_files import export, one_by_one, upload, utm_frame, write
 
 _TO_LL = Transformer.from_crs(UTM48N, "EPSG:4326", always_xy=True)
 
@@ -100,7 +100,7 @@ def test_import_refuses_an_implausible_date_row_by_row_and_vectorised(client, tm
     columns = {"external_id": "external_id", "classification": "classification", "recorded_on": "recorded_on",
                "contamination": "contamination", "region": "region", "date_of_information": "date_of_information"}
     fast = check_rows(rows, rows.crs, columns, repair=False)
-    slow = check_rows_row_by_row(rows, rows.crs, columns, repair=False)
+    slow = one_by_one(rows, rows.crs, columns, repair=False)
     assert [h.date_of_information for h in fast[0]] == [h.date_of_information for h in slow[0]] == [date(2019, 11, 2)]
     assert [(r.row, [e["field"] for e in r.errors]) for r in fast[1]] == \
         [(r.row, [e["field"] for e in r.errors]) for r in slow[1]] == \

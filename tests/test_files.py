@@ -9,9 +9,11 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 from pyproj import CRS
 from shapely.geometry import LineString, Point, Polygon, box
 from sqlalchemy import text
@@ -422,6 +424,55 @@ def _frame_of(rows: list[tuple]) -> gpd.GeoDataFrame:
                              "name": [r[4] for r in rows]}, geometry=[r[5] for r in rows], crs=4326)
 
 
+def one_by_one(frame: gpd.GeoDataFrame, crs: CRS, columns: dict[str, str], repair: bool) -> tuple[list, list, dict]:
+    """The reference of the vectorised checks: each row through the single-hazard rules of the JSON API
+    (`HazardProperties`, `new_hazard`, `read_polygonal`), one by one."""
+    from pydantic import ValidationError
+
+    from app.files.checks import Rejected, _cell
+    from app.geometry import WGS84, GeometryError, read_polygonal, to_wgs84_densified
+    from app.layers import HAZARD_INPUTS
+    from app.ledger.input import HazardProperties, new_hazard
+    from app.settings import get_settings
+
+    declared = {p.name: p for p in HAZARD_INPUTS}
+    max_vertices = get_settings().max_vertices_per_geometry
+    shapes = to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs, max_vertices)
+    hazards, rejected, warnings, seen = [], [], {}, {}
+    for number, (record, shape) in enumerate(zip(frame.to_dict("records"), shapes, strict=True), start=1):
+        cells = {t: _cell(declared[t], record[c]) for t, c in columns.items()}
+        properties = {t: v for t, v in cells.items() if v is not None}
+        problems, props, geometry = [], None, None
+        try:
+            props = HazardProperties.model_validate(properties)
+        except ValidationError as exc:
+            problems += [{"field": str(e["loc"][0]), "column": columns.get(str(e["loc"][0]), str(e["loc"][0])),
+                          "message": e["msg"]} for e in exc.errors()]
+        external_id = properties.get("external_id")
+        if props is not None and external_id in seen:
+            problems.append({"field": "external_id", "column": columns["external_id"],
+                             "message": f"duplicate of row {seen[external_id]} in this file"})
+        if shape is None:
+            problems.append({"field": "geometry", "column": "geometry",
+                             "message": "missing or unreadable geometry (a hazard needs a polygon)"})
+        else:
+            try:
+                geometry = read_polygonal(json.loads(shapely.to_geojson(shape)), WGS84, repair=repair,
+                                          max_vertices=max_vertices)
+            except GeometryError as exc:
+                problems.append({"field": exc.where, "column": "geometry", "message": exc.message})
+        if problems:
+            rejected.append(Rejected(number, external_id if isinstance(external_id, str) else None, problems))
+            continue
+        seen[external_id] = number
+        for warning in geometry.warnings:
+            warnings.setdefault(warning, []).append(number)
+        if geometry.repair:
+            warnings.setdefault(f"repaired: {geometry.repair['reason']}", []).append(number)
+        hazards.append(new_hazard(props, geometry))
+    return hazards, rejected, warnings
+
+
 def _same_answers(frame: gpd.GeoDataFrame, repair: bool) -> tuple[list, list, dict]:
     from app.files import checks
     from app.files.columns import resolve_columns
@@ -430,13 +481,14 @@ def _same_answers(frame: gpd.GeoDataFrame, repair: bool) -> tuple[list, list, di
     crs = CRS.from_user_input(frame.crs) if frame.crs is not None else WGS84
     columns = resolve_columns([c for c in frame.columns if c != frame.geometry.name], {})
     fast = checks.check_rows(frame, crs, columns, repair)
-    slow = checks.check_rows_row_by_row(frame, crs, columns, repair)
+    slow = one_by_one(frame, crs, columns, repair)
     assert [r.__dict__ for r in fast[1]] == [r.__dict__ for r in slow[1]]
     assert fast[2] == slow[2]
     assert len(fast[0]) == len(slow[0])
     for a, b in zip(fast[0], slow[0], strict=True):
         assert (a.external_id, a.classification, a.recorded_on, a.contamination, a.name, a.region) == \
                (b.external_id, b.classification, b.recorded_on, b.contamination, b.name, b.region)
+        assert a.properties == b.properties  # every declared property
         assert a.geometry.geometry.wkb == b.geometry.geometry.wkb  # the very same snapped geometry
         assert (a.geometry.warnings, a.geometry.repair) == (b.geometry.warnings, b.geometry.repair)
     return fast
@@ -471,12 +523,12 @@ def test_import_of_mixed_rows_lists_the_row_by_row_messages(client, tmp_path) ->
     frame = _frame_of(rows)
     path = tmp_path / "mixed.gpkg"
     pyogrio.write_dataframe(frame, path, driver="GPKG", geometry_type="Unknown")
-    from app.files import checks, imports
+    from app.files import imports
     from app.files.columns import resolve_columns
 
     read, crs, _ = imports.read_file(path, imports.ImportOptions())
     columns = resolve_columns([c for c in read.columns if c != read.geometry.name], {})
-    _, expected, _ = checks.check_rows_row_by_row(read, crs, columns, False)
+    _, expected, _ = one_by_one(read, crs, columns, False)
     problem = upload(client, path, expect=422)
     assert problem["rejected"] == [r.__dict__ for r in expected] and len(expected) >= 10
     assert stored("KHM") == {}
@@ -492,7 +544,7 @@ def test_bulk_geometry_is_the_snapped_geometry_of_the_json_api(client, tmp_path)
     path = tmp_path / "one.gpkg"
     pyogrio.write_dataframe(frame, path, driver="GPKG")
     upload(client, path)
-    # in another State: in one State the second would overlap the first (app/overlaps.py)
+    # in another State: in one State the second would overlap the first (app/ledger/overlaps.py)
     post_hazard(client, "JSON-1", json.loads(json.dumps(shape.__geo_interface__)), iso3="THA", crs=None,
                 classification="SHA", recorded_on="2020-01-01")
     with database.get_engine().connect() as conn:

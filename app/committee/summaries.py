@@ -23,7 +23,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import submissions
-from app.as_of import hazards_sql
 from app.committee import article5, spreadsheet, units
 from app.committee.results import (
     Added,
@@ -46,6 +45,7 @@ from app.committee.results import (
 from app.committee.units import CSV_KM2_DECIMALS, M2_PER_KM2
 from app.geometry import sql_spans_antimeridian, sql_unwrapped, sql_wrapped_longitude
 from app.ledger import require_state
+from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS, RELEASE_KINDS
 
 # The column of each kind of event that releases land (app.models.RELEASE_KINDS, the one declaration):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -15,31 +16,48 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import audit, overlaps
+from app import audit
 from app.geometry import (
     MIN_AREA_M2,
     geodesic_areas_m2,
     quantized_m2,
     sql_area,
 )
-from app.ledger import NewHazard, require_state
+from app.layers import HAZARD_INPUTS
+from app.ledger import NewHazard, overlaps, require_state
+from app.ledger.book import HAZARD_INPUT_COLUMNS
 from app.problems import Problem
 
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
 BULK_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000
-_RESUBMITTED = """
+
+
+def _copy_type(sql_type: str) -> str:
+    """The type a binary COPY sends a column's values as (a varchar(N) travels as text)."""
+    return re.sub(r"^varchar\(\d+\)", "text", sql_type)
+
+
+# The hazard's inputs as the layer declares them (app.layers.HAZARD_INPUTS), each a stored column.
+_INPUTS = tuple((str(p.column), p.input.sql_type, p.input.nullable, p.type == "array")
+                for p in HAZARD_INPUTS if p.input is not None)
+_RESUBMITTED = f"""
     CREATE TEMPORARY TABLE hazard_import_resubmitted (
-        ord integer NOT NULL, external_id text NOT NULL, name text, classification text NOT NULL,
-        contamination text[] NOT NULL, region text, date_of_information date, recorded_on date NOT NULL,
+        ord integer NOT NULL,
+        {", ".join(f"{column} {sql_type}{'' if null else ' NOT NULL'}" for column, sql_type, null, _ in _INPUTS)},
         wkb bytea NOT NULL
     ) ON COMMIT DROP
 """
-_HAZARD_COLUMNS = ("id", "state_iso3", "external_id", "name", "classification", "contamination", "region",
-                   "date_of_information", "recorded_on", "baseline_geom", "baseline_area_m2", "remaining_geom",
+_RESUBMITTED_COLUMNS = ("ord", *HAZARD_INPUT_COLUMNS, "wkb")
+_RESUBMITTED_TYPES = ("int4", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
+# stored content equal: an array's items compared as sorted sets (both are stored sorted, once each)
+_SAME_INPUTS = " AND ".join(f"ARRAY(SELECT unnest(h.{column}) ORDER BY 1) = s.{column}" if is_array
+                            else f"h.{column} IS NOT DISTINCT FROM s.{column}"
+                            for column, _, _, is_array in _INPUTS)
+_HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",
                    "remaining_area_m2")
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
-_HAZARD_TYPES = ("uuid", "text", "text", "text", "text", "text[]", "text", "date", "date", "bytea", "float8", "bytea",
-                 "float8")
+_HAZARD_TYPES = ("uuid", "text", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
+                 "bytea", "float8")
 _AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
 _AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")
 
@@ -78,23 +96,16 @@ def _already_recorded(session: Session, iso3: str, hazards: list[NewHazard]) -> 
     raw = session.connection().connection.driver_connection
     assert raw is not None  # the session's open connection
     with raw.cursor() as cursor, cursor.copy(
-            "COPY hazard_import_resubmitted (ord, external_id, name, classification, contamination, "
-            "region, date_of_information, recorded_on, wkb) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "text", "text", "text", "text[]", "text", "date", "date", "bytea"])
+            f"COPY hazard_import_resubmitted ({', '.join(_RESUBMITTED_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_RESUBMITTED_TYPES))
             for i, wkb in zip(resubmitted, ewkb, strict=True):
-                h = hazards[i]
-                copy.write_row((i, h.external_id, h.name, h.classification, sorted(set(h.contamination)),
-                                h.region, h.date_of_information, h.recorded_on, wkb))
+                copy.write_row((i, *hazards[i].stored_values().values(), wkb))
     conflicts = session.execute(text(
         f"""
         SELECT s.external_id, h.id AS existing_id
         FROM hazard_import_resubmitted s
         JOIN hazardous_areas h ON h.state_iso3 = :iso3 AND h.external_id = s.external_id
-        WHERE NOT (h.classification = s.classification
-                   AND ARRAY(SELECT unnest(h.contamination) ORDER BY 1) = s.contamination
-                   AND h.name IS NOT DISTINCT FROM s.name AND h.region IS NOT DISTINCT FROM s.region
-                   AND h.date_of_information IS NOT DISTINCT FROM s.date_of_information
-                   AND h.recorded_on = s.recorded_on
+        WHERE NOT ({_SAME_INPUTS}
                    AND {sql_area('ST_SymDifference(h.baseline_geom, ST_GeomFromEWKB(s.wkb))')} < {MIN_AREA_M2})
         ORDER BY s.ord
         """), {"iso3": iso3}).all()
@@ -124,7 +135,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     Identical re-imports are reported unchanged; an external_id that exists with different content
     is a 409 and nothing is stored. A new hazard overlapping land another hazard of the State counts
     (or a hazard of the file before it) is a 409 naming each pair, nothing stored; with `clip` it is
-    recorded clipped (app/overlaps.py: one statement over the spatial index checks the whole file,
+    recorded clipped (app/ledger/overlaps.py: one statement over the spatial index checks the whole file,
     after the COPY, in the same transaction). Commits on success.
 
     The geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already on the grid, so
@@ -156,10 +167,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                     chunk = order[start:start + LOAD_CHUNK]
                     areas[chunk] = quantized_m2(geodesic_areas_m2(geometries[chunk], threads=1))
                     for i, ewkb in zip(chunk.tolist(), _ewkb(geometries[chunk]), strict=True):
-                        h, area = hazards[i], float(areas[i])
-                        copy.write_row((ids[i], iso3, h.external_id, h.name, h.classification,
-                                        sorted(set(h.contamination)), h.region, h.date_of_information, h.recorded_on,
-                                        ewkb, area, ewkb, area))
+                        area = float(areas[i])
+                        copy.write_row((ids[i], iso3, *hazards[i].stored_values().values(), ewkb, area, ewkb, area))
             del geometries
             detail = Jsonb({"import": (import_id := str(uuid.uuid4())), "source": source})
             with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:

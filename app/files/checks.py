@@ -1,5 +1,10 @@
-"""Every row of an imported file through the JSON API's rules (`app.ledger.input`), vectorised where it
-can be, and the row-by-row reference it is compared with."""
+"""Every row of an imported file through the JSON API's rules (`app.ledger.input`), vectorised where it can be.
+
+A cell is read as the layer declares its property (`app.layers.HAZARD_INPUTS`): a date keeps its day
+(2020-01-15, 2020/01/15, with or without a time of day), an array is a list or text separated by `;`, `,`
+or `|`, a code (classification, contamination, ...) is read case-insensitively, a number that is an
+integer (a reference read as a number by the file's driver) is its integer text.
+"""
 from __future__ import annotations
 
 import json
@@ -14,10 +19,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pyproj import CRS
 
-from app.files.columns import DATE_FIELDS, HAZARD_FIELDS, REQUIRED_FIELDS
+from app.files.columns import HAZARD_FIELDS, REQUIRED_FIELDS
 from app.geometry import (
     THREE_D_WARNING,
     WGS84,
@@ -27,10 +32,12 @@ from app.geometry import (
     screen_polygonal,
     to_wgs84_densified,
 )
+from app.layers import HAZARD_INPUTS, Property
 from app.ledger import NewHazard
-from app.ledger.input import HazardProperties, new_hazard, plausible_date_of_information
-from app.models import CONTAMINATION_TYPES
+from app.ledger.input import HazardProperties, accepted_values, new_hazard, plainly_valid
 from app.settings import get_settings
+
+_BY_NAME = {p.name: p for p in HAZARD_INPUTS}
 
 
 def _blank(value: Any) -> bool:
@@ -43,10 +50,19 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _cell(target: str, value: Any) -> Any:
+_CODES = {p.name: {v.lower(): v for v in accepted_values(p)} for p in HAZARD_INPUTS if p.values}
+
+
+def _declared(prop: Property, text: str) -> str:
+    """A code as the layer declares it, read case-insensitively (`sha` is SHA); else the text as it is."""
+    return _CODES[prop.name].get(text.lower(), text)
+
+
+def _cell(prop: Property, value: Any) -> Any:
+    """What a file's cell says of the property: text, a list of texts (an array), or None (blank)."""
     if _blank(value):
         return None
-    if target in DATE_FIELDS:
+    if prop.type == "date":
         if isinstance(value, pd.Timestamp | datetime):
             return value.date().isoformat()
         if isinstance(value, date):
@@ -54,26 +70,14 @@ def _cell(target: str, value: Any) -> Any:
         # GIS files write dates as 2020-01-15, 2020/01/15 or with a time of day: keep the day
         found = re.match(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:[T ]|$)", str(value).strip())
         return "-".join(found.groups()) if found else str(value).strip()
-    if target == "external_id":
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value).strip()
-    if target == "classification":
-        return str(value).strip().upper()
-    if target == "contamination":
+    if prop.type == "array":
         items = list(value) if isinstance(value, list | tuple) else re.split(r"[;,|]", str(value).strip("[] "))
-        items = [str(i).strip().strip("'\"").upper() for i in items]
-        return [i for i in items if i] or None
-    return str(value).strip()
-
-
-def _row_properties(row: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
-    properties = {}
-    for target, column in columns.items():
-        value = _cell(target, row[column])
-        if value is not None:
-            properties[target] = value
-    return properties
+        texts = [str(i).strip().strip("'\"") for i in items]
+        return [_declared(prop, t) if prop.values else t for t in texts if t] or None
+    if isinstance(value, float) and value.is_integer():  # a reference or code the file's driver read as a number
+        return str(int(value))
+    text = str(value).strip()
+    return _declared(prop, text) if prop.values else text
 
 
 @dataclass
@@ -85,55 +89,26 @@ class Rejected:
 
 CHECK_CHUNK = 10_000  # rows screened at a time
 _NOT_CACHED = object()
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _column_cells(target: str, values: list[Any]) -> list[Any]:
+def _column_cells(prop: Property, values: list[Any]) -> list[Any]:
     """`_cell` of every value of a column, computed once per distinct value (floats, whose -0.0 equals
     0.0, and unhashable values each time)."""
     cache: dict[tuple[type, Any], Any] = {}
     out = []
     for value in values:
         if type(value) is float:
-            out.append(None if math.isnan(value) else _cell(target, value))  # NaN: a blank cell
+            out.append(None if math.isnan(value) else _cell(prop, value))  # NaN: a blank cell
             continue
         try:
             cell = cache.get((type(value), value), _NOT_CACHED)
         except TypeError:
-            out.append(_cell(target, value))
+            out.append(_cell(prop, value))
             continue
         if cell is _NOT_CACHED:
-            cell = cache[(type(value), value)] = _cell(target, value)
+            cell = cache[(type(value), value)] = _cell(prop, value)
         out.append(cell)
     return out
-
-
-def _plainly_valid(target: str, cell: Any, today: date) -> bool:
-    """True when `HazardProperties` certainly accepts this cell as it is (False: ask the model)."""
-    if target == "external_id":
-        return isinstance(cell, str) and 1 <= len(cell) <= 200
-    if target == "classification":
-        return cell in ("SHA", "CHA", "DHA")
-    if target == "recorded_on":
-        if not isinstance(cell, str) or not _ISO_DAY.match(cell):
-            return False
-        try:
-            return date.fromisoformat(cell) <= today
-        except ValueError:
-            return False
-    if target == "date_of_information":
-        if cell is None:
-            return True
-        if not isinstance(cell, str) or not _ISO_DAY.match(cell):
-            return False
-        try:
-            return plausible_date_of_information(date.fromisoformat(cell), today)
-        except ValueError:
-            return False
-    if target == "contamination":
-        return cell is None or (isinstance(cell, list) and len(cell) >= 1
-                                and all(c in CONTAMINATION_TYPES for c in cell))
-    return cell is None or (isinstance(cell, str) and len(cell) <= 500)  # name, region
 
 
 def _read_geometry(geometry: Any, repair: bool, max_vertices: int) -> tuple[PolygonalGeometry | None, dict | None]:
@@ -152,10 +127,11 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
                repair: bool) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
     """Every row through the JSON API's rules; the accepted hazards, the rejected rows, the warnings.
 
-    The same answer as `check_rows_row_by_row`, but fast: the geometries are checked as one array
-    (`geometry.screen_polygonal`) and the properties one distinct value at a time; only the rows that
-    do not plainly pass go through `read_polygonal` and the `HazardProperties` model one by one, so
-    their messages are exactly those of the JSON API.
+    The same answer as taking each row through `HazardProperties` and `read_polygonal`, but fast: the
+    geometries are checked as one array (`geometry.screen_polygonal`) and the properties one distinct
+    value at a time (`app.ledger.input.plainly_valid`); only the rows that do not plainly pass go
+    through `read_polygonal` and the `HazardProperties` model one by one, so their messages are
+    exactly those of the JSON API.
 
     The geometries are screened `CHECK_CHUNK` rows at a time.
     """
@@ -172,12 +148,13 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
         screen = screen_polygonal(geometry_array[chunk], max_vertices=settings.max_vertices_per_geometry,
                                   densify=False)
         accepted[chunk], snapped[chunk], three_d[chunk] = screen.accepted, screen.geometry, screen.three_d
-    cells = {target: _column_cells(target, frame[column].tolist()) for target, column in columns.items()}
+    cells = {target: _column_cells(_BY_NAME[target], frame[column].tolist()) for target, column in columns.items()}
     plain = np.ones(len(frame), dtype=bool)
     for target, values in cells.items():
         verdicts: dict[int, bool] = {}  # by the identity of the (shared) cell value
+        prop = _BY_NAME[target]
         plain &= np.fromiter((verdicts[id(v)] if id(v) in verdicts
-                              else verdicts.setdefault(id(v), _plainly_valid(target, v, today)) for v in values),
+                              else verdicts.setdefault(id(v), plainly_valid(prop, v, today)) for v in values),
                              dtype=bool, count=len(values))
     for target in REQUIRED_FIELDS:
         if target not in cells:
@@ -186,41 +163,28 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
     rejected: list[Rejected] = []
     warnings: dict[str, list[int]] = {}
     seen: dict[str, int] = {}
-    ids, classes, days = cells["external_id"], cells["classification"], cells["recorded_on"]
-    none = [None] * len(frame)
-    contaminations, names, regions = (cells.get("contamination", none), cells.get("name", none),
-                                      cells.get("region", none))
-    informed = cells.get("date_of_information", none)
+    date_cells = [t for t in cells if _BY_NAME[t].type == "date"]
     parsed_days: dict[str, date] = {}
     for index in range(len(frame)):
         number = index + 1
         problems: list[dict[str, str]] = []
-        if plain[index]:
-            external_id = ids[index]
-            classification = classes[index]
-            day = days[index]
-            recorded_on = parsed_days.get(day) or parsed_days.setdefault(day, date.fromisoformat(day))
-            contamination = contaminations[index] or ["AP_MINE"]
-            name, region = names[index], regions[index]
-            day_of_information = informed[index]
-            date_of_information = (None if day_of_information is None else parsed_days.get(day_of_information)
-                                   or parsed_days.setdefault(day_of_information,
-                                                             date.fromisoformat(day_of_information)))
+        valid: BaseModel | dict[str, Any] | None
+        properties = {t: values[index] for t, values in cells.items() if values[index] is not None}
+        external_id = properties.get("external_id")
+        if plain[index]:  # the model would accept it as it is: only the days to read
+            for t in date_cells:
+                if (day := properties.get(t)) is not None:
+                    properties[t] = parsed_days.get(day) or parsed_days.setdefault(day, date.fromisoformat(day))
+            valid = properties
         else:
-            properties = {t: values[index] for t, values in cells.items() if values[index] is not None}
-            external_id = properties.get("external_id")
             try:
-                props = HazardProperties.model_validate(properties)
+                valid = HazardProperties.model_validate(properties)
             except ValidationError as exc:
-                props = None
+                valid = None
                 for error in exc.errors():
                     target = str(error["loc"][0]) if error["loc"] else "row"
                     problems.append({"field": target, "column": column_of.get(target, target),
                                      "message": error["msg"]})
-            if props is not None:
-                external_id, classification, recorded_on = props.external_id, props.classification, props.recorded_on
-                contamination, name, region = props.contamination, props.name, props.region
-                date_of_information = props.date_of_information
         if not problems and external_id in seen:
             problems.append({"field": "external_id", "column": column_of["external_id"],
                              "message": f"duplicate of row {seen[external_id]} in this file"})
@@ -235,64 +199,11 @@ def check_rows(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
             rejected.append(Rejected(number, external_id if isinstance(external_id, str) else None, problems))
             continue
         assert geometry is not None  # no problems: it was read
-        seen[external_id] = number
+        seen[str(external_id)] = number
         for warning in geometry.warnings:
             warnings.setdefault(warning, []).append(number)
         if geometry.repair:
             warnings.setdefault(f"repaired: {geometry.repair['reason']}", []).append(number)
-        hazards.append(NewHazard(
-            external_id=external_id, classification="CHA" if classification == "DHA" else classification,
-            recorded_on=recorded_on, geometry=geometry, contamination=list(dict.fromkeys(contamination)),
-            name=name, region=region, date_of_information=date_of_information))
-    return hazards, rejected, warnings
-
-
-def check_rows_row_by_row(frame: gpd.GeoDataFrame, crs: CRS, columns: Mapping[str, str],
-                          repair: bool) -> tuple[list[NewHazard], list[Rejected], dict[str, list[int]]]:
-    """`check_rows` one row at a time, as it was first written: the reference the tests compare with."""
-    settings = get_settings()
-    column_of = {**{t: t for t in HAZARD_FIELDS}, **columns}
-    geojson = shapely.to_geojson(to_wgs84_densified(np.asarray(frame.geometry.values, dtype=object), crs,
-                                                    settings.max_vertices_per_geometry))
-    records = frame.drop(columns=frame.geometry.name).to_dict("records")
-    hazards: list[NewHazard] = []
-    rejected: list[Rejected] = []
-    warnings: dict[str, list[int]] = {}
-    seen: dict[str, int] = {}
-    for index, record in enumerate(records):
-        number = index + 1
-        problems: list[dict[str, str]] = []
-        properties = _row_properties(record, columns)
-        external_id = properties.get("external_id")
-        props = None
-        try:
-            props = HazardProperties.model_validate(properties)
-        except ValidationError as exc:
-            for error in exc.errors():
-                target = str(error["loc"][0]) if error["loc"] else "row"
-                problems.append({"field": target, "column": column_of.get(target, target), "message": error["msg"]})
-        if props is not None and props.external_id in seen:
-            problems.append({"field": "external_id", "column": column_of["external_id"],
-                             "message": f"duplicate of row {seen[props.external_id]} in this file"})
-        geometry = None
-        text_geometry = geojson[index]
-        if text_geometry is None:
-            problems.append({"field": "geometry", "column": "geometry",
-                             "message": "missing or unreadable geometry (a hazard needs a polygon)"})
-        else:
-            try:
-                geometry = read_polygonal(json.loads(text_geometry), WGS84, repair=repair,
-                                          max_vertices=settings.max_vertices_per_geometry)
-            except GeometryError as exc:
-                problems.append({"field": exc.where, "column": "geometry", "message": exc.message})
-        if problems:
-            rejected.append(Rejected(number, external_id if isinstance(external_id, str) else None, problems))
-            continue
-        assert props is not None and geometry is not None  # no problems: both were read
-        seen[props.external_id] = number
-        for warning in geometry.warnings:
-            warnings.setdefault(warning, []).append(number)
-        if geometry.repair:
-            warnings.setdefault(f"repaired: {geometry.repair['reason']}", []).append(number)
-        hazards.append(new_hazard(props, geometry))
+        assert valid is not None  # no problems: the properties are valid
+        hazards.append(new_hazard(valid, geometry))
     return hazards, rejected, warnings

@@ -6,14 +6,14 @@ import json
 import re
 from collections.abc import Mapping
 
-from app.layers import HAZARD_PROPERTIES
+from app.layers import HAZARD_INPUTS
 from app.problems import Problem
 
-# the hazard fields a file's columns are matched to, and their aliases, as the layer declares them (app.layers)
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {p.name: p.aliases for p in HAZARD_PROPERTIES if p.aliases}
+# the hazard fields a file's columns are matched to (what the client gives of a hazard), and their aliases
+# (a field without aliases by its own name), as the layer declares them (app.layers)
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {p.name: p.aliases or (p.name,) for p in HAZARD_INPUTS}
 HAZARD_FIELDS = tuple(COLUMN_ALIASES)
-DATE_FIELDS = tuple(p.name for p in HAZARD_PROPERTIES if p.aliases and p.type == "date")
-REQUIRED_FIELDS = ("external_id", "classification", "recorded_on")
+REQUIRED_FIELDS = tuple(p.name for p in HAZARD_INPUTS if p.input and p.input.required)
 
 
 def read_mapping(value: str | None) -> dict[str, str]:

@@ -26,11 +26,10 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.committee import spreadsheet
-from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, sql_releases_land
+from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, HAZARD_STATUSES, Property
 from app.ledger import require_state
-from app.models import HAZARD_STATUSES
+from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.problems import Problem
 
 EXPORT_FORMATS = {
@@ -45,37 +44,51 @@ SHAPEFILE_NAMES = {p.name: p.shapefile for p in (*HAZARD_PROPERTIES, *EVENT_PROP
 SHAPEFILE_NAMES["hazard_external_id"] = "hazard_ext"  # the events' export adds their hazard's reference
 
 
+_ID = Property("id", "f.id", "uuid")
+_HAZARD_REFERENCE = Property("hazard_external_id", "h.external_id", "string")  # an event's, after its hazard_id
+
+
+def _exported(properties: tuple[Property, ...]) -> tuple[Property, ...]:
+    """The export's columns of a layer, as it declares them (app.layers): its id, then each exported property."""
+    columns = tuple(p for p in (_ID, *properties) if p.export)
+    if "hazard_id" not in [p.name for p in columns]:
+        return columns
+    after = [p.name for p in columns].index("hazard_id") + 1
+    return (*columns[:after], _HAZARD_REFERENCE, *columns[after:])
+
+
+_HAZARD_COLUMNS = _exported(HAZARD_PROPERTIES)
+_EVENT_COLUMNS = _exported(EVENT_PROPERTIES)
+_DATE_COLUMNS = tuple(p.name for p in (*_HAZARD_COLUMNS, *_EVENT_COLUMNS) if p.type == "date")
+
+
+def _select(columns: tuple[Property, ...]) -> str:
+    return ", ".join(f"{p.export_sql} AS {p.name}" for p in columns)
+
+
 def _hazards_frame(session: Session, iso3: str, as_of: date | None, status: str | None) -> gpd.GeoDataFrame:
     params: dict[str, Any] = {"iso3": iso3, "as_of": as_of}
-    condition = "hz.state_iso3 = :iso3"
+    condition = "f.state_iso3 = :iso3"
     if status:
-        condition += " AND hz.status = :status"
+        condition += " AND f.status = :status"
         params["status"] = status
     sql = f"""
-        SELECT hz.id::text AS id, hz.state_iso3 AS state, hz.external_id, hz.name, hz.classification,
-               array_to_string(hz.contamination, ';') AS contamination, hz.region, hz.date_of_information,
-               hz.recorded_on,
-               hz.parent_id::text AS parent_id, hz.baseline_area_m2, hz.remaining_area_m2, hz.status,
-               hz.released_on,
-               CASE WHEN ST_IsEmpty(hz.remaining_geom) THEN NULL ELSE ST_AsBinary(hz.remaining_geom) END AS geom
-        FROM ({hazards_sql(as_of is not None)}) hz WHERE {condition} ORDER BY hz.recorded_on, hz.external_id
+        SELECT {_select(_HAZARD_COLUMNS)},
+               CASE WHEN ST_IsEmpty(f.remaining_geom) THEN NULL ELSE ST_AsBinary(f.remaining_geom) END AS geom
+        FROM ({hazards_sql(as_of is not None)}) f WHERE {condition} ORDER BY f.recorded_on, f.external_id
     """
     return _frame(session, sql, params)
 
 
 def _events_frame(session: Session, iso3: str, as_of: date | None) -> gpd.GeoDataFrame:
     sql = f"""
-        SELECT e.id::text AS id, e.state_iso3 AS state, e.hazard_id::text AS hazard_id,
-               h.external_id AS hazard_external_id, e.external_id, e.kind,
-               {sql_releases_land('e.kind')} AS releases_land, e.date, e.organisation, e.released_area_m2,
-               e.outside_area_m2, e.ap_mines, e.improvised_ap_mines, e.av_mines, e.other_eo,
-               e.new_hazard_id::text AS new_hazard_id,
-               CASE WHEN {whole_reclassification_sql('e')} THEN ST_AsBinary({reclassified_land_sql('e')})
-                    WHEN e.released_geom IS NULL OR ST_IsEmpty(e.released_geom) THEN ST_AsBinary(e.submitted_geom)
-                    ELSE ST_AsBinary(e.released_geom) END AS geom
-        FROM land_release_events e JOIN hazardous_areas h ON h.id = e.hazard_id
-        WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL AND (CAST(:as_of AS date) IS NULL OR e.date <= :as_of)
-        ORDER BY e.date, e.arrival
+        SELECT {_select(_EVENT_COLUMNS)},
+               CASE WHEN {whole_reclassification_sql('f')} THEN ST_AsBinary({reclassified_land_sql('f')})
+                    WHEN f.released_geom IS NULL OR ST_IsEmpty(f.released_geom) THEN ST_AsBinary(f.submitted_geom)
+                    ELSE ST_AsBinary(f.released_geom) END AS geom
+        FROM land_release_events f JOIN hazardous_areas h ON h.id = f.hazard_id
+        WHERE f.state_iso3 = :iso3 AND f.voided_at IS NULL AND (CAST(:as_of AS date) IS NULL OR f.date <= :as_of)
+        ORDER BY f.date, f.arrival
     """
     return _frame(session, sql, {"iso3": iso3, "as_of": as_of})
 
@@ -87,7 +100,7 @@ def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFra
     data = pd.DataFrame.from_records(rows, columns=names)
     wkb = data.pop("geom")
     geometry = shapely.from_wkb([bytes(g) if g is not None else None for g in wkb]) if len(data) else []
-    for column in ("date_of_information", "recorded_on", "released_on", "date"):
+    for column in _DATE_COLUMNS:
         if column in data:
             data[column] = pd.to_datetime(data[column])  # a Date (or DateTime) field in every format
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"), crs="EPSG:4326")

@@ -34,7 +34,7 @@ in a worker process), checking (`app.files.checks`), bulk loading (`app.files.bu
   spatial order for the GiST indexes) straight into their tables. Re-importing
   identical hazards is safe (they are reported as unchanged); an external_id that exists with
   different content is a 409, as in the JSON API.
-- Land is counted once per State, as in the JSON API (app/overlaps.py): after the COPY one
+- Land is counted once per State, as in the JSON API (app/ledger/overlaps.py): after the COPY one
   statement checks the new hazards against the State's and against each other; any overlap is a
   409 listing every pair and nothing is stored, or with `overlap=clip` they are stored clipped.
 """

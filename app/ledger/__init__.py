@@ -1,7 +1,10 @@
 """The ledger: the domain of hazards and land-release events, between the routers and SQL.
 
 - `book`: recording hazards and events, voids, replays, and the ledger's JSON reads;
-- `input`: the rules a hazard's properties follow on the way in, for the JSON API and the file import.
+- `input`: the rules the properties follow on the way in, for the JSON API and the file import;
+- `as_of`: the ledger seen at a date (the SELECT of the hazards as they stood at the end of a day);
+- `overlaps`: land is counted once per State;
+- `results`: what the writes answer, typed.
 
 The properties of each layer, as every output names them, are declared in `app.layers`.
 """

@@ -19,7 +19,7 @@ Accounting rules (shared/domain.md):
 - a reclassification moves land from SHA to CHA (a split-off part becomes a new CHA hazard); it
   is not released land;
 - a hazard whose remaining area falls below MIN_AREA_M2 is released on that date;
-- land is counted once per State (app/overlaps.py): a new hazard may not overlap what another
+- land is counted once per State (app/ledger/overlaps.py): a new hazard may not overlap what another
   hazard counts, and a split or a void (the only writes that can give a hazard land back at some
   date) may not make two hazards overlap more.
 All geometry work happens in PostGIS, in the transaction of the write, under a row lock on the
@@ -28,15 +28,15 @@ hazard so that concurrent writers to one hazard are applied one after the other.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit, organisations, overlaps
+from app import audit, organisations
 from app.geometry import (
     MIN_AREA_M2,
     SQL_EMPTY,
@@ -47,35 +47,115 @@ from app.geometry import (
     sql_intersection,
     sql_snap,
 )
-from app.layers import HAZARD_PROPERTIES, Property, sql_json_properties
+from app.layers import EVENT_INPUTS, HAZARD_INPUTS, HAZARD_PROPERTIES, Property, sql_json_properties
+from app.ledger import overlaps
+from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS
 from app.problems import Problem
 
 
-@dataclass
-class NewHazard:
-    external_id: str
-    classification: str
-    recorded_on: date
-    geometry: PolygonalGeometry
-    contamination: list[str] = field(default_factory=lambda: ["AP_MINE"])
-    name: str | None = None
-    region: str | None = None
-    date_of_information: date | None = None
+class Given:
+    """What the client gives of a row of a layer: the inputs its layer declares (`INPUTS`, from `app.layers`),
+    by name; an absent one takes its default, else None. Each is also readable as an attribute."""
+
+    INPUTS: ClassVar[tuple[Property, ...]] = ()
+    _names: ClassVar[frozenset[str]]
+    _required: ClassVar[tuple[str, ...]]
+    _defaults: ClassVar[tuple[tuple[str, tuple[str, ...] | None], ...]]
+
+    def __init_subclass__(cls) -> None:
+        cls._names = frozenset(p.name for p in cls.INPUTS)
+        cls._required = tuple(p.name for p in cls.INPUTS if p.input and p.input.required)
+        cls._defaults = tuple((p.name, p.input.default if p.input else None) for p in cls.INPUTS)
+
+    def __init__(self, **properties: Any) -> None:
+        missing = [name for name in self._required if properties.get(name) is None]
+        if missing or not self._names.issuperset(properties):
+            raise TypeError(f"{type(self).__name__}: unknown {sorted(set(properties) - self._names)}, "
+                            f"missing {missing}")
+        self.properties: dict[str, Any] = {
+            name: value if (value := properties.get(name)) is not None else (list(default) if default else None)
+            for name, default in self._defaults
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["properties"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def stored_values(self) -> dict[str, Any]:
+        """{column: value} of the inputs as they are stored: an array's items sorted, once each."""
+        return {str(p.column): sorted(set(v)) if p.type == "array" and (v := self.properties[p.name]) is not None
+                else self.properties[p.name] for p in self.INPUTS}
+
+    def same_as_stored(self, row: Any) -> bool:
+        """The stored `row` (with its input columns) has these inputs."""
+        return all((sorted(stored) if isinstance(stored := getattr(row, column), list) else stored) == value
+                   for column, value in self.stored_values().items())
 
 
-@dataclass
-class NewEvent:
-    kind: str
-    date: date
-    geometry: PolygonalGeometry | None
-    organisation: str | None = None  # a name (or short name) of the State's register (app.organisations)
-    external_id: str | None = None
-    items: dict[str, int] = field(default_factory=dict)
-    organisation_id: uuid.UUID | None = None  # the register entry, instead of or with its name
+class NewHazard(Given):
+    """A hazard to record: its checked geometry and the inputs `app.layers.HAZARD_INPUTS` declares.
+
+    `NewHazard(geometry=..., external_id=..., classification=..., recorded_on=..., ...)`.
+    """
+
+    INPUTS = HAZARD_INPUTS
+
+    def __init__(self, geometry: PolygonalGeometry, **properties: Any) -> None:
+        super().__init__(**properties)
+        self.geometry = geometry
+
+    @property
+    def external_id(self) -> str:
+        return str(self.properties["external_id"])
+
+    @property
+    def recorded_on(self) -> date:
+        value: date = self.properties["recorded_on"]
+        return value
+
+
+class NewEvent(Given):
+    """A land-release event to record: its checked geometry (None for a whole-hazard reclassification), the
+    inputs `app.layers.EVENT_INPUTS` declares and the items destroyed (`app.models.ITEM_KINDS`: count).
+
+    `NewEvent(kind=..., date=..., geometry=..., organisation=..., external_id=..., items={...})`. The
+    organisation is a name (or short name) of the State's register (`app.organisations`), or its
+    `organisation_id` there.
+    """
+
+    INPUTS = EVENT_INPUTS
+
+    def __init__(self, geometry: PolygonalGeometry | None, items: dict[str, int] | None = None,
+                 organisation_id: uuid.UUID | None = None, **properties: Any) -> None:
+        super().__init__(**properties)
+        self.geometry = geometry
+        self.items = items or {}
+        self.organisation_id = organisation_id
+
+    @property
+    def kind(self) -> str:
+        return str(self.properties["kind"])
+
+    @property
+    def date(self) -> date:
+        value: date = self.properties["date"]
+        return value
 
 
 # --- hazards ------------------------------------------------------------------------------------
+# The stored columns of what the client gives of a hazard, as the layer declares them (app.layers).
+HAZARD_INPUT_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS)
+assert all(p.column for p in HAZARD_INPUTS), "a property the client gives is a stored column (f.<column>)"
+EVENT_INPUT_COLUMNS = tuple(str(p.column) for p in EVENT_INPUTS)
+assert all(p.column for p in EVENT_INPUTS), "a property the client gives is a stored column (f.<column>)"
+# A CHA split off by a reclassification sets these itself and inherits every other input of its SHA.
+_SET_BY_SPLIT = ("external_id", "classification", "recorded_on")
+_INHERITED_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS if p.name not in _SET_BY_SPLIT)
+
+
 def require_state(session: Session, iso3: str) -> str:
     name = session.execute(text("SELECT name FROM states WHERE iso3 = :iso3"), {"iso3": iso3}).scalar()
     if name is None:
@@ -84,16 +164,10 @@ def require_state(session: Session, iso3: str) -> str:
 
 
 def _same_hazard(row: Any, new: NewHazard) -> bool:
-    stored = wkb.loads(bytes(row.baseline_wkb))
-    return (
-        row.classification == new.classification
-        and sorted(row.contamination) == sorted(new.contamination)
-        and row.name == new.name
-        and row.region == new.region
-        and row.date_of_information == new.date_of_information
-        and row.recorded_on == new.recorded_on
-        and geodesic_area_m2(stored.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2
-    )
+    """The stored hazard `row` (its input columns and `baseline_wkb`) has the content of `new`."""
+    baseline = wkb.loads(bytes(row.baseline_wkb))
+    return (new.same_as_stored(row)
+            and geodesic_area_m2(baseline.symmetric_difference(new.geometry.geometry)) < MIN_AREA_M2)
 
 
 def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
@@ -101,7 +175,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
     """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409.
 
     A new hazard overlapping land another hazard of the State counts is a 409, or with `clip`
-    recorded clipped (app/overlaps.py).
+    recorded clipped (app/ledger/overlaps.py).
     """
     require_state(session, iso3)
     overlaps.lock_state(session, iso3)
@@ -109,8 +183,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         row.external_id: row
         for row in session.execute(
             text(
-                "SELECT id, external_id, classification, contamination, name, region, date_of_information, "
-                "recorded_on, "
+                f"SELECT id, {', '.join(HAZARD_INPUT_COLUMNS)}, "
                 "baseline_area_m2, remaining_area_m2, ST_AsBinary(baseline_geom) AS baseline_wkb "
                 "FROM hazardous_areas WHERE state_iso3 = :iso3 AND external_id = ANY(:ids)"
             ),
@@ -135,12 +208,9 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         f"""
         WITH snapped AS MATERIALIZED (SELECT {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} AS geom),
         g AS MATERIALIZED (SELECT geom, {sql_area('geom')} AS area FROM snapped)
-        INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                                     date_of_information, recorded_on, baseline_geom, baseline_area_m2,
+        INSERT INTO hazardous_areas (state_iso3, {', '.join(HAZARD_INPUT_COLUMNS)}, baseline_geom, baseline_area_m2,
                                      remaining_geom, remaining_area_m2)
-        SELECT :iso3, :external_id, :name, :classification, :contamination, :region, :date_of_information,
-               :recorded_on,
-               g.geom, g.area, g.geom, g.area
+        SELECT :iso3, {', '.join(f':{c}' for c in HAZARD_INPUT_COLUMNS)}, g.geom, g.area, g.geom, g.area
         FROM g
         RETURNING id, baseline_area_m2, remaining_area_m2
         """
@@ -151,11 +221,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
             results.append({"id": str(row.id), "external_id": h.external_id, "created": False,
                             "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2})
             continue
-        row = session.execute(insert, {
-            "wkb": h.geometry.geometry.wkb, "iso3": iso3, "external_id": h.external_id, "name": h.name,
-            "classification": h.classification, "contamination": sorted(set(h.contamination)), "region": h.region,
-            "date_of_information": h.date_of_information, "recorded_on": h.recorded_on,
-        }).one()
+        row = session.execute(insert, {"wkb": h.geometry.geometry.wkb, "iso3": iso3, **h.stored_values()}).one()
         result = {"id": str(row.id), "external_id": h.external_id, "created": True,
                   "baseline_area_m2": row.baseline_area_m2, "remaining_area_m2": row.remaining_area_m2}
         if h.geometry.repair:
@@ -178,10 +244,8 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
 
 # --- events -------------------------------------------------------------------------------------
 _HAZARD_FOR_UPDATE = text(
-    "SELECT id, state_iso3, external_id, name, classification, reclassified_on, contamination, region, "
-    "date_of_information, "
-    "recorded_on, status, released_on, remaining_area_m2 FROM hazardous_areas "
-    "WHERE id = :id AND voided_at IS NULL FOR UPDATE"
+    f"SELECT id, state_iso3, {', '.join(HAZARD_INPUT_COLUMNS)}, reclassified_on, status, released_on, "
+    "remaining_area_m2 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
 )
 
 # One step of the replay: the event takes what its polygon covers of the hazard's working remaining
@@ -268,20 +332,17 @@ def _sync_split_off_hazard(session: Session, hazard: Any, event: Any) -> None:
     if event.new_hazard_id is None:
         child_id = session.execute(
             text(
-                """
-                INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region,
-                    date_of_information, recorded_on, parent_id, split_by_event_id, baseline_geom, baseline_area_m2,
+                f"""
+                INSERT INTO hazardous_areas (state_iso3, external_id, classification, recorded_on,
+                    {', '.join(_INHERITED_COLUMNS)}, parent_id, split_by_event_id, baseline_geom, baseline_area_m2,
                     remaining_geom, remaining_area_m2)
-                SELECT :iso3, :external_id, :name, 'CHA', :contamination, :region, :date_of_information, e.date,
-                       :parent_id, e.id, e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
-                FROM land_release_events e WHERE e.id = :event_id
+                SELECT p.state_iso3, :external_id, 'CHA', e.date, {', '.join(f'p.{c}' for c in _INHERITED_COLUMNS)},
+                       p.id, e.id, e.released_geom, e.released_area_m2, e.released_geom, e.released_area_m2
+                FROM land_release_events e JOIN hazardous_areas p ON p.id = e.hazard_id WHERE e.id = :event_id
                 RETURNING id
                 """
             ),
-            {"iso3": hazard.state_iso3, "external_id": f"{hazard.external_id}/CHA-{event.arrival}",
-             "name": hazard.name, "contamination": hazard.contamination, "region": hazard.region,
-             "date_of_information": hazard.date_of_information,
-             "parent_id": hazard.id, "event_id": event.id},
+            {"external_id": f"{hazard.external_id}/CHA-{event.arrival}", "event_id": event.id},
         ).scalar_one()
         session.execute(text("UPDATE land_release_events SET new_hazard_id = :child WHERE id = :id"),
                         {"child": child_id, "id": event.id})
@@ -368,8 +429,7 @@ def _same_event(row: Any, hazard_id: uuid.UUID, new: NewEvent) -> bool:
         < MIN_AREA_M2
     )
     return (
-        row.hazard_id == hazard_id and row.kind == new.kind and row.date == new.date
-        and row.organisation == new.organisation and same_geometry
+        row.hazard_id == hazard_id and new.same_as_stored(row) and same_geometry
         and all(getattr(row, item) == new.items.get(item, 0) for item in ITEM_KINDS)
     )
 
@@ -397,12 +457,12 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one_or_none()
     if hazard is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")
-    organisation_id, organisation = organisations.for_event(session, hazard.state_iso3, new.organisation,
-                                                            new.organisation_id, actor)
-    new = replace(new, organisation_id=organisation_id, organisation=organisation)
+    # the organisation as an entry of the State's register: its id, and its name there
+    new.organisation_id, new.properties["organisation"] = organisations.for_event(
+        session, hazard.state_iso3, new.organisation, new.organisation_id, actor)
     if new.external_id:
         previous = session.execute(
-            text("SELECT id, hazard_id, kind, date, organisation, ap_mines, improvised_ap_mines, av_mines, other_eo, "
+            text(f"SELECT id, hazard_id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, "
                  "ST_AsBinary(submitted_geom) AS submitted_wkb FROM land_release_events "
                  "WHERE state_iso3 = :iso3 AND external_id = :external_id"),
             {"iso3": hazard.state_iso3, "external_id": new.external_id},
@@ -439,7 +499,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     if hazard.released_on is not None and hazard.released_on <= new.date:
         raise Problem(422, f"The hazard was fully released on {hazard.released_on}: nothing remains on {new.date}.")
 
-    # a split can leave its CHA with land later events on the SHA would have released (app/overlaps.py)
+    # a split can leave its CHA with land later events on the SHA would have released (app/ledger/overlaps.py)
     check = (overlaps.WriteCheck(session, hazard.state_iso3, hazard_id)
              if new.kind == "reclassification" and new.geometry is not None else None)
     event = session.execute(
@@ -447,10 +507,10 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             f"""
             WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
                               ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
-            INSERT INTO land_release_events (hazard_id, state_iso3, external_id, kind, date, submitted_geom,
-                organisation, organisation_id, ap_mines, improvised_ap_mines, av_mines, other_eo, outside_area_m2)
-            SELECT :hazard_id, :iso3, :external_id, :kind, :date, g.geom, :organisation, :organisation_id, :ap_mines,
-                   :improvised_ap_mines, :av_mines, :other_eo,
+            INSERT INTO land_release_events (hazard_id, state_iso3, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
+                organisation_id, submitted_geom, outside_area_m2)
+            SELECT :hazard_id, :iso3, {', '.join(f':{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
+                   :organisation_id, g.geom,
                    CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
             RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
@@ -459,9 +519,8 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             """
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
-         "iso3": hazard.state_iso3, "external_id": new.external_id, "kind": new.kind, "date": new.date,
-         "organisation": new.organisation, "organisation_id": new.organisation_id,
-         **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
+         "iso3": hazard.state_iso3, **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS},
+         "organisation_id": new.organisation_id},
     ).one()
 
     if event.replays:
@@ -529,8 +588,6 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
 # --- reads --------------------------------------------------------------------------------------
 def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = None) -> dict[str, Any]:
     """The hazard as a GeoJSON Feature: remaining geometry, areas, status and its events, at a date."""
-    from app.as_of import hazards_sql
-
     row = session.execute(
         text(f"SELECT f.id, ST_AsGeoJSON(f.remaining_geom, 8)::json AS geometry, "
              f"{sql_json_properties(HAZARD_PROPERTIES)} AS properties "
@@ -544,8 +601,8 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
             raise Problem(404, f"Hazard {hazard_id} was recorded on {exists}, after {as_of}.")
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     events = session.execute(
-        text("SELECT id, external_id, kind, date, organisation, organisation_id, released_area_m2, outside_area_m2, "
-             "ap_mines, improvised_ap_mines, av_mines, other_eo, new_hazard_id, voided_at, void_reason, recorded_at "
+        text(f"SELECT id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, organisation_id, released_area_m2, "
+             "outside_area_m2, new_hazard_id, voided_at, void_reason, recorded_at "
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
              f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
@@ -555,9 +612,10 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
         "as_of": as_of.isoformat() if as_of else None,
         "events": [
             {
-                "id": str(e.id), "external_id": e.external_id, "kind": e.kind, "date": e.date.isoformat(),
-                "organisation": e.organisation, "released_area_m2": e.released_area_m2,
+                "id": str(e.id),
+                **{p.name: _json(getattr(e, str(p.column))) for p in EVENT_INPUTS},  # as declared (app.layers)
                 "organisation_id": str(e.organisation_id) if e.organisation_id else None,
+                "released_area_m2": e.released_area_m2,
                 "outside_area_m2": e.outside_area_m2,
                 "items_destroyed": {item: getattr(e, item) for item in ITEM_KINDS},
                 "new_hazard_id": str(e.new_hazard_id) if e.new_hazard_id else None,
@@ -574,11 +632,16 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
 _ID = Property("id", "f.id", "uuid")
 
 
+def _json(value: Any) -> Any:
+    """A stored value as JSON gives it: a date (or date-time) in ISO 8601, an id as text."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
 def list_hazards(session: Session, iso3: str, *, as_of: date | None, classification: str | None,
                  status: str | None, limit: int, offset: int) -> dict[str, Any]:
     """One page of a State's hazards at a date, as a GeoJSON FeatureCollection built in PostGIS."""
-    from app.as_of import hazards_sql
-
     require_state(session, iso3)
     where = ["hz.state_iso3 = :iso3"]
     params: dict[str, Any] = {"iso3": iso3, "as_of": as_of, "limit": limit, "offset": offset}

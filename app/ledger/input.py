@@ -1,61 +1,158 @@
 """The rules a hazard's properties follow on the way in: one copy, for the JSON API and the file import.
 
-`HazardProperties` validates one hazard's properties (the JSON API's body, a row of a file);
-`new_hazard` turns valid properties and a checked geometry into the ledger's `NewHazard`;
-`read_features` and `parse_hazards` read GeoJSON features of hazards (the JSON API, the submissions).
+The rules are those the layer declares for each property a client gives (`app.layers.HAZARD_INPUTS`,
+each with its `Input`): a required property must be given; a text has its lengths; a property with
+declared values takes one of them (or a value it `accepts` for one: DHA for CHA); an array has at least
+`min_length` items, each a declared value, and its `default` when absent; a date is YYYY-MM-DD, not in
+the future when so declared, not before its `earliest`.
+
+- `HazardProperties` is the pydantic model made from them: it validates one hazard's properties (the
+  JSON API's body, a row of a file that does not plainly pass) and its JSON Schema is the OpenAPI's;
+- `plainly_valid` says, for the import's vectorised screening, that the model certainly accepts a cell
+  as it is (a cell it cannot vouch for goes through the model, so every message is the model's);
+- `new_hazard` turns valid properties and a checked geometry into the ledger's `NewHazard` (a value
+  accepted for another recorded as that one, an array's items once each, in their order);
+- `EventProperties` and `new_event` do the same for an event's declared properties
+  (`app.layers.EVENT_INPUTS`): the JSON API's body extends the model with the geometry and the items
+  destroyed (`ItemsDestroyed`);
+- `read_features` and `parse_hazards` read GeoJSON features of hazards (the JSON API, the submissions).
 """
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pyproj import CRS
 
 from app.geometry import GeometryError, PolygonalGeometry, read_polygonal
-from app.ledger.book import NewHazard
-from app.models import CONTAMINATION_TYPES
-from app.params import IsoDate
+from app.layers import EVENT_INPUTS, HAZARD_INPUTS, Input, Property
+from app.ledger.book import NewEvent, NewHazard
+from app.params import EARLIEST_DATE, LATEST_DATE, CalendarDate, IsoDate
 from app.problems import Problem
 from app.settings import get_settings
 
-Contamination = Literal["AP_MINE", "IMPROVISED_AP_MINE", "AV_MINE", "ERW", "CLUSTER_MUNITION", "OTHER"]
-assert set(get_args(Contamination)) == set(CONTAMINATION_TYPES)
-
-EARLIEST_DATE_OF_INFORMATION = date(1900, 1, 1)
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class HazardProperties(BaseModel):
-    model_config = ConfigDict(extra="allow")
+def _input(prop: Property) -> Input:
+    assert prop.input is not None, f"{prop.name} is not given by the client"
+    return prop.input
 
-    external_id: str = Field(min_length=1, max_length=200, description="The national centre's own reference")
-    classification: Literal["SHA", "CHA", "DHA"] = Field(description="SHA or CHA (older data's DHA counts as CHA)")
-    contamination: list[Contamination] = Field(default_factory=lambda: list[Contamination](["AP_MINE"]),
-                                               min_length=1)
-    name: str | None = Field(None, max_length=500)
-    region: str | None = Field(None, max_length=500)
-    recorded_on: IsoDate = Field(description="YYYY-MM-DD, not in the future")
-    date_of_information: IsoDate | None = Field(
-        None, description="The date the information about the hazard was collected (GICHD Minimum Data "
-                          "Requirements): YYYY-MM-DD, from 1900-01-01, not in the future")
 
-    @field_validator("recorded_on")
-    @classmethod
-    def _not_in_future(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError(f"recorded_on {value} is in the future")
+def accepted_values(prop: Property) -> tuple[str, ...]:
+    """The values the property takes on the way in: the declared ones, then those accepted for one."""
+    return (*prop.values, *(value for value, _ in _input(prop).accepts))
+
+
+def _date_rule(name: str, rule: Input) -> Callable[[date], date]:
+    def check(value: date) -> date:
+        if rule.not_in_future and value > date.today():
+            raise ValueError(f"{name} {value} is in the future")
+        if rule.earliest is not None and value < rule.earliest:
+            raise ValueError(f"{name} {value} is before {rule.earliest}")
         return value
 
-    @field_validator("date_of_information")
-    @classmethod
-    def _plausible_date_of_information(cls, value: date | None) -> date | None:
-        if value is None:
-            return value
-        if value > date.today():
-            raise ValueError(f"date_of_information {value} is in the future")
-        if value < EARLIEST_DATE_OF_INFORMATION:
-            raise ValueError(f"date_of_information {value} is before {EARLIEST_DATE_OF_INFORMATION}")
-        return value
+    return check
+
+
+def _field(prop: Property) -> tuple[Any, Any]:
+    """The pydantic (type, FieldInfo) of one declared input."""
+    rule = _input(prop)
+    kind: Any
+    constraints: dict[str, Any] = {}
+    if prop.type == "date":
+        kind = Annotated[CalendarDate if rule.calendar else IsoDate, AfterValidator(_date_rule(prop.name, rule))]
+    elif prop.type == "array":
+        kind = list[Literal[accepted_values(prop)]] if prop.values else list[str]  # type: ignore[misc]
+        constraints = {"min_length": rule.min_length}
+    elif prop.values:
+        kind = Literal[accepted_values(prop)]
+    else:
+        kind = str
+        constraints = {"min_length": rule.min_length, "max_length": rule.max_length}
+    constraints = {k: v for k, v in constraints.items() if v is not None}
+    if rule.description is not None:
+        constraints["description"] = rule.description
+    if rule.required:
+        return kind, Field(**constraints)
+    if rule.default is not None:
+        default = list(rule.default)
+        return kind, Field(default_factory=lambda: list(default), **constraints)
+    return kind | None, Field(None, **constraints)
+
+
+HazardProperties: type[BaseModel] = create_model(
+    "HazardProperties", __config__=ConfigDict(extra="allow"),
+    **{p.name: _field(p) for p in HAZARD_INPUTS},  # type: ignore[call-overload]
+)
+# An event's declared properties; the JSON API's body adds its geometry and the items destroyed.
+EventProperties: type[BaseModel] = create_model(
+    "EventProperties", __config__=ConfigDict(extra="forbid"),
+    **{p.name: _field(p) for p in EVENT_INPUTS},  # type: ignore[call-overload]
+)
+
+
+def plainly_valid(prop: Property, cell: Any, today: date) -> bool:
+    """True when `HazardProperties` certainly accepts this cell as the value of `prop` (False: ask the model).
+
+    A cell is what a file's column gives once read (`app.files.checks`): text, a list of texts, or None.
+    """
+    rule = _input(prop)
+    if cell is None:
+        return not rule.required
+    if prop.type == "date":
+        if not isinstance(cell, str) or not _ISO_DAY.match(cell):
+            return False
+        try:
+            value = date.fromisoformat(cell)
+        except ValueError:
+            return False
+        return (not (rule.not_in_future and value > today) and not (rule.earliest and value < rule.earliest)
+                and not (rule.calendar and not EARLIEST_DATE <= value <= LATEST_DATE))
+    if prop.type == "array":
+        return (isinstance(cell, list) and len(cell) >= (rule.min_length or 0)
+                and all(isinstance(c, str) and (not prop.values or c in accepted_values(prop)) for c in cell))
+    if prop.values:
+        return cell in accepted_values(prop)
+    return (isinstance(cell, str) and len(cell) >= (rule.min_length or 0)
+            and (rule.max_length is None or len(cell) <= rule.max_length))
+
+
+def new_hazard(properties: BaseModel | Mapping[str, Any], geometry: PolygonalGeometry) -> NewHazard:
+    """The ledger's hazard from valid properties (the model's, or plainly valid values with dates as dates).
+
+    A value accepted for another is recorded as that one (DHA as CHA); an array's items once each; an
+    absent property takes its default.
+    """
+    given = properties.model_dump() if isinstance(properties, BaseModel) else properties
+    values = {name: given.get(name) for name in _NAMES}
+    for name, recorded_as, is_array in _TREATED:
+        if (value := values[name]) is None:
+            continue
+        if recorded_as:
+            value = [recorded_as.get(v, v) for v in value] if is_array else recorded_as.get(value, value)
+        values[name] = list(dict.fromkeys(value)) if is_array else value
+    return NewHazard(geometry=geometry, **values)
+
+
+_NAMES = tuple(p.name for p in HAZARD_INPUTS)
+# the inputs recorded otherwise than given: what the values accepted for a declared one are recorded as, and
+# whether it is an array (its items once each)
+_TREATED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") for p in HAZARD_INPUTS
+                 if _input(p).accepts or p.type == "array")
+
+
+def new_event(properties: BaseModel, geometry: PolygonalGeometry | None, items: dict[str, int],
+              organisation_id: uuid.UUID | None = None) -> NewEvent:
+    """The ledger's event from valid properties (an `EventProperties`, or a model that extends it); its
+    organisation by name (a declared property) or by its id in the State's register."""
+    given = properties.model_dump()
+    return NewEvent(geometry=geometry, items=items, organisation_id=organisation_id,
+                    **{p.name: given.get(p.name) for p in EVENT_INPUTS})
 
 
 class ItemsDestroyed(BaseModel):
@@ -65,19 +162,6 @@ class ItemsDestroyed(BaseModel):
     improvised_ap_mines: int = Field(0, ge=0, strict=True)
     av_mines: int = Field(0, ge=0, strict=True)
     other_eo: int = Field(0, ge=0, strict=True)
-
-
-def plausible_date_of_information(value: date, today: date) -> bool:
-    """What `HazardProperties` accepts as a date of information (for the import's fast screening)."""
-    return EARLIEST_DATE_OF_INFORMATION <= value <= today
-
-
-def new_hazard(props: HazardProperties, geometry: PolygonalGeometry) -> NewHazard:
-    """The ledger's hazard from valid properties (DHA recorded as CHA, contamination types once each)."""
-    return NewHazard(
-        external_id=props.external_id, classification="CHA" if props.classification == "DHA" else props.classification,
-        recorded_on=props.recorded_on, geometry=geometry, contamination=list(dict.fromkeys(props.contamination)),
-        name=props.name, region=props.region, date_of_information=props.date_of_information)
 
 
 def read_features(body: Any) -> list[Any]:
@@ -113,12 +197,13 @@ def parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[NewHazard
         props = None
         try:
             props = HazardProperties.model_validate(props_raw)
+            external_id = props.model_dump()["external_id"]
         except ValidationError as exc:
             problems += [{"field": "properties." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                          for e in exc.errors()]
-        if props and props.external_id in seen:
+        if props and external_id in seen:
             problems.append({"field": "properties.external_id",
-                             "message": f"duplicate of feature {seen[props.external_id]} in this request"})
+                             "message": f"duplicate of feature {seen[external_id]} in this request"})
         geometry = None
         try:
             geometry = read_polygonal(feature.get("geometry"), crs, repair=repair,
@@ -130,7 +215,7 @@ def parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[NewHazard
                            "errors": problems})
             continue
         assert props is not None and geometry is not None  # no problems: both were read
-        seen[props.external_id] = i
+        seen[str(external_id)] = i
         hazards.append(new_hazard(props, geometry))
     if errors:
         listed = "; ".join(

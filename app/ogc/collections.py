@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.geometry import sql_extent
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
+from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_output_geometry
 from app.problems import Problem
 

@@ -4,7 +4,7 @@ Two collections:
 - `hazardous_areas`: every hazard that is not voided, with its remaining geometry (or, with
   `geometry=baseline`, the polygon it was recorded with); a hazard released in full (status
   `released`, remaining area 0) has the polygon it was recorded with, the land that was released;
-  `datetime=D` shows the ledger as it stood at the end of day D (`app.as_of.hazards_sql`).
+  `datetime=D` shows the ledger as it stood at the end of day D (`app.ledger.as_of.hazards_sql`).
 - `land_release_events`: the valid land-release events with the geometry they released. Voided
   events are left out (they never count); `include_voided=true` adds them, flagged `voided: true`
   with their void reason, for auditing. A whole-hazard reclassification has the land it

@@ -34,8 +34,7 @@ def _safe_name(name: str | None) -> str:
 @router.post(
     "/states/{iso3}/imports", status_code=201,
     summary="Import hazards from a file (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV with WKT), all or nothing",
-    description="Columns are matched to external_id, classification, recorded_on, contamination, name, region and "
-                "date_of_information "
+    description=f"Columns are matched to the hazard fields ({', '.join(columns.HAZARD_FIELDS)}) "
                 "by name (see app/files/columns.py COLUMN_ALIASES) or by `mapping` (JSON object or "
                 "field=column,field=column). The CRS comes from the file. Any invalid row: 422 listing every "
                 "rejected row; nothing is stored.",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -15,9 +15,9 @@ from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
-from app.ledger.input import HazardProperties, ItemsDestroyed, parse_hazards, read_features
+from app.layers import Classification, HazardStatus
+from app.ledger.input import EventProperties, HazardProperties, ItemsDestroyed, new_event, parse_hazards, read_features
 from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
-from app.models import EVENT_KINDS
 from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
@@ -25,22 +25,13 @@ from app.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["ledger"], route_class=JsonBodyRoute)
 
-
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["cancellation", "reduction", "clearance", "reclassification"]
-    date: CalendarDate
+class EventIn(EventProperties):  # type: ignore[misc,valid-type]  # the declared properties (app.layers)
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
-    organisation: str | None = Field(None, max_length=500, description="A name or short name of the State's register "
-                                        "of organisations (a name it does not know yet is added to it)")
-    organisation_id: uuid.UUID | None = Field(None, description="The organisation's id in the State's register")
-    external_id: str | None = Field(None, min_length=1, max_length=200)
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
-
-
-assert set(get_args(EventIn.model_fields["kind"].annotation)) == set(EVENT_KINDS)
+    organisation_id: uuid.UUID | None = Field(
+        None, description="The organisation's id in the State's register (instead of, or with, its name: a name "
+                          "the register does not know yet is added to it)")
 
 
 class VoidIn(BaseModel):
@@ -156,9 +147,7 @@ def post_event(
         except GeometryError as exc:
             raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
                           errors=[{"field": exc.where, "message": exc.message}]) from exc
-    event = ledger.NewEvent(kind=body.kind, date=body.date, geometry=geometry, organisation=body.organisation,
-                            external_id=body.external_id, items=body.items_destroyed.model_dump(),
-                            organisation_id=body.organisation_id)
+    event = new_event(body, geometry, items=body.items_destroyed.model_dump(), organisation_id=body.organisation_id)
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 
@@ -176,8 +165,8 @@ def void_event(event_id: uuid.UUID, body: VoidIn, session: Session = Depends(get
 def list_hazards(
     request: Request,
     iso3: ISO3,
-    classification: Literal["SHA", "CHA"] | None = Query(None),
-    status: Literal["active", "released"] | None = Query(None),
+    classification: Classification | None = Query(None),
+    status: HazardStatus | None = Query(None),
     as_of: CalendarDate | None = Query(None, description="Answer for this date"),
     limit: int = Query(100, ge=1, le=get_settings().max_page_size,
                        description="Page size, at most LANDRELEASE_MAX_PAGE_SIZE (default 10,000)"),

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app import access, overlaps
+from app import access
 from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.committee import article5, formats, summaries
@@ -26,7 +26,7 @@ from app.committee.results import (
     WorkPlan,
 )
 from app.database import get_session
-from app.ledger import require_state
+from app.ledger import overlaps, require_state
 from app.params import ISO3, CalendarDate
 from app.problems import Problem
 from app.read_routing import get_read_session

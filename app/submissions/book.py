@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from app import audit, database, ledger
 from app.committee.results import PendingSubmissions
 from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
-from app.ledger.input import HazardProperties, new_hazard, parse_hazards, read_features
+from app.ledger.input import HazardProperties, new_event, new_hazard, parse_hazards, read_features
 from app.problems import Problem
 from app.settings import get_settings
 from app.submissions.results import (
@@ -76,11 +76,8 @@ class Report:
 
 # --- the reports, checked on arrival -------------------------------------------------------------
 def _hazard_content(hazard: ledger.NewHazard) -> dict[str, Any]:
-    return {"properties": {"external_id": hazard.external_id, "classification": hazard.classification,
-                           "recorded_on": hazard.recorded_on.isoformat(), "contamination": hazard.contamination,
-                           "name": hazard.name, "region": hazard.region,
-                           "date_of_information": (hazard.date_of_information.isoformat()
-                                                   if hazard.date_of_information else None)},
+    """A checked hazard as a submission holds it: its declared inputs (app.layers) and its polygon in WGS84."""
+    return {"properties": json.loads(json.dumps(hazard.properties, default=str)),  # dates as YYYY-MM-DD
             "geometry": mapping(hazard.geometry.geometry)}
 
 
@@ -114,11 +111,9 @@ def _stored_hazards(content: dict[str, Any]) -> list[ledger.NewHazard]:
 
 
 def _stored_event(content: dict[str, Any], organisation_id: uuid.UUID | None) -> ledger.NewEvent:
-    event = content["event"]
-    return ledger.NewEvent(kind=event["kind"], date=date.fromisoformat(event["date"]),
-                           geometry=_stored_geometry(content["geometry"]) if content["geometry"] else None,
-                           external_id=event.get("external_id"), items=event.get("items_destroyed") or {},
-                           organisation_id=organisation_id)
+    report = ReleaseReport.model_validate(content["event"])
+    geometry = _stored_geometry(content["geometry"]) if content["geometry"] else None
+    return new_event(report, geometry, report.items_destroyed.model_dump(), organisation_id=organisation_id)
 
 
 # --- transactions ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.ledger.input import ItemsDestroyed
+from app.ledger.input import EventProperties, ItemsDestroyed
 from app.params import CalendarDate
 
 
@@ -75,16 +75,11 @@ class SubmissionCollection(BaseModel):
     numberReturned: int  # noqa: N815
 
 
-class ReleaseReport(BaseModel):
+class ReleaseReport(EventProperties):  # type: ignore[misc,valid-type]  # the declared properties (app.layers)
     """A land-release report for a hazard: the event the operator asks the centre to record."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["cancellation", "reduction", "clearance", "reclassification"]
-    date: CalendarDate
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
-    external_id: str | None = Field(None, min_length=1, max_length=200)
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
     organisation_id: uuid.UUID | None = Field(
         None, description="The organisation that did the work (an editor's entry; an operator's is its own)")

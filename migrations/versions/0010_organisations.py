@@ -4,14 +4,14 @@ already stored becomes register entries (kind `other`, one per State and name, n
 case and surrounding spaces); the text column stays as the register name, readable in every output.
 
 Revision ID: 0010_organisations
-Revises: 0006_date_of_information
+Revises: 0007_hazard_priority
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 revision = "0010_organisations"
-down_revision = "0006_date_of_information"
+down_revision = "0007_hazard_priority"
 branch_labels = None
 depends_on = None
 

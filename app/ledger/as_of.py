@@ -9,6 +9,27 @@ reclassification stands for the land it reclassified: what remained just before 
 from __future__ import annotations
 
 from app.geometry import SQL_EMPTY, sql_difference
+from app.layers import HAZARD_PROPERTIES
+
+# What a hazard's row says of a date before today: the columns that change with the events (the class, the
+# remaining area, the status, the release date); every other column the layer's properties read
+# (`app.layers.HAZARD_PROPERTIES`) is the same at every date and is read as it is stored.
+_NOW = {
+    "classification": "CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' ELSE h.classification END",
+}
+_THEN = {
+    "classification": "CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END",
+    "remaining_area_m2": "CASE WHEN h.released_on <= :as_of THEN 0 "
+                         "ELSE GREATEST(h.baseline_area_m2 - COALESCE(ev.released_m2, 0), 0) END",
+    "status": "CASE WHEN h.released_on <= :as_of THEN 'released' ELSE 'active' END",
+    "released_on": "CASE WHEN h.released_on <= :as_of THEN h.released_on END",
+}
+_COLUMNS = tuple(dict.fromkeys(["id", *(str(p.column) for p in HAZARD_PROPERTIES if p.column)]))
+assert set(_THEN) <= set(_COLUMNS)
+
+
+def _select(columns: dict[str, str]) -> str:
+    return ", ".join(f"{columns[c]} AS {c}" if c in columns else f"h.{c}" for c in _COLUMNS)
 
 
 def hazards_sql(as_of: bool) -> str:
@@ -19,11 +40,8 @@ def hazards_sql(as_of: bool) -> str:
     `baseline_geom`.
     """
     if not as_of:
-        return """
-            SELECT h.id, h.state_iso3, h.external_id, h.name,
-                   CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' ELSE h.classification END AS classification,
-                   h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
-                   h.remaining_area_m2, h.status, h.released_on, h.remaining_geom, h.baseline_geom
+        return f"""
+            SELECT {_select(_NOW)}, h.remaining_geom, h.baseline_geom
             FROM hazardous_areas h
             WHERE h.voided_at IS NULL
         """
@@ -33,13 +51,7 @@ def hazards_sql(as_of: bool) -> str:
         f"WHERE e.hazard_id = h.id AND e.voided_at IS NULL AND e.date <= :as_of), {SQL_EMPTY})",
     )
     return f"""
-        SELECT h.id, h.state_iso3, h.external_id, h.name,
-               CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END AS classification,
-               h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
-               CASE WHEN h.released_on <= :as_of THEN 0
-                    ELSE GREATEST(h.baseline_area_m2 - COALESCE(ev.released_m2, 0), 0) END AS remaining_area_m2,
-               CASE WHEN h.released_on <= :as_of THEN 'released' ELSE 'active' END AS status,
-               CASE WHEN h.released_on <= :as_of THEN h.released_on END AS released_on,
+        SELECT {_select(_THEN)},
                CASE WHEN COALESCE(ev.later, 0) = 0 THEN h.remaining_geom
                     WHEN COALESCE(ev.earlier, 0) = 0 THEN h.baseline_geom
                     ELSE ({remaining_then}) END AS remaining_geom,
