@@ -476,6 +476,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                           existing_id=str(previous.id))
     if new.date > today:
         raise Problem(422, f"The event date {new.date} is in the future.")
+    if new.start_date is not None and new.start_date > new.date:
+        raise Problem(422, f"The work began on {new.start_date}, after the event's date {new.date} (the day it ended): "
+                           "check start_date and date.")
     if new.date < hazard.recorded_on:
         raise Problem(422, f"The event date {new.date} is before the hazard was recorded ({hazard.recorded_on}).")
     if new.geometry is None and new.kind != "reclassification":

@@ -71,6 +71,8 @@ def _field(prop: Property) -> tuple[Any, Any]:
         constraints = {"min_length": rule.min_length}
     elif prop.values:
         kind = Literal[accepted_values(prop)]
+    elif prop.type == "integer":  # a count or a measure: a JSON integer (strict: true is not 1), not negative
+        kind = Annotated[int, Field(strict=True, ge=0)]
     else:
         kind = str
         constraints = {"min_length": rule.min_length, "max_length": rule.max_length}

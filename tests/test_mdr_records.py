@@ -1,0 +1,90 @@
+"""The GICHD Minimum Data Requirements of the records (migration 0013), as declared properties: a hazard's
+evidence and blockages, a land-release report's start date, work status, methods, clearance depth, land
+use, handover and beneficiaries by sex and age. The JSON API checks them, the ledger's reads, the OGC
+layers, the export, the import and the submissions carry them."""
+from __future__ import annotations
+
+import pyogrio
+import pytest
+
+from tests.ledger_scenarios import UTM48N, post_event, post_hazard, rect
+from tests.test_files import export, upload, utm_frame, write
+
+REPORT = {"start_date": "2015-11-02", "work_status": "completed", "methods": ["manual", "mdd"],
+          "clearance_depth_cm": 20, "land_use": ["agriculture", "housing"], "handover_date": "2016-02-01",
+          "handover_to": "Phum Thmei village committee", "direct_women": 40, "direct_girls": 31, "direct_men": 38,
+          "direct_boys": 29, "indirect_women": 400, "indirect_girls": 310, "indirect_men": 380, "indirect_boys": 290}
+
+
+def test_a_land_release_report_carries_its_records(client, tmp_path) -> None:
+    hazard = post_hazard(client, "MDR-1", rect(0, 0, 500, 500), evidence_kind="direct",
+                         evidence=["accident", "witness"], blockages=["agriculture", "water"])
+    event = post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), **REPORT)
+    one = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]
+    assert one["evidence_kind"] == "direct" and one["evidence"] == ["accident", "witness"]
+    assert one["blockages"] == ["agriculture", "water"]
+    (stored,) = one["events"]
+    assert {k: stored[k] for k in REPORT} == {**REPORT, "methods": ["manual", "mdd"],
+                                               "land_use": ["agriculture", "housing"]}
+    item = client.get(f"/collections/land_release_events/items/{event['id']}").json()["properties"]
+    assert item["work_status"] == "completed" and item["direct_girls"] == 31 and item["clearance_depth_cm"] == 20
+    path = tmp_path / "KHM.gpkg"
+    path.write_bytes(export(client, format="gpkg").content)
+    exported = pyogrio.read_dataframe(path, layer="land_release_events")
+    assert exported.loc[0, "handover_to"] == "Phum Thmei village committee"
+    assert exported.loc[0, "methods"] == "manual;mdd" and int(exported.loc[0, "indirect_boys"]) == 290
+    hazards = pyogrio.read_dataframe(path, layer="hazardous_areas")
+    assert hazards.loc[0, "evidence"] == "accident;witness"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("methods", ["dogs"], "methods"),
+    ("clearance_depth_cm", -5, "greater than or equal to 0"),
+    ("clearance_depth_cm", "20", "integer"),
+    ("direct_women", True, "integer"),
+    ("work_status", "done", "work_status"),
+    ("land_use", ["parking"], "land_use"),
+])
+def test_bad_records_are_refused_with_what_to_fix(client, field, value, message) -> None:
+    hazard = post_hazard(client, "MDR-1", rect(0, 0, 500, 500))
+    refused = post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), expect=422,
+                         **{field: value})
+    assert message in str(refused), refused
+
+
+def test_the_work_ends_on_the_events_date(client) -> None:
+    hazard = post_hazard(client, "MDR-1", rect(0, 0, 500, 500))
+    refused = post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), expect=422,
+                         start_date="2016-02-01")
+    assert "after the event's date" in refused["detail"]
+    assert client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]["events"] == []
+
+
+def test_the_import_reads_a_hazards_evidence_and_blockages(client, tmp_path) -> None:
+    frame = utm_frame(1, evidence=["accident;visible_device"], blockages=["roads"])
+    upload(client, write(frame, tmp_path, "gpkg"))
+    (feature,) = client.get("/api/v1/states/KHM/hazards").json()["features"]
+    assert feature["properties"]["evidence"] == ["accident", "visible_device"]
+    assert feature["properties"]["blockages"] == ["roads"]
+    again = upload(client, write(frame, tmp_path, "gpkg"), expect=200)  # the same hazard: unchanged
+    assert again["unchanged"] == 1
+
+
+def test_an_approved_report_records_them(client) -> None:
+    from sqlalchemy.orm import Session
+
+    from app import access, database
+    from tests.conftest import auth_headers
+
+    hazard = post_hazard(client, "MDR-1", rect(0, 0, 500, 500))
+    halo = client.post("/api/v1/states/KHM/organisations", json={"name": "HALO"}).json()["id"]
+    with Session(database.get_engine()) as session:
+        _, secret = access.create_key(session, name="halo", role="operator", organisation_id=halo)
+    submitted = client.post(f"/api/v1/hazards/{hazard['id']}/submissions", params={"crs": UTM48N},
+                            headers=auth_headers(secret),
+                            json={"kind": "clearance", "date": "2016-01-15", "geometry": rect(0, 0, 100, 500),
+                                  **REPORT})
+    assert submitted.status_code == 201, submitted.text
+    assert client.post(f"/api/v1/submissions/{submitted.json()['id']}/approve").status_code == 200
+    (event,) = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]["events"]
+    assert event["direct_women"] == 40 and event["methods"] == ["manual", "mdd"] and event["organisation"] == "HALO"
