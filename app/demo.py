@@ -113,11 +113,17 @@ def load_submissions(session: Session) -> None:
         return
     survey = ledger.NewHazard(external_id="BIH-NTS-NPA-0001", classification="SHA", recorded_on=date(2026, 10, 1),
                               geometry=read_polygonal(hazard.beside), name="Gornji Vakuf north (NPA survey)",
-                              region="Central Bosnia", date_of_information=date(2026, 9, 20))
+                              region="Central Bosnia", date_of_information=date(2026, 9, 20), priority="high",
+                              evidence_kind="indirect", evidence=["witness", "old_records"],
+                              blockages=["agriculture", "roads"])
     submissions.hold(session, "BIH", submissions.hazard_report([survey]), Actor(name="NPA field office"),
                      organisation_id=ids["NPA"])
-    clearance = ReleaseReport.model_validate({"kind": "clearance", "date": "2026-11-01", "geometry": hazard.west,
-                                              "items_destroyed": {"ap_mines": 3}})
+    clearance = ReleaseReport.model_validate({
+        "kind": "clearance", "date": "2026-11-01", "geometry": hazard.west, "items_destroyed": {"ap_mines": 3},
+        "start_date": "2026-08-17", "work_status": "completed", "methods": ["manual", "mechanical"],
+        "clearance_depth_cm": 20, "land_use": ["agriculture", "grazing"], "handover_date": "2026-11-15",
+        "handover_to": "the municipality", "direct_women": 12, "direct_girls": 9, "direct_men": 14, "direct_boys": 8,
+        "indirect_women": 120, "indirect_girls": 85, "indirect_men": 130, "indirect_boys": 90})
     submissions.hold(session, "BIH", submissions.release_report(hazard.id, clearance, read_polygonal(hazard.west)),
                      Actor(name="DCA Bosnia"), organisation_id=ids["DCA"])
     cancellation = ReleaseReport.model_validate({"kind": "cancellation", "date": "2026-10-15",
