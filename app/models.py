@@ -292,3 +292,18 @@ class SubmissionHistory(Base):
     key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     comment: Mapped[str | None] = mapped_column(Text)
     content: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class EventDevice(Base):
+    """An explosive ordnance item a land-release report found (migration 0014; rules in app.ledger.devices)."""
+
+    __tablename__ = "event_devices"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("land_release_events.id"))
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    category: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(Integer)
+    disposal: Mapped[str | None] = mapped_column(String(20))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)

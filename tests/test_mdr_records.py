@@ -88,3 +88,53 @@ def test_an_approved_report_records_them(client) -> None:
     assert client.post(f"/api/v1/submissions/{submitted.json()['id']}/approve").status_code == 200
     (event,) = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]["events"]
     assert event["direct_women"] == 40 and event["methods"] == ["manual", "mdd"] and event["organisation"] == "HALO"
+
+
+def test_devices_found_one_by_one_give_the_counters(client) -> None:
+    hazard = post_hazard(client, "DEV-1", rect(0, 0, 500, 500))
+    devices = [{"category": "AP_MINE", "model": "PMN-2", "quantity": 3, "disposal": "destroyed_in_situ",
+                "location": {"type": "Polygon", "coordinates": []}}]
+    refused = post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), expect=422,
+                         devices=devices)
+    assert "GeoJSON Point" in str(refused)
+    devices[0]["location"] = {"type": "Point", "coordinates": [102.9, 13.1]}
+    devices += [{"category": "AP_MINE", "model": "Type 72A", "quantity": 2, "disposal": "removed"},
+                {"category": "UXO", "quantity": 1}, {"category": "CLUSTER_SUBMUNITION", "quantity": 4}]
+    mismatch = post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), expect=422,
+                          devices=devices, items_destroyed={"ap_mines": 4})
+    assert "disagree with the devices found" in mismatch["detail"]
+    post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), devices=devices)
+    post_event(client, hazard["id"], "clearance", "2016-02-15", rect(100, 0, 100, 500),
+               items_destroyed={"av_mines": 1, "other_eo": 2})  # counters only: a device per counted kind
+    first, second = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]["events"]
+    assert first["items_destroyed"] == {"ap_mines": 5, "improvised_ap_mines": 0, "av_mines": 0, "other_eo": 5}
+    assert [(d["category"], d["model"], d["quantity"]) for d in first["devices"]] == [
+        ("AP_MINE", "PMN-2", 3), ("AP_MINE", "Type 72A", 2), ("UXO", None, 1), ("CLUSTER_SUBMUNITION", None, 4)]
+    assert first["devices"][0]["location"] == {"type": "Point", "coordinates": [102.9, 13.1]}
+    assert [(d["category"], d["quantity"]) for d in second["devices"]] == [("AV_MINE", 1), ("OTHER", 2)]
+    summary = client.get("/api/v1/states/KHM/summary").json()["released"]["total"]["items_destroyed"]
+    assert summary == {"ap_mines": 5, "improvised_ap_mines": 0, "av_mines": 1, "other_eo": 7}
+
+
+def test_migration_turns_the_counters_into_devices(client, database_url) -> None:
+    from sqlalchemy import create_engine, text
+
+    from app import migrate
+
+    hazard = post_hazard(client, "DEV-1", rect(0, 0, 500, 500))
+    event = post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500),
+                       items_destroyed={"ap_mines": 3, "improvised_ap_mines": 1, "other_eo": 2})
+    empty = post_event(client, hazard["id"], "cancellation", "2016-02-15", rect(100, 0, 100, 500))
+    engine = create_engine(database_url)
+    try:
+        migrate.downgrade(database_url, "0014_event_devices-1")
+        migrate.upgrade(database_url, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT event_id::text, category, quantity, model FROM event_devices ORDER BY id"))
+            devices = [tuple(r) for r in rows]
+    finally:
+        migrate.upgrade(database_url, "head")
+        engine.dispose()
+    assert devices == [(event["id"], "AP_MINE", 3, None), (event["id"], "IMPROVISED_AP_MINE", 1, None),
+                       (event["id"], "OTHER", 2, None)]
+    assert empty["id"] not in {d[0] for d in devices}

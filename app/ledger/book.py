@@ -48,6 +48,7 @@ from app.geometry import (
     sql_snap,
 )
 from app.layers import EVENT_INPUTS, HAZARD_INPUTS, HAZARD_PROPERTIES, Property, sql_json_properties
+from app.ledger import devices as devices_found
 from app.ledger import overlaps
 from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS
@@ -129,10 +130,12 @@ class NewEvent(Given):
     INPUTS = EVENT_INPUTS
 
     def __init__(self, geometry: PolygonalGeometry | None, items: dict[str, int] | None = None,
-                 organisation_id: uuid.UUID | None = None, **properties: Any) -> None:
+                 organisation_id: uuid.UUID | None = None, devices: list[devices_found.Device] | None = None,
+                 **properties: Any) -> None:
         super().__init__(**properties)
         self.geometry = geometry
-        self.items = items or {}
+        # the explosive ordnance found one by one, and the counters that are their totals (app.ledger.devices)
+        self.devices, self.items = devices_found.reconcile(devices, items or {})
         self.organisation_id = organisation_id
 
     @property
@@ -542,6 +545,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                                f"on {new.date} (check the polygon, its CRS and the date).")
     if check is not None:
         check.verify(f"This reclassification of {new.date}")
+    devices_found.record(session, event.id, hazard.state_iso3, new.devices)
     audit.record(session, actor, state_iso3=hazard.state_iso3, table="land_release_events", row_id=event.id,
                  action="create", external_id=new.external_id,
                  detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()})
@@ -609,7 +613,8 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
              f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
-    )
+    ).all()
+    found = devices_found.of_events(session, [e.id for e in events])
     properties = {
         "id": str(row.id), **row.properties,  # as the layer declares them (app.layers)
         "as_of": as_of.isoformat() if as_of else None,
@@ -621,6 +626,7 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
                 "released_area_m2": e.released_area_m2,
                 "outside_area_m2": e.outside_area_m2,
                 "items_destroyed": {item: getattr(e, item) for item in ITEM_KINDS},
+                "devices": found.get(e.id, []),
                 "new_hazard_id": str(e.new_hazard_id) if e.new_hazard_id else None,
                 "voided": e.voided_at is not None,
                 "voided_at": e.voided_at.isoformat() if e.voided_at else None, "void_reason": e.void_reason,

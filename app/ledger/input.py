@@ -31,6 +31,7 @@ from pyproj import CRS
 from app.geometry import GeometryError, PolygonalGeometry, read_polygonal
 from app.layers import EVENT_INPUTS, HAZARD_INPUTS, Input, Property
 from app.ledger.book import NewEvent, NewHazard
+from app.ledger.devices import Device
 from app.params import EARLIEST_DATE, LATEST_DATE, CalendarDate, IsoDate
 from app.problems import Problem
 from app.settings import get_settings
@@ -149,11 +150,12 @@ _TREATED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") 
 
 
 def new_event(properties: BaseModel, geometry: PolygonalGeometry | None, items: dict[str, int],
-              organisation_id: uuid.UUID | None = None) -> NewEvent:
+              organisation_id: uuid.UUID | None = None, devices: list[Device] | None = None) -> NewEvent:
     """The ledger's event from valid properties (an `EventProperties`, or a model that extends it); its
-    organisation by name (a declared property) or by its id in the State's register."""
+    organisation by name (a declared property) or by its id in the State's register; the devices found
+    (app.ledger.devices), or only their counters (`items`)."""
     given = properties.model_dump()
-    return NewEvent(geometry=geometry, items=items, organisation_id=organisation_id,
+    return NewEvent(geometry=geometry, items=items, organisation_id=organisation_id, devices=devices,
                     **{p.name: given.get(p.name) for p in EVENT_INPUTS})
 
 

@@ -16,6 +16,7 @@ from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
 from app.layers import Classification, HazardStatus
+from app.ledger.devices import Device
 from app.ledger.input import EventProperties, HazardProperties, ItemsDestroyed, new_event, parse_hazards, read_features
 from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
 from app.params import ISO3, MAX_OFFSET, CalendarDate
@@ -32,6 +33,9 @@ class EventIn(EventProperties):  # type: ignore[misc,valid-type]  # the declared
     organisation_id: uuid.UUID | None = Field(
         None, description="The organisation's id in the State's register (instead of, or with, its name: a name "
                           "the register does not know yet is added to it)")
+    devices: list[Device] | None = Field(
+        None, max_length=10_000, description="The explosive ordnance found, one by one (the counters of "
+                                             "items_destroyed are their totals)")
 
 
 class VoidIn(BaseModel):
@@ -147,7 +151,8 @@ def post_event(
         except GeometryError as exc:
             raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
                           errors=[{"field": exc.where, "message": exc.message}]) from exc
-    event = new_event(body, geometry, items=body.items_destroyed.model_dump(), organisation_id=body.organisation_id)
+    event = new_event(body, geometry, items=body.items_destroyed.model_dump(), organisation_id=body.organisation_id,
+                      devices=body.devices)
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 

@@ -113,7 +113,8 @@ def _stored_hazards(content: dict[str, Any]) -> list[ledger.NewHazard]:
 def _stored_event(content: dict[str, Any], organisation_id: uuid.UUID | None) -> ledger.NewEvent:
     report = ReleaseReport.model_validate(content["event"])
     geometry = _stored_geometry(content["geometry"]) if content["geometry"] else None
-    return new_event(report, geometry, report.items_destroyed.model_dump(), organisation_id=organisation_id)
+    return new_event(report, geometry, report.items_destroyed.model_dump(), organisation_id=organisation_id,
+                     devices=report.devices)
 
 
 # --- transactions ---------------------------------------------------------------------------------

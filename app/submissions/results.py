@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.ledger.devices import Device
 from app.ledger.input import EventProperties, ItemsDestroyed
 from app.params import CalendarDate
 
@@ -83,6 +84,8 @@ class ReleaseReport(EventProperties):  # type: ignore[misc,valid-type]  # the de
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
     organisation_id: uuid.UUID | None = Field(
         None, description="The organisation that did the work (an editor's entry; an operator's is its own)")
+    devices: list[Device] | None = Field(None, max_length=10_000,
+                                         description="The explosive ordnance found, one by one")
 
 
 class Approval(BaseModel):
