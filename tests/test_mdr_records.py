@@ -138,3 +138,43 @@ def test_migration_turns_the_counters_into_devices(client, database_url) -> None
     assert devices == [(event["id"], "AP_MINE", 3, None), (event["id"], "IMPROVISED_AP_MINE", 1, None),
                        (event["id"], "OTHER", 2, None)]
     assert empty["id"] not in {d[0] for d in devices}
+
+
+def test_the_article_7_report_gives_the_years_records(client) -> None:
+    """2016: HALO clears 100 x 500 m manually for agriculture (4 PMN-2 destroyed, 1 removed, 1 UXO), MAG reduces
+    100 x 500 m with mechanical assets and dogs for housing and agriculture (2 improvised AP mines), and HALO's
+    voided report counts nowhere; 2017: one more clearance, outside the year."""
+    from tests.ledger_scenarios import true_area
+
+    hazard = post_hazard(client, "A7-1", rect(0, 0, 500, 500))
+    post_event(client, hazard["id"], "clearance", "2016-03-01", rect(0, 0, 100, 500), organisation="HALO",
+               methods=["manual"], land_use=["agriculture"], direct_women=10, direct_girls=4, indirect_men=100,
+               devices=[{"category": "AP_MINE", "model": "PMN-2", "quantity": 4, "disposal": "destroyed_in_situ"},
+                        {"category": "AP_MINE", "model": "PMN-2", "quantity": 1, "disposal": "removed"},
+                        {"category": "UXO", "quantity": 1}])
+    post_event(client, hazard["id"], "reduction", "2016-06-01", rect(100, 0, 100, 500), organisation="MAG",
+               methods=["mechanical", "mdd"], land_use=["housing", "agriculture"], direct_women=5, direct_boys=3,
+               devices=[{"category": "IMPROVISED_AP_MINE", "quantity": 2}])
+    voided = post_event(client, hazard["id"], "clearance", "2016-09-01", rect(200, 0, 100, 500), organisation="HALO",
+                        methods=["manual"], land_use=["forest"], direct_men=50,
+                        devices=[{"category": "AP_MINE", "quantity": 9}])
+    assert client.post(f"/api/v1/events/{voided['id']}/void", json={"reason": "entered twice"}).status_code == 200
+    post_event(client, hazard["id"], "clearance", "2017-02-01", rect(300, 0, 100, 500), organisation="HALO",
+               methods=["manual"], land_use=["grazing"], direct_girls=7,
+               devices=[{"category": "AP_MINE", "quantity": 3}])
+    report = client.get("/api/v1/states/KHM/report", params={"year": 2016}).json()
+    assert report["ap_mines_destroyed"] == [
+        {"category": "AP_MINE", "model": "PMN-2", "disposal": "destroyed_in_situ", "quantity": 4},
+        {"category": "AP_MINE", "model": "PMN-2", "disposal": "removed", "quantity": 1},
+        {"category": "IMPROVISED_AP_MINE", "model": None, "disposal": None, "quantity": 2}]
+    assert report["beneficiaries"] == {"direct_women": 15, "direct_girls": 4, "direct_men": 0, "direct_boys": 3,
+                                       "indirect_women": 0, "indirect_girls": 0, "indirect_men": 100,
+                                       "indirect_boys": 0}
+    strip = true_area(0, 0, 100, 500)
+    uses = {u["land_use"]: u["released_m2"] for u in report["released_by_land_use"]}
+    assert uses.keys() == {"agriculture", "housing"}
+    assert uses["agriculture"] == pytest.approx(strip + true_area(100, 0, 100, 500), abs=1)
+    assert uses["housing"] == pytest.approx(true_area(100, 0, 100, 500), abs=1)
+    by = [(b["organisation"], b["methods"], b["reports"]) for b in report["released_by_organisation"]]
+    assert sorted(by) == [("HALO", ["manual"], 1), ("MAG", ["mdd", "mechanical"], 1)]
+    assert report["released"]["items_destroyed"]["ap_mines"] == 5

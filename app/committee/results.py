@@ -245,6 +245,44 @@ class MinedArea(Result):
     centroid_lat: float | None
 
 
+class MinesDestroyed(Result):
+    """Anti-personnel mines a year's land-release reports found, by type (Article 7, Form G)."""
+
+    category: str  # AP_MINE or IMPROVISED_AP_MINE
+    model: str | None
+    disposal: str | None  # destroyed_in_situ, removed, or not said
+    quantity: int
+
+
+class Beneficiaries(Result):
+    """The beneficiaries of a year's land release by sex and age (Oslo Action Plan Action 22)."""
+
+    direct_women: int = 0
+    direct_girls: int = 0
+    direct_men: int = 0
+    direct_boys: int = 0
+    indirect_women: int = 0
+    indirect_girls: int = 0
+    indirect_men: int = 0
+    indirect_boys: int = 0
+
+
+class ReleasedFor(Result):
+    """Land released in the year for one use after release (a report naming several uses counts in each)."""
+
+    land_use: str
+    released_m2: float
+
+
+class ReleasedBy(Result):
+    """Land released in the year by one organisation with one combination of methods."""
+
+    organisation: str | None
+    methods: list[str]
+    released_m2: float
+    reports: int
+
+
 class AnnualReport(Result):
     state: str
     name: str
@@ -254,6 +292,11 @@ class AnnualReport(Result):
     totals: Remaining
     released: YearRelease
     added: Added
+    # the records' Minimum Data Requirements, for the year's land-release reports
+    ap_mines_destroyed: list[MinesDestroyed] = Field(default_factory=list)
+    beneficiaries: Beneficiaries = Field(default_factory=Beneficiaries)
+    released_by_land_use: list[ReleasedFor] = Field(default_factory=list)
+    released_by_organisation: list[ReleasedBy] = Field(default_factory=list)
 
 
 # --- the chart's data ------------------------------------------------------------------------------

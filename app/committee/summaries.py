@@ -28,13 +28,17 @@ from app.committee.results import (
     Added,
     AnnualReport,
     Article5Progress,
+    Beneficiaries,
     ItemsDestroyed,
     Milestone,
     MinedArea,
+    MinesDestroyed,
     Overview,
     OverviewRow,
     Released,
     ReleasedArea,
+    ReleasedBy,
+    ReleasedFor,
     ReleaseTotal,
     ReleaseYear,
     Remaining,
@@ -44,6 +48,7 @@ from app.committee.results import (
 )
 from app.committee.units import CSV_KM2_DECIMALS, M2_PER_KM2
 from app.geometry import sql_spans_antimeridian, sql_unwrapped, sql_wrapped_longitude
+from app.layers import sql_releases_land
 from app.ledger import require_state
 from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS, RELEASE_KINDS
@@ -430,7 +435,39 @@ def annual_report(session: Session, iso3: str, year: int) -> AnnualReport:
         mined_areas=[MinedArea.model_validate(a) for a in areas], totals=Remaining.model_validate(totals),
         released=YearRelease(**_release_row(row), items_destroyed=ItemsDestroyed(**_items(row))),
         added=Added(added_m2=float(new.added_m2) if new else 0.0, added_count=int(new.added_count) if new else 0),
+        **_year_records(session, iso3, year),
     )
+
+
+BENEFICIARY_COLUMNS = tuple(Beneficiaries.model_fields)
+
+
+def _year_records(session: Session, iso3: str, year: int) -> dict[str, Any]:
+    """What the year's valid land-release reports record (their Minimum Data Requirements): the AP mines found
+    by type, the beneficiaries, and the land released by use after release and by organisation and methods."""
+    params = {"iso3": iso3, "first": date(year, 1, 1), "last": date(year, 12, 31)}
+    year_events = ("SELECT * FROM land_release_events e WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL "
+                   "AND e.date BETWEEN :first AND :last")
+    mines = session.execute(text(
+        f"SELECT d.category, d.model, d.disposal, sum(d.quantity) AS quantity FROM event_devices d "
+        f"JOIN ({year_events}) e ON e.id = d.event_id WHERE d.category IN ('AP_MINE', 'IMPROVISED_AP_MINE') "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2 NULLS LAST, 3 NULLS LAST"), params)
+    people = session.execute(text(
+        "SELECT " + ", ".join(f"COALESCE(sum({c}), 0) AS {c}" for c in BENEFICIARY_COLUMNS)
+        + f" FROM ({year_events}) e"), params).one()
+    uses = session.execute(text(
+        f"SELECT use AS land_use, sum(e.released_area_m2) AS released_m2 FROM ({year_events}) e, "
+        f"unnest(e.land_use) AS use WHERE {sql_releases_land('e.kind')} GROUP BY 1 ORDER BY 1"), params)
+    by = session.execute(text(
+        f"SELECT e.organisation, COALESCE(e.methods, '{{}}') AS methods, sum(e.released_area_m2) AS released_m2, "
+        f"count(*) AS reports FROM ({year_events}) e WHERE {sql_releases_land('e.kind')} "
+        "GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS LAST"), params)
+    return {
+        "ap_mines_destroyed": [MinesDestroyed.model_validate(dict(r._mapping)) for r in mines],
+        "beneficiaries": Beneficiaries.model_validate(dict(people._mapping)),
+        "released_by_land_use": [ReleasedFor.model_validate(dict(r._mapping)) for r in uses],
+        "released_by_organisation": [ReleasedBy.model_validate(dict(r._mapping)) for r in by],
+    }
 
 
 REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contamination", "remaining_m2",
