@@ -5,6 +5,7 @@ approval, and it counts exactly once after it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import geopandas as gpd
 import mapbox_vector_tile
@@ -107,8 +108,11 @@ def _remaining_m2(client: TestClient) -> float:
 
 
 def _counts_everywhere(client: TestClient, tmp_path) -> tuple[int, int, int, float]:
-    """Hazards in the ledger's JSON, the OGC layer and the GeoJSON export, and the summary's remaining area."""
+    """Hazards in the ledger's JSON, the OGC layer, the GeoJSON export and the Article 7 report (which must
+    agree), and the summary's remaining area."""
+    report = client.get("/api/v1/states/KHM/report", params={"year": date.today().year}).json()
     listed = client.get("/api/v1/states/KHM/hazards").json()["numberMatched"]
+    assert len(report["mined_areas"]) == listed
     ogc = len(client.get("/collections/hazardous_areas/items", params={"state": "KHM"}).json()["features"])
     path = tmp_path / "export.geojson"
     path.write_bytes(client.get("/api/v1/states/KHM/export", params={"format": "geojson"}).content)
