@@ -181,6 +181,10 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("blockages", "f.blockages", "array", shapefile="blockages", values=BLOCKAGES,
              aliases=("blockages", "blockage", "blocks"),
              input=Input("text[]", description="What the hazard blocks: " + ", ".join(BLOCKAGES))),
+    # the reporting organisation, from the State's register (app.organisations; set when a submission is approved)
+    Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),
+    Property("organisation", "(SELECT o.name FROM organisations o WHERE o.id = f.organisation_id)", "string",
+             shapefile="org"),
     Property("parent_id", "f.parent_id", "uuid", tile=False),
     Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
     Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),

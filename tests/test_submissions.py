@@ -155,6 +155,9 @@ def test_a_submitted_hazard_counts_nowhere_until_approved_then_exactly_once(clie
         client.get(f"/collections/hazardous_areas/tiles/WebMercatorQuad/12/{x}/{y}").content)
     assert [f["properties"]["external_id"] for f in tile["hazardous_areas"]["features"]] == ["NTS-1"]
     assert _ledger_hazards(client)["NTS-1"]["date_of_information"] == "2016-05-01"
+    assert _ledger_hazards(client)["NTS-1"]["organisation"] == "HALO"  # the reporting organisation
+    item = client.get(f"/collections/hazardous_areas/items/{hazard['id']}").json()["properties"]
+    assert item["organisation"] == "HALO" and item["organisation_id"] == props["organisation_id"]
     with database.get_engine().connect() as conn:
         organisation = conn.execute(text("SELECT o.name FROM hazardous_areas h JOIN organisations o "
                                          "ON o.id = h.organisation_id WHERE h.id = :id"), {"id": hazard["id"]})
