@@ -60,8 +60,6 @@ from app.submissions.results import (
     SubmissionProperties,
 )
 
-MAX_PREVIEWS = 100  # previews computed in one listing (each is a rolled-back transaction)
-
 
 @dataclass(frozen=True)
 class Report:
@@ -408,7 +406,7 @@ def list_submissions(session: Session, iso3: str, where: SubmissionFilter, *, li
     rows = session.execute(text(f"{_SELECT} WHERE {condition} ORDER BY s.submitted_at, s.id LIMIT :limit "
                                 "OFFSET :offset"), params).all()
     session.rollback()  # each preview is a transaction of its own
-    features = [_feature(row, with_preview and i < MAX_PREVIEWS) for i, row in enumerate(rows)]
+    features = [_feature(row, with_preview) for row in rows]  # each preview a rolled-back transaction
     return SubmissionCollection(features=features, numberMatched=matched, numberReturned=len(features))
 
 
