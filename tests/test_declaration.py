@@ -87,3 +87,18 @@ def test_the_imports_screening_never_passes_what_the_model_refuses() -> None:
             except ValidationError as exc:
                 raise AssertionError(f"{prop.name}: {cell!r} passes the screening but the model says {exc}") from exc
     assert passed == {p.name for p in HAZARD_INPUTS}  # each input has cells that skip the model
+
+
+def test_counts_are_json_integers_and_areas_numbers(client) -> None:
+    """Counts (items destroyed, hazards) are JSON integers in every read (a JSON 3.0 is not a count)."""
+    hazard = post_hazard(client, "DECL-2", rect(0, 0, 500, 500))
+    post_event(client, hazard["id"], "clearance", "2016-01-01", rect(0, 0, 100, 500),
+               items_destroyed={"ap_mines": 3, "av_mines": 1})
+    (event,) = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]["events"]
+    assert all(type(n) is int for n in event["items_destroyed"].values()) and event["items_destroyed"]["ap_mines"] == 3
+    (item,) = client.get("/collections/land_release_events/items").json()["features"]
+    assert type(item["properties"]["ap_mines"]) is int and item["properties"]["ap_mines"] == 3
+    summary = client.get("/api/v1/states/KHM/summary").json()
+    assert type(summary["remaining"]["total"]["count"]) is int
+    assert type(summary["released"]["total"]["items_destroyed"]["ap_mines"]) is int
+    assert isinstance(summary["remaining"]["total"]["area_m2"], float)

@@ -74,10 +74,13 @@ class Given:
         if missing or not self._names.issuperset(properties):
             raise TypeError(f"{type(self).__name__}: unknown {sorted(set(properties) - self._names)}, "
                             f"missing {missing}")
-        self.properties: dict[str, Any] = {
-            name: value if (value := properties.get(name)) is not None else (list(default) if default else None)
-            for name, default in self._defaults
-        }
+        self.properties: dict[str, Any] = {name: properties.get(name) for name, _ in self._defaults}
+        self._fill_defaults()
+
+    def _fill_defaults(self) -> None:
+        for name, default in self._defaults:
+            if default is not None and self.properties[name] is None:
+                self.properties[name] = list(default)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -107,6 +110,14 @@ class NewHazard(Given):
     def __init__(self, geometry: PolygonalGeometry, **properties: Any) -> None:
         super().__init__(**properties)
         self.geometry = geometry
+
+    @classmethod
+    def checked(cls, geometry: PolygonalGeometry, properties: dict[str, Any]) -> NewHazard:
+        """From a dict of every declared input by name, as `app.ledger.input` checked them (the dict is kept)."""
+        hazard = cls.__new__(cls)
+        hazard.geometry, hazard.properties = geometry, properties
+        hazard._fill_defaults()
+        return hazard
 
     @property
     def external_id(self) -> str:

@@ -139,7 +139,7 @@ def new_hazard(properties: BaseModel | Mapping[str, Any], geometry: PolygonalGeo
         if recorded_as:
             value = [recorded_as.get(v, v) for v in value] if is_array else recorded_as.get(value, value)
         values[name] = list(dict.fromkeys(value)) if is_array else value
-    return NewHazard(geometry=geometry, **values)
+    return NewHazard.checked(geometry, values)
 
 
 _NAMES = tuple(p.name for p in HAZARD_INPUTS)
