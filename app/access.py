@@ -2,9 +2,12 @@
 
 - A key is a random secret shown once when it is created; only its SHA-256 hash and a short prefix
   (to recognise it in listings) are stored.
-- Roles: `editor` writes hazards, events and imports of its own State and reads it; `viewer` reads
-  its own State; `committee` reads every State and writes Article 5 decisions and milestones;
-  `admin` does everything, including managing keys.
+- Roles: `editor` writes hazards, events and imports of its own State, reviews its submissions and
+  reads it; `viewer` reads its own State; `operator` is bound to one organisation of a State's
+  register (and so to that State): it submits reports (app/submissions), reads its own
+  organisation's submissions and the State's approved data, and approves, voids or writes nothing;
+  `committee` reads every State and writes Article 5 decisions and milestones; `admin` does
+  everything, including managing keys.
 - Keys come as `Authorization: Bearer <key>` or `X-API-Key: <key>`. No key or an unknown or revoked
   one on a protected endpoint: 401. A valid key without the right role or State: 403.
 - A hazard or event asked for by id that the key may not read (another State's) is a 404, the same
@@ -35,7 +38,7 @@ from app.problems import Problem
 from app.settings import get_settings
 
 ROLES = API_KEY_ROLES
-STATE_ROLES = ("editor", "viewer")  # roles bound to one State
+STATE_ROLES = ("editor", "viewer", "operator")  # roles bound to one State
 KEY_PREFIX = "lr_"
 
 
@@ -47,6 +50,7 @@ class ApiKey:
     name: str
     role: str
     state_iso3: str | None
+    organisation_id: uuid.UUID | None = None  # an operator key's organisation
 
     @property
     def actor(self) -> Actor:
@@ -57,6 +61,19 @@ class ApiKey:
 
     def may_write_ledger(self, iso3: str) -> bool:
         return self.role == "admin" or (self.role == "editor" and self.state_iso3 == iso3.upper())
+
+    def may_review(self, iso3: str) -> bool:
+        """Approve, return or reject the State's submissions: its editors (the national centre) and admins."""
+        return self.may_write_ledger(iso3)
+
+    def may_submit(self, iso3: str) -> bool:
+        return self.may_write_ledger(iso3) or (self.role == "operator" and self.state_iso3 == iso3.upper())
+
+    def may_read_submission(self, iso3: str, organisation_id: uuid.UUID | None) -> bool:
+        """An operator reads its own organisation's submissions; other readers of the State all of them."""
+        if self.role == "operator":
+            return self.state_iso3 == iso3.upper() and organisation_id == self.organisation_id
+        return self.may_read(iso3)
 
     def may_write_article5(self) -> bool:
         return self.role in ("admin", "committee")
@@ -77,14 +94,30 @@ def _hash(secret: str) -> str:
 
 # --- managing keys ----------------------------------------------------------------------------
 def create_key(session: Session, *, name: str, role: str, state_iso3: str | None = None,
-               actor: Actor | None = None) -> tuple[dict[str, Any], str]:
-    """Create a key; return its record and the secret (shown once, never stored)."""
+               actor: Actor | None = None, organisation_id: uuid.UUID | None = None) -> tuple[dict[str, Any], str]:
+    """Create a key; return its record and the secret (shown once, never stored).
+
+    An operator key names its organisation; its State is the one whose register holds it.
+    """
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidKeyRequest("a key needs a name of 1 to 200 characters (who holds it, e.g. 'CMAA field office')")
     if role not in ROLES:
         raise InvalidKeyRequest(f"unknown role '{role}': use one of {', '.join(ROLES)}")
     iso3 = state_iso3.strip().upper() if state_iso3 else None
+    if role == "operator":
+        if organisation_id is None:
+            raise InvalidKeyRequest("an operator key belongs to one organisation: give its id in the State's register "
+                                    "(GET /api/v1/states/{iso3}/organisations)")
+        registered = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
+                                     {"id": organisation_id}).scalar()
+        if registered is None:
+            raise InvalidKeyRequest(f"unknown organisation {organisation_id}: add it to its State's register first")
+        if iso3 is not None and iso3 != registered:
+            raise InvalidKeyRequest(f"the organisation is in the register of {registered}, not {iso3}")
+        iso3 = registered
+    elif organisation_id is not None:
+        raise InvalidKeyRequest(f"a {role} key is not bound to an organisation: leave out the organisation")
     if role in STATE_ROLES and not iso3:
         raise InvalidKeyRequest(f"an {role} key belongs to one State: give its ISO3 code (--state KHM)")
     if role not in STATE_ROLES and iso3:
@@ -98,28 +131,32 @@ def create_key(session: Session, *, name: str, role: str, state_iso3: str | None
     secret = f"{KEY_PREFIX}{body}"
     prefix = secret[: len(KEY_PREFIX) + 8]
     row = session.execute(
-        text("INSERT INTO api_keys (name, role, state_iso3, prefix, key_hash) "
-             "VALUES (:name, :role, :state, :prefix, :hash) RETURNING id, created_at"),
-        {"name": name, "role": role, "state": iso3, "prefix": prefix, "hash": _hash(secret)},
+        text("INSERT INTO api_keys (name, role, state_iso3, organisation_id, prefix, key_hash) "
+             "VALUES (:name, :role, :state, :organisation, :prefix, :hash) RETURNING id, created_at"),
+        {"name": name, "role": role, "state": iso3, "organisation": organisation_id, "prefix": prefix,
+         "hash": _hash(secret)},
     ).one()
     if actor is not None:
         audit.record(session, actor, state_iso3=iso3, table="api_keys", row_id=row.id, action="create",
-                     detail={"name": name, "role": role, "prefix": prefix})
+                     detail={"name": name, "role": role, "prefix": prefix,
+                             **({"organisation_id": str(organisation_id)} if organisation_id else {})})
     session.commit()
     record = {"id": str(row.id), "name": name, "role": role, "state": iso3, "prefix": prefix,
-              "created_at": row.created_at.isoformat(), "revoked_at": None}
+              "created_at": row.created_at.isoformat(), "revoked_at": None,
+              "organisation_id": str(organisation_id) if organisation_id else None}
     return record, secret
 
 
 def list_keys(session: Session, *, include_revoked: bool = True) -> list[dict[str, Any]]:
     rows = session.execute(
-        text("SELECT id, name, role, state_iso3, prefix, created_at, revoked_at FROM api_keys "
+        text("SELECT id, name, role, state_iso3, organisation_id, prefix, created_at, revoked_at FROM api_keys "
              "WHERE :all OR revoked_at IS NULL ORDER BY created_at, name"),
         {"all": include_revoked},
     )
     return [
         {"id": str(r.id), "name": r.name, "role": r.role, "state": r.state_iso3, "prefix": r.prefix,
-         "created_at": r.created_at.isoformat(), "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None}
+         "created_at": r.created_at.isoformat(), "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+         "organisation_id": str(r.organisation_id) if r.organisation_id else None}
         for r in rows
     ]
 
@@ -150,12 +187,14 @@ def authenticate(session: Session, secret: str) -> ApiKey | None:
     if not secret or len(secret) > 200:
         return None
     row = session.execute(
-        text("SELECT id, name, role, state_iso3 FROM api_keys WHERE key_hash = :hash AND revoked_at IS NULL"),
+        text("SELECT id, name, role, state_iso3, organisation_id FROM api_keys "
+             "WHERE key_hash = :hash AND revoked_at IS NULL"),
         {"hash": _hash(secret)},
     ).one_or_none()
     if row is None:
         return None
-    return ApiKey(id=row.id, name=row.name, role=row.role, state_iso3=row.state_iso3)
+    return ApiKey(id=row.id, name=row.name, role=row.role, state_iso3=row.state_iso3,
+                  organisation_id=row.organisation_id)
 
 
 # --- the rules, as FastAPI dependencies --------------------------------------------------------
@@ -211,6 +250,10 @@ def _check_ledger_write(key: ApiKey, iso3: str) -> None:
         return
     if key.role == "editor":
         raise _forbidden(f"The key '{key.name}' edits {key.state_iso3} only; it may not change {iso3.upper()}'s data.")
+    if key.role == "operator":
+        raise _forbidden(f"The key '{key.name}' is an operator key: it submits reports for review "
+                         f"(POST /api/v1/states/{key.state_iso3}/submissions); only an editor of {iso3.upper()} "
+                         "or an admin changes hazards, events and imports.")
     raise _forbidden(f"The key '{key.name}' is a {key.role} key: only an editor of {iso3.upper()} or an admin "
                      "may change hazards, events and imports.")
 
@@ -229,6 +272,15 @@ def state_of_event(session: Session, event_id: uuid.UUID, key: ApiKey) -> str:
                            {"id": event_id}).scalar()
     if iso3 is None or not key.may_read(iso3):
         raise Problem(404, f"No land-release event with id {event_id}")
+    return iso3
+
+
+def state_of_organisation(session: Session, organisation_id: uuid.UUID) -> str:
+    """The State whose register holds the organisation (the names are public); 404 when there is none."""
+    iso3 = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
+                           {"id": organisation_id}).scalar()
+    if iso3 is None:
+        raise Problem(404, f"No organisation with id {organisation_id}")
     return iso3
 
 
@@ -259,6 +311,64 @@ def hazard_writer(hazard_id: uuid.UUID, key: ApiKey = Depends(authenticated_key)
 def event_writer(event_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
                  session: Session = Depends(get_session)) -> ApiKey:
     _check_ledger_write(key, state_of_event(session, event_id, key))
+    return key
+
+
+def organisation_writer(organisation_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                        session: Session = Depends(get_session)) -> ApiKey:
+    """Changes to an entry of a State's register of organisations: its editor or an admin."""
+    _check_ledger_write(key, state_of_organisation(session, organisation_id))
+    return key
+
+
+def _check_submit(key: ApiKey, iso3: str) -> None:
+    if not key.may_submit(iso3):
+        raise _forbidden(f"The key '{key.name}' ({key.role} of {key.state_iso3}) may not submit reports for "
+                         f"{iso3.upper()}: an operator of one of its organisations, its editor or an admin may.")
+
+
+def submitter(iso3: ISO3, key: ApiKey = Depends(authenticated_key)) -> ApiKey:
+    """Submissions to one State (path parameter `iso3`): its operators, its editors, admins."""
+    _check_submit(key, iso3)
+    return key
+
+
+def hazard_submitter(hazard_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                     session: Session = Depends(get_session)) -> ApiKey:
+    """A land-release report for a hazard: an operator, editor or admin who may read the hazard's State."""
+    _check_submit(key, state_of_hazard(session, hazard_id, key))
+    return key
+
+
+def state_of_submission(session: Session, submission_id: uuid.UUID, key: ApiKey) -> str:
+    """The State of a submission the key may read (an operator: its organisation's); 404 otherwise."""
+    row = session.execute(text("SELECT state_iso3, organisation_id FROM submissions WHERE id = :id"),
+                          {"id": submission_id}).one_or_none()
+    if row is None or not key.may_read_submission(row.state_iso3, row.organisation_id):
+        raise Problem(404, f"No submission with id {submission_id}")
+    return row.state_iso3
+
+
+def submission_reader(submission_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                      session: Session = Depends(get_session)) -> ApiKey:
+    state_of_submission(session, submission_id, key)
+    return key
+
+
+def submission_reviewer(submission_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                        session: Session = Depends(get_session)) -> ApiKey:
+    """Approving, returning or rejecting a submission: an editor of its State or an admin."""
+    iso3 = state_of_submission(session, submission_id, key)
+    if not key.may_review(iso3):
+        raise _forbidden(f"The key '{key.name}' ({key.role} of {key.state_iso3}) may not review {iso3}'s "
+                         f"submissions: only an editor of {iso3} (the national centre) or an admin may.")
+    return key
+
+
+def submission_resubmitter(submission_id: uuid.UUID, key: ApiKey = Depends(authenticated_key),
+                           session: Session = Depends(get_session)) -> ApiKey:
+    """Resubmitting a returned submission: its organisation's operators, the State's editors, admins."""
+    _check_submit(key, state_of_submission(session, submission_id, key))
     return key
 
 

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import signal
 import sys
+import uuid
 
 from app import database, migrate
 from app.embedded import EmbeddedCluster, EmbeddedClusterError
@@ -244,7 +245,8 @@ def _keys(args: argparse.Namespace) -> int:
                 if args.action == "create":
                     try:
                         record, secret = access.create_key(session, name=args.name, role=args.role,
-                                                           state_iso3=args.state, actor=actor)
+                                                           state_iso3=args.state, actor=actor,
+                                                           organisation_id=args.organisation)
                     except access.InvalidKeyRequest as exc:
                         print(f"landrelease keys create: {exc}", file=sys.stderr)
                         return 2
@@ -377,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (only this once)")
-    create.add_argument("--role", required=True, choices=["editor", "viewer", "committee", "admin"])
-    create.add_argument("--state", default=None, help="ISO3 of the State (editor and viewer keys)")
+    create.add_argument("--role", required=True, choices=["editor", "viewer", "committee", "admin", "operator"])
+    create.add_argument("--state", default=None, help="ISO3 of the State (editor, viewer and operator keys)")
     create.add_argument("--name", required=True, help="who holds the key, e.g. 'CMAA field office'")
+    create.add_argument("--organisation", type=uuid.UUID, default=None,
+                        help="the organisation of an operator key (its id in the State's register)")
     listing = keys_sub.add_parser("list", help="list the keys (never their secrets)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     revoke = keys_sub.add_parser("revoke", help="revoke a key")

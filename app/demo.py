@@ -1,17 +1,22 @@
-"""The demo data set (geodata/demo): three States' hazards and years of land release, through the ledger."""
+"""The demo data set (geodata/demo): three States' hazards and years of land release, through the ledger;
+the registers of organisations of Cambodia and Bosnia and Herzegovina, and a few operators' submissions
+awaiting review (and one returned for correction) in Bosnia and Herzegovina, so that the review queue has
+work."""
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import date
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import database, ledger
+from app import database, ledger, organisations, submissions
 from app.audit import Actor
 from app.geometry import read_polygonal
+from app.submissions.results import ReleaseReport
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ def load_demo_if_empty() -> bool:
             with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
                 for iso3 in demo_states():
                     load_state(iso3, session)
+                load_submissions(session)
             loaded = True
     _print_demo_admin_key()
     return loaded
@@ -68,8 +74,72 @@ def demo_key_banner(secret: str) -> str:
             f"{rule}\n")
 
 
+# name, short name (as the demo events spell it), kind
+DEMO_ORGANISATIONS = {
+    "KHM": [("Cambodian Mine Action Centre", "CMAC", "national_authority"), ("The HALO Trust", "HALO Trust", "ngo"),
+            ("Mines Advisory Group", "MAG", "ngo"), ("APOPO", None, "ngo"), ("Norwegian People's Aid", "NPA", "ngo")],
+    "BIH": [("Norwegian People's Aid", "NPA", "ngo"), ("BH Mine Action Centre", "BHMAC", "national_authority"),
+            ("Armed Forces of BiH", None, "military"), ("Civil Protection FBiH", None, "national_authority"),
+            ("DanChurchAid", "DCA", "ngo"), ("Civil Protection RS", None, "national_authority")],
+}
+
+
+def load_organisations(iso3: str, session: Session) -> dict[str, uuid.UUID]:
+    """The State's demo register; the ids by short name (or name)."""
+    ids = {}
+    for name, short_name, kind in DEMO_ORGANISATIONS.get(iso3, []):
+        entry = organisations.create(session, iso3, organisations.OrganisationIn.model_validate(
+            {"name": name, "short_name": short_name, "kind": kind, "accredited_from": "2010-01-01"}), DEMO_ACTOR)
+        ids[short_name or name] = entry.id
+    return ids
+
+
+def load_submissions(session: Session) -> None:
+    """Bosnia and Herzegovina's review queue: a new hazard from NPA's survey and a clearance report from
+    DCA awaiting review, and the armed forces' cancellation report returned for correction."""
+    ids = {row.short_name or row.name: row.id for row in session.execute(
+        text("SELECT id, name, short_name FROM organisations WHERE state_iso3 = 'BIH'"))}
+    hazard = session.execute(text(
+        "SELECT id, ST_AsGeoJSON(ST_MakeEnvelope(ST_XMin(remaining_geom), ST_YMin(remaining_geom), "
+        "(ST_XMin(remaining_geom) + ST_XMax(remaining_geom)) / 2, ST_YMax(remaining_geom), 4326), 7)::json AS west, "
+        "ST_AsGeoJSON(ST_Translate(ST_Envelope(baseline_geom), 0, "
+        "ST_YMax(baseline_geom) - ST_YMin(baseline_geom) + 0.002), 7)::json AS beside "
+        "FROM hazardous_areas h WHERE state_iso3 = 'BIH' AND status = 'active' AND remaining_area_m2 > 20000 "
+        "AND NOT EXISTS (SELECT 1 FROM hazardous_areas o WHERE o.state_iso3 = 'BIH' AND o.id <> h.id AND "
+        "ST_Intersects(o.baseline_geom, ST_Expand(ST_Translate(ST_Envelope(h.baseline_geom), 0, "
+        "ST_YMax(h.baseline_geom) - ST_YMin(h.baseline_geom) + 0.002), 0.001))) "
+        "ORDER BY external_id LIMIT 1")).one_or_none()
+    if hazard is None:
+        return
+    survey = ledger.NewHazard(external_id="BIH-NTS-NPA-0001", classification="SHA", recorded_on=date(2026, 10, 1),
+                              geometry=read_polygonal(hazard.beside), name="Gornji Vakuf north (NPA survey)",
+                              region="Central Bosnia", date_of_information=date(2026, 9, 20), priority="high",
+                              evidence_kind="indirect", evidence=["witness", "old_records"],
+                              blockages=["agriculture", "roads"])
+    submissions.hold(session, "BIH", submissions.hazard_report([survey]), Actor(name="NPA field office"),
+                     organisation_id=ids["NPA"])
+    clearance = ReleaseReport.model_validate({
+        "kind": "clearance", "date": "2026-11-01", "geometry": hazard.west, "items_destroyed": {"ap_mines": 3},
+        "start_date": "2026-08-17", "work_status": "completed", "methods": ["manual", "mechanical"],
+        "clearance_depth_cm": 20, "land_use": ["agriculture", "grazing"], "handover_date": "2026-11-15",
+        "handover_to": "the municipality", "direct_women": 12, "direct_girls": 9, "direct_men": 14, "direct_boys": 8,
+        "indirect_women": 120, "indirect_girls": 85, "indirect_men": 130, "indirect_boys": 90})
+    submissions.hold(session, "BIH", submissions.release_report(hazard.id, clearance, read_polygonal(hazard.west)),
+                     Actor(name="DCA Bosnia"), organisation_id=ids["DCA"])
+    cancellation = ReleaseReport.model_validate({"kind": "cancellation", "date": "2026-10-15",
+                                                 "geometry": hazard.west})
+    returned = submissions.hold(session, "BIH", submissions.release_report(hazard.id, cancellation,
+                                                                           read_polygonal(hazard.west)),
+                                Actor(name="Armed Forces of BiH demining battalion"),
+                                organisation_id=ids["Armed Forces of BiH"])
+    submissions.decide(session, returned, "return", "The polygon is the same as DCA's clearance of 1 November: "
+                       "which land did the non-technical survey cancel?", DEMO_ACTOR)
+    session.commit()
+
+
 def load_state(iso3: str, session: Session) -> tuple[int, int]:
     """Record one State's demo hazards and events through the ledger, in `session`."""
+    load_organisations(iso3, session)
     features = json.loads((DEMO_DIR / f"{iso3}_hazards.geojson").read_text())["features"]
     hazards = [
         ledger.NewHazard(

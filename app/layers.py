@@ -60,6 +60,16 @@ else:
     HazardStatus = Literal[HAZARD_STATUSES]
 
 
+# The closed lists of the GICHD Minimum Data Requirements (0013)
+EVIDENCE_KINDS = ("direct", "indirect")
+EVIDENCE_TYPES = ("accident", "visible_device", "old_records", "witness", "other")
+BLOCKAGES = ("agriculture", "roads", "water", "housing", "infrastructure")
+WORK_STATUSES = ("completed", "suspended", "ongoing")
+WORK_METHODS = ("manual", "mechanical", "mdd", "nts", "ts")  # mdd: mine detection dogs
+LAND_USES = ("agriculture", "housing", "infrastructure", "grazing", "forest", "other")
+BENEFICIARY_GROUPS = ("women", "girls", "men", "boys")
+
+
 # --- properties -------------------------------------------------------------------------------------
 # JSON types: string, number, integer, boolean, date, date-time, uuid, array (of strings)
 _MVT_TEXT_TYPES = ("date", "date-time", "uuid")
@@ -161,6 +171,20 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
              aliases=("priority", "prio", "hazard_priority", "release_priority"),
              input=Input("text", description="The national centre's priority for releasing the hazard (GICHD "
                                              "Minimum Data Requirements): high, medium or low")),
+    # GICHD Minimum Data Requirements of a hazard (0013): the evidence of contamination and what it blocks
+    Property("evidence_kind", "f.evidence_kind", "string", shapefile="evid_kind", values=EVIDENCE_KINDS,
+             aliases=("evidence_kind", "evid_kind"), filterable=True,
+             input=Input("text", description="direct (an accident, a device seen) or indirect evidence")),
+    Property("evidence", "f.evidence", "array", shapefile="evidence", values=EVIDENCE_TYPES,
+             aliases=("evidence", "evidence_type", "evidence_types"),
+             input=Input("text[]", description="What the evidence is: " + ", ".join(EVIDENCE_TYPES))),
+    Property("blockages", "f.blockages", "array", shapefile="blockages", values=BLOCKAGES,
+             aliases=("blockages", "blockage", "blocks"),
+             input=Input("text[]", description="What the hazard blocks: " + ", ".join(BLOCKAGES))),
+    # the reporting organisation, from the State's register (app.organisations; set when a submission is approved)
+    Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),
+    Property("organisation", "(SELECT o.name FROM organisations o WHERE o.id = f.organisation_id)", "string",
+             shapefile="org"),
     Property("parent_id", "f.parent_id", "uuid", tile=False),
     Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
     Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),
@@ -179,6 +203,26 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases"),
     Property("date", "f.date", "date", sortable=True, input=Input("date", required=True, calendar=True)),
     Property("organisation", "f.organisation", "string", shapefile="org", input=Input("text", max_length=500)),
+    Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),  # app.organisations
+    # GICHD Minimum Data Requirements of a land-release report (0013); the event's date is the end date
+    Property("start_date", "f.start_date", "date", shapefile="start",
+             input=Input("date", calendar=True, description="The day the work began (the event's date is its end)")),
+    Property("work_status", "f.work_status", "string", shapefile="work_stat", values=WORK_STATUSES, filterable=True,
+             input=Input("text", description="completed, suspended, or ongoing for a progress report")),
+    Property("methods", "f.methods", "array", values=WORK_METHODS,
+             input=Input("text[]", description="The methods and assets used: " + ", ".join(WORK_METHODS))),
+    Property("clearance_depth_cm", "f.clearance_depth_cm", "integer", shapefile="depth_cm",
+             input=Input("integer", description="The depth cleared to, in cm")),
+    Property("land_use", "f.land_use", "array", values=LAND_USES,
+             input=Input("text[]", description="The use of the land after release: " + ", ".join(LAND_USES))),
+    Property("handover_date", "f.handover_date", "date", shapefile="handover",
+             input=Input("date", calendar=True, description="The day the released land was handed over")),
+    Property("handover_to", "f.handover_to", "string", shapefile="handed_to", tile=False,
+             input=Input("text", max_length=500, description="To whom the land was handed over")),
+    *(Property(f"{reach}_{group}", f"f.{reach}_{group}", "integer", tile=False, shapefile=f"{reach[:3]}_{group}",
+               input=Input("integer", description=f"{reach.capitalize()} beneficiaries: {group} (Oslo Action Plan "
+                                                  "Action 22: data by sex and age)"))
+      for reach in ("direct", "indirect") for group in BENEFICIARY_GROUPS),
     Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True),
     Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2"),
     Property("ap_mines", "f.ap_mines", "integer"),

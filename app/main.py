@@ -13,7 +13,7 @@ from app.http_cache import Compression, add_cors
 from app.limits import BodySizeLimit
 from app.problems import install_problem_handlers
 from app.read_routing import ReadRouting
-from app.routers import api_docs, dashboard, files, hazards, health, ogc, states
+from app.routers import api_docs, dashboard, files, hazards, health, ogc, organisations, states, submissions
 from app.routers import audit as audit_router
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def create_app() -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(files.router)
     app.include_router(audit_router.router)
+    app.include_router(organisations.router)
+    app.include_router(submissions.router)
     app.include_router(dashboard.router)
     app.include_router(api_docs.router)
     dashboard.mount_static(app)

@@ -39,7 +39,10 @@ from app.layers import (  # noqa: F401
 )
 
 ITEM_KINDS = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo")
-API_KEY_ROLES = ("editor", "viewer", "committee", "admin")
+API_KEY_ROLES = ("editor", "viewer", "committee", "admin", "operator")
+ORGANISATION_KINDS = ("ngo", "commercial", "military", "national_authority", "other")
+SUBMISSION_KINDS = ("hazard", "release", "batch")
+SUBMISSION_STATUSES = ("submitted", "approved", "rejected", "returned")
 DECISION_KINDS = (
     "original_deadline", "extension", "completion", "reopening", "withdrawal_notified", "withdrawal_effective",
     "armed_conflict_began", "armed_conflict_ended", "suspension_notified",
@@ -92,6 +95,24 @@ def declared_checks(inputs: tuple[Property, ...], table: str) -> tuple[CheckCons
                  for p in inputs if p.values and p.type != "array")
 
 
+class Organisation(Base):
+    """An organisation of a State's register (migration 0010): an operator accredited by the national authority."""
+
+    __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint(_in("kind", ORGANISATION_KINDS), name="ck_organisation_kind"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    name: Mapped[str] = mapped_column(Text)
+    short_name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20), server_default="other")
+    accredited_from: Mapped[date | None] = mapped_column(Date)
+    accredited_to: Mapped[date | None] = mapped_column(Date)
+    contact: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class HazardousArea(Base):
     """A hazardous area. The columns of what the client gives (external_id, classification, recorded_on, ...)
     are those `app.layers.HAZARD_INPUTS` declares, added by `declared_columns` (their names and types there)."""
@@ -110,6 +131,8 @@ class HazardousArea(Base):
     remaining_area_m2: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(10), server_default="active")
     released_on: Mapped[date | None] = mapped_column(Date)
+    # the reporting organisation, from the State's register (0010)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -141,6 +164,8 @@ class LandReleaseEvent(Base):
     improvised_ap_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     av_mines: Mapped[int] = mapped_column(Integer, server_default="0")
     other_eo: Mapped[int] = mapped_column(Integer, server_default="0")
+    # the organisation that did the work: its id in the State's register; its name there is `organisation` (0010)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     # For a reclassification that split part of the hazard off: the new CHA hazard.
     new_hazard_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -220,7 +245,74 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(10))
     state_iso3: Mapped[str | None] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
+    # an operator key's organisation, of its State's register (0011)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Submission(Base):
+    """A report an operator sent, held out of the ledger until it is approved (migration 0012)."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SUBMISSION_KINDS), name="ck_submission_kind"),
+        CheckConstraint(_in("status", SUBMISSION_STATUSES), name="ck_submission_status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), server_default="submitted")
+    hazard_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
+    content: Mapped[dict] = mapped_column(JSONB)
+    geom = mapped_column(MultiPolygon, nullable=True)
+    area_m2: Mapped[float] = mapped_column(Float, server_default="0")
+    feature_count: Mapped[int] = mapped_column(Integer)
+    date_of_information: Mapped[date | None] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    submitted_by: Mapped[str] = mapped_column(Text)
+    submitted_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reviewed_by: Mapped[str | None] = mapped_column(Text)
+    reviewed_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+    applied: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class SubmissionHistory(Base):
+    """One step of a submission's review: submitted, returned, resubmitted, approved or rejected (0012)."""
+
+    __tablename__ = "submission_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("submissions.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class EventDevice(Base):
+    """An explosive ordnance item a land-release report found (migration 0014; rules in app.ledger.devices)."""
+
+    __tablename__ = "event_devices"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("land_release_events.id"))
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    category: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(Integer)
+    disposal: Mapped[str | None] = mapped_column(String(20))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)

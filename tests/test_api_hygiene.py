@@ -115,7 +115,8 @@ def test_every_route_with_a_json_body_checks_it() -> None:
     assert body_routes
     for route in body_routes:
         assert takes_upload(route) or isinstance(route, JsonBodyRoute), route.path
-    assert [r.path for r in body_routes if takes_upload(r)] == ["/api/v1/states/{iso3}/imports"]
+    assert [r.path for r in body_routes if takes_upload(r)] == ["/api/v1/states/{iso3}/imports",
+                                                                "/api/v1/states/{iso3}/submissions/file"]
 
 
 # --- no server paths ---------------------------------------------------------------------------------

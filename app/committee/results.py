@@ -212,6 +212,15 @@ class Milestone(Result):
 
 
 # --- the summaries ---------------------------------------------------------------------------------
+class PendingSubmissions(Result):
+    """Submissions of one kind not approved yet (submitted, or returned for correction): they count
+    nowhere else (app.submissions)."""
+
+    kind: str
+    count: int
+    area_m2: float
+
+
 class StateSummary(Result):
     state: str
     name: str
@@ -220,6 +229,8 @@ class StateSummary(Result):
     released: Released
     article5: Article5Progress
     milestones: list[Milestone]
+    pending: list[PendingSubmissions] = Field(
+        default_factory=list, description="The backlog of submissions as it stands now, whatever the date asked")
 
 
 class OverviewRow(Result):
@@ -228,6 +239,8 @@ class OverviewRow(Result):
     remaining: Remaining
     released_last_year: ReleasedArea
     article5: Article5Progress
+    pending: list[PendingSubmissions] = Field(
+        default_factory=list, description="The backlog of submissions as it stands now, whatever the date asked")
 
 
 class Overview(Result):
@@ -258,6 +271,44 @@ class RegionRelease(Result):
     items_destroyed: ItemsDestroyed
 
 
+class MinesDestroyed(Result):
+    """Anti-personnel mines a year's land-release reports found, by type (Article 7, Form G)."""
+
+    category: str  # AP_MINE or IMPROVISED_AP_MINE
+    model: str | None
+    disposal: str | None  # destroyed_in_situ, removed, or not said
+    quantity: int
+
+
+class Beneficiaries(Result):
+    """The beneficiaries of a year's land release by sex and age (Oslo Action Plan Action 22)."""
+
+    direct_women: int = 0
+    direct_girls: int = 0
+    direct_men: int = 0
+    direct_boys: int = 0
+    indirect_women: int = 0
+    indirect_girls: int = 0
+    indirect_men: int = 0
+    indirect_boys: int = 0
+
+
+class ReleasedFor(Result):
+    """Land released in the year for one use after release (a report naming several uses counts in each)."""
+
+    land_use: str
+    released_m2: float
+
+
+class ReleasedBy(Result):
+    """Land released in the year by one organisation with one combination of methods."""
+
+    organisation: str | None
+    methods: list[str]
+    released_m2: float
+    reports: int
+
+
 class AnnualReport(Result):
     """The Article 7 report of a State for a calendar year, laid out as the reporting forms (Form C: mined areas;
     the land release per year and region; Form G: mines destroyed; the work plan against what was released)."""
@@ -275,6 +326,11 @@ class AnnualReport(Result):
                                                     "what was released")
     article5: Article5Progress
     burn_down: ChartData = Field(description="The data behind the burn-down chart at the end of the year")
+    # the records' Minimum Data Requirements, for the year's land-release reports
+    ap_mines_destroyed: list[MinesDestroyed] = Field(default_factory=list)
+    beneficiaries: Beneficiaries = Field(default_factory=Beneficiaries)
+    released_by_land_use: list[ReleasedFor] = Field(default_factory=list)
+    released_by_organisation: list[ReleasedBy] = Field(default_factory=list)
 
 
 # --- the chart's data ------------------------------------------------------------------------------

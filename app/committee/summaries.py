@@ -22,20 +22,25 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import submissions
 from app.committee import article5, spreadsheet, units
 from app.committee.i18n import _
 from app.committee.results import (
     Added,
     AnnualReport,
     Article5Progress,
+    Beneficiaries,
     ItemsDestroyed,
     Milestone,
     MinedArea,
+    MinesDestroyed,
     Overview,
     OverviewRow,
     RegionRelease,
     Released,
     ReleasedArea,
+    ReleasedBy,
+    ReleasedFor,
     ReleaseTotal,
     ReleaseYear,
     Remaining,
@@ -45,6 +50,7 @@ from app.committee.results import (
 )
 from app.committee.units import CSV_KM2_DECIMALS, M2_PER_KM2
 from app.geometry import sql_spans_antimeridian, sql_unwrapped, sql_wrapped_longitude
+from app.layers import sql_releases_land
 from app.ledger import require_state
 from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS, RELEASE_KINDS
@@ -304,6 +310,7 @@ def state_summary(session: Session, iso3: str, as_of: date) -> StateSummary:
             by_year=[ReleaseYear.model_validate(y) for y in by_year]),
         article5=progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
         milestones=_milestones(session, iso3, as_of, releases),
+        pending=submissions.backlog(session, [iso3]).get(iso3, []),
     )
 
 
@@ -313,6 +320,7 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
     standings = article5.standings(session, as_of, states)
     left = remaining(session, as_of, list(standings))
     window = released_in_window(session, as_of, list(standings))
+    pending = submissions.backlog(session, list(standings))
     rows = []
     for iso3, standing in standings.items():
         remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}
@@ -320,7 +328,8 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
         rows.append(OverviewRow(
             state=iso3, name=standing.name, remaining=Remaining.model_validate(remains),
             released_last_year=ReleasedArea(**released),
-            article5=progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of)))
+            article5=progress(standing, remains["total"]["area_m2"], released["released_m2"], as_of),
+            pending=pending.get(iso3, [])))
     return Overview(as_of=as_of, states=rows)
 
 
@@ -444,6 +453,7 @@ def annual_report(session: Session, iso3: str, year: int) -> AnnualReport:
         article5=progress(article5.standing(session, iso3, as_of), totals["total"]["area_m2"],
                           window["released_m2"], as_of),
         burn_down=chart.data(charts.bounds(session, iso3, as_of)),
+        **_year_records(session, iso3, year, as_of),
     )
 
 
@@ -460,6 +470,37 @@ _RELEASE_BY_REGION_SQL = f"""
                     0) > 0 OR {" OR ".join(f"COALESCE(sum(e.{item}), 0) > 0" for item in ITEM_KINDS)}
     ORDER BY 1, 2
 """
+
+
+BENEFICIARY_COLUMNS = tuple(Beneficiaries.model_fields)
+
+
+def _year_records(session: Session, iso3: str, year: int, as_of: date) -> dict[str, Any]:
+    """What the year's valid land-release reports record (their Minimum Data Requirements): the AP mines found
+    by type, the beneficiaries, and the land released by use after release and by organisation and methods."""
+    params = {"iso3": iso3, "first": date(year, 1, 1), "last": min(date(year, 12, 31), as_of)}
+    year_events = ("SELECT * FROM land_release_events e WHERE e.state_iso3 = :iso3 AND e.voided_at IS NULL "
+                   "AND e.date BETWEEN :first AND :last")
+    mines = session.execute(text(
+        f"SELECT d.category, d.model, d.disposal, sum(d.quantity) AS quantity FROM event_devices d "
+        f"JOIN ({year_events}) e ON e.id = d.event_id WHERE d.category IN ('AP_MINE', 'IMPROVISED_AP_MINE') "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2 NULLS LAST, 3 NULLS LAST"), params)
+    people = session.execute(text(
+        "SELECT " + ", ".join(f"COALESCE(sum({c}), 0) AS {c}" for c in BENEFICIARY_COLUMNS)
+        + f" FROM ({year_events}) e"), params).one()
+    uses = session.execute(text(
+        f"SELECT use AS land_use, sum(e.released_area_m2) AS released_m2 FROM ({year_events}) e, "
+        f"unnest(e.land_use) AS use WHERE {sql_releases_land('e.kind')} GROUP BY 1 ORDER BY 1"), params)
+    by = session.execute(text(
+        f"SELECT e.organisation, COALESCE(e.methods, '{{}}') AS methods, sum(e.released_area_m2) AS released_m2, "
+        f"count(*) AS reports FROM ({year_events}) e WHERE {sql_releases_land('e.kind')} "
+        "GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS LAST"), params)
+    return {
+        "ap_mines_destroyed": [MinesDestroyed.model_validate(dict(r._mapping)) for r in mines],
+        "beneficiaries": Beneficiaries.model_validate(dict(people._mapping)),
+        "released_by_land_use": [ReleasedFor.model_validate(dict(r._mapping)) for r in uses],
+        "released_by_organisation": [ReleasedBy.model_validate(dict(r._mapping)) for r in by],
+    }
 
 
 REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contamination", "remaining_m2",

@@ -49,8 +49,10 @@ _RESUBMITTED = f"""
 """
 _RESUBMITTED_COLUMNS = ("ord", *HAZARD_INPUT_COLUMNS, "wkb")
 _RESUBMITTED_TYPES = ("int4", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
-# stored content equal: an array's items compared as sorted sets (both are stored sorted, once each)
-_SAME_INPUTS = " AND ".join(f"ARRAY(SELECT unnest(h.{column}) ORDER BY 1) = s.{column}" if is_array
+# stored content equal: an array's items compared as sorted sets (both are stored sorted, once each); an
+# absent (NULL) optional array equals only an absent one
+_SAME_INPUTS = " AND ".join(f"(CASE WHEN h.{column} IS NOT NULL THEN ARRAY(SELECT unnest(h.{column}) ORDER BY 1) END)"
+                            f" IS NOT DISTINCT FROM s.{column}" if is_array
                             else f"h.{column} IS NOT DISTINCT FROM s.{column}"
                             for column, _, _, is_array in _INPUTS)
 _HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",

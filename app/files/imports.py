@@ -74,7 +74,7 @@ from app.geometry import (
     CRSNotKnown,
     parse_crs,
 )
-from app.ledger import require_state
+from app.ledger import NewHazard, require_state
 from app.problems import Problem
 from app.settings import get_settings
 
@@ -256,10 +256,19 @@ def read_file(path: Path, options: ImportOptions) -> tuple[gpd.GeoDataFrame, CRS
     return frame.set_crs(crs), crs, layer
 
 
-def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptions,
-                   actor: audit.Actor, clip: bool = False) -> dict[str, Any]:
-    """Read, check and record a file of hazards, all or nothing (overlaps refused, or clipped with `clip`)."""
-    require_state(session, iso3)
+@dataclass
+class CheckedFile:
+    """A file's hazards, read and every row checked (none rejected)."""
+
+    hazards: list[NewHazard]
+    crs: CRS
+    layer: str | None
+    mapping: dict[str, str]  # field: column of the file
+    warnings: list[dict[str, Any]]
+
+
+def read_and_check(session: Session, path: Path, options: ImportOptions) -> CheckedFile:
+    """Read a file of hazards and check every row; any rejected row is a 422 listing them all."""
     frame, crs, layer = read_file(path, options)
     if len(frame) == 0:
         raise Problem(422, f"'{path.name}' has no rows.")
@@ -277,9 +286,18 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
                            + ", ".join(f"{e['column']}: {e['message']}" for e in r.errors) for r in rejected[:10])
         raise Problem(422, f"{len(rejected)} of {count} rows are not valid; nothing was stored. {listed}",
                       title="Invalid rows", rejected=[r.__dict__ for r in rejected], mapping=columns)
-    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name, clip=clip)
-    crs_code = crs.to_epsg()
-    return {"state": iso3, "file": options.source or path.name, "layer": layer,
-            "crs": f"EPSG:{crs_code}" if crs_code else crs.to_string(), "mapping": columns,
-            "warnings": [{"message": m, "rows": rows[:100], "count": len(rows)} for m, rows in warnings.items()],
-            **result}
+    return CheckedFile(hazards=hazards, crs=crs, layer=layer, mapping=columns,
+                       warnings=[{"message": m, "rows": rows[:100], "count": len(rows)}
+                                 for m, rows in warnings.items()])
+
+
+def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptions,
+                   actor: audit.Actor, clip: bool = False) -> dict[str, Any]:
+    """Read, check and record a file of hazards, all or nothing (overlaps refused, or clipped with `clip`)."""
+    require_state(session, iso3)
+    checked = read_and_check(session, path, options)
+    result = record_hazards_bulk(session, iso3, checked.hazards, actor, source=options.source or path.name, clip=clip)
+    crs_code = checked.crs.to_epsg()
+    return {"state": iso3, "file": options.source or path.name, "layer": checked.layer,
+            "crs": f"EPSG:{crs_code}" if crs_code else checked.crs.to_string(), "mapping": checked.mapping,
+            "warnings": checked.warnings, **result}

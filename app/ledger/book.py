@@ -36,7 +36,7 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, organisations
 from app.geometry import (
     MIN_AREA_M2,
     SQL_EMPTY,
@@ -48,6 +48,7 @@ from app.geometry import (
     sql_snap,
 )
 from app.layers import EVENT_INPUTS, HAZARD_INPUTS, HAZARD_PROPERTIES, Property, sql_json_properties
+from app.ledger import devices as devices_found
 from app.ledger import overlaps
 from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS
@@ -132,16 +133,21 @@ class NewEvent(Given):
     """A land-release event to record: its checked geometry (None for a whole-hazard reclassification), the
     inputs `app.layers.EVENT_INPUTS` declares and the items destroyed (`app.models.ITEM_KINDS`: count).
 
-    `NewEvent(kind=..., date=..., geometry=..., organisation=..., external_id=..., items={...})`.
+    `NewEvent(kind=..., date=..., geometry=..., organisation=..., external_id=..., items={...})`. The
+    organisation is a name (or short name) of the State's register (`app.organisations`), or its
+    `organisation_id` there.
     """
 
     INPUTS = EVENT_INPUTS
 
     def __init__(self, geometry: PolygonalGeometry | None, items: dict[str, int] | None = None,
+                 organisation_id: uuid.UUID | None = None, devices: list[devices_found.Device] | None = None,
                  **properties: Any) -> None:
         super().__init__(**properties)
         self.geometry = geometry
-        self.items = items or {}
+        # the explosive ordnance found one by one, and the counters that are their totals (app.ledger.devices)
+        self.devices, self.items = devices_found.reconcile(devices, items or {})
+        self.organisation_id = organisation_id
 
     @property
     def kind(self) -> str:
@@ -465,6 +471,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one_or_none()
     if hazard is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")
+    # the organisation as an entry of the State's register: its id, and its name there
+    new.organisation_id, new.properties["organisation"] = organisations.for_event(
+        session, hazard.state_iso3, new.organisation, new.organisation_id, actor)
     if new.external_id:
         previous = session.execute(
             text(f"SELECT id, hazard_id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, "
@@ -481,6 +490,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                           existing_id=str(previous.id))
     if new.date > today:
         raise Problem(422, f"The event date {new.date} is in the future.")
+    if new.start_date is not None and new.start_date > new.date:
+        raise Problem(422, f"The work began on {new.start_date}, after the event's date {new.date} (the day it ended): "
+                           "check start_date and date.")
     if new.date < hazard.recorded_on:
         raise Problem(422, f"The event date {new.date} is before the hazard was recorded ({hazard.recorded_on}).")
     if new.geometry is None and new.kind != "reclassification":
@@ -513,8 +525,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
                               ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
             INSERT INTO land_release_events (hazard_id, state_iso3, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
-                submitted_geom, outside_area_m2)
-            SELECT :hazard_id, :iso3, {', '.join(f':{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, g.geom,
+                organisation_id, submitted_geom, outside_area_m2)
+            SELECT :hazard_id, :iso3, {', '.join(f':{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
+                   :organisation_id, g.geom,
                    CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
             FROM g, hazardous_areas h WHERE h.id = :hazard_id
             RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
@@ -523,7 +536,8 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
             """
         ),
         {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
-         "iso3": hazard.state_iso3, **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
+         "iso3": hazard.state_iso3, **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS},
+         "organisation_id": new.organisation_id},
     ).one()
 
     if event.replays:
@@ -542,6 +556,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                                f"on {new.date} (check the polygon, its CRS and the date).")
     if check is not None:
         check.verify(f"This reclassification of {new.date}")
+    devices_found.record(session, event.id, hazard.state_iso3, new.devices)
     audit.record(session, actor, state_iso3=hazard.state_iso3, table="land_release_events", row_id=event.id,
                  action="create", external_id=new.external_id,
                  detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()})
@@ -604,12 +619,13 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
             raise Problem(404, f"Hazard {hazard_id} was recorded on {exists}, after {as_of}.")
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     events = session.execute(
-        text(f"SELECT id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, released_area_m2, outside_area_m2, "
-             "new_hazard_id, voided_at, void_reason, recorded_at "
+        text(f"SELECT id, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))}, organisation_id, released_area_m2, "
+             "outside_area_m2, new_hazard_id, voided_at, void_reason, recorded_at "
              "FROM land_release_events WHERE hazard_id = :id AND (CAST(:as_of AS date) IS NULL OR date <= :as_of) "
              f"ORDER BY {LEDGER_ORDER}"),
         {"id": hazard_id, "as_of": as_of},
-    )
+    ).all()
+    found = devices_found.of_events(session, [e.id for e in events])
     properties = {
         "id": str(row.id), **row.properties,  # as the layer declares them (app.layers)
         "as_of": as_of.isoformat() if as_of else None,
@@ -617,9 +633,11 @@ def hazard_feature(session: Session, hazard_id: uuid.UUID, as_of: date | None = 
             {
                 "id": str(e.id),
                 **{p.name: _json(getattr(e, str(p.column))) for p in EVENT_INPUTS},  # as declared (app.layers)
+                "organisation_id": str(e.organisation_id) if e.organisation_id else None,
                 "released_area_m2": e.released_area_m2,
                 "outside_area_m2": e.outside_area_m2,
                 "items_destroyed": {item: getattr(e, item) for item in ITEM_KINDS},
+                "devices": found.get(e.id, []),
                 "new_hazard_id": str(e.new_hazard_id) if e.new_hazard_id else None,
                 "voided": e.voided_at is not None,
                 "voided_at": e.voided_at.isoformat() if e.voided_at else None, "void_reason": e.void_reason,

@@ -14,21 +14,27 @@ the future when so declared, not before its `earliest`.
   accepted for another recorded as that one, an array's items once each, in their order);
 - `EventProperties` and `new_event` do the same for an event's declared properties
   (`app.layers.EVENT_INPUTS`): the JSON API's body extends the model with the geometry and the items
-  destroyed.
+  destroyed (`ItemsDestroyed`);
+- `read_features` and `parse_hazards` read GeoJSON features of hazards (the JSON API, the submissions).
 """
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pyproj import CRS
 
-from app.geometry import PolygonalGeometry
+from app.geometry import GeometryError, PolygonalGeometry, read_polygonal
 from app.layers import EVENT_INPUTS, HAZARD_INPUTS, Input, Property
 from app.ledger.book import NewEvent, NewHazard
+from app.ledger.devices import Device
 from app.params import EARLIEST_DATE, LATEST_DATE, CalendarDate, IsoDate
+from app.problems import Problem
+from app.settings import get_settings
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -66,6 +72,8 @@ def _field(prop: Property) -> tuple[Any, Any]:
         constraints = {"min_length": rule.min_length}
     elif prop.values:
         kind = Literal[accepted_values(prop)]
+    elif prop.type == "integer":  # a count or a measure: a JSON integer (strict: true is not 1), not negative
+        kind = Annotated[int, Field(strict=True, ge=0)]
     else:
         kind = str
         constraints = {"min_length": rule.min_length, "max_length": rule.max_length}
@@ -141,7 +149,84 @@ _TREATED = tuple((p.name, dict[Any, str](_input(p).accepts), p.type == "array") 
                  if _input(p).accepts or p.type == "array")
 
 
-def new_event(properties: BaseModel, geometry: PolygonalGeometry | None, items: dict[str, int]) -> NewEvent:
-    """The ledger's event from valid properties (an `EventProperties`, or a model that extends it)."""
+def new_event(properties: BaseModel, geometry: PolygonalGeometry | None, items: dict[str, int],
+              organisation_id: uuid.UUID | None = None, devices: list[Device] | None = None) -> NewEvent:
+    """The ledger's event from valid properties (an `EventProperties`, or a model that extends it); its
+    organisation by name (a declared property) or by its id in the State's register; the devices found
+    (app.ledger.devices), or only their counters (`items`)."""
     given = properties.model_dump()
-    return NewEvent(geometry=geometry, items=items, **{p.name: given.get(p.name) for p in EVENT_INPUTS})
+    return NewEvent(geometry=geometry, items=items, organisation_id=organisation_id, devices=devices,
+                    **{p.name: given.get(p.name) for p in EVENT_INPUTS})
+
+
+class ItemsDestroyed(BaseModel):
+    # Counts are JSON integers (strict): true is not 1, "3" is not 3.
+    model_config = ConfigDict(extra="forbid")
+    ap_mines: int = Field(0, ge=0, strict=True)
+    improvised_ap_mines: int = Field(0, ge=0, strict=True)
+    av_mines: int = Field(0, ge=0, strict=True)
+    other_eo: int = Field(0, ge=0, strict=True)
+
+
+def read_features(body: Any) -> list[Any]:
+    """The features of a GeoJSON Feature or FeatureCollection body (422 when it is neither or empty)."""
+    if not isinstance(body, dict) or body.get("type") not in ("Feature", "FeatureCollection"):
+        raise Problem(422, "The body must be a GeoJSON Feature or FeatureCollection.")
+    if body["type"] == "Feature":
+        return [body]
+    features = body.get("features")
+    if not isinstance(features, list) or not features:
+        raise Problem(422, "The FeatureCollection has no features.")
+    return features
+
+
+def parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[NewHazard]:
+    """The ledger's hazards from GeoJSON features in `crs`, all or nothing: a 422 lists every invalid feature."""
+    settings = get_settings()
+    if len(features) > settings.max_features_per_request:
+        raise Problem(413, f"{len(features)} features in one request; the limit is "
+                           f"{settings.max_features_per_request}. Split the collection or use the file import.")
+    hazards: list[NewHazard] = []
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for i, feature in enumerate(features):
+        problems: list[dict[str, str]] = []
+        external_id = None
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            errors.append({"index": i, "external_id": None, "errors": [
+                {"field": "type", "message": "each item must be a GeoJSON Feature"}]})
+            continue
+        props_raw = feature.get("properties") or {}
+        external_id = props_raw.get("external_id") if isinstance(props_raw, dict) else None
+        props = None
+        try:
+            props = HazardProperties.model_validate(props_raw)
+            external_id = props.model_dump()["external_id"]
+        except ValidationError as exc:
+            problems += [{"field": "properties." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                         for e in exc.errors()]
+        if props and external_id in seen:
+            problems.append({"field": "properties.external_id",
+                             "message": f"duplicate of feature {seen[external_id]} in this request"})
+        geometry = None
+        try:
+            geometry = read_polygonal(feature.get("geometry"), crs, repair=repair,
+                                      max_vertices=settings.max_vertices_per_geometry)
+        except GeometryError as exc:
+            problems.append({"field": exc.where, "message": exc.message})
+        if problems:
+            errors.append({"index": i, "external_id": external_id if isinstance(external_id, str) else None,
+                           "errors": problems})
+            continue
+        assert props is not None and geometry is not None  # no problems: both were read
+        seen[str(external_id)] = i
+        hazards.append(new_hazard(props, geometry))
+    if errors:
+        listed = "; ".join(
+            f"feature {e['index']}" + (f" ({e['external_id']})" if e["external_id"] else "") + ": "
+            + ", ".join(f"{p['field']}: {p['message']}" for p in e["errors"])
+            for e in errors[:10]
+        )
+        raise Problem(422, f"{len(errors)} of {len(features)} features are not valid; nothing was stored. {listed}",
+                      title="Invalid hazards", invalid_features=errors)
+    return hazards

@@ -47,6 +47,7 @@ class KeyRecord(BaseModel):
     name: str
     role: str
     state: str | None
+    organisation_id: uuid.UUID | None = None  # an operator key's organisation
     prefix: str
     created_at: Timestamp
     revoked_at: Timestamp | None
@@ -94,9 +95,11 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="Who holds the key, e.g. 'CMAA field office'")
-    role: Literal["editor", "viewer", "committee", "admin"]
+    role: Literal["editor", "viewer", "committee", "admin", "operator"]
     state: str | None = Field(None, pattern="^[A-Za-z]{3}$",
-                              description="ISO3 of the State, for editor and viewer keys only")
+                              description="ISO3 of the State, for editor, viewer and operator keys only")
+    organisation_id: uuid.UUID | None = Field(None, description="The organisation of an operator key (its State's "
+                                                                "register); operator keys only")
 
 
 @router.get("/keys", summary="The API keys (never their secrets)", dependencies=[Depends(access.admin)],
@@ -116,7 +119,7 @@ def create_key(body: KeyIn, session: Session = Depends(get_session),
                key: access.ApiKey = Depends(access.admin)) -> NewKey:
     try:
         record, secret = access.create_key(session, name=body.name, role=body.role, state_iso3=body.state,
-                                           actor=key.actor)
+                                           actor=key.actor, organisation_id=body.organisation_id)
     except access.InvalidKeyRequest as exc:
         raise Problem(422, str(exc)) from exc
     return NewKey.model_validate({**record, "key": secret})

@@ -3,7 +3,9 @@
 The HTML pages are static shells (app/web): they hold no data. Their script asks the API with the key
 kept in the browser session, so the pages follow the same access rules as every other read: the
 overview reads GET /api/v1/summary, a State's page GET /api/v1/states/{iso3}/summary, the chart and
-its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}).
+its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y});
+the review page (/dashboard/{iso3}/review) GET /api/v1/states/{iso3}/submissions and the submissions'
+approve, return and reject.
 """
 from __future__ import annotations
 
@@ -95,6 +97,14 @@ def state_page(iso3: str) -> HTMLResponse:
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
         raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM")
     return _page("state.html")
+
+
+@router.get("/dashboard/{iso3}/review", include_in_schema=False)
+def review_page(iso3: str) -> HTMLResponse:
+    """The State's submissions: the centre's review queue, or an operator's own submissions."""
+    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
+        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM/review")
+    return _page("review.html")
 
 
 def mount_static(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,8 @@ from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.geometry import GeometryError, read_polygonal
 from app.layers import Classification, HazardStatus
-from app.ledger.input import EventProperties, HazardProperties, new_event, new_hazard
+from app.ledger.devices import Device
+from app.ledger.input import EventProperties, HazardProperties, ItemsDestroyed, new_event, parse_hazards, read_features
 from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
 from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
@@ -25,19 +26,16 @@ from app.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["ledger"], route_class=JsonBodyRoute)
 
-class ItemsDestroyed(BaseModel):
-    # Counts are JSON integers (strict): true is not 1, "3" is not 3.
-    model_config = ConfigDict(extra="forbid")
-    ap_mines: int = Field(0, ge=0, strict=True)
-    improvised_ap_mines: int = Field(0, ge=0, strict=True)
-    av_mines: int = Field(0, ge=0, strict=True)
-    other_eo: int = Field(0, ge=0, strict=True)
-
-
 class EventIn(EventProperties):  # type: ignore[misc,valid-type]  # the declared properties (app.layers)
     geometry: dict[str, Any] | None = Field(
         None, description="GeoJSON Polygon/MultiPolygon; optional only for a whole-hazard reclassification")
     items_destroyed: ItemsDestroyed = Field(default_factory=lambda: ItemsDestroyed.model_validate({}))
+    organisation_id: uuid.UUID | None = Field(
+        None, description="The organisation's id in the State's register (instead of, or with, its name: a name "
+                          "the register does not know yet is added to it)")
+    devices: list[Device] | None = Field(
+        None, max_length=10_000, description="The explosive ordnance found, one by one (the counters of "
+                                             "items_destroyed are their totals)")
 
 
 class VoidIn(BaseModel):
@@ -96,68 +94,6 @@ def _hazards_body_schema() -> dict[str, Any]:
                                           "application/geo+json": {"schema": schema}}}
 
 
-def _read_features(body: Any) -> list[Any]:
-    if not isinstance(body, dict) or body.get("type") not in ("Feature", "FeatureCollection"):
-        raise Problem(422, "The body must be a GeoJSON Feature or FeatureCollection.")
-    if body["type"] == "Feature":
-        return [body]
-    features = body.get("features")
-    if not isinstance(features, list) or not features:
-        raise Problem(422, "The FeatureCollection has no features.")
-    return features
-
-
-def _parse_hazards(features: list[Any], crs: CRS, repair: bool) -> list[ledger.NewHazard]:
-    settings = get_settings()
-    if len(features) > settings.max_features_per_request:
-        raise Problem(413, f"{len(features)} features in one request; the limit is "
-                           f"{settings.max_features_per_request}. Split the collection or use the file import.")
-    hazards: list[ledger.NewHazard] = []
-    errors: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for i, feature in enumerate(features):
-        problems: list[dict[str, str]] = []
-        external_id = None
-        if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            errors.append({"index": i, "external_id": None, "errors": [
-                {"field": "type", "message": "each item must be a GeoJSON Feature"}]})
-            continue
-        props_raw = feature.get("properties") or {}
-        external_id = props_raw.get("external_id") if isinstance(props_raw, dict) else None
-        props = None
-        try:
-            props = HazardProperties.model_validate(props_raw)
-            external_id = props.model_dump()["external_id"]
-        except ValidationError as exc:
-            problems += [{"field": "properties." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                         for e in exc.errors()]
-        if props and external_id in seen:
-            problems.append({"field": "properties.external_id",
-                             "message": f"duplicate of feature {seen[external_id]} in this request"})
-        geometry = None
-        try:
-            geometry = read_polygonal(feature.get("geometry"), crs, repair=repair,
-                                      max_vertices=settings.max_vertices_per_geometry)
-        except GeometryError as exc:
-            problems.append({"field": exc.where, "message": exc.message})
-        if problems:
-            errors.append({"index": i, "external_id": external_id if isinstance(external_id, str) else None,
-                           "errors": problems})
-            continue
-        assert props is not None and geometry is not None  # no problems: both were read
-        seen[str(external_id)] = i
-        hazards.append(new_hazard(props, geometry))
-    if errors:
-        listed = "; ".join(
-            f"feature {e['index']}" + (f" ({e['external_id']})" if e["external_id"] else "") + ": "
-            + ", ".join(f"{p['field']}: {p['message']}" for p in e["errors"])
-            for e in errors[:10]
-        )
-        raise Problem(422, f"{len(errors)} of {len(features)} features are not valid; nothing was stored. {listed}",
-                      title="Invalid hazards", invalid_features=errors)
-    return hazards
-
-
 @router.post("/states/{iso3}/hazards", status_code=201, summary="Record hazardous areas (Feature or FeatureCollection)",
              response_model=HazardsRecorded,
              dependencies=[Depends(access.state_writer)], openapi_extra={"requestBody": _hazards_body_schema()},
@@ -177,7 +113,7 @@ def post_hazards(
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
-    hazards = _parse_hazards(_read_features(body), crs, repair)
+    hazards = parse_hazards(read_features(body), crs, repair)
     results = ledger.record_hazards(session, iso3.upper(), hazards, actor, clip=overlap == "clip")
     created = any(r["created"] for r in results)
     return JSONResponse({"hazards": results}, status_code=201 if created else 200)
@@ -215,7 +151,8 @@ def post_event(
         except GeometryError as exc:
             raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
                           errors=[{"field": exc.where, "message": exc.message}]) from exc
-    event = new_event(body, geometry, items=body.items_destroyed.model_dump())
+    event = new_event(body, geometry, items=body.items_destroyed.model_dump(), organisation_id=body.organisation_id,
+                      devices=body.devices)
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 

@@ -1,0 +1,29 @@
+"""Submissions: operators report, the national centre approves (the rules are in `book`).
+
+- `book`: submitting, resubmitting, approving (through the ledger, in one transaction), returning and
+  rejecting; the reads, the preview of an approval and the pending backlog;
+- `results`: the typed answers and bodies of the submission routes.
+"""
+from app.submissions.book import (
+    SubmissionFilter,
+    approve,
+    backlog,
+    decide,
+    event_geometry,
+    get,
+    hazard_report,
+    hold,
+    list_submissions,
+    preview,
+    release_report,
+    resubmit,
+    resubmitted_report,
+    review,
+    submit,
+)
+
+__all__ = [
+    "SubmissionFilter", "approve", "backlog", "decide", "event_geometry", "get", "hazard_report", "hold",
+    "list_submissions",
+    "preview", "release_report", "resubmit", "resubmitted_report", "review", "submit",
+]

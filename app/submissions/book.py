@@ -1,0 +1,463 @@
+"""Submissions and their review: what operators report is held here, out of the ledger, until the
+national centre approves it.
+
+Rules (issue 15; IMAS 05.10: information is validated before it is used):
+- A submission holds one report: `hazard` (a new hazard, from non-technical survey), `release` (a
+  land-release report for one hazard: cancellation, reduction, clearance, reclassification) or
+  `batch` (hazards from a file, read and checked as the file import reads and checks them). It is
+  checked on arrival with the rules of the JSON API and the import (its properties, its geometry);
+  what it says is stored in the submission (its polygons in WGS84), never in the ledger.
+- States: `submitted` -> `approved` | `rejected` (a reason is required) | `returned` (with comments
+  for the operator, who resubmits it: `returned` -> `submitted`, its revision one more, every
+  revision's content kept in its history). Only a `submitted` submission is reviewed.
+- Nothing of a submission reaches the ledger, the layers, the tiles, the exports or the summaries
+  before its approval. Approval applies it with the ledger's own writes (`app.ledger`: every rule of
+  the ledger: clipping, back-dating and replay, overlap refusal) and marks it approved in one
+  transaction: when the ledger refuses, its 409/422 says what to fix and the submission stays
+  `submitted`, unchanged.
+- Reconciliation at approval: a submitted hazard is approved as a new hazard, or linked to an
+  existing hazard of the State, its polygon then becoming an event of the kind the reviewer chooses
+  on that hazard.
+- Every transition records who and when on the record (`submitted_by`, `reviewed_by`,
+  `approved_by`, `approved_at`) and in the audit log; the ledger's own audit entries name the
+  approving reviewer as their writer.
+- An operator's submission is its organisation's; an editor (or admin) may submit too, as the
+  national centre's own data entry: that submission is approved at once, in the same transaction,
+  audited as such (`direct`), and when the ledger refuses it nothing is stored.
+- What approving would change (the new hazards' area after clipping, the land released, the
+  overlaps or the rule that would refuse it) is computed by applying it in a transaction that is
+  rolled back.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from pyproj import CRS
+from shapely.geometry import mapping
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import audit, database, ledger
+from app.committee.results import PendingSubmissions
+from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
+from app.ledger.input import HazardProperties, new_event, new_hazard, parse_hazards, read_features
+from app.problems import Problem
+from app.settings import get_settings
+from app.submissions.results import (
+    Approval,
+    Preview,
+    ReleaseReport,
+    Step,
+    SubmissionCollection,
+    SubmissionFeature,
+    SubmissionProperties,
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A checked report, ready to be held in a submission."""
+
+    kind: str  # hazard, release, batch
+    content: dict[str, Any]
+    polygons: list[PolygonalGeometry]
+    date_of_information: date | None
+    hazard_id: uuid.UUID | None = None
+
+
+# --- the reports, checked on arrival -------------------------------------------------------------
+def _hazard_content(hazard: ledger.NewHazard) -> dict[str, Any]:
+    """A checked hazard as a submission holds it: its declared inputs (app.layers) and its polygon in WGS84."""
+    return {"properties": json.loads(json.dumps(hazard.properties, default=str)),  # dates as YYYY-MM-DD
+            "geometry": mapping(hazard.geometry.geometry)}
+
+
+def hazard_report(hazards: list[ledger.NewHazard], file: str | None = None) -> Report:
+    """A report of hazards checked by the JSON API's or the import's rules: one hazard, or a batch."""
+    kind = "hazard" if len(hazards) == 1 and file is None else "batch"
+    content: dict[str, Any] = {"hazards": [_hazard_content(h) for h in hazards]}
+    if file is not None:
+        content["file"] = file
+    dates = [h.date_of_information for h in hazards if h.date_of_information]
+    return Report(kind=kind, content=content, polygons=[h.geometry for h in hazards],
+                  date_of_information=max(dates) if dates else None)
+
+
+def release_report(hazard_id: uuid.UUID, report: ReleaseReport, geometry: PolygonalGeometry | None) -> Report:
+    if geometry is None and report.kind != "reclassification":
+        raise Problem(422, f"A {report.kind} needs the geometry of the land it released.")
+    content = {"event": report.model_dump(mode="json", exclude={"geometry", "organisation_id"}),
+               "geometry": mapping(geometry.geometry) if geometry else None}
+    return Report(kind="release", content=content, polygons=[geometry] if geometry else [],
+                  date_of_information=report.date, hazard_id=hazard_id)
+
+
+def _stored_geometry(geojson: dict[str, Any]) -> PolygonalGeometry:
+    return read_polygonal(geojson, WGS84, max_vertices=get_settings().max_vertices_per_geometry)
+
+
+def _stored_hazards(content: dict[str, Any]) -> list[ledger.NewHazard]:
+    return [new_hazard(HazardProperties.model_validate(f["properties"]), _stored_geometry(f["geometry"]))
+            for f in content["hazards"]]
+
+
+def _stored_event(content: dict[str, Any], organisation_id: uuid.UUID | None) -> ledger.NewEvent:
+    report = ReleaseReport.model_validate(content["event"])
+    geometry = _stored_geometry(content["geometry"]) if content["geometry"] else None
+    return new_event(report, geometry, report.items_destroyed.model_dump(), organisation_id=organisation_id,
+                     devices=report.devices)
+
+
+# --- transactions ---------------------------------------------------------------------------------
+@contextmanager
+def _transaction(keep: bool) -> Iterator[Session]:
+    """A session whose commits (the ledger commits after each write) are savepoints of one transaction,
+    committed at the end when `keep`, else rolled back; rolled back whenever an exception leaves it."""
+    with database.get_engine().connect() as conn:
+        outer = conn.begin()
+        try:
+            with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+                yield session
+                if keep:
+                    session.commit()
+            if keep:
+                outer.commit()
+            else:
+                outer.rollback()
+        except BaseException:
+            outer.rollback()
+            raise
+
+
+def _history(session: Session, submission_id: uuid.UUID, action: str, status: str, actor: audit.Actor,
+             comment: str | None = None, content: dict[str, Any] | None = None) -> None:
+    session.execute(
+        text("INSERT INTO submission_history (submission_id, revision, action, status, actor, key_id, comment, "
+             "content) SELECT id, revision, :action, :status, :actor, :key_id, :comment, CAST(:content AS jsonb) "
+             "FROM submissions WHERE id = :id"),
+        {"id": submission_id, "action": action, "status": status, "actor": actor.name, "key_id": actor.key_id,
+         "comment": comment, "content": json.dumps(content) if content is not None else None},
+    )
+
+
+_GEOMETRY = ("(SELECT ST_Multi(ST_CollectionExtract(ST_Union(ST_GeomFromWKB(w, 4326)), 3)) "
+             "FROM unnest(CAST(:wkbs AS bytea[])) w)")
+
+
+def _geometry_params(report: Report) -> dict[str, Any]:
+    return {"wkbs": [p.geometry.wkb for p in report.polygons] or None}
+
+
+# --- submitting ------------------------------------------------------------------------------------
+def hold(session: Session, iso3: str, report: Report, actor: audit.Actor, *,
+         organisation_id: uuid.UUID | None, direct: bool = False) -> uuid.UUID:
+    """Hold the report in a new submission, in `session` (not committed); its id."""
+    ledger.require_state(session, iso3)
+    if organisation_id is not None:
+        registered = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
+                                     {"id": organisation_id}).scalar()
+        if registered != iso3:
+            raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
+                               f"GET /api/v1/states/{iso3}/organisations.")
+    submission_id: uuid.UUID = session.execute(
+        text(f"""
+            WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
+            INSERT INTO submissions (state_iso3, organisation_id, kind, hazard_id, content, geom, area_m2,
+                feature_count, date_of_information, submitted_by, submitted_key_id, submitted_at)
+            SELECT :iso3, :organisation_id, :kind, :hazard_id, CAST(:content AS jsonb), g.geom,
+                   {sql_area('g.geom')}, :features, :date_of_information, :actor, :key_id, clock_timestamp()
+            FROM g RETURNING id
+        """),
+        {"iso3": iso3, "organisation_id": organisation_id, "kind": report.kind, "hazard_id": report.hazard_id,
+         "content": json.dumps(report.content), "features": max(len(report.polygons), 1),
+         "date_of_information": report.date_of_information, "actor": actor.name, "key_id": actor.key_id,
+         **_geometry_params(report)},
+    ).scalar_one()
+    _history(session, submission_id, "submit", "submitted", actor, content=report.content)
+    audit.record(session, actor, state_iso3=iso3, table="submissions", row_id=submission_id, action="submit",
+                 detail={"kind": report.kind, "organisation_id": str(organisation_id) if organisation_id else None,
+                         "direct": direct})
+    return submission_id
+
+
+def submit(iso3: str, report: Report, actor: audit.Actor, *, organisation_id: uuid.UUID | None,
+           direct: bool) -> SubmissionFeature:
+    """Hold the report in a new submission; with `direct` (the centre's own entry) approve it at once, in the
+    same transaction."""
+    with _transaction(keep=True) as session:
+        submission_id = hold(session, iso3, report, actor, organisation_id=organisation_id, direct=direct)
+        if direct:
+            _approve(session, submission_id, Approval.model_validate({}), actor, direct=True)
+    return get(submission_id, preview=False)
+
+
+def resubmit(submission_id: uuid.UUID, report: Report, actor: audit.Actor) -> SubmissionFeature:
+    """A returned submission, corrected: submitted again as its next revision (the earlier ones stay in its
+    history)."""
+    with _transaction(keep=True) as session:
+        current = _locked(session, submission_id)
+        if current.status != "returned":
+            raise Problem(409, f"The submission is {current.status}: only a submission returned for correction "
+                               "is submitted again.")
+        if report.kind != current.kind and {report.kind, current.kind} != {"hazard", "batch"}:
+            raise Problem(422, f"The submission is a {current.kind} report: resubmit a {current.kind} report.")
+        if report.kind == "release" and report.hazard_id != current.hazard_id:
+            raise Problem(422, f"The submission reports on hazard {current.hazard_id}: resubmit it for that hazard.")
+        session.execute(
+            text(f"""
+                WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
+                UPDATE submissions SET kind = :kind, content = CAST(:content AS jsonb), geom = g.geom,
+                    area_m2 = {sql_area('g.geom')}, feature_count = :features,
+                    date_of_information = :date_of_information, status = 'submitted', revision = revision + 1,
+                    submitted_by = :actor, submitted_key_id = :key_id, submitted_at = clock_timestamp()
+                FROM g WHERE id = :id
+            """),
+            {"id": submission_id, "kind": report.kind, "content": json.dumps(report.content),
+             "features": max(len(report.polygons), 1), "date_of_information": report.date_of_information,
+             "actor": actor.name, "key_id": actor.key_id, **_geometry_params(report)},
+        )
+        _history(session, submission_id, "resubmit", "submitted", actor, content=report.content)
+        audit.record(session, actor, state_iso3=current.state_iso3, table="submissions", row_id=submission_id,
+                     action="resubmit", detail={"revision": current.revision + 1})
+    return get(submission_id, preview=False)
+
+
+# --- reviewing -------------------------------------------------------------------------------------
+def _locked(session: Session, submission_id: uuid.UUID) -> Any:
+    row = session.execute(
+        text("SELECT id, state_iso3, organisation_id, kind, status, hazard_id, content, revision, submitted_by "
+             "FROM submissions WHERE id = :id FOR UPDATE"), {"id": submission_id},
+    ).one_or_none()
+    if row is None:
+        raise Problem(404, f"No submission with id {submission_id}")
+    return row
+
+
+def _require_submitted(row: Any) -> None:
+    if row.status != "submitted":
+        raise Problem(409, f"The submission is {row.status}: only a submitted submission is reviewed"
+                           + (" (the operator resubmits a returned one)." if row.status == "returned" else "."))
+
+
+def _apply(session: Session, row: Any, approval: Approval, actor: audit.Actor) -> dict[str, Any]:
+    """Apply the submission to the ledger with the ledger's own writes; what they answered."""
+    if row.kind == "release":
+        event = ledger.record_event(session, row.hazard_id, _stored_event(row.content, row.organisation_id), actor)
+        return {"events": [event]}
+    hazards = _stored_hazards(row.content)
+    if approval.reconcile == "link":
+        if approval.hazard_id is None or approval.event_kind is None:
+            raise Problem(422, "reconcile=link needs the existing hazard (hazard_id) and the event its polygon "
+                               "becomes (event_kind).")
+        if len(hazards) != 1:
+            raise Problem(422, f"A batch of {len(hazards)} hazards is approved as new hazards: link a single "
+                               "hazard's submission.")
+        target = session.execute(text("SELECT state_iso3 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL"),
+                                 {"id": approval.hazard_id}).scalar()
+        if target != row.state_iso3:
+            raise Problem(422, f"No hazard {approval.hazard_id} in {row.state_iso3} to link the submission to.")
+        (hazard,) = hazards
+        event = ledger.record_event(session, approval.hazard_id, ledger.NewEvent(
+            kind=approval.event_kind, date=approval.date or hazard.recorded_on, geometry=hazard.geometry,
+            organisation_id=row.organisation_id), actor)
+        return {"linked_to": str(approval.hazard_id), "events": [event]}
+    recorded = ledger.record_hazards(session, row.state_iso3, hazards, actor, clip=approval.overlap == "clip")
+    created = [r["id"] for r in recorded if r["created"]]
+    if row.organisation_id is not None and created:  # the reporting organisation
+        session.execute(text("UPDATE hazardous_areas SET organisation_id = :org WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                        {"org": row.organisation_id, "ids": created})
+    return {"hazards": recorded}
+
+
+def _approve(session: Session, submission_id: uuid.UUID, approval: Approval, actor: audit.Actor,
+             direct: bool = False) -> None:
+    row = _locked(session, submission_id)
+    _require_submitted(row)
+    applied = _apply(session, row, approval, actor)
+    session.execute(
+        text("UPDATE submissions SET status = 'approved', applied = CAST(:applied AS jsonb), reviewed_by = :actor, "
+             "reviewed_key_id = :key_id, reviewed_at = now(), approved_by = :actor, approved_at = now(), "
+             "comment = NULL WHERE id = :id"),
+        {"id": submission_id, "applied": json.dumps(applied), "actor": actor.name, "key_id": actor.key_id},
+    )
+    _history(session, submission_id, "approve", "approved", actor,
+             comment="recorded directly by the national centre" if direct else None)
+    audit.record(session, actor, state_iso3=row.state_iso3, table="submissions", row_id=submission_id,
+                 action="approve", detail={"kind": row.kind, "revision": row.revision, "submitted_by": row.submitted_by,
+                                           "reconcile": approval.reconcile, "direct": direct, "applied": applied})
+
+
+def approve(submission_id: uuid.UUID, approval: Approval, actor: audit.Actor) -> SubmissionFeature:
+    """Apply the submission to the ledger and mark it approved, in one transaction (all or nothing)."""
+    with _transaction(keep=True) as session:
+        _approve(session, submission_id, approval, actor)
+    return get(submission_id, preview=False)
+
+
+def decide(session: Session, submission_id: uuid.UUID, action: str, comment: str, actor: audit.Actor) -> None:
+    """Reject the submission (`reject`, with its reason) or return it for correction (`return`, with
+    comments), in `session` (not committed)."""
+    status = {"reject": "rejected", "return": "returned"}[action]
+    row = _locked(session, submission_id)
+    _require_submitted(row)
+    session.execute(
+        text("UPDATE submissions SET status = :status, comment = :comment, reviewed_by = :actor, "
+             "reviewed_key_id = :key_id, reviewed_at = now() WHERE id = :id"),
+        {"id": submission_id, "status": status, "comment": comment, "actor": actor.name, "key_id": actor.key_id},
+    )
+    _history(session, submission_id, action, status, actor, comment=comment)
+    audit.record(session, actor, state_iso3=row.state_iso3, table="submissions", row_id=submission_id,
+                 action=action, detail={"revision": row.revision, "comment": comment})
+
+
+def review(session: Session, submission_id: uuid.UUID, action: str, comment: str,
+           actor: audit.Actor) -> SubmissionFeature:
+    """Reject or return the submission (see `decide`)."""
+    decide(session, submission_id, action, comment, actor)
+    session.commit()
+    return get(submission_id, preview=False)
+
+
+def preview(submission_id: uuid.UUID, approval: Approval | None = None) -> Preview:
+    """What approving the submission (as new, unless `approval` says otherwise) would change, written in a
+    transaction that is rolled back."""
+    with _transaction(keep=False) as session:
+        row = _locked(session, submission_id)
+        try:
+            applied = _apply(session, row, approval or Approval.model_validate({}), audit.Actor(name="preview"))
+        except Problem as problem:
+            return Preview(approvable=False, problem={"status": problem.status, "detail": problem.detail,
+                                                      **problem.extra})
+    hazards = applied.get("hazards", [])
+    events = applied.get("events", [])
+    return Preview(approvable=True, hazards_created=sum(1 for h in hazards if h["created"]),
+                   created_area_m2=sum(h["baseline_area_m2"] for h in hazards if h["created"]),
+                   released_area_m2=sum(e["released_area_m2"] for e in events if e["kind"] != "reclassification"),
+                   hazards=hazards, events=events)
+
+
+# --- reads -----------------------------------------------------------------------------------------
+_SELECT = """
+    SELECT s.id, s.state_iso3, s.kind, s.status, s.organisation_id, o.name AS organisation, s.hazard_id, s.revision,
+           s.feature_count, s.area_m2, s.date_of_information, s.submitted_by, s.submitted_at, s.reviewed_by,
+           s.reviewed_at, s.approved_by, s.approved_at, s.comment, s.content, s.applied,
+           ST_AsGeoJSON(s.geom, 8)::json AS geometry
+    FROM submissions s LEFT JOIN organisations o ON o.id = s.organisation_id
+"""
+
+
+def _feature(row: Any, preview_it: bool, history: list[Step] | None = None) -> SubmissionFeature:
+    values = dict(row._mapping)
+    geometry = values.pop("geometry")
+    values["state"] = values.pop("state_iso3")
+    submission_id = values.pop("id")
+    properties = SubmissionProperties(
+        **values, history=history, preview=preview(submission_id) if preview_it and row.status == "submitted" else None)
+    return SubmissionFeature(id=submission_id, geometry=geometry, properties=properties)
+
+
+def get(submission_id: uuid.UUID, *, preview: bool = True) -> SubmissionFeature:
+    """One submission with its history (and, while it awaits review, what approving it would change)."""
+    with database.session() as session:
+        row = session.execute(text(f"{_SELECT} WHERE s.id = :id"), {"id": submission_id}).one_or_none()
+        if row is None:
+            raise Problem(404, f"No submission with id {submission_id}")
+        steps = [Step.model_validate(dict(r._mapping)) for r in session.execute(
+            text("SELECT revision, action, status, at, actor, key_id, comment, content FROM submission_history "
+                 "WHERE submission_id = :id ORDER BY id"), {"id": submission_id})]
+    return _feature(row, preview, steps)
+
+
+@dataclass(frozen=True)
+class SubmissionFilter:
+    status: str | None = None
+    organisation_id: uuid.UUID | None = None
+    kind: str | None = None
+    submitted_from: date | None = None
+    submitted_to: date | None = None
+    hazard_id: uuid.UUID | None = None
+
+
+def list_submissions(session: Session, iso3: str, where: SubmissionFilter, *, limit: int, offset: int,
+                     with_preview: bool) -> SubmissionCollection:
+    """A page of the State's submissions, oldest first (the order of a review queue)."""
+    ledger.require_state(session, iso3)
+    conditions = ["s.state_iso3 = :iso3"]
+    params: dict[str, Any] = {"iso3": iso3, "limit": limit, "offset": offset}
+    for name in ("status", "organisation_id", "kind", "hazard_id"):
+        if getattr(where, name) is not None:
+            conditions.append(f"s.{name} = :{name}")
+            params[name] = getattr(where, name)
+    if where.submitted_from is not None:
+        conditions.append("s.submitted_at >= CAST(:submitted_from AS date)")
+        params["submitted_from"] = where.submitted_from
+    if where.submitted_to is not None:
+        conditions.append("s.submitted_at < CAST(:submitted_to AS date) + 1")
+        params["submitted_to"] = where.submitted_to
+    condition = " AND ".join(conditions)
+    matched = session.execute(text(f"SELECT count(*) FROM submissions s WHERE {condition}"), params).scalar_one()
+    rows = session.execute(text(f"{_SELECT} WHERE {condition} ORDER BY s.submitted_at, s.id LIMIT :limit "
+                                "OFFSET :offset"), params).all()
+    session.rollback()  # each preview is a transaction of its own
+    features = [_feature(row, with_preview) for row in rows]  # each preview a rolled-back transaction
+    return SubmissionCollection(features=features, numberMatched=matched, numberReturned=len(features))
+
+
+def backlog(session: Session, states: list[str] | None = None) -> dict[str, list[PendingSubmissions]]:
+    """Per State, the submissions not approved yet (submitted, or returned for correction), per kind:
+    how many and their area (a hazard's submitted area; a land-release report's land of its hazard that
+    remains now, what it claims to release)."""
+    rows = session.execute(
+        text(f"""
+            SELECT s.state_iso3, s.kind, count(*) AS submissions,
+                   COALESCE(sum(CASE WHEN s.kind = 'release'
+                                     THEN {sql_area(sql_intersection('s.geom', 'h.remaining_geom'))}
+                                     ELSE s.area_m2 END), 0) AS area_m2
+            FROM submissions s LEFT JOIN hazardous_areas h ON h.id = s.hazard_id
+            WHERE s.status IN ('submitted', 'returned')
+              AND (CAST(:states AS text[]) IS NULL OR s.state_iso3 = ANY(CAST(:states AS text[])))
+            GROUP BY s.state_iso3, s.kind ORDER BY s.state_iso3, s.kind
+        """),
+        {"states": states},
+    )
+    result: dict[str, list[PendingSubmissions]] = {}
+    for row in rows:
+        result.setdefault(row.state_iso3, []).append(
+            PendingSubmissions(kind=row.kind, count=row.submissions, area_m2=row.area_m2))
+    return result
+
+
+def resubmitted_report(session: Session, submission_id: uuid.UUID, body: Any, crs: CRS, repair: bool) -> Report:
+    """The corrected report of a returned submission, checked as its kind is on arrival: hazards as GeoJSON
+    features, a land-release report as its event."""
+    row = session.execute(text("SELECT kind, hazard_id FROM submissions WHERE id = :id"),
+                          {"id": submission_id}).one_or_none()
+    if row is None:
+        raise Problem(404, f"No submission with id {submission_id}")
+    if row.kind != "release":
+        return hazard_report(parse_hazards(read_features(body), crs, repair))
+    try:
+        report = ReleaseReport.model_validate(body)
+    except ValidationError as exc:
+        errors = [{"field": "body/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise Problem(422, "The land-release report is not valid: "
+                           + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from exc
+    return release_report(row.hazard_id, report, event_geometry(report.geometry, crs))
+
+
+def event_geometry(geojson: dict[str, Any] | None, crs: CRS) -> PolygonalGeometry | None:
+    """A land-release report's polygon, checked as the ledger's JSON API checks an event's."""
+    if geojson is None:
+        return None
+    try:
+        return read_polygonal(geojson, crs, max_vertices=get_settings().max_vertices_per_geometry)
+    except GeometryError as exc:
+        raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
+                      errors=[{"field": exc.where, "message": exc.message}]) from exc

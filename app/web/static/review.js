@@ -1,0 +1,198 @@
+/* A State's submissions: the review queue of the national centre (approve, return, reject), or an operator's
+   own submissions and their states (the API narrows the list to the key's organisation). */
+"use strict";
+
+(() => {
+  const iso3 = window.location.pathname.split("/").filter(Boolean)[1].toUpperCase();
+  const COLOURS = { submitted: "#1f6fd1", remaining: "#d0021b" };
+  const EMPTY = { type: "FeatureCollection", features: [] };
+  let map = null;
+  let mapReady = null;
+  let submissions = [];
+  let selected = null;
+
+  function m2(value) {
+    return value === null || value === undefined ? "–"
+      : `${Math.round(value).toLocaleString("en-GB")} m²`;
+  }
+
+  function ensureMap() {
+    if (mapReady) return mapReady;
+    mapReady = new Promise((resolve) => {
+      map = new maplibregl.Map({
+        container: "map",
+        attributionControl: false,
+        style: {
+          version: 8,
+          sources: { remaining: { type: "geojson", data: EMPTY }, submitted: { type: "geojson", data: EMPTY } },
+          layers: [
+            { id: "background", type: "background", paint: { "background-color": "#eef1ec" } },
+            { id: "remaining-fill", type: "fill", source: "remaining",
+              paint: { "fill-color": COLOURS.remaining, "fill-opacity": 0.45 } },
+            { id: "submitted-fill", type: "fill", source: "submitted",
+              paint: { "fill-color": COLOURS.submitted, "fill-opacity": 0.45 } },
+            { id: "submitted-outline", type: "line", source: "submitted",
+              paint: { "line-color": COLOURS.submitted, "line-width": 2 } },
+          ],
+        },
+        center: [0, 0],
+        zoom: 1,
+      });
+      map.addControl(new maplibregl.ScaleControl());
+      map.on("load", () => resolve(map));
+    });
+    return mapReady;
+  }
+
+  function bounds(geometries) {
+    let box = null;
+    const visit = (coordinates) => {
+      if (typeof coordinates[0] === "number") {
+        const [x, y] = coordinates;
+        box = box ? [Math.min(box[0], x), Math.min(box[1], y), Math.max(box[2], x), Math.max(box[3], y)] : [x, y, x, y];
+      } else {
+        coordinates.forEach(visit);
+      }
+    };
+    geometries.filter(Boolean).forEach((g) => visit(g.coordinates));
+    return box;
+  }
+
+  async function showOnMap(submission) {
+    const element = document.getElementById("map");
+    element.dataset.state = "loading";
+    await ensureMap();
+    let remaining = null;
+    if (submission.properties.hazard_id) {
+      const hazard = await Dashboard.getJSON(`/api/v1/hazards/${submission.properties.hazard_id}`);
+      remaining = hazard.geometry;
+    }
+    const feature = (geometry) => (geometry ? { type: "Feature", properties: {}, geometry } : null);
+    map.getSource("submitted").setData({ type: "FeatureCollection", features: [feature(submission.geometry)].filter(Boolean) });
+    map.getSource("remaining").setData({ type: "FeatureCollection", features: [feature(remaining)].filter(Boolean) });
+    const box = bounds([submission.geometry, remaining]);
+    if (box) map.fitBounds([[box[0], box[1]], [box[2], box[3]]], { padding: 40, maxZoom: 17, duration: 0 });
+    map.once("idle", () => {
+      element.dataset.submitted = String(map.queryRenderedFeatures({ layers: ["submitted-fill"] }).length > 0);
+      element.dataset.remaining = String(map.queryRenderedFeatures({ layers: ["remaining-fill"] }).length > 0);
+      element.dataset.state = "idle";
+    });
+  }
+
+  function describe(submission) {
+    const p = submission.properties;
+    const rows = [
+      ["Kind", p.kind === "release" ? `land-release report (${p.content.event.kind} of ${p.content.event.date})`
+        : p.kind === "batch" ? `${p.feature_count} hazards from ${p.content.file || "a collection"}` : "new hazard"],
+      ["Organisation", p.organisation || "–"],
+      ["Status", `${p.status} (revision ${p.revision})`],
+      ["Submitted", `${p.submitted_at.slice(0, 16).replace("T", " ")} by ${p.submitted_by}`],
+      ["Submitted area", m2(p.area_m2)],
+    ];
+    if (p.reviewed_by) rows.push(["Reviewed", `${p.reviewed_at.slice(0, 16).replace("T", " ")} by ${p.reviewed_by}`]);
+    if (p.comment) rows.push(["Comment", p.comment]);
+    if (p.preview) {
+      const v = p.preview;
+      const changes = [];
+      if (v.hazards_created) changes.push(`add ${v.hazards_created} hazard(s), ${m2(v.created_area_m2)}`);
+      if (v.events.length) changes.push(`release ${m2(v.released_area_m2)}`);
+      rows.push(["Approving would", v.approvable ? (changes.join("; ") || "change nothing")
+        : `be refused: ${v.problem.detail}`]);
+    }
+    const list = document.getElementById("details");
+    list.replaceChildren();
+    for (const [term, value] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      list.append(dt, dd);
+    }
+    list.dataset.approvable = String(Boolean(p.preview && p.preview.approvable));
+  }
+
+  async function select(submission) {
+    selected = submission;
+    document.querySelectorAll("#queue li").forEach((li) => li.classList.toggle("selected", li.dataset.id === submission.id));
+    const p = submission.properties;
+    document.getElementById("selected-title").textContent =
+      `${p.organisation || "The national centre"}: ${p.kind === "hazard" ? (p.content.hazards[0].properties.external_id) : p.kind}`;
+    describe(submission);
+    const form = document.getElementById("review-form");
+    form.hidden = p.status !== "submitted";
+    document.getElementById("review-result").textContent = "";
+    await showOnMap(submission);
+  }
+
+  function renderQueue() {
+    const queue = document.getElementById("queue");
+    queue.replaceChildren();
+    for (const submission of submissions) {
+      const p = submission.properties;
+      const li = document.createElement("li");
+      li.dataset.id = submission.id;
+      li.dataset.status = p.status;
+      li.tabIndex = 0;
+      const what = p.kind === "release" ? `${p.content.event.kind} report` : p.kind === "batch" ? "batch of hazards" : "new hazard";
+      li.textContent = `${p.organisation || "national centre"} · ${what} · ${p.status} · ${p.submitted_at.slice(0, 10)}`;
+      li.addEventListener("click", () => select(submission));
+      queue.append(li);
+    }
+    queue.dataset.count = String(submissions.length);
+    if (!submissions.length) {
+      const li = document.createElement("li");
+      li.textContent = "No submissions with this status.";
+      queue.append(li);
+    }
+  }
+
+  async function review(action) {
+    if (!selected) return;
+    const comment = document.getElementById("comment").value.trim();
+    const result = document.getElementById("review-result");
+    const body = action === "approve" ? {} : { comment };
+    const response = await fetch(`/api/v1/submissions/${selected.id}/${action}`, {
+      method: "POST", headers: { ...Dashboard.authHeaders(), "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    if (!response.ok) {
+      result.textContent = answer.detail || response.statusText;
+      result.classList.add("error");
+      result.dataset.outcome = "refused";
+      return;
+    }
+    result.classList.remove("error");
+    result.textContent = `The submission is ${answer.properties.status}.`;
+    result.dataset.outcome = answer.properties.status;
+    await load(answer.id);
+  }
+
+  async function load(keep) {
+    Dashboard.setStatus("Loading…");
+    try {
+      const status = document.getElementById("status-filter").value;
+      const query = new URLSearchParams(status ? { status } : {});
+      const [page, summary] = await Promise.all([
+        Dashboard.getJSON(`/api/v1/states/${iso3}/submissions?${query}`),
+        Dashboard.getJSON(`/api/v1/states/${iso3}/summary`),
+      ]);
+      document.getElementById("state-name").textContent = `${summary.name} (${summary.state})`;
+      submissions = page.features;
+      renderQueue();
+      Dashboard.setStatus("");
+      const again = submissions.find((s) => s.id === keep) || submissions[0];
+      if (again) await select(again);
+      document.body.dataset.loaded = "true";
+    } catch (error) {
+      Dashboard.showFailure(error);
+      document.body.dataset.loaded = "error";
+    }
+  }
+
+  document.getElementById("filter-form").addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  document.querySelectorAll("#review-form [data-action]").forEach((button) =>
+    button.addEventListener("click", () => review(button.dataset.action)));
+  Dashboard.renderKeyBox(load);
+  load();
+})();
