@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from app.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.geometry import sql_extent
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
-from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_output_geometry
+from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_geojson_geometry
 from app.problems import Problem
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def _event_feature_geometry(query: ItemsQuery) -> str:
     # land it reclassified (what remained of the hazard then); for an event that released nothing (an
     # earlier-dated event had released its land) the polygon it was recorded with.
     def geojson(expr: str) -> str:
-        return f"ST_AsGeoJSON({sql_output_geometry(expr, query.crs)}, {query.crs.digits})::json"
+        return sql_geojson_geometry(expr, query.crs)
 
     return f"""CASE WHEN {whole_reclassification_sql('f')} THEN {geojson(reclassified_land_sql('f'))}
                          WHEN f.released_geom IS NULL OR ST_IsEmpty(f.released_geom) THEN {geojson('f.submitted_geom')}

@@ -10,7 +10,8 @@ from app.params import ISO3_PATTERN
 
 
 def _as_openapi_30(node: Any) -> Any:
-    """Rewrite the few OpenAPI 3.1 spellings FastAPI uses (null in anyOf, examples lists) as 3.0."""
+    """Rewrite the few OpenAPI 3.1 spellings FastAPI uses (null in anyOf, examples lists, const, numeric
+    exclusive bounds, contentMediaType of an uploaded file) as 3.0."""
     if isinstance(node, list):
         return [_as_openapi_30(n) for n in node]
     if not isinstance(node, dict):
@@ -38,6 +39,9 @@ def _as_openapi_30(node: Any) -> Any:
         examples = out.pop("examples")
         if examples:
             out["example"] = examples[0]
+    if "contentMediaType" in out:  # an uploaded file: 3.0 says `format: binary`
+        out.pop("contentMediaType")
+        out["format"] = "binary"
     if "const" in out:
         out["enum"] = [out.pop("const")]
     for key in ("exclusiveMinimum", "exclusiveMaximum"):
@@ -51,6 +55,10 @@ def _as_openapi_30(node: Any) -> Any:
 def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     converted = _as_openapi_30(document)
     converted["openapi"] = "3.0.3"
+    info = converted.get("info", {})
+    summary = info.pop("summary", None)  # 3.1 only: 3.0 has the description
+    if summary and not info.get("description"):
+        info["description"] = summary
     converted.pop("jsonSchemaDialect", None)
     converted.pop("webhooks", None)
     return converted
@@ -63,8 +71,8 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
                 **extra}
 
     return [
-        q("limit", f"Features per page (default {DEFAULT_LIMIT}; a larger value than the maximum is served as "
-                   "the maximum)", {"type": "integer", "minimum": 1, "maximum": max_limit(),
+        q("limit", f"Features per page (default {DEFAULT_LIMIT}, at most {max_limit()}: follow the next links "
+                   "for more)", {"type": "integer", "minimum": 1, "maximum": max_limit(),
                                     "default": DEFAULT_LIMIT}, style="form", explode=False),
         q("offset", "Features to skip (the next/prev links carry it)", {"type": "integer", "minimum": 0,
                                                                           "default": 0}),

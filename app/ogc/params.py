@@ -1,12 +1,15 @@
 """The parameters of the OGC items and tiles requests, read and checked: a 400 names the first bad one."""
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from pyproj import Transformer
+from pyproj.exceptions import ProjError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -14,7 +17,7 @@ from app.geometry import CRSNotKnown, parse_crs
 from app.layers import EVENT_KINDS
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
 from app.ogc.collections import COLLECTIONS, Collection
-from app.ogc.crs import CRS84, CRS84_SPELLINGS, CRS84_URI, EPSG_URI, OutputCrs
+from app.ogc.crs import COLLECTION_CRS, CRS84, CRS84_SPELLINGS, CRS84_URI, EPSG_URI, OutputCrs, listed_crs
 from app.params import ISO3_PATTERN
 from app.problems import Problem
 from app.settings import get_settings
@@ -36,24 +39,27 @@ def bad_parameter(name: str, reason: str) -> Problem:
 
 
 def read_crs(name: str, value: str | None, conn: Connection) -> OutputCrs:
-    """CRS84 (lon/lat) by default; an EPSG code in its own axis order (EPSG:4326 is lat/lon)."""
+    """CRS84 (lon/lat) by default; a listed EPSG CRS in its own axis order (EPSG:4326 is lat/lon). A CRS
+    the collections do not list is a 400 (OGC API - Features Part 2), even one PROJ knows."""
     if value is None or value.strip() == "":
         return CRS84
     if value.strip().lower() in CRS84_SPELLINGS:
         return CRS84
+    offered = f"the collections offer {CRS84_URI} and EPSG codes as {EPSG_URI.format(code='<code>')} (their `crs` list)"
     try:
         crs = parse_crs(value)
     except CRSNotKnown as exc:
-        raise bad_parameter(name, f"{exc}; use {CRS84_URI} or {EPSG_URI.format(code='<code>')}") from exc
+        raise bad_parameter(name, f"{exc}; {offered}") from exc
     code = crs.to_epsg()
-    if code is None:
-        raise bad_parameter(name, f"'{value}' has no EPSG code")
+    listed = listed_crs(code) if code is not None else None
+    if listed is None:
+        raise bad_parameter(name, f"'{value}' is not a CRS of these collections; {offered}: "
+                                  f"{', '.join(f'EPSG:{c}' for c in COLLECTION_CRS)}")
     known = conn.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"),
-                         {"srid": code}).scalar_one()
+                         {"srid": listed.srid}).scalar_one()
     if not known:
-        raise bad_parameter(name, f"EPSG:{code} is not a CRS the database can transform to")
-    north_first = bool(crs.axis_info) and crs.axis_info[0].direction.lower() in ("north", "south")
-    return OutputCrs(code, EPSG_URI.format(code=code), north_first)
+        raise bad_parameter(name, f"EPSG:{listed.srid} is not a CRS the database can transform to")
+    return listed
 
 
 @dataclass
@@ -147,7 +153,25 @@ def read_bbox(value: str, crs: OutputCrs) -> tuple[float, float, float, float]:
             raise bad_parameter("bbox", "longitudes must be within [-180, 180] and latitudes within [-90, 90]")
     elif x1 > x2:
         raise bad_parameter("bbox", f"the lower x ({x1}) is greater than the upper one ({x2})")
+    else:
+        _check_projected_bbox(x1, y1, x2, y2, crs)
     return x1, y1, x2, y2
+
+
+def _check_projected_bbox(x1: float, y1: float, x2: float, y2: float, crs: OutputCrs) -> None:
+    """A projected bbox must lie where its CRS is defined (PostGIS' transform fails outside it): a 400.
+    Its edges are checked at the points where the SQL densifies them."""
+    steps = [i / 32 for i in range(33)]
+    xs = [x1 + (x2 - x1) * t for t in steps] * 2 + [x1] * 33 + [x2] * 33
+    ys = [y1] * 33 + [y2] * 33 + [y1 + (y2 - y1) * t for t in steps] * 2
+    try:
+        lons, lats = Transformer.from_crs(crs.srid, 4326, always_xy=True).transform(xs, ys, errcheck=True)
+        inside = all(math.isfinite(v) and -180 <= v <= 180 for v in lons) and \
+            all(math.isfinite(v) and -90 <= v <= 90 for v in lats)
+    except ProjError:
+        inside = False
+    if not inside:
+        raise bad_parameter("bbox", f"{x1},{y1},{x2},{y2} lies (in part) outside where EPSG:{crs.srid} is defined")
 
 
 def read_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, str]:
@@ -208,8 +232,12 @@ def read_items_query(collection: Collection, params: Mapping[str, str], conn: Co
     query = ItemsQuery(collection=collection)
     if paging:
         if params.get("limit"):
-            # Above the maximum is not an error (OGC API - Features): the maximum is used.
-            query.limit = min(_read_int("limit", params["limit"], 1), max_limit())
+            # The maximum is declared in the OpenAPI document (clients such as GDAL page with it): above
+            # it is a 400 that says so, not a smaller page than asked for.
+            query.limit = _read_int("limit", params["limit"], 1)
+            if query.limit > max_limit():
+                raise bad_parameter("limit", f"at most {max_limit()} features a page (the declared maximum), "
+                                             f"got {query.limit}: follow the next links for more")
         if params.get("offset"):
             query.offset = _read_int("offset", params["offset"], 0)
         if params.get("after"):
