@@ -49,8 +49,8 @@ class Property:
     tile: bool = True  # an attribute of the vector tiles
     shapefile: str | None = None  # the 10-character Shapefile field name, when `name` is longer
     aliases: tuple[str, ...] = ()  # column names an imported file may use for it
-    filterable: bool = False
-    sortable: bool = False
+    filterable: bool = False  # a queryable (OGC API - Features Part 3: filter, and a query parameter)
+    sortable: bool = False  # a sortby key
 
     @property
     def mvt_sql(self) -> str:
@@ -64,43 +64,47 @@ class Property:
 
 HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
-    Property("external_id", "f.external_id", "string", shapefile="ext_id", sortable=True,
+    Property("external_id", "f.external_id", "string", shapefile="ext_id", filterable=True, sortable=True,
              aliases=("external_id", "external_i", "ext_id", "hazard_id", "hazard_ref", "ref", "reference", "code")),
-    Property("name", "f.name", "string", aliases=("name", "hazard_name", "site_name")),
-    Property("classification", "f.classification", "string", shapefile="class", filterable=True,
+    Property("name", "f.name", "string", filterable=True, sortable=True,
+             aliases=("name", "hazard_name", "site_name")),
+    Property("classification", "f.classification", "string", shapefile="class", filterable=True, sortable=True,
              aliases=("classification", "classifica", "class", "hazard_class", "haz_class", "category")),
-    Property("contamination", "f.contamination", "array", shapefile="contam",
+    Property("contamination", "f.contamination", "array", shapefile="contam", filterable=True,
              aliases=("contamination", "contaminat", "contam", "contamination_types", "hazard_type")),
-    Property("region", "f.region", "string", aliases=("region", "province", "district")),
-    Property("recorded_on", "f.recorded_on", "date", shapefile="recorded", sortable=True,
+    Property("region", "f.region", "string", filterable=True, sortable=True,
+             aliases=("region", "province", "district")),
+    Property("recorded_on", "f.recorded_on", "date", shapefile="recorded", filterable=True, sortable=True,
              aliases=("recorded_on", "recorded_o", "recorded", "record_date", "date_recorded", "survey_date", "date")),
-    Property("date_of_information", "f.date_of_information", "date", shapefile="date_of_in",
-             aliases=("date_of_information", "date_of_in", "date_info", "info_date")),
-    Property("parent_id", "f.parent_id", "uuid", tile=False),
-    Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
-    Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),
-    Property("status", "f.status", "string", filterable=True),
-    Property("released_on", "f.released_on", "date", shapefile="released"),
+    Property("date_of_information", "f.date_of_information", "date", shapefile="date_of_in", filterable=True,
+             sortable=True, aliases=("date_of_information", "date_of_in", "date_info", "info_date")),
+    Property("parent_id", "f.parent_id", "uuid", tile=False, filterable=True),
+    Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True, filterable=True),
+    Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True,
+             filterable=True),
+    Property("status", "f.status", "string", filterable=True, sortable=True),
+    Property("released_on", "f.released_on", "date", shapefile="released", filterable=True, sortable=True),
 )
 
 EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
-    Property("hazard_id", "f.hazard_id", "uuid"),
-    Property("external_id", "f.external_id", "string", shapefile="ext_id"),
-    Property("kind", "f.kind", "string", filterable=True),
-    Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases"),
-    Property("date", "f.date", "date", sortable=True),
-    Property("organisation", "f.organisation", "string", shapefile="org"),
-    Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True),
-    Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2"),
-    Property("ap_mines", "f.ap_mines", "integer"),
-    Property("improvised_ap_mines", "f.improvised_ap_mines", "integer", shapefile="iap_mines"),
-    Property("av_mines", "f.av_mines", "integer"),
-    Property("other_eo", "f.other_eo", "integer"),
-    Property("new_hazard_id", "f.new_hazard_id", "uuid", tile=False, shapefile="new_hazard"),
-    Property("voided", "f.voided_at IS NOT NULL", "boolean"),
-    Property("void_reason", "f.void_reason", "string", tile=False),
-    Property("recorded_at", "f.recorded_at", "date-time", tile=False),
+    Property("hazard_id", "f.hazard_id", "uuid", filterable=True),
+    Property("external_id", "f.external_id", "string", shapefile="ext_id", filterable=True, sortable=True),
+    Property("kind", "f.kind", "string", filterable=True, sortable=True),
+    Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases", filterable=True),
+    Property("date", "f.date", "date", sortable=True, filterable=True),
+    Property("organisation", "f.organisation", "string", shapefile="org", filterable=True, sortable=True),
+    Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True, filterable=True),
+    Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2", filterable=True,
+             sortable=True),
+    Property("ap_mines", "f.ap_mines", "integer", filterable=True, sortable=True),
+    Property("improvised_ap_mines", "f.improvised_ap_mines", "integer", shapefile="iap_mines", filterable=True),
+    Property("av_mines", "f.av_mines", "integer", filterable=True, sortable=True),
+    Property("other_eo", "f.other_eo", "integer", filterable=True),
+    Property("new_hazard_id", "f.new_hazard_id", "uuid", tile=False, shapefile="new_hazard", filterable=True),
+    Property("voided", "f.voided_at IS NOT NULL", "boolean", filterable=True),
+    Property("void_reason", "f.void_reason", "string", tile=False, filterable=True),
+    Property("recorded_at", "f.recorded_at", "date-time", tile=False, filterable=True, sortable=True),
 )
 
 

@@ -25,6 +25,21 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    # Part 3 (Filtering) and CQL2: each class tested in tests/test_ogc_filter.py
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
 ]
 
 
@@ -203,6 +218,8 @@ def collection_document(conn: Connection, collection: Collection, base: str,
         "links": [
             {"rel": "self", "type": "application/json", "title": "This collection", "href": href},
             {"rel": "items", "type": GEOJSON, "title": "The features", "href": f"{href}/items"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
+             "title": "The queryables (filter, and a query parameter each)", "href": f"{href}/queryables"},
             {"rel": "item", "type": "application/vnd.mapbox-vector-tile", "templated": True,
              "title": "Mapbox vector tiles (WebMercatorQuad)",
              "href": f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"},

@@ -13,9 +13,12 @@ The rules:
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyproj import CRS
+from pyproj import CRS, Transformer
+from pyproj.exceptions import ProjError
 
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
@@ -98,6 +101,20 @@ LISTED_CRS = [CRS84_URI, *(crs.uri for crs in COLLECTION_CRS.values())]  # a col
 def listed_crs(code: int) -> OutputCrs | None:
     """The listed CRS of an EPSG code, or None when the collections do not offer it."""
     return COLLECTION_CRS.get(code)
+
+
+def defined_at(xs: Sequence[float], ys: Sequence[float], srid: int) -> bool:
+    """Whether every point (x/y as PostGIS orders them: easting or longitude first) lies where the CRS
+    is defined, so that PostGIS can transform it to 4326 (outside, its transform fails)."""
+    try:
+        if srid == 4326:
+            lons, lats = list(xs), list(ys)
+        else:
+            lons, lats = Transformer.from_crs(srid, 4326, always_xy=True).transform(list(xs), list(ys), errcheck=True)
+    except ProjError:
+        return False
+    return all(math.isfinite(v) and -180 <= v <= 180 for v in lons) and \
+        all(math.isfinite(v) and -90 <= v <= 90 for v in lats)
 
 
 def sql_output_geometry(expr: str, crs: OutputCrs) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from app import access
 from app.access import ApiKey
 from app.ogc import collections as ogc_collections
-from app.ogc import crs, openapi30, params, tiles
+from app.ogc import crs, filters, openapi30, params, tiles
 from app.ogc import items as features
 from app.read_routing import read_engine
 
@@ -98,6 +98,17 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
     return JSONResponse(document)
 
 
+@router.get("/collections/{collectionId}/queryables", summary="The queryables of a collection (JSON Schema)",
+            responses={200: {"content": {"application/schema+json": {}}}, 404: {"description": "Unknown collection"}})
+def queryables(collectionId: str, request: Request,  # noqa: N803
+               key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+    found = ogc_collections.collection_or_404(collectionId)
+    href = f"{_base(request)}/collections/{found.id}/queryables"
+    return JSONResponse(filters.queryables_document(found.properties, href, f"Queryables of {found.title}",
+                                                    params.FILTER_VALUES),
+                        media_type="application/schema+json")
+
+
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
             response_class=StreamingResponse,
             responses={200: {"content": {ogc_collections.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
@@ -115,9 +126,15 @@ def items(collectionId: str, request: Request,  # noqa: N803
     def links(returned: int, has_next: bool, last_id: uuid.UUID | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)}]
         if has_next:
-            out.append({"rel": "next", "type": ogc_collections.GEOJSON, "title": "Next page", "href": str(
-                request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit,
-                                                 after=str(last_id)))})
+            after = str(last_id)
+            if query.sortby and last_id is not None:  # keyset paging under sortby: the last feature's sort values
+                values = features.sort_values(query, last_id, engine)
+                after = params.after_token(last_id, values) if values is not None else ""
+            following = request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit,
+                                                         after=after)
+            if not after:  # the last feature left the layer meanwhile: the next page by its offset
+                following = following.remove_query_params("after")
+            out.append({"rel": "next", "type": ogc_collections.GEOJSON, "title": "Next page", "href": str(following)})
         if query.offset > 0:
             out.append({"rel": "prev", "type": ogc_collections.GEOJSON, "title": "Previous page", "href": str(
                 request.url.remove_query_params("after").include_query_params(
