@@ -34,7 +34,7 @@ from app.layers import Property
 from app.ogc.crs import CRS84, OutputCrs, defined_at, sql_input_geometry
 from app.problems import Problem
 
-FILTER_LANGS = ("cql2-text", "cql2-json")
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")  # cql-text: GDAL's name (the drafts') for CQL2 text
 GEOMETRY = "geometry"  # the spatial queryable
 SIMPLE_TYPES = ("string", "number", "integer", "boolean", "date", "date-time", "uuid")
 _COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -55,6 +55,11 @@ _JSON_SCHEMA: dict[str, dict[str, Any]] = {
 def bad_filter(name: str, reason: str) -> Problem:
     return Problem(400, f"Parameter '{name}': {reason}", title="Invalid parameter",
                    invalid_params=[{"name": name, "reason": reason}])
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of a declared property type."""
+    return dict(_JSON_SCHEMA[kind])
 
 
 def queryable_properties(properties: tuple[Property, ...]) -> dict[str, Property]:
@@ -85,6 +90,7 @@ class _Compiler:
     params: dict[str, Any]
     parameter: str = "filter"  # the request parameter named in errors
     prefix: str = "cql"
+    text_instants: bool = False  # cql-text (GDAL): a quoted date compared with a date property is a date
 
     def bind(self, value: Any) -> str:
         name = f"{self.prefix}_{len(self.params)}"
@@ -162,6 +168,12 @@ class _Compiler:
                 return self.bind(int(node)), "integer"
             return self.bind(float(node)), "number"
         if isinstance(node, str):
+            if like in ("date", "date-time") and self.text_instants:
+                try:  # GDAL writes a date as '2015-01-01T'
+                    instant = _instant(node[:-1] if len(node) == 11 and node[-1] in "Tt" else node)
+                except ValueError as exc:
+                    raise self.fail(f"'{node}' is not an RFC 3339 {like}") from exc
+                return self.bind(instant.date() if like == "date" else instant), like
             if like == "uuid":
                 try:
                     return f"CAST({self.bind(str(uuid.UUID(node)))} AS uuid)", "uuid"
@@ -266,7 +278,7 @@ def parse_filter(text: str, lang: str | None) -> Any:
     if lang not in FILTER_LANGS:
         raise bad_filter("filter-lang", f"'{lang}' is not offered: use {' or '.join(FILTER_LANGS)}")
     try:
-        expression = cql2.parse_text(text) if lang == "cql2-text" else cql2.parse_json(text)
+        expression = cql2.parse_json(text) if lang == "cql2-json" else cql2.parse_text(text)
         return expression.to_json()
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
         raise bad_filter("filter", f"not {lang}: {' '.join(str(exc).split())}") from exc
@@ -275,9 +287,10 @@ def parse_filter(text: str, lang: str | None) -> Any:
 
 
 def compile_filter(tree: Any, properties: tuple[Property, ...], geometry_sql: str, params: dict[str, Any],
-                   crs: OutputCrs = CRS84) -> str:
+                   crs: OutputCrs = CRS84, lang: str | None = None) -> str:
     """The SQL condition of a parsed filter; its literals are added to `params` as bind parameters."""
-    return _Compiler(queryable_properties(properties), geometry_sql, crs, params).condition(tree)
+    return _Compiler(queryable_properties(properties), geometry_sql, crs, params,
+                     text_instants=lang == "cql-text").condition(tree)
 
 
 def read_queryable_parameters(properties: tuple[Property, ...], params: Mapping[str, str],

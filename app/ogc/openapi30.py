@@ -1,10 +1,13 @@
 """The OpenAPI document as 3.0 (what OGC API - Features clients read), and the items parameters in it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.layers import EVENT_KINDS
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
+from app.ogc import filters
+from app.ogc.collections import COLLECTIONS
 from app.ogc.params import DEFAULT_LIMIT, max_limit
 from app.params import ISO3_PATTERN
 
@@ -94,4 +97,38 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
         q("include_voided", "land_release_events only: include voided events (flagged voided=true)",
           {"type": "boolean", "default": False}),
         q("f", "Output format", {"type": "string", "enum": ["json", "geojson"]}),
+        q("filter", "A CQL2 filter over the queryables (GET /collections/{collectionId}/queryables), e.g. "
+                    "status = 'active' AND S_INTERSECTS(geometry, BBOX(104.9, 12.9, 105.1, 13.1))",
+          {"type": "string"}),
+        q("filter-lang", "The language of filter: cql2-text (default) or cql2-json; cql-text is GDAL's name "
+                         "for CQL2 text", {"type": "string", "enum": list(filters.FILTER_LANGS),
+                                           "default": "cql2-text"}),
+        q("filter-crs", "CRS of the geometries in filter (CRS84 by default; one the collection lists)",
+          {"type": "string", "format": "uri"}),
+        q("sortby", "Sortable properties, comma-separated, each + (ascending, the default) or - (descending); "
+                    "ties are broken by id", {"type": "string"}),
+        q("properties", "Only these properties, comma-separated", {"type": "string"}),
+        q("skipGeometry", "true: features without their geometry (null)", {"type": "boolean", "default": False}),
+        *queryable_parameters(q),
     ]
+
+
+# The items parameters that a tile does not take (paging, output CRS, filtering, sorting, selection).
+ITEMS_ONLY = ("limit", "offset", "after", "crs", "f", "filter", "filter-lang", "filter-crs", "sortby", "properties",
+              "skipGeometry")
+
+
+def queryable_parameters(q: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queryables of simple types as query parameters (Part 3: queryables-query-parameters), those of
+    every collection, except the ones declared above with their own rules (state, classification, ...)."""
+    declared = {"state", "classification", "status", "kind"}
+    out: dict[str, dict[str, Any]] = {}
+    for collection in COLLECTIONS.values():
+        for name, prop in filters.queryable_properties(collection.properties).items():
+            if name in declared or name in out or prop.type not in filters.SIMPLE_TYPES:
+                continue
+            owners = [c.id for c in COLLECTIONS.values()
+                      if name in filters.queryable_parameter_names(c.properties)]
+            out[name] = q(name, f"Features whose {name} equals this ({', '.join(owners)})",
+                          filters.json_schema(prop.type))
+    return list(out.values())

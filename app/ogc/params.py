@@ -297,7 +297,7 @@ def read_filter(query: ItemsQuery, params: Mapping[str, str], conn: Connection) 
         tree = filters.parse_filter(text_value, params.get("filter-lang"))
         crs = read_crs("filter-crs", params.get("filter-crs"), conn)
         query.conditions.append(filters.compile_filter(tree, collection.properties, geometry,
-                                                       query.condition_params, crs))
+                                                       query.condition_params, crs, params.get("filter-lang")))
     equalities = filters.read_queryable_parameters(collection.properties, params, skip=collection.filters)
     query.conditions += filters.compile_parameters(equalities, collection.properties, query.condition_params)
 

@@ -22,8 +22,8 @@ from app.read_routing import read_engine
 
 router = APIRouter(tags=["OGC API - Features"])
 
-# The parameters OGC API - Features (Parts 1 and 2) defines: their schemas stay exactly as the standard has them.
-OGC_PARAMETERS = ("limit", "bbox", "bbox-crs", "datetime", "crs")
+# The parameters OGC API - Features (Parts 1, 2 and 3) defines: their schemas stay exactly as the standard has them.
+OGC_PARAMETERS = ("limit", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs")
 
 
 def _declared(parameters: list[dict[str, Any]], names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
@@ -181,7 +181,7 @@ def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
                        400: {"description": "A parameter (or z/x/y) is not valid"}},
             openapi_extra={"parameters": _declared(
                 [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
-                 if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
+                 if p["name"] not in openapi30.ITEMS_ONLY])})
 def tile(collectionId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
