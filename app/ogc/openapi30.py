@@ -64,7 +64,21 @@ def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
         info["description"] = summary
     converted.pop("jsonSchemaDialect", None)
     converted.pop("webhooks", None)
+    _add_collection_paths(converted)
     return converted
+
+
+def _add_collection_paths(document: dict[str, Any]) -> None:
+    """Each collection's own items path (`/collections/hazardous_areas/items`) beside the templated one, as
+    OGC's example API definitions have them: checkers such as ogctests read a collection's parameters there."""
+    paths = document.get("paths", {})
+    templated = paths.get("/collections/{collectionId}/items", {}).get("get")
+    if templated is None:
+        return
+    for collection_id in COLLECTIONS:
+        operation = {**templated, "operationId": f"{templated.get('operationId', 'items')}_{collection_id}",
+                     "parameters": [p for p in templated.get("parameters", []) if p.get("name") != "collectionId"]}
+        paths[f"/collections/{collection_id}/items"] = {"get": operation}
 
 
 def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:

@@ -56,6 +56,16 @@ def _crs_header(query: params.ItemsQuery) -> dict[str, str]:
     return {"Content-Crs": f"<{query.crs.uri}>"}
 
 
+def _items_link_header(request: Request, collection_id: str) -> dict[str, str]:
+    """The page's self link and its collection's queryables as an HTTP Link header too (RFC 8288; OGC API -
+    Features Part 3 finds the queryables of a filterable resource there), the URL's separators escaped."""
+    href = str(request.url).replace(",", "%2C").replace(";", "%3B").replace(">", "%3E")
+    queryables = f"{_base(request)}/collections/{collection_id}/queryables"
+    return {"Link": f'<{href}>; rel="self"; type="{ogc_collections.GEOJSON}", '
+                    f'<{queryables}>; rel="http://www.opengis.net/def/rel/ogc/1.0/queryables"; '
+                    f'type="application/schema+json"'}
+
+
 @router.get("/", summary="Landing page (OGC API - Features)")
 def landing(request: Request) -> JSONResponse:
     return JSONResponse(ogc_collections.landing_page(_base(request)))
@@ -148,7 +158,8 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # Content-Length makes anything failing after that (the spool, read back) a transfer error for the client.
     page = features.make_page(query, links, engine)
     return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON,
-                             headers={**_crs_header(query), "Content-Length": str(page.size)})
+                             headers={**_crs_header(query), **_items_link_header(request, found.id),
+                                      "Content-Length": str(page.size)})
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
