@@ -93,6 +93,8 @@ class _Compiler:
     text_instants: bool = False  # cql-text (GDAL): a quoted date compared with a date property is a date
 
     def bind(self, value: Any) -> str:
+        if isinstance(value, str) and "\x00" in value:
+            raise self.fail("a text value holds the NUL character, which no property can hold")
         name = f"{self.prefix}_{len(self.params)}"
         self.params[name] = value
         return f":{name}"

@@ -23,10 +23,15 @@ memory, and a failure while making it (a statement timeout, a lost database conn
 is a problem+json answer (503); a failure after the status line (the spool read back) cuts the
 connection short of the Content-Length, which HTTP clients report as a transfer error.
 
-Pages are ordered by id and addressed by `offset`; the `next` links also carry `after`, the id of
-the page's last feature, so the next page starts from the id index there (keyset paging: every page
-of a 200,000-feature layer costs the same, where an offset makes PostgreSQL walk past every earlier
-feature, and a feature added or removed between two requests does not shift the pages).
+Pages are ordered by id (or by `sortby`, then by id: the order is total) and addressed by `offset`;
+the `next` links also carry `after`, the id of the page's last feature, so the next page starts from
+the id index there (keyset paging: every page of a 200,000-feature layer costs the same, where an
+offset makes PostgreSQL walk past every earlier feature, and a feature added or removed between two
+requests does not shift the pages). Under `sortby`, `after` also carries that feature's sort values
+(`<id>~<base64 JSON>`), read when its link is made, and the next page starts after them in the sort's
+order (missing values last); a feature gone from the layer by then leaves the link to its offset.
+`filter` and the queryables' parameters (`app.ogc.filters`) add their bound conditions to the
+collection's own; `properties` and `skipGeometry` narrow what each feature carries.
 `numberMatched` (optional in OGC API - Features) is on the first page and the last: known without
 counting on the last page of offset paging, counted (without geometry) otherwise; the pages in
 between leave it out, since counting 200,000 features again for each page cost as much as making the

@@ -122,7 +122,7 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
         q("sortby", "Sortable properties, comma-separated, each + (ascending, the default) or - (descending); "
                     "ties are broken by id", {"type": "string"}),
         q("properties", "Only these properties, comma-separated", {"type": "string"}),
-        q("skipGeometry", "true: features without their geometry (null)", {"type": "boolean", "default": False}),
+        q("skipGeometry", "true: features without their geometry", {"type": "boolean", "default": False}),
         *queryable_parameters(q),
     ]
 

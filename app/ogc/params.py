@@ -212,7 +212,8 @@ def check_known_params(collection: Collection, params: Mapping[str, str], allowe
         known |= set(filters.queryable_parameter_names(collection.properties))
     for name in params:
         if name not in known:
-            other = [c.id for c in COLLECTIONS.values() if name in c.filters or name in c.extra_params]
+            other = [c.id for c in COLLECTIONS.values() if name in c.filters or name in c.extra_params
+                     or name in filters.queryable_parameter_names(c.properties)]
             hint = f" (it applies to {', '.join(other)})" if other else ""
             raise bad_parameter(name, f"not a parameter of {collection.id}{hint}; known: {', '.join(sorted(known))}")
 

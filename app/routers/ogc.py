@@ -1,4 +1,5 @@
-"""OGC API - Features (Part 1 Core, Part 2 CRS) and vector tiles: thin HTTP over app.ogc.
+"""OGC API - Features (Part 1 Core, Part 2 CRS, Part 3 Filtering and queryables) and vector tiles: thin
+HTTP over app.ogc.
 
 Every 200 carries its whole document: an items page is made in full before its status line (and sent
 with its Content-Length), a tile is made before it is sent.
