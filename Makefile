@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The peer suite ogctests (tests/test_ogc_peer_suite.py) pins httpx < 0.28 and pytest < 9: a venv of its own.
+OGCTESTS_VENV := .venv-ogctests
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The demo opens reads (layers, summaries, dashboard) without a key; PUBLIC_READ=0 keeps them keyed.
@@ -18,7 +20,7 @@ PG_MAJOR = $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 | grep
 
 .PHONY: install system-packages run test schemathesis bench bench-full clean
 
-install: system-packages $(VENV)/.installed
+install: system-packages $(VENV)/.installed $(OGCTESTS_VENV)/.installed
 
 # Installs the Debian packages that are missing (as root), or says which command to run.
 system-packages:
@@ -41,6 +43,11 @@ system-packages:
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+$(OGCTESTS_VENV)/.installed:
+	@test -x $(OGCTESTS_VENV)/bin/python || $(PYTHON) -m venv $(OGCTESTS_VENV)
+	$(OGCTESTS_VENV)/bin/pip install -q --disable-pip-version-check ogctests==0.1.15
 	@touch $@
 
 run: install
@@ -68,4 +75,4 @@ bench-full: install
 	$(BIN)/python -m bench.run --size large $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) $(OGCTESTS_VENV) .pytest_cache test-artifacts

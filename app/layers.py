@@ -110,8 +110,8 @@ class Property:
     tile: bool = True  # an attribute of the vector tiles
     shapefile: str | None = None  # the 10-character Shapefile field name, when `name` is longer
     aliases: tuple[str, ...] = ()  # column names an imported file may use for it
-    filterable: bool = False
-    sortable: bool = False
+    filterable: bool = False  # a queryable (OGC API - Features Part 3: filter, and a query parameter)
+    sortable: bool = False  # a sortby key
     values: tuple[str, ...] = ()  # the values it takes (of each item, for an array), when they are a closed list
     export: bool = True  # a column of the export
     input: Input | None = None  # given by the client (else computed by the ledger)
@@ -143,26 +143,27 @@ class Property:
 
 HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
-    Property("external_id", "f.external_id", "string", shapefile="ext_id", sortable=True,
+    Property("external_id", "f.external_id", "string", filterable=True, shapefile="ext_id", sortable=True,
              aliases=("external_id", "external_i", "ext_id", "hazard_id", "hazard_ref", "ref", "reference", "code"),
              input=Input("text", required=True, min_length=1, max_length=200,
                          description="The national centre's own reference")),
-    Property("name", "f.name", "string", aliases=("name", "hazard_name", "site_name"),
+    Property("name", "f.name", "string", filterable=True, sortable=True, aliases=("name", "hazard_name", "site_name"),
              input=Input("text", max_length=500)),
-    Property("classification", "f.classification", "string", shapefile="class", filterable=True,
+    Property("classification", "f.classification", "string", sortable=True, shapefile="class", filterable=True,
              aliases=("classification", "classifica", "class", "hazard_class", "haz_class", "category"),
              values=CLASSIFICATIONS,
              input=Input("varchar(3)", required=True, accepts=(("DHA", "CHA"),),
                          description="SHA or CHA (older data's DHA counts as CHA)")),
-    Property("contamination", "f.contamination", "array", shapefile="contam",
+    Property("contamination", "f.contamination", "array", filterable=True, shapefile="contam",
              aliases=("contamination", "contaminat", "contam", "contamination_types", "hazard_type"),
              values=CONTAMINATION_TYPES, input=Input("text[]", default=("AP_MINE",), min_length=1)),
-    Property("region", "f.region", "string", aliases=("region", "province", "district"),
+    Property("region", "f.region", "string", filterable=True, sortable=True, aliases=("region", "province", "district"),
              input=Input("text", max_length=500)),
-    Property("recorded_on", "f.recorded_on", "date", shapefile="recorded", sortable=True,
+    Property("recorded_on", "f.recorded_on", "date", filterable=True, shapefile="recorded", sortable=True,
              aliases=("recorded_on", "recorded_o", "recorded", "record_date", "date_recorded", "survey_date", "date"),
              input=Input("date", required=True, not_in_future=True, description="YYYY-MM-DD, not in the future")),
-    Property("date_of_information", "f.date_of_information", "date", shapefile="date_of_in",
+    Property("date_of_information", "f.date_of_information", "date", filterable=True, sortable=True,
+             shapefile="date_of_in",
              aliases=("date_of_information", "date_of_in", "date_info", "info_date"),
              input=Input("date", not_in_future=True, earliest=date(1900, 1, 1),
                          description="The date the information about the hazard was collected (GICHD Minimum "
@@ -185,24 +186,27 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),
     Property("organisation", "(SELECT o.name FROM organisations o WHERE o.id = f.organisation_id)", "string",
              shapefile="org"),
-    Property("parent_id", "f.parent_id", "uuid", tile=False),
-    Property("baseline_area_m2", "f.baseline_area_m2", "number", shapefile="base_m2", sortable=True),
-    Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),
-    Property("status", "f.status", "string", filterable=True, values=HAZARD_STATUSES),
-    Property("released_on", "f.released_on", "date", shapefile="released"),
+    Property("parent_id", "f.parent_id", "uuid", filterable=True, tile=False),
+    Property("baseline_area_m2", "f.baseline_area_m2", "number", filterable=True, shapefile="base_m2", sortable=True),
+    Property("remaining_area_m2", "f.remaining_area_m2", "number", filterable=True, shapefile="remain_m2",
+             sortable=True),
+    Property("status", "f.status", "string", sortable=True, filterable=True, values=HAZARD_STATUSES),
+    Property("released_on", "f.released_on", "date", filterable=True, sortable=True, shapefile="released"),
 )
 HAZARD_INPUTS = tuple(p for p in HAZARD_PROPERTIES if p.input is not None)  # what the client gives of a hazard
 
 EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
-    Property("hazard_id", "f.hazard_id", "uuid"),
-    Property("external_id", "f.external_id", "string", shapefile="ext_id",
+    Property("hazard_id", "f.hazard_id", "uuid", filterable=True),
+    Property("external_id", "f.external_id", "string", filterable=True, sortable=True, shapefile="ext_id",
              input=Input("text", min_length=1, max_length=200)),
-    Property("kind", "f.kind", "string", filterable=True, values=EVENT_KINDS,
+    Property("kind", "f.kind", "string", sortable=True, filterable=True, values=EVENT_KINDS,
              input=Input("varchar(20)", required=True)),
-    Property("releases_land", sql_releases_land("f.kind"), "boolean", shapefile="releases"),
-    Property("date", "f.date", "date", sortable=True, input=Input("date", required=True, calendar=True)),
-    Property("organisation", "f.organisation", "string", shapefile="org", input=Input("text", max_length=500)),
+    Property("releases_land", sql_releases_land("f.kind"), "boolean", filterable=True, shapefile="releases"),
+    Property("date", "f.date", "date", filterable=True, sortable=True, input=Input("date", required=True,
+             calendar=True)),
+    Property("organisation", "f.organisation", "string", filterable=True, sortable=True, shapefile="org",
+             input=Input("text", max_length=500)),
     Property("organisation_id", "f.organisation_id", "uuid", tile=False, shapefile="org_id"),  # app.organisations
     # GICHD Minimum Data Requirements of a land-release report (0013); the event's date is the end date
     Property("start_date", "f.start_date", "date", shapefile="start",
@@ -223,16 +227,18 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
                input=Input("integer", description=f"{reach.capitalize()} beneficiaries: {group} (Oslo Action Plan "
                                                   "Action 22: data by sex and age)"))
       for reach in ("direct", "indirect") for group in BENEFICIARY_GROUPS),
-    Property("released_area_m2", "f.released_area_m2", "number", shapefile="rel_m2", sortable=True),
-    Property("outside_area_m2", "f.outside_area_m2", "number", tile=False, shapefile="out_m2"),
-    Property("ap_mines", "f.ap_mines", "integer"),
-    Property("improvised_ap_mines", "f.improvised_ap_mines", "integer", shapefile="iap_mines"),
-    Property("av_mines", "f.av_mines", "integer"),
-    Property("other_eo", "f.other_eo", "integer"),
-    Property("new_hazard_id", "f.new_hazard_id", "uuid", tile=False, shapefile="new_hazard"),
-    Property("voided", "f.voided_at IS NOT NULL", "boolean", export=False),  # the export has valid events only
-    Property("void_reason", "f.void_reason", "string", tile=False, export=False),
-    Property("recorded_at", "f.recorded_at", "date-time", tile=False, export=False),
+    Property("released_area_m2", "f.released_area_m2", "number", filterable=True, shapefile="rel_m2", sortable=True),
+    Property("outside_area_m2", "f.outside_area_m2", "number", filterable=True, sortable=True, tile=False,
+             shapefile="out_m2"),
+    Property("ap_mines", "f.ap_mines", "integer", filterable=True, sortable=True),
+    Property("improvised_ap_mines", "f.improvised_ap_mines", "integer", filterable=True, shapefile="iap_mines"),
+    Property("av_mines", "f.av_mines", "integer", filterable=True, sortable=True),
+    Property("other_eo", "f.other_eo", "integer", filterable=True),
+    Property("new_hazard_id", "f.new_hazard_id", "uuid", filterable=True, tile=False, shapefile="new_hazard"),
+    Property("voided", "f.voided_at IS NOT NULL", "boolean", filterable=True,
+             export=False),  # the export has valid events only
+    Property("void_reason", "f.void_reason", "string", filterable=True, tile=False, export=False),
+    Property("recorded_at", "f.recorded_at", "date-time", filterable=True, sortable=True, tile=False, export=False),
 )
 EVENT_INPUTS = tuple(p for p in EVENT_PROPERTIES if p.input is not None)  # what the client gives of an event
 

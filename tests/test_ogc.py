@@ -260,7 +260,9 @@ def test_limit_parameter(client) -> None:
     post_many(client, 12)
     assert items(client, limit=5)["numberReturned"] == 5
     assert items(client)["numberReturned"] == 12
-    assert items(client, limit=50_000)["numberReturned"] == 12  # above the maximum: the maximum is used
+    assert items(client, limit=10_000)["numberReturned"] == 12  # the declared maximum
+    # above the declared maximum: a 400 that says so (issue 17: it was served as the maximum, silently)
+    assert "at most 10000" in items(client, expect=400, limit=10_001)["invalid_params"][0]["reason"]
     for bad in ("0", "-3", "ten", "2.5"):
         assert items(client, expect=400, limit=bad)["invalid_params"][0]["name"] == "limit"
     assert items(client, expect=400, offset="-1")["invalid_params"][0]["name"] == "offset"

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from app.geometry import sql_extent
 from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
 from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
-from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_output_geometry
+from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_geojson_geometry
 from app.ogc.tilesets import TILESETS_VECTOR, TILING_SCHEMES
 from app.problems import Problem
 
@@ -26,6 +26,21 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    # Part 3 (Filtering) and CQL2: each class tested in tests/test_ogc_filter.py
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
 ]
 
 
@@ -123,7 +138,7 @@ def _event_feature_geometry(query: ItemsQuery) -> str:
     # land it reclassified (what remained of the hazard then); for an event that released nothing (an
     # earlier-dated event had released its land) the polygon it was recorded with.
     def geojson(expr: str) -> str:
-        return f"ST_AsGeoJSON({sql_output_geometry(expr, query.crs)}, {query.crs.digits})::json"
+        return sql_geojson_geometry(expr, query.crs)
 
     return f"""CASE WHEN {whole_reclassification_sql('f')} THEN {geojson(reclassified_land_sql('f'))}
                          WHEN f.released_geom IS NULL OR ST_IsEmpty(f.released_geom) THEN {geojson('f.submitted_geom')}
@@ -204,6 +219,8 @@ def collection_document(conn: Connection, collection: Collection, base: str,
         "links": [
             {"rel": "self", "type": "application/json", "title": "This collection", "href": href},
             {"rel": "items", "type": GEOJSON, "title": "The features", "href": f"{href}/items"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
+             "title": "The queryables (filter, and a query parameter each)", "href": f"{href}/queryables"},
             {"rel": TILESETS_VECTOR, "type": "application/json", "title": "The vector tilesets (OGC API - Tiles)",
              "href": f"{href}/tiles"},
         ],

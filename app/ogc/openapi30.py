@@ -1,16 +1,20 @@
 """The OpenAPI document as 3.0 (what OGC API - Features clients read), and the items parameters in it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.layers import EVENT_KINDS
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
+from app.ogc import filters
+from app.ogc.collections import COLLECTIONS
 from app.ogc.params import DEFAULT_LIMIT, max_limit
 from app.params import ISO3_PATTERN
 
 
 def _as_openapi_30(node: Any) -> Any:
-    """Rewrite the few OpenAPI 3.1 spellings FastAPI uses (null in anyOf, examples lists) as 3.0."""
+    """Rewrite the few OpenAPI 3.1 spellings FastAPI uses (null in anyOf, examples lists, const, numeric
+    exclusive bounds, contentMediaType of an uploaded file) as 3.0."""
     if isinstance(node, list):
         return [_as_openapi_30(n) for n in node]
     if not isinstance(node, dict):
@@ -38,6 +42,9 @@ def _as_openapi_30(node: Any) -> Any:
         examples = out.pop("examples")
         if examples:
             out["example"] = examples[0]
+    if "contentMediaType" in out:  # an uploaded file: 3.0 says `format: binary`
+        out.pop("contentMediaType")
+        out["format"] = "binary"
     if "const" in out:
         out["enum"] = [out.pop("const")]
     for key in ("exclusiveMinimum", "exclusiveMaximum"):
@@ -51,9 +58,27 @@ def _as_openapi_30(node: Any) -> Any:
 def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     converted = _as_openapi_30(document)
     converted["openapi"] = "3.0.3"
+    info = converted.get("info", {})
+    summary = info.pop("summary", None)  # 3.1 only: 3.0 has the description
+    if summary and not info.get("description"):
+        info["description"] = summary
     converted.pop("jsonSchemaDialect", None)
     converted.pop("webhooks", None)
+    _add_collection_paths(converted)
     return converted
+
+
+def _add_collection_paths(document: dict[str, Any]) -> None:
+    """Each collection's own items path (`/collections/hazardous_areas/items`) beside the templated one, as
+    OGC's example API definitions have them: checkers such as ogctests read a collection's parameters there."""
+    paths = document.get("paths", {})
+    templated = paths.get("/collections/{collectionId}/items", {}).get("get")
+    if templated is None:
+        return
+    for collection_id in COLLECTIONS:
+        operation = {**templated, "operationId": f"{templated.get('operationId', 'items')}_{collection_id}",
+                     "parameters": [p for p in templated.get("parameters", []) if p.get("name") != "collectionId"]}
+        paths[f"/collections/{collection_id}/items"] = {"get": operation}
 
 
 def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
@@ -63,8 +88,8 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
                 **extra}
 
     return [
-        q("limit", f"Features per page (default {DEFAULT_LIMIT}; a larger value than the maximum is served as "
-                   "the maximum)", {"type": "integer", "minimum": 1, "maximum": max_limit(),
+        q("limit", f"Features per page (default {DEFAULT_LIMIT}, at most {max_limit()}: follow the next links "
+                   "for more)", {"type": "integer", "minimum": 1, "maximum": max_limit(),
                                     "default": DEFAULT_LIMIT}, style="form", explode=False),
         q("offset", "Features to skip (the next/prev links carry it)", {"type": "integer", "minimum": 0,
                                                                           "default": 0}),
@@ -86,4 +111,38 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
         q("include_voided", "land_release_events only: include voided events (flagged voided=true)",
           {"type": "boolean", "default": False}),
         q("f", "Output format", {"type": "string", "enum": ["json", "geojson"]}),
+        q("filter", "A CQL2 filter over the queryables (GET /collections/{collectionId}/queryables), e.g. "
+                    "status = 'active' AND S_INTERSECTS(geometry, BBOX(104.9, 12.9, 105.1, 13.1))",
+          {"type": "string"}),
+        q("filter-lang", "The language of filter: cql2-text (default) or cql2-json; cql-text is GDAL's name "
+                         "for CQL2 text", {"type": "string", "enum": list(filters.FILTER_LANGS),
+                                           "default": "cql2-text"}),
+        q("filter-crs", "CRS of the geometries in filter (CRS84 by default; one the collection lists)",
+          {"type": "string", "format": "uri"}),
+        q("sortby", "Sortable properties, comma-separated, each + (ascending, the default) or - (descending); "
+                    "ties are broken by id", {"type": "string"}),
+        q("properties", "Only these properties, comma-separated", {"type": "string"}),
+        q("skipGeometry", "true: features without their geometry", {"type": "boolean", "default": False}),
+        *queryable_parameters(q),
     ]
+
+
+# The items parameters that a tile does not take (paging, output CRS, filtering, sorting, selection).
+ITEMS_ONLY = ("limit", "offset", "after", "crs", "f", "filter", "filter-lang", "filter-crs", "sortby", "properties",
+              "skipGeometry")
+
+
+def queryable_parameters(q: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queryables of simple types as query parameters (Part 3: queryables-query-parameters), those of
+    every collection, except the ones declared above with their own rules (state, classification, ...)."""
+    declared = {"state", "classification", "status", "kind"}
+    out: dict[str, dict[str, Any]] = {}
+    for collection in COLLECTIONS.values():
+        for name, prop in filters.queryable_properties(collection.properties).items():
+            if name in declared or name in out or prop.type not in filters.SIMPLE_TYPES:
+                continue
+            owners = [c.id for c in COLLECTIONS.values()
+                      if name in filters.queryable_parameter_names(c.properties)]
+            out[name] = q(name, f"Features whose {name} equals this ({', '.join(owners)})",
+                          filters.json_schema(prop.type))
+    return list(out.values())

@@ -1,26 +1,31 @@
 """The parameters of the OGC items and tiles requests, read and checked: a 400 names the first bad one."""
 from __future__ import annotations
 
+import base64
+import json
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from app.geometry import CRSNotKnown, parse_crs
-from app.layers import EVENT_KINDS
+from app.layers import EVENT_KINDS, Property
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
+from app.ogc import filters
 from app.ogc.collections import COLLECTIONS, Collection
-from app.ogc.crs import CRS84, CRS84_SPELLINGS, CRS84_URI, EPSG_URI, OutputCrs
+from app.ogc.crs import COLLECTION_CRS, CRS84, CRS84_SPELLINGS, CRS84_URI, EPSG_URI, OutputCrs, defined_at, listed_crs
 from app.params import ISO3_PATTERN
 from app.problems import Problem
 from app.settings import get_settings
 
 DEFAULT_LIMIT = 100
-COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f")
+COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f", "filter", "filter-lang",
+                      "filter-crs", "sortby", "properties", "skipGeometry")
 FILTER_VALUES: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATIONS, "status": HAZARD_STATUSES, "kind": EVENT_KINDS,
 }
@@ -36,24 +41,27 @@ def bad_parameter(name: str, reason: str) -> Problem:
 
 
 def read_crs(name: str, value: str | None, conn: Connection) -> OutputCrs:
-    """CRS84 (lon/lat) by default; an EPSG code in its own axis order (EPSG:4326 is lat/lon)."""
+    """CRS84 (lon/lat) by default; a listed EPSG CRS in its own axis order (EPSG:4326 is lat/lon). A CRS
+    the collections do not list is a 400 (OGC API - Features Part 2), even one PROJ knows."""
     if value is None or value.strip() == "":
         return CRS84
     if value.strip().lower() in CRS84_SPELLINGS:
         return CRS84
+    offered = f"the collections offer {CRS84_URI} and EPSG codes as {EPSG_URI.format(code='<code>')} (their `crs` list)"
     try:
         crs = parse_crs(value)
     except CRSNotKnown as exc:
-        raise bad_parameter(name, f"{exc}; use {CRS84_URI} or {EPSG_URI.format(code='<code>')}") from exc
+        raise bad_parameter(name, f"{exc}; {offered}") from exc
     code = crs.to_epsg()
-    if code is None:
-        raise bad_parameter(name, f"'{value}' has no EPSG code")
+    listed = listed_crs(code) if code is not None else None
+    if listed is None:
+        raise bad_parameter(name, f"'{value}' is not a CRS of these collections; {offered}: "
+                                  f"{', '.join(f'EPSG:{c}' for c in COLLECTION_CRS)}")
     known = conn.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :srid)"),
-                         {"srid": code}).scalar_one()
+                         {"srid": listed.srid}).scalar_one()
     if not known:
-        raise bad_parameter(name, f"EPSG:{code} is not a CRS the database can transform to")
-    north_first = bool(crs.axis_info) and crs.axis_info[0].direction.lower() in ("north", "south")
-    return OutputCrs(code, EPSG_URI.format(code=code), north_first)
+        raise bad_parameter(name, f"EPSG:{listed.srid} is not a CRS the database can transform to")
+    return listed
 
 
 @dataclass
@@ -80,6 +88,23 @@ class ItemsQuery:
     filters: dict[str, str] = field(default_factory=dict)
     baseline: bool = False
     include_voided: bool = False
+    # Part 3: the filter and the queryables' query parameters, compiled (SQL over `f`, bind parameters)
+    conditions: list[str] = field(default_factory=list)
+    condition_params: dict[str, Any] = field(default_factory=dict)
+    sortby: tuple[SortKey, ...] = ()  # then by id
+    after_key: tuple[Any, ...] | None = None  # with sortby: the sort values of the feature `after` names
+    properties: tuple[Property, ...] | None = None  # None: every declared property
+    skip_geometry: bool = False
+
+    @property
+    def output_properties(self) -> tuple[Property, ...]:
+        return self.collection.properties if self.properties is None else self.properties
+
+
+@dataclass(frozen=True)
+class SortKey:
+    prop: Property
+    descending: bool = False
 
 
 def _read_date(name: str, value: str) -> date:
@@ -147,7 +172,19 @@ def read_bbox(value: str, crs: OutputCrs) -> tuple[float, float, float, float]:
             raise bad_parameter("bbox", "longitudes must be within [-180, 180] and latitudes within [-90, 90]")
     elif x1 > x2:
         raise bad_parameter("bbox", f"the lower x ({x1}) is greater than the upper one ({x2})")
+    else:
+        _check_projected_bbox(x1, y1, x2, y2, crs)
     return x1, y1, x2, y2
+
+
+def _check_projected_bbox(x1: float, y1: float, x2: float, y2: float, crs: OutputCrs) -> None:
+    """A projected bbox must lie where its CRS is defined (PostGIS' transform fails outside it): a 400.
+    Its edges are checked at the points where the SQL densifies them."""
+    steps = [i / 32 for i in range(33)]
+    xs = [x1 + (x2 - x1) * t for t in steps] * 2 + [x1] * 33 + [x2] * 33
+    ys = [y1] * 33 + [y2] * 33 + [y1 + (y2 - y1) * t for t in steps] * 2
+    if not defined_at(xs, ys, crs.srid):
+        raise bad_parameter("bbox", f"{x1},{y1},{x2},{y2} lies (in part) outside where EPSG:{crs.srid} is defined")
 
 
 def read_filters(collection: Collection, params: Mapping[str, str]) -> dict[str, str]:
@@ -168,11 +205,15 @@ def read_filters(collection: Collection, params: Mapping[str, str]) -> dict[str,
     return filters
 
 
-def check_known_params(collection: Collection, params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+def check_known_params(collection: Collection, params: Mapping[str, str], allowed: tuple[str, ...],
+                       queryables: bool = False) -> None:
     known = set(allowed) | set(collection.filters) | set(collection.extra_params)
+    if queryables:
+        known |= set(filters.queryable_parameter_names(collection.properties))
     for name in params:
         if name not in known:
-            other = [c.id for c in COLLECTIONS.values() if name in c.filters or name in c.extra_params]
+            other = [c.id for c in COLLECTIONS.values() if name in c.filters or name in c.extra_params
+                     or name in filters.queryable_parameter_names(c.properties)]
             hint = f" (it applies to {', '.join(other)})" if other else ""
             raise bad_parameter(name, f"not a parameter of {collection.id}{hint}; known: {', '.join(sorted(known))}")
 
@@ -203,18 +244,22 @@ def read_items_query(collection: Collection, params: Mapping[str, str], conn: Co
                      paging: bool = True) -> ItemsQuery:
     """Every parameter of an items (or tiles) request, checked; a 400 names the first bad one."""
     check_known_params(collection, params, COMMON_ITEM_PARAMS if paging
-                       else ("bbox", "bbox-crs", "datetime", "f"))
+                       else ("bbox", "bbox-crs", "datetime", "f"), queryables=paging)
     read_format(params)
     query = ItemsQuery(collection=collection)
     if paging:
         if params.get("limit"):
-            # Above the maximum is not an error (OGC API - Features): the maximum is used.
-            query.limit = min(_read_int("limit", params["limit"], 1), max_limit())
+            # The maximum is declared in the OpenAPI document (clients such as GDAL page with it): above
+            # it is a 400 that says so, not a smaller page than asked for.
+            query.limit = _read_int("limit", params["limit"], 1)
+            if query.limit > max_limit():
+                raise bad_parameter("limit", f"at most {max_limit()} features a page (the declared maximum), "
+                                             f"got {query.limit}: follow the next links for more")
         if params.get("offset"):
             query.offset = _read_int("offset", params["offset"], 0)
         if params.get("after"):
             try:
-                query.after = uuid.UUID(params["after"])
+                query.after = uuid.UUID(params["after"].partition("~")[0])
             except ValueError as exc:
                 raise bad_parameter("after", f"'{params['after'][:60]}' is not a feature id (follow the next "
                                              "link, which carries it)") from exc
@@ -230,7 +275,89 @@ def read_items_query(collection: Collection, params: Mapping[str, str], conn: Co
         query.baseline = read_geometry_choice(collection, params)
     if "include_voided" in collection.extra_params:
         query.include_voided = read_include_voided(params)
+    if paging:
+        read_filter(query, params, conn)
+        query.sortby = read_sortby(collection, params.get("sortby"))
+        if query.after is not None and query.sortby:
+            query.after_key = read_after_key(query, params["after"])
+        query.properties = read_properties(collection, params.get("properties"))
+        query.skip_geometry = read_boolean("skipGeometry", params.get("skipGeometry"))
     return query
+
+
+def read_filter(query: ItemsQuery, params: Mapping[str, str], conn: Connection) -> None:
+    """`filter` (with `filter-lang`, `filter-crs`) and the queryables' query parameters, compiled into the query."""
+    collection = query.collection
+    geometry = collection.tile_geometry(query)  # the geometry bbox and the tiles test
+    text_value = params.get("filter")
+    if params.get("filter-lang") and not text_value:
+        raise bad_parameter("filter-lang", "given without filter")
+    if params.get("filter-crs") and not text_value:
+        raise bad_parameter("filter-crs", "given without filter")
+    if text_value:
+        tree = filters.parse_filter(text_value, params.get("filter-lang"))
+        crs = read_crs("filter-crs", params.get("filter-crs"), conn)
+        query.conditions.append(filters.compile_filter(tree, collection.properties, geometry,
+                                                       query.condition_params, crs, params.get("filter-lang")))
+    equalities = filters.read_queryable_parameters(collection.properties, params, skip=collection.filters)
+    query.conditions += filters.compile_parameters(equalities, collection.properties, query.condition_params)
+
+
+def read_sortby(collection: Collection, value: str | None) -> tuple[SortKey, ...]:
+    """`sortby=-remaining_area_m2,recorded_on`: sortable properties, each + (ascending, the default) or -."""
+    if value is None or value.strip() == "":
+        return ()
+    sortable = {p.name: p for p in collection.properties if p.sortable}
+    keys: list[SortKey] = []
+    for item in value.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        name = name.lstrip("+-").strip()
+        if name not in sortable:
+            raise bad_parameter("sortby", f"'{name}' is not a sortable property of {collection.id}; sortable: "
+                                          f"{', '.join(sortable)} (each may start with - for descending)")
+        if any(k.prop.name == name for k in keys):
+            raise bad_parameter("sortby", f"'{name}' is given twice")
+        keys.append(SortKey(sortable[name], descending))
+    return tuple(keys)
+
+
+def read_after_key(query: ItemsQuery, token: str) -> tuple[Any, ...]:
+    """The sort values carried by a next link's `after` (with sortby): `<id>~<json list of the values>`."""
+    _, _, values_text = token.partition("~")
+    try:
+        values = json.loads(base64.urlsafe_b64decode(values_text.encode() + b"==").decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_parameter("after", "with sortby, follow the next link (it carries the sort values)") from exc
+    if not isinstance(values, list) or len(values) != len(query.sortby):
+        raise bad_parameter("after", "its sort values do not match sortby: follow the next link")
+    return tuple(values)
+
+
+def after_token(last_id: uuid.UUID, values: tuple[Any, ...]) -> str:
+    """What a next link carries as `after` under sortby: the last feature's id and its sort values."""
+    encoded = base64.urlsafe_b64encode(json.dumps(list(values), default=str).encode()).decode().rstrip("=")
+    return f"{last_id}~{encoded}"
+
+
+def read_properties(collection: Collection, value: str | None) -> tuple[Property, ...] | None:
+    """`properties=name,status`: only these declared properties, in the declared order."""
+    if value is None or value.strip() == "":
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    declared = [p.name for p in collection.properties]
+    for name in names:
+        if name not in declared:
+            raise bad_parameter("properties", f"'{name}' is not a property of {collection.id}; properties: "
+                                              f"{', '.join(declared)}")
+    return tuple(p for p in collection.properties if p.name in names)
+
+
+def read_boolean(name: str, value: str | None) -> bool:
+    text_value = (value or "false").strip().lower()
+    if text_value not in ("true", "false"):
+        raise bad_parameter(name, f"'{value}' is not true or false")
+    return text_value == "true"
 
 
 def read_feature_params(collection: Collection, params: Mapping[str, str], conn: Connection) -> ItemsQuery:

@@ -1,4 +1,5 @@
-"""OGC API - Features (Part 1 Core, Part 2 CRS), OGC API - Tiles: thin HTTP over app.ogc.
+"""OGC API - Features (Part 1 Core, Part 2 CRS, Part 3 Filtering and queryables), OGC API - Tiles: thin
+HTTP over app.ogc.
 
 Every 200 carries its whole document: an items page is made in full before its status line (and sent
 with its Content-Length), a tile is made before it is sent. The reads that depend on the ledger carry
@@ -18,14 +19,14 @@ from sqlalchemy.engine import Connection
 from app import access, http_cache
 from app.access import ApiKey
 from app.ogc import collections as ogc_collections
-from app.ogc import crs, html, openapi30, params, tiles, tilesets
+from app.ogc import crs, filters, html, openapi30, params, tiles, tilesets
 from app.ogc import items as features
 from app.read_routing import read_engine
 
 router = APIRouter(tags=["OGC API - Features"])
 
-# The parameters OGC API - Features (Parts 1 and 2) defines: their schemas stay exactly as the standard has them.
-OGC_PARAMETERS = ("limit", "bbox", "bbox-crs", "datetime", "crs")
+# The parameters OGC API - Features (Parts 1, 2 and 3) defines: their schemas stay exactly as the standard has them.
+OGC_PARAMETERS = ("limit", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs")
 
 
 def _declared(parameters: list[dict[str, Any]], names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
@@ -65,6 +66,16 @@ def _representation(request: Request) -> tuple[bool, dict[str, str]]:
 
 def _crs_header(query: params.ItemsQuery) -> dict[str, str]:
     return {"Content-Crs": f"<{query.crs.uri}>"}
+
+
+def _items_link_header(request: Request, collection_id: str) -> dict[str, str]:
+    """The page's self link and its collection's queryables as an HTTP Link header too (RFC 8288; OGC API -
+    Features Part 3 finds the queryables of a filterable resource there), the URL's separators escaped."""
+    href = str(request.url).replace(",", "%2C").replace(";", "%3B").replace(">", "%3E")
+    queryables = f"{_base(request)}/collections/{collection_id}/queryables"
+    return {"Link": f'<{href}>; rel="self"; type="{ogc_collections.GEOJSON}", '
+                    f'<{queryables}>; rel="http://www.opengis.net/def/rel/ogc/1.0/queryables"; '
+                    f'type="application/schema+json"'}
 
 
 @router.get("/", summary="Landing page (OGC API - Features)")
@@ -120,6 +131,17 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
     return html.collection(document, cache.headers) if as_html else JSONResponse(document, headers=cache.headers)
 
 
+@router.get("/collections/{collectionId}/queryables", summary="The queryables of a collection (JSON Schema)",
+            responses={200: {"content": {"application/schema+json": {}}}, 404: {"description": "Unknown collection"}})
+def queryables(collectionId: str, request: Request,  # noqa: N803
+               key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+    found = ogc_collections.collection_or_404(collectionId)
+    href = f"{_base(request)}/collections/{found.id}/queryables"
+    return JSONResponse(filters.queryables_document(found.properties, href, f"Queryables of {found.title}",
+                                                    params.FILTER_VALUES),
+                        media_type="application/schema+json")
+
+
 @router.get("/collections/{collectionId}/items", summary="Features, streamed as GeoJSON, with paging links",
             response_class=StreamingResponse,
             responses={200: {"content": {ogc_collections.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
@@ -143,9 +165,15 @@ def items(collectionId: str, request: Request,  # noqa: N803
     def links(returned: int, has_next: bool, last_id: uuid.UUID | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"rel": "self", "type": ogc_collections.GEOJSON, "href": str(request.url)}]
         if has_next:
-            out.append({"rel": "next", "type": ogc_collections.GEOJSON, "title": "Next page", "href": str(
-                request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit,
-                                                 after=str(last_id)))})
+            after = str(last_id)
+            if query.sortby and last_id is not None:  # keyset paging under sortby: the last feature's sort values
+                values = features.sort_values(query, last_id, engine)
+                after = params.after_token(last_id, values) if values is not None else ""
+            following = request.url.include_query_params(offset=query.offset + query.limit, limit=query.limit,
+                                                         after=after)
+            if not after:  # the last feature left the layer meanwhile: the next page by its offset
+                following = following.remove_query_params("after")
+            out.append({"rel": "next", "type": ogc_collections.GEOJSON, "title": "Next page", "href": str(following)})
         if query.offset > 0:
             out.append({"rel": "prev", "type": ogc_collections.GEOJSON, "title": "Previous page", "href": str(
                 request.url.remove_query_params("after").include_query_params(
@@ -163,7 +191,8 @@ def items(collectionId: str, request: Request,  # noqa: N803
     # Compressed (for a client that takes it) from the spool into another once the statements are done.
     page = features.make_page(query, links, engine).encoded(
         http_cache.chosen_encoding(request.headers.get("accept-encoding")))
-    headers = {**_crs_header(query), **cache.headers, "Content-Length": str(page.size)}
+    headers = {**_crs_header(query), **_items_link_header(request, found.id), **cache.headers,
+               "Content-Length": str(page.size)}
     if page.encoding:
         headers["Content-Encoding"] = page.encoding
     return StreamingResponse(page.chunks(), media_type=ogc_collections.GEOJSON, headers=headers)
@@ -227,7 +256,7 @@ def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKe
                        404: {"description": "Unknown collection or tile matrix set"}},
             openapi_extra={"parameters": _declared(
                 [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
-                 if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
+                 if p["name"] not in openapi30.ITEMS_ONLY])})
 def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
