@@ -9,6 +9,9 @@
   an edge as drawn, and every stored segment is short (`densified`).
 - Stored geometry is a 2D MultiPolygon in EPSG:4326, snapped to a grid of about 1 mm (`GRID_DEG`);
   differences drop the parts thinner than about 2 cm (`SLIVER_DEG`), so that they leave no slivers.
+  An overlay on the grid can collapse an edge to a line or a point (a vertex of a stored polygon
+  within a grid cell of another of its edges): only the polygonal part of an overlay is kept, before
+  it is overlaid again, measured or stored (`sql_polygonal`).
 - Areas are geodesic on the WGS84 ellipsoid (pyproj `Geod` in Python, `geography` in PostGIS),
   in square metres, stored as whole numbers of `AREA_QUANTUM_M2` (about 1 mm2); anything below
   `MIN_AREA_M2` counts as nothing.
@@ -528,7 +531,8 @@ def sql_without_slivers(expr: str) -> str:
     through their neighbours, which would undo the densification of the edges).
     """
     mask = f"ST_Buffer(ST_Buffer(g, -{SLIVER_DEG}, 'join=mitre'), {1.5 * SLIVER_DEG!r}, 'join=mitre')"
-    return sql_polygonal(f"(SELECT ST_Intersection(g, {mask}, {GRID_DEG}) FROM (SELECT ({expr}) AS g) AS opened)")
+    return sql_polygonal(f"(SELECT ST_Intersection(g, {mask}, {GRID_DEG}) "
+                         f"FROM (SELECT {sql_polygonal(expr)} AS g) AS opened)")
 
 
 def sql_difference(a: str, b: str) -> str:
