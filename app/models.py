@@ -7,6 +7,7 @@ from datetime import date, datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -77,6 +78,10 @@ class HazardousArea(Base):
     region: Mapped[str | None] = mapped_column(Text)
     # GICHD Minimum Data Requirements: the date the information about the hazard was collected (0006)
     date_of_information: Mapped[date | None] = mapped_column(Date)
+    # the province holding the hazard (0008: from its region, else from its polygon) and whether it was
+    # accepted outside its State's boundary on request (a border minefield)
+    province_code: Mapped[str | None] = mapped_column(Text, ForeignKey("provinces.code"))
+    border_flag: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     recorded_on: Mapped[date] = mapped_column(Date)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
     split_by_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -184,3 +189,46 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Country(Base):
+    """A country's boundary (admin 0, Natural Earth 1:10m; migration 0008, geodata/boundaries)."""
+
+    __tablename__ = "countries"
+
+    iso3: Mapped[str] = mapped_column(String(3), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(MultiPolygon, nullable=False)
+
+
+class Province(Base):
+    """A province's boundary (admin 1), with the other names it is known by (migration 0008)."""
+
+    __tablename__ = "provinces"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    iso3: Mapped[str] = mapped_column(String(3), ForeignKey("countries.iso3"))
+    name: Mapped[str] = mapped_column(Text)
+    other_names: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    geom = mapped_column(MultiPolygon, nullable=False)
+
+
+class CountryPart(Base):
+    """A small part of a country (ST_Subdivide), for the indexed checks of every write."""
+
+    __tablename__ = "country_parts"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    iso3: Mapped[str] = mapped_column(String(3), ForeignKey("countries.iso3"))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+
+
+class ProvincePart(Base):
+    """A small part of a province (ST_Subdivide)."""
+
+    __tablename__ = "province_parts"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, ForeignKey("provinces.code"))
+    iso3: Mapped[str] = mapped_column(String(3))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
