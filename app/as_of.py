@@ -23,7 +23,8 @@ def hazards_sql(as_of: bool) -> str:
             SELECT h.id, h.state_iso3, h.external_id, h.name,
                    CASE WHEN h.reclassified_on IS NOT NULL THEN 'CHA' ELSE h.classification END AS classification,
                    h.contamination, h.region, h.recorded_on, h.date_of_information, h.parent_id, h.baseline_area_m2,
-                   h.remaining_area_m2, h.status, h.released_on, h.remaining_geom, h.baseline_geom
+                   h.remaining_area_m2, h.status, h.released_on, h.remaining_geom, h.baseline_geom,
+                   h.province_code, h.border_flag
             FROM hazardous_areas h
             WHERE h.voided_at IS NULL
         """
@@ -43,7 +44,7 @@ def hazards_sql(as_of: bool) -> str:
                CASE WHEN COALESCE(ev.later, 0) = 0 THEN h.remaining_geom
                     WHEN COALESCE(ev.earlier, 0) = 0 THEN h.baseline_geom
                     ELSE ({remaining_then}) END AS remaining_geom,
-               h.baseline_geom
+               h.baseline_geom, h.province_code, h.border_flag
         FROM hazardous_areas h
         LEFT JOIN LATERAL (
             SELECT sum(e.released_area_m2) FILTER (WHERE e.date <= :as_of) AS released_m2,

@@ -81,6 +81,11 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
     Property("remaining_area_m2", "f.remaining_area_m2", "number", shapefile="remain_m2", sortable=True),
     Property("status", "f.status", "string", filterable=True),
     Property("released_on", "f.released_on", "date", shapefile="released"),
+    # where the hazard lies (app/places): its province, and whether it was accepted across its State's border
+    Property("province_code", "f.province_code", "string", shapefile="prov_code"),
+    Property("province", "(SELECT p.name FROM provinces p WHERE p.code = f.province_code)", "string",
+             shapefile="province"),
+    Property("border_flag", "f.border_flag", "boolean", shapefile="border"),
 )
 
 EVENT_PROPERTIES: tuple[Property, ...] = (

@@ -23,6 +23,7 @@ from app.geometry import (
     sql_area,
 )
 from app.ledger import NewHazard, require_state
+from app.places import boundaries, provinces
 from app.problems import Problem
 
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
@@ -118,7 +119,7 @@ LOAD_CHUNK = 5_000  # hazards measured and encoded at a time, while PostgreSQL s
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                        source: str | None = None, clip: bool = False) -> dict[str, Any]:
+                        source: str | None = None, clip: bool = False, border: str = "refuse") -> dict[str, Any]:
     """Record many hazards in one transaction with COPY; the same outcome as `ledger.record_hazards`.
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
@@ -135,6 +136,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     chunk while PostgreSQL writes the previous one and its indexes on the other core.
     """
     require_state(session, iso3)
+    provinces.name_regions(session, iso3, hazards)  # a region names a province (app/places)
     overlaps.lock_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
@@ -176,6 +178,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             session.rollback()
         raise DBAPIError.instance("COPY hazardous_areas", None, exc, psycopg.Error) from exc
     try:
+        boundaries.check_new_hazards(session, iso3, ids[order].tolist(), border)  # flagged, or a 422 (app/places)
         clipped = overlaps.check_new_hazards(session, iso3, ids[order].tolist(), clip)
     except Problem:
         session.rollback()

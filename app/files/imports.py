@@ -88,6 +88,7 @@ class ImportOptions:
     crs: str | None = None  # only for files that carry no CRS
     repair: bool = False
     source: str | None = None  # the file name, for the audit log
+    border: str = "refuse"  # a hazard beyond its State's boundary: refused, or with "accept" flagged (app/places)
 
 
 READER_PROBLEM_FIELDS = ("layers", "views", "limit", "limit_name")  # what a refusal of the reader may carry
@@ -277,7 +278,8 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
                            + ", ".join(f"{e['column']}: {e['message']}" for e in r.errors) for r in rejected[:10])
         raise Problem(422, f"{len(rejected)} of {count} rows are not valid; nothing was stored. {listed}",
                       title="Invalid rows", rejected=[r.__dict__ for r in rejected], mapping=columns)
-    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name, clip=clip)
+    result = record_hazards_bulk(session, iso3, hazards, actor, source=options.source or path.name, clip=clip,
+                                 border=options.border)
     crs_code = crs.to_epsg()
     return {"state": iso3, "file": options.source or path.name, "layer": layer,
             "crs": f"EPSG:{crs_code}" if crs_code else crs.to_string(), "mapping": columns,

@@ -49,6 +49,7 @@ from app.geometry import (
 )
 from app.layers import HAZARD_PROPERTIES, Property, sql_json_properties
 from app.models import ITEM_KINDS
+from app.places import boundaries, provinces
 from app.problems import Problem
 
 
@@ -96,13 +97,15 @@ def _same_hazard(row: Any, new: NewHazard) -> bool:
 
 
 def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                   clip: bool = False) -> list[dict[str, Any]]:
+                   clip: bool = False, border: str = "refuse") -> list[dict[str, Any]]:
     """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409.
 
     A new hazard overlapping land another hazard of the State counts is a 409, or with `clip`
-    recorded clipped (app/overlaps.py).
+    recorded clipped (app/overlaps.py). A region names one of the State's provinces, and a hazard
+    beyond the State's boundary is a 422, or with `border="accept"` recorded flagged (app/places).
     """
     require_state(session, iso3)
+    provinces.name_regions(session, iso3, hazards)
     overlaps.lock_state(session, iso3)
     existing = {
         row.external_id: row
@@ -164,6 +167,11 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
                      external_id=h.external_id)
         results.append(result)
+    flagged = boundaries.check_new_hazards(session, iso3, [uuid.UUID(r["id"]) for r in results if r["created"]],
+                                           border)
+    for result in results:
+        if uuid.UUID(result["id"]) in flagged:
+            result["border_flag"] = True
     clipped = overlaps.check_new_hazards(session, iso3, [uuid.UUID(r["id"]) for r in results if r["created"]], clip)
     for result in results:
         if (cut := clipped.get(uuid.UUID(result["id"]))) is not None:
@@ -458,6 +466,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
          "iso3": hazard.state_iso3, "external_id": new.external_id, "kind": new.kind, "date": new.date,
          "organisation": new.organisation, **{item: new.items.get(item, 0) for item in ITEM_KINDS}},
     ).one()
+    boundaries.check_new_event(session, event.id)
 
     if event.replays:
         steps = replay(session, hazard_id)

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pyogrio
 import shapely
-from shapely.geometry import mapping
 
 SOURCE = Path("/usr/share/qgis/resources/data/world_map.gpkg")
 HERE = Path(__file__).resolve().parent

@@ -74,7 +74,8 @@ def upgrade() -> None:
     conn = op.get_bind()
     conn.execute(text("INSERT INTO countries (iso3, name, geom) VALUES "
                       "(:iso3, :name, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326)))"),
-                 [{**f["properties"], "geometry": json.dumps(f["geometry"])} for f in _features("countries.geojson.gz")])
+                 [{**f["properties"], "geometry": json.dumps(f["geometry"])}
+                  for f in _features("countries.geojson.gz")])
     aliases: dict[str, list[str]] = {}
     with (BOUNDARIES / "province_names.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
