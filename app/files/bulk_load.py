@@ -136,7 +136,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     chunk while PostgreSQL writes the previous one and its indexes on the other core.
     """
     require_state(session, iso3)
-    provinces.name_regions(session, iso3, hazards)  # a region names a province (app/places)
+    regions = provinces.match_regions(session, iso3, (h.region for h in hazards))  # a province's (app/places)
     overlaps.lock_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
@@ -178,6 +178,7 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             session.rollback()
         raise DBAPIError.instance("COPY hazardous_areas", None, exc, psycopg.Error) from exc
     try:
+        provinces.assign_provinces(session, ids[order].tolist(), regions)
         boundaries.check_new_hazards(session, iso3, ids[order].tolist(), border)  # flagged, or a 422 (app/places)
         clipped = overlaps.check_new_hazards(session, iso3, ids[order].tolist(), clip)
     except Problem:

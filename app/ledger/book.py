@@ -105,7 +105,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
     beyond the State's boundary is a 422, or with `border="accept"` recorded flagged (app/places).
     """
     require_state(session, iso3)
-    provinces.name_regions(session, iso3, hazards)
+    regions = provinces.match_regions(session, iso3, (h.region for h in hazards))
     overlaps.lock_state(session, iso3)
     existing = {
         row.external_id: row
@@ -167,8 +167,9 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
                      external_id=h.external_id)
         results.append(result)
-    flagged = boundaries.check_new_hazards(session, iso3, [uuid.UUID(r["id"]) for r in results if r["created"]],
-                                           border)
+    created = [uuid.UUID(r["id"]) for r in results if r["created"]]
+    provinces.assign_provinces(session, created, regions)
+    flagged = boundaries.check_new_hazards(session, iso3, created, border)
     for result in results:
         if uuid.UUID(result["id"]) in flagged:
             result["border_flag"] = True

@@ -76,7 +76,7 @@ def sql_outside(source: str) -> str:
         outside AS MATERIALIZED (
             SELECT d.*, ST_Difference(d.g, COALESCE((SELECT ST_Union(p.geom) FROM country_parts p
                                                      WHERE p.iso3 = d.iso3 AND p.geom && d.g),
-                                                    'POLYGON EMPTY'::geometry)) AS o
+                                                    'SRID=4326;POLYGON EMPTY'::geometry)) AS o
             FROM doubt d),
         far AS MATERIALIZED (
             SELECT o.*, (SELECT max((SELECT ST_Distance(p.geom::geography, v.geom::geography)

@@ -8,18 +8,18 @@ Rules:
 - A key no name has is matched to the closest name when it is a plain misspelling (difflib ratio at
   least MATCH_RATIO, and clearly closer than any other province); otherwise it is refused (422) with
   the closest candidates.
-- A matched region is stored as the province's own name; the province's code follows (the trigger
-  `hazard_province`, migration 0008). A hazard given no region gets the province holding most of
-  its polygon. A State without provinces in the boundaries keeps its regions as given.
+- The region is kept as given; the province it names is the hazard's `province_code`. A hazard given
+  no region gets the province holding most of its polygon (the trigger `hazard_province`, migration
+  0008). A State without provinces in the boundaries keeps its regions as given, unmatched.
 """
 from __future__ import annotations
 
 import difflib
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -78,7 +78,7 @@ def match_region(region: str, provinces: list[Province]) -> Province | list[Prov
 
 
 def match_regions(session: Session, iso3: str, regions: Iterable[str | None]) -> dict[str, str]:
-    """{given region: the province's name} for each distinct region given; a 422 listing the regions that
+    """{given region: the province's code} for each distinct region given; a 422 listing the regions that
     name no province of `iso3`, each with its candidates. Empty when the State has no provinces."""
     given = sorted({r for r in regions if r is not None and r.strip()})
     if not given:
@@ -91,7 +91,7 @@ def match_regions(session: Session, iso3: str, regions: Iterable[str | None]) ->
     for region in given:
         match = match_region(region, provinces)
         if isinstance(match, Province):
-            found[region] = match.name
+            found[region] = match.code
         else:
             unknown.append({"region": region,
                             "candidates": [{"code": p.code, "name": p.name} for p in match]})
@@ -107,14 +107,11 @@ def match_regions(session: Session, iso3: str, regions: Iterable[str | None]) ->
     return found
 
 
-class HasRegion(Protocol):
-    region: str | None
 
-
-def name_regions(session: Session, iso3: str, hazards: Iterable[HasRegion]) -> None:
-    """Each hazard's given region replaced by its province's own name (a 422 when one names none)."""
-    hazards = list(hazards)
-    names = match_regions(session, iso3, (h.region for h in hazards))
-    for hazard in hazards:
-        if hazard.region is not None and hazard.region in names:
-            hazard.region = names[hazard.region]
+def assign_provinces(session: Session, ids: list[uuid.UUID], codes: dict[str, str]) -> None:
+    """The just-inserted hazards `ids` whose region was matched (`match_regions`) get that province."""
+    if ids and codes:
+        session.execute(text("UPDATE hazardous_areas h SET province_code = m.code "
+                             "FROM unnest(CAST(:regions AS text[]), CAST(:codes AS text[])) AS m(region, code) "
+                             "WHERE h.id = ANY(:ids) AND h.region = m.region"),
+                        {"ids": ids, "regions": list(codes), "codes": list(codes.values())})

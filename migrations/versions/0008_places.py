@@ -7,9 +7,10 @@ province's `other_names` are the source's other names plus the common spellings 
 `province_names.csv`.
 
 `hazardous_areas.province_code` references the province holding the hazard: set on insert by the
-trigger `hazard_province` from the region when it is a province's name (`app.places` has matched the
-given name to it), else from the polygon (the State's province that holds most of it). Existing
-hazards get theirs from their polygon. `border_flag` marks a hazard accepted outside its State's
+trigger `hazard_province` from the region when it is a province's name or other name, else from the
+polygon (the State's province that holds most of it). `app.places`
+then sets the province it matched a given region to (close misspellings included). Existing hazards
+get theirs from their polygon. `border_flag` marks a hazard accepted outside its State's
 boundary on request (a border minefield; `app.places.check_new_hazards`).
 
 Revision ID: 0008_places
@@ -110,7 +111,8 @@ def upgrade() -> None:
             IF NEW.province_code IS NULL THEN
                 IF NEW.region IS NOT NULL THEN
                     NEW.province_code := (SELECT min(code) FROM provinces
-                                          WHERE iso3 = NEW.state_iso3 AND name = NEW.region);
+                                          WHERE iso3 = NEW.state_iso3
+                                            AND (name = NEW.region OR NEW.region = ANY(other_names)));
                 END IF;
                 IF NEW.province_code IS NULL THEN
                     NEW.province_code := province_of(NEW.state_iso3, NEW.baseline_geom);
