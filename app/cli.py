@@ -225,6 +225,33 @@ def _overlaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality(args: argparse.Namespace) -> int:
+    """The data-quality report of a State's stored data (app/places/quality.py)."""
+    from app.ledger import require_state
+    from app.places.quality import quality_report
+    from app.problems import Problem
+
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        database.configure(url)
+        try:
+            with database.session() as session:
+                iso3 = args.state.upper()
+                require_state(session, iso3)
+                report = quality_report(session, iso3)
+        except Problem as exc:
+            print(f"landrelease quality: {exc.detail}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        for row in report.rows:
+            print(f"{row.kind}\t{row.external_id}\t{row.message}")
+        print(f"{len(report.rows)} row(s) in {iso3}: "
+              + ", ".join(f"{n} {kind}" for kind, n in report.counts.items() if n))
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     """API keys: the same private cluster the running service uses (started briefly when it is not)."""
     import getpass
@@ -374,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     overlaps.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")
     overlaps.add_argument("--json", action="store_true", help="print JSON")
     overlaps.set_defaults(func=_overlaps)
+
+    quality = sub.add_parser("quality", help="print the data-quality report of a State's stored data")
+    quality.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")
+    quality.add_argument("--json", action="store_true", help="print JSON")
+    quality.set_defaults(func=_quality)
 
     keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)

@@ -174,3 +174,21 @@ def test_countries_and_provinces_are_ogc_collections_with_tiles(client) -> None:
     assert "Batdâmbâng" in {f["properties"]["name"] for f in tile["provinces"]["features"]}
     world = mapbox_vector_tile.decode(client.get("/collections/countries/tiles/WebMercatorQuad/0/0/0").content)
     assert {"KHM", "BIH", "IRQ", "THA"} <= {f["properties"]["iso3"] for f in world["countries"]["features"]}
+
+
+def test_summaries_and_the_article7_report_group_by_province(client) -> None:
+    _post(client, "KHM", "KHM-B1", IN_BATTAMBANG, 201)  # no region: from its polygon
+    client.post("/api/v1/states/KHM/hazards",
+                json=hazard_feature("KHM-B2", mapping(box(102.92, 13.0, 102.93, 13.01)), region="Battambang"))
+    client.post("/api/v1/states/KHM/hazards",
+                json=hazard_feature("KHM-P1", mapping(box(102.6, 12.85, 102.61, 12.86)), region="pailin"))
+    remaining = client.get("/api/v1/states/KHM/summary").json()["remaining"]
+    by_province = remaining["by_province"]
+    assert set(by_province) == {"KHM-BATDAMBANG", "KHM-KRONG-PAILIN"}
+    assert by_province["KHM-BATDAMBANG"]["count"] == 2 and by_province["KHM-BATDAMBANG"]["name"] == "Batdâmbâng"
+    assert by_province["KHM-KRONG-PAILIN"]["count"] == 1
+    assert sum(p["area_m2"] for p in by_province.values()) == remaining["total"]["area_m2"]
+    report = client.get("/api/v1/states/KHM/report", params={"year": 2024}).json()
+    located = {m["external_id"]: (m["province_code"], m["province"]) for m in report["mined_areas"]}
+    assert located == {"KHM-B1": ("KHM-BATDAMBANG", "Batdâmbâng"), "KHM-B2": ("KHM-BATDAMBANG", "Batdâmbâng"),
+                       "KHM-P1": ("KHM-KRONG-PAILIN", "Krong Pailin")}

@@ -342,8 +342,8 @@ def test_article7_report_for_2022(client, scenario) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert list(rows[0]) == ["external_id", "name", "region", "classification", "contamination", "remaining_m2",
-                             "remaining_km2", "centroid_lon", "centroid_lat"]
+    assert list(rows[0]) == ["external_id", "name", "region", "province_code", "province", "classification",
+                             "contamination", "remaining_m2", "remaining_km2", "centroid_lon", "centroid_lat"]
     assert [row["external_id"] for row in rows] == ids + ["TOTAL"]
     for row, m in zip(rows, areas, strict=False):
         assert float(row["remaining_m2"]) == pytest.approx(m["remaining_m2"], abs=0.01)

@@ -136,7 +136,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     chunk while PostgreSQL writes the previous one and its indexes on the other core.
     """
     require_state(session, iso3)
-    regions = provinces.match_regions(session, iso3, (h.region for h in hazards))  # a province's (app/places)
+    # a region names a province (app/places)
+    regions = provinces.match_regions(session, iso3, (h.region for h in hazards), strict=border != "accept")
     overlaps.lock_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
@@ -167,8 +168,10 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(list(_AUDIT_TYPES))
                 for i in order.tolist():
+                    repair = hazards[i].geometry.repair  # kept for the data-quality report (app/places)
                     copy.write_row((iso3, actor.name, actor.key_id, "hazardous_areas", str(ids[i]), "create",
-                                    hazards[i].external_id, detail))
+                                    hazards[i].external_id,
+                                    Jsonb({**detail.obj, "repair": repair}) if repair else detail))
     except psycopg.errors.UniqueViolation as exc:  # another request recorded one of these external_ids meanwhile
         session.rollback()
         raise Problem(409, "another request recorded some of these hazards at the same time; nothing was stored. "

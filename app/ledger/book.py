@@ -105,7 +105,7 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
     beyond the State's boundary is a 422, or with `border="accept"` recorded flagged (app/places).
     """
     require_state(session, iso3)
-    regions = provinces.match_regions(session, iso3, (h.region for h in hazards))
+    regions = provinces.match_regions(session, iso3, (h.region for h in hazards), strict=border != "accept")
     overlaps.lock_state(session, iso3)
     existing = {
         row.external_id: row
@@ -165,7 +165,8 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         if h.geometry.warnings:
             result["warnings"] = h.geometry.warnings
         audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
-                     external_id=h.external_id)
+                     external_id=h.external_id,
+                     detail={"repair": h.geometry.repair} if h.geometry.repair else None)  # app/places/quality
         results.append(result)
     created = [uuid.UUID(r["id"]) for r in results if r["created"]]
     provinces.assign_provinces(session, created, regions)

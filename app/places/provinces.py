@@ -77,9 +77,10 @@ def match_region(region: str, provinces: list[Province]) -> Province | list[Prov
     return ranked[:CANDIDATES]
 
 
-def match_regions(session: Session, iso3: str, regions: Iterable[str | None]) -> dict[str, str]:
+def match_regions(session: Session, iso3: str, regions: Iterable[str | None], strict: bool = True) -> dict[str, str]:
     """{given region: the province's code} for each distinct region given; a 422 listing the regions that
-    name no province of `iso3`, each with its candidates. Empty when the State has no provinces."""
+    name no province of `iso3`, each with its candidates (not `strict`: those are left out, kept as given).
+    Empty when the State has no provinces."""
     given = sorted({r for r in regions if r is not None and r.strip()})
     if not given:
         return {}
@@ -95,7 +96,7 @@ def match_regions(session: Session, iso3: str, regions: Iterable[str | None]) ->
         else:
             unknown.append({"region": region,
                             "candidates": [{"code": p.code, "name": p.name} for p in match]})
-    if unknown:
+    if unknown and strict:
         session.rollback()
         listed = "; ".join(f"'{u['region']}' (closest: "
                            + ", ".join(f"{c['name']} ({c['code']})" for c in u["candidates"])  # type: ignore[attr-defined]
