@@ -199,6 +199,7 @@ class Country(Base):
     iso3: Mapped[str] = mapped_column(String(3), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     geom = mapped_column(MultiPolygon, nullable=False)
+    label = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))  # where the map writes the name
 
 
 class Province(Base):
@@ -211,6 +212,7 @@ class Province(Base):
     name: Mapped[str] = mapped_column(Text)
     other_names: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     geom = mapped_column(MultiPolygon, nullable=False)
+    label = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
 
 
 class CountryPart(Base):

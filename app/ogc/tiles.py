@@ -4,7 +4,9 @@ A tile honours the same filters as the items of its collection (state, classific
 kind, datetime, bbox, geometry=baseline, include_voided). The layer in the tile is named after the
 collection; its attributes are the feature's properties in types MVT can carry (ids and dates as
 text, contamination as a comma-separated list). Geometry is clipped to the tile with a buffer of 64
-units of a 4096 extent.
+units of a 4096 extent. A polygon that would be drawn smaller than POINT_BELOW units across (under
+a pixel or two at the zoom) is drawn as a point inside it (app/places: no tile over contaminated land
+is empty at the world's zoom levels).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 24
+POINT_BELOW = 16  # tile units (of EXTENT): 1 px of a 256 px tile
 
 
 def read_tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
@@ -46,11 +49,16 @@ def tile_sql(query: ItemsQuery) -> tuple[str, dict]:
     conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     sql = f"""
         WITH t AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-                          ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS env4326),
+                          ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS env4326,
+                          (ST_XMax(ST_TileEnvelope(:z, :x, :y)) - ST_XMin(ST_TileEnvelope(:z, :x, :y)))
+                          * {POINT_BELOW / EXTENT} AS point_below),
         layer AS (
-            SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), t.env, {EXTENT}, {BUFFER}, true) AS geom,
+            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(m.g) - ST_XMin(m.g) < t.point_below
+                                      AND ST_YMax(m.g) - ST_YMin(m.g) < t.point_below
+                                     THEN ST_PointOnSurface(m.g) ELSE m.g END,
+                                t.env, {EXTENT}, {BUFFER}, true) AS geom,
                    {sql_tile_attributes(query.collection.properties)}
-            FROM {source}, t
+            FROM {source} CROSS JOIN t CROSS JOIN LATERAL (SELECT ST_Transform({geom}, 3857) AS g) m
             WHERE {' AND '.join(conditions)}
         )
         SELECT ST_AsMVT(layer, :layer, {EXTENT}, 'geom') FROM layer WHERE layer.geom IS NOT NULL

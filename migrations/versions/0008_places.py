@@ -88,6 +88,13 @@ def upgrade() -> None:
                   for f in _features("provinces.geojson.gz") for p in [f["properties"]]])
     op.execute(
         f"""
+        ALTER TABLE countries ADD COLUMN label geometry(Point, 4326);
+        ALTER TABLE provinces ADD COLUMN label geometry(Point, 4326);
+        -- where the map writes the name: a point inside the largest part
+        UPDATE countries c SET label = (SELECT ST_PointOnSurface(d.geom) FROM ST_Dump(c.geom) d
+                                        ORDER BY ST_Area(d.geom) DESC LIMIT 1);
+        UPDATE provinces p SET label = (SELECT ST_PointOnSurface(d.geom) FROM ST_Dump(p.geom) d
+                                        ORDER BY ST_Area(d.geom) DESC LIMIT 1);
         INSERT INTO country_parts (iso3, geom)
             SELECT iso3, ST_Subdivide(geom, {PART_VERTICES}) FROM countries;
         INSERT INTO province_parts (code, iso3, geom)
