@@ -382,7 +382,7 @@ def test_report_of_a_state_with_no_hazards_and_bad_years(client) -> None:
     r = client.get("/api/v1/states/BIH/report", params={"year": 2023}).json()
     assert r["mined_areas"] == [] and r["totals"]["total"] == {"count": 0, "area_m2": 0.0}
     response = client.get("/api/v1/states/BIH/report", params={"year": 2023, "format": "csv"})
-    assert response.text.splitlines()[1:] == ['"TOTAL","0 areas","","","",0.0,0.0,"",""']
+    assert response.text.splitlines()[1:] == ['"TOTAL","0 areas","","","","","",0.0,0.0,"",""']
     for year in ("1990", str(date.today().year + 1), "twenty"):
         response = client.get("/api/v1/states/BIH/report", params={"year": year})
         assert response.status_code == 422, year
