@@ -49,7 +49,9 @@ def tile_sql(query: ItemsQuery) -> tuple[str, dict]:
     conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     sql = f"""
         WITH t AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-                          ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS env4326,
+                          -- the margin kept within the world: past 180 degrees it would wrap round to -180
+                          ST_Transform(ST_ClipByBox2D(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}),
+                                                      Box2D(ST_TileEnvelope(0, 0, 0))), 4326) AS env4326,
                           (ST_XMax(ST_TileEnvelope(:z, :x, :y)) - ST_XMin(ST_TileEnvelope(:z, :x, :y)))
                           * {POINT_BELOW / EXTENT} AS point_below),
         layer AS (
