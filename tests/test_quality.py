@@ -149,3 +149,20 @@ def test_the_cli_prints_the_report(client, database_url, monkeypatch, capsys) ->
         assert cli_main(["quality", "XXX"]) == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_the_dashboard_page_lists_the_rows(live_server, admin_key, artifacts_dir) -> None:
+    from tests.headless_chromium import Chromium
+
+    legacy("OUT", box(102.0, 14.0, 102.01, 14.01))
+    legacy("A", IN_BATTAMBANG)
+    legacy("A-again", IN_BATTAMBANG)
+    with Chromium() as browser:
+        browser.open(f"{live_server}/dashboard/KHM/quality#key={admin_key}")
+        assert browser.wait_for("document.body.dataset.loaded") == "true", browser.console
+        kinds = browser.evaluate("[...document.querySelectorAll('#quality tbody tr')].map((r) => r.dataset.kind)")
+        assert sorted(kinds) == ["duplicate", "outside_state"]
+        links = browser.evaluate("[...document.querySelectorAll('#quality tbody a')].map((a) => a.href)")
+        assert all("/api/v1/hazards/" in link for link in links)
+        browser.screenshot(artifacts_dir / "quality_KHM.png")
+        assert browser.page_csp_violations() == [] and browser.csp_violations == [], browser.csp_violations

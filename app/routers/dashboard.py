@@ -3,7 +3,8 @@
 The HTML pages are static shells (app/web): they hold no data. Their script asks the API with the key
 kept in the browser session, so the pages follow the same access rules as every other read: the
 overview reads GET /api/v1/summary, a State's page GET /api/v1/states/{iso3}/summary, the chart and
-its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}).
+its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y});
+the data-quality page GET /api/v1/states/{iso3}/quality.
 """
 from __future__ import annotations
 
@@ -88,6 +89,14 @@ def state_page(iso3: str) -> FileResponse:
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
         raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM")
     return _page("state.html")
+
+
+@router.get("/dashboard/{iso3}/quality", include_in_schema=False)
+def quality_page(iso3: str) -> FileResponse:
+    """The data-quality report of a State (GET /api/v1/states/{iso3}/quality, app/places)."""
+    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
+        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM/quality")
+    return _page("quality.html")
 
 
 def mount_static(app: FastAPI) -> None:

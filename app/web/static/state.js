@@ -175,6 +175,7 @@
     }
   }
 
+  document.getElementById("quality-link").href = `/dashboard/${iso3}/quality`;
   Dashboard.renderKeyBox(load);
   Dashboard.bindAsOf(load);
   load();
