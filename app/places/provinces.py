@@ -33,7 +33,7 @@ _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß"
                             "Đ": "D", "ł": "l", "Ł": "L", "ı": "i", "'": "", "’": "", "ʿ": "", "ʾ": ""})
 _FILLER = frozenset({"al", "as", "an", "at", "ad", "ar", "ash", "az", "el", "the", "of", "province", "provincia",
                      "khett", "krong", "kanton", "canton", "district", "distrikt", "governorate", "muhafazat",
-                     "region", "oblast", "state"})
+                     "region", "oblast", "state", "county", "zupanija"})
 
 
 def name_key(name: str) -> str:
