@@ -34,9 +34,9 @@ BOUNDARIES = Path(__file__).resolve().parents[2] / "geodata" / "boundaries"
 PART_VERTICES = 128  # the most vertices of one part (ST_Subdivide)
 
 
-def _features(name: str) -> list[dict]:
+def _document(name: str) -> str:
     with gzip.open(BOUNDARIES / name, "rt", encoding="utf-8") as f:
-        return json.load(f)["features"]
+        return f.read()
 
 
 def upgrade() -> None:
@@ -45,7 +45,8 @@ def upgrade() -> None:
         CREATE TABLE countries (
             iso3 varchar(3) PRIMARY KEY,
             name text NOT NULL,
-            geom geometry(MultiPolygon, 4326) NOT NULL
+            geom geometry(MultiPolygon, 4326) NOT NULL,
+            label geometry(Point, 4326)
         );
         CREATE INDEX ix_countries_geom ON countries USING gist (geom);
         CREATE TABLE provinces (
@@ -53,7 +54,8 @@ def upgrade() -> None:
             iso3 varchar(3) NOT NULL REFERENCES countries(iso3),
             name text NOT NULL,
             other_names text[] NOT NULL DEFAULT '{}',
-            geom geometry(MultiPolygon, 4326) NOT NULL
+            geom geometry(MultiPolygon, 4326) NOT NULL,
+            label geometry(Point, 4326)
         );
         CREATE INDEX ix_provinces_iso3 ON provinces (iso3);
         CREATE INDEX ix_provinces_geom ON provinces USING gist (geom);
@@ -73,23 +75,27 @@ def upgrade() -> None:
         """
     )
     conn = op.get_bind()
-    conn.execute(text("INSERT INTO countries (iso3, name, geom) VALUES "
-                      "(:iso3, :name, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326)))"),
-                 [{**f["properties"], "geometry": json.dumps(f["geometry"])}
-                  for f in _features("countries.geojson.gz")])
+    # each file in one statement: PostgreSQL reads the features out of the GeoJSON itself
+    conn.execute(text("INSERT INTO countries (iso3, name, geom) "
+                      "SELECT f -> 'properties' ->> 'iso3', f -> 'properties' ->> 'name', "
+                      "       ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(f -> 'geometry'), 4326)) "
+                      "FROM json_array_elements(CAST(:document AS json) -> 'features') f"),
+                 {"document": _document("countries.geojson.gz")})
     aliases: dict[str, list[str]] = {}
     with (BOUNDARIES / "province_names.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
             aliases.setdefault(row["code"], []).append(row["name"])
-    conn.execute(text("INSERT INTO provinces (code, iso3, name, other_names, geom) VALUES "
-                      "(:code, :iso3, :name, :other_names, ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326)))"),
-                 [{"code": p["code"], "iso3": p["iso3"], "name": p["name"],
-                   "other_names": p["other_names"] + aliases.get(p["code"], []), "geometry": json.dumps(f["geometry"])}
-                  for f in _features("provinces.geojson.gz") for p in [f["properties"]]])
+    conn.execute(text(
+        "INSERT INTO provinces (code, iso3, name, other_names, geom) "
+        "SELECT p ->> 'code', p ->> 'iso3', p ->> 'name', "
+        "       ARRAY(SELECT json_array_elements_text(p -> 'other_names')) || ARRAY(SELECT jsonb_array_elements_text("
+        "           COALESCE(CAST(:aliases AS jsonb) -> (p ->> 'code'), '[]'::jsonb))), "
+        "       ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(f -> 'geometry'), 4326)) "
+        "FROM json_array_elements(CAST(:document AS json) -> 'features') f "
+        "CROSS JOIN LATERAL (SELECT f -> 'properties' AS p) props"),
+        {"document": _document("provinces.geojson.gz"), "aliases": json.dumps(aliases)})
     op.execute(
         f"""
-        ALTER TABLE countries ADD COLUMN label geometry(Point, 4326);
-        ALTER TABLE provinces ADD COLUMN label geometry(Point, 4326);
         -- where the map writes the name: a point inside the largest part
         UPDATE countries c SET label = (SELECT ST_PointOnSurface(d.geom) FROM ST_Dump(c.geom) d
                                         ORDER BY ST_Area(d.geom) DESC LIMIT 1);
