@@ -323,7 +323,7 @@ def _import(args: argparse.Namespace) -> int:
         print(f"landrelease import: {exc.detail}", file=sys.stderr)
         return 2
     options = imports.ImportOptions(mapping=mapping, layer=args.layer, crs=args.crs, repair=args.repair,
-                                        source=path.name)
+                                        source=path.name, border="accept" if args.accept_border else "refuse")
     with database.open_database() as url:
         migrate.upgrade(url)
         engine = create_engine(database.sqlalchemy_url(url))
@@ -428,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--layer", default=None, help="the layer of a multi-layer file")
     imp.add_argument("--crs", default=None, help="CRS of a file that does not say its own, e.g. EPSG:32648")
     imp.add_argument("--repair", action="store_true", help="repair invalid geometries and report it")
+    imp.add_argument("--accept-border", action="store_true",
+                     help="record hazards beyond the State's boundary flagged (border minefields; default: refuse "
+                          "the file, naming where each lies)")
     imp.add_argument("--clip-overlaps", action="store_true",
                      help="record hazards that overlap land another hazard of the State counts clipped to the "
                           "land not already counted (default: refuse the file)")
