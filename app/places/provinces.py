@@ -114,5 +114,6 @@ def assign_provinces(session: Session, ids: list[uuid.UUID], codes: dict[str, st
     if ids and codes:
         session.execute(text("UPDATE hazardous_areas h SET province_code = m.code "
                              "FROM unnest(CAST(:regions AS text[]), CAST(:codes AS text[])) AS m(region, code) "
-                             "WHERE h.id = ANY(:ids) AND h.region = m.region"),
+                             "WHERE h.id = ANY(:ids) AND h.region = m.region "
+                             "AND h.province_code IS DISTINCT FROM m.code"),  # most the trigger has found already
                         {"ids": ids, "regions": list(codes), "codes": list(codes.values())})
