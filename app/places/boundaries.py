@@ -11,8 +11,10 @@ Rules:
   or its coordinates read in the next UTM zone, would put it inside the State. With `border=accept`
   (a border minefield on a disputed or undemarcated border, e.g. Cambodia-Thailand) it is recorded
   with `border_flag` set, which the layers and the data-quality report show.
-- An event may cover land of its own hazard wherever that lies (a flagged hazard's land included):
-  only what it covers outside both its hazard's polygon and its State counts against it.
+- An event may cover land of its own hazard wherever that lies: only what it covers outside both its
+  hazard's polygon and its State counts against it; an event on a hazard accepted across the border
+  (flagged) is not checked (its ground was accepted as it lies; an event that misses its hazard
+  releases nothing and is refused by the ledger anyway).
 - A State the boundaries do not know is not checked.
 The checks run in PostGIS over the subdivided, indexed parts of the countries (`country_parts`), in
 the write's own transaction: one statement for all the hazards of a request or a file.
@@ -143,7 +145,8 @@ def check_new_event(session: Session, event_id: uuid.UUID) -> None:
     allowed wherever it lies): a 422 naming where it falls."""
     source = ("SELECT e.id, 'The event' AS label, e.state_iso3 AS iso3, "
               "ST_Difference(e.submitted_geom, h.baseline_geom) AS g FROM land_release_events e "
-              "JOIN hazardous_areas h ON h.id = e.hazard_id WHERE e.id = :id AND e.submitted_geom IS NOT NULL")
+              "JOIN hazardous_areas h ON h.id = e.hazard_id WHERE e.id = :id AND e.submitted_geom IS NOT NULL "
+              "AND NOT h.border_flag")
     outside = find_outside(session, source, {"id": event_id})
     if outside:
         iso3 = session.execute(text("SELECT state_iso3 FROM land_release_events WHERE id = :id"),
