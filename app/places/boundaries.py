@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app.problems import Problem
 
 TOLERANCE_M = 2_000.0
+NEAR_DEG = 0.25  # more than TOLERANCE_M in every direction up to 85 degrees of latitude
 BORDER_CHOICES = ("refuse", "accept")
 
 
@@ -67,30 +68,39 @@ class Outside:
 
 def sql_outside(source: str) -> str:
     """SELECT of the rows of `source` (id, label, iso3, g: the polygon to check, may be empty) that lie
-    beyond TOLERANCE_M of their State, with where they fall and the hints (the columns of `Outside`)."""
-    parts = "country_parts p WHERE p.iso3 = s.iso3"
+    beyond TOLERANCE_M of their State, with where they fall and the hints (the columns of `Outside`).
+
+    Only the State's parts within NEAR_DEG of a polygon are read for it (`near`); a polygon with none
+    near lies wholly beyond the tolerance, and how far is its distance to the State's boundary."""
     return f"""
         WITH s AS MATERIALIZED ({source}),
         doubt AS MATERIALIZED (
-            SELECT s.* FROM s
+            SELECT s.*, (SELECT ST_Union(p.geom) FROM country_parts p
+                         WHERE p.iso3 = s.iso3 AND p.geom && ST_Expand(s.g, {NEAR_DEG})) AS near
+            FROM s
             WHERE NOT ST_IsEmpty(s.g) AND EXISTS (SELECT 1 FROM country_parts k WHERE k.iso3 = s.iso3)
-              AND NOT EXISTS (SELECT 1 FROM {parts} AND p.geom && s.g AND ST_Covers(p.geom, s.g))),
+              AND NOT EXISTS (SELECT 1 FROM country_parts p
+                              WHERE p.iso3 = s.iso3 AND p.geom && s.g AND ST_Covers(p.geom, s.g))),
         outside AS MATERIALIZED (
-            SELECT d.*, ST_Difference(d.g, COALESCE((SELECT ST_Union(p.geom) FROM country_parts p
-                                                     WHERE p.iso3 = d.iso3 AND p.geom && d.g),
-                                                    'SRID=4326;POLYGON EMPTY'::geometry)) AS o
-            FROM doubt d),
+            SELECT d.*, CASE WHEN d.near IS NULL THEN d.g ELSE ST_Difference(d.g, d.near) END AS o FROM doubt d),
+        beyond AS MATERIALIZED (
+            -- a point every TOLERANCE_M along the edges of what lies outside the State's parts near it
+            SELECT o.* FROM outside o
+            WHERE NOT ST_IsEmpty(o.o) AND (o.near IS NULL OR EXISTS (
+                SELECT 1 FROM ST_DumpPoints(ST_Segmentize(o.o::geography, {TOLERANCE_M})::geometry) v
+                WHERE NOT ST_DWithin(v.geom::geography, o.near::geography, {TOLERANCE_M})))),
         far AS MATERIALIZED (
-            SELECT o.*, (SELECT max((SELECT ST_Distance(p.geom::geography, v.geom::geography)
-                                     FROM country_parts p WHERE p.iso3 = o.iso3
-                                     ORDER BY p.geom <-> v.geom LIMIT 1))
-                         FROM ST_DumpPoints(ST_Segmentize(o.o::geography, {TOLERANCE_M})::geometry) v) AS beyond_m
-            FROM outside o WHERE NOT ST_IsEmpty(o.o)),
+            SELECT b.*, CASE
+                WHEN b.near IS NULL THEN (SELECT ST_Distance(b.g::geography, c.geom::geography)
+                                          FROM countries c WHERE c.iso3 = b.iso3)
+                ELSE (SELECT max(ST_Distance(v.geom::geography, b.near::geography))
+                      FROM ST_DumpPoints(ST_Segmentize(b.o::geography, {TOLERANCE_M})::geometry) v) END AS beyond_m
+            FROM beyond b),
         found AS MATERIALIZED (
             SELECT f.*, floor((ST_X(ST_Centroid(f.g)) + 180) / 6)::int + 1 AS zone,
                    CASE WHEN ST_Y(ST_Centroid(f.g)) >= 0 THEN 32600 ELSE 32700 END AS utm,
                    ST_PointOnSurface(f.g) AS inner_point
-            FROM far f WHERE f.beyond_m > {TOLERANCE_M})
+            FROM far f)
         SELECT f.id, f.label, f.beyond_m,
                ST_Area(f.o::geography) / NULLIF(ST_Area(f.g::geography), 0) AS share_outside,
                (SELECT c.iso3 FROM country_parts c WHERE c.geom && f.o AND ST_Intersects(c.geom, f.o)
