@@ -195,8 +195,8 @@ def remaining(session: Session, as_of: date, states: list[str] | None = None,
             e["by_" + row.dimension][row.key] = _area(row.n, row.area_m2)
     if detail:
         codes = [code for e in result.values() for code in e["by_province"]]
-        names: dict[str, str] = dict(session.execute(text("SELECT code, name FROM provinces WHERE code = ANY(:codes)"),
-                                     {"codes": codes}).tuples().all())
+        names = {r.code: r.name for r in session.execute(
+            text("SELECT code, name FROM provinces WHERE code = ANY(:codes)"), {"codes": codes})}
         for e in result.values():
             e["by_province"] = {code: {**a, "name": names.get(code)} for code, a in e["by_province"].items()}
     for e in result.values():

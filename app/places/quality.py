@@ -91,9 +91,9 @@ def _overlaps(session: Session, iso3: str) -> list[dict[str, Any]]:
     if not pairs:
         return []
     ids = list({p[k] for p in pairs for k in ("hazard_id", "other_hazard_id")})
-    areas: dict[str, float] = dict(session.execute(text(
-        "SELECT id::text, baseline_area_m2 FROM hazardous_areas WHERE id = ANY(CAST(:ids AS uuid[]))"),
-        {"ids": ids}).tuples().all())
+    areas = {r.id: r.baseline_area_m2 for r in session.execute(text(
+        "SELECT id::text AS id, baseline_area_m2 FROM hazardous_areas WHERE id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": ids})}
     rows = []
     for p in pairs:
         ratio = p["overlap_m2"] / max(min(areas[p["hazard_id"]], areas[p["other_hazard_id"]]), 1e-9)
