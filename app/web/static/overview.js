@@ -126,7 +126,7 @@
   function showWorld(day, states) {
     const element = document.getElementById("map");
     if (typeof maplibregl === "undefined") {
-      element.textContent = "The map library did not load.";
+      element.textContent = t("The map library did not load.");
       return;
     }
     element.dataset.state = "loading";
