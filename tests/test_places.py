@@ -8,10 +8,14 @@ from pathlib import Path
 import geopandas as gpd
 import mapbox_vector_tile
 import pyogrio
+from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from app import database
+from app import access, database
+from app.main import create_app
+from tests.conftest import auth_headers
 from tests.ledger_scenarios import hazard_feature, post_event, post_hazard, rect
 
 # a square across the Cambodia-Thailand border west of Poipet, about 3 km into Thailand
@@ -192,3 +196,19 @@ def test_summaries_and_the_article7_report_group_by_province(client) -> None:
     located = {m["external_id"]: (m["province_code"], m["province"]) for m in report["mined_areas"]}
     assert located == {"KHM-B1": ("KHM-BATDAMBANG", "Batdâmbâng"), "KHM-B2": ("KHM-BATDAMBANG", "Batdâmbâng"),
                        "KHM-P1": ("KHM-KRONG-PAILIN", "Krong Pailin")}
+
+
+def test_an_operators_hazard_in_the_wrong_state_is_refused_at_approval(client) -> None:
+    """The check applies on approval too (app.submissions writes through the ledger): refused, the submission
+    stays submitted, nothing stored."""
+    organisation = client.post("/api/v1/states/KHM/organisations", json={"name": "HALO", "kind": "ngo"}).json()["id"]
+    with Session(database.get_engine()) as session:
+        _, secret = access.create_key(session, name="HALO operator", role="operator", organisation_id=organisation)
+    with TestClient(create_app(), headers=auth_headers(secret)) as operator:
+        submitted = operator.post("/api/v1/states/KHM/submissions",
+                                  json=hazard_feature("OP-THA", mapping(IN_THAILAND)))
+    assert submitted.status_code == 201, submitted.text
+    refused = client.post(f"/api/v1/submissions/{submitted.json()['id']}/approve")
+    assert refused.status_code == 422 and "lies in THA" in refused.json()["detail"], refused.text
+    assert client.get(f"/api/v1/submissions/{submitted.json()['id']}").json()["properties"]["status"] == "submitted"
+    assert _stored() == []
