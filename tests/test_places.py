@@ -212,3 +212,6 @@ def test_an_operators_hazard_in_the_wrong_state_is_refused_at_approval(client) -
     assert refused.status_code == 422 and "lies in THA" in refused.json()["detail"], refused.text
     assert client.get(f"/api/v1/submissions/{submitted.json()['id']}").json()["properties"]["status"] == "submitted"
     assert _stored() == []
+    accepted = client.post(f"/api/v1/submissions/{submitted.json()['id']}/approve", json={"border": "accept"})
+    assert accepted.status_code == 200 and accepted.json()["properties"]["status"] == "approved", accepted.text
+    assert [(h["external_id"], h["border_flag"]) for h in _stored()] == [("OP-THA", True)]
