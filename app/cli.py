@@ -225,6 +225,33 @@ def _overlaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality(args: argparse.Namespace) -> int:
+    """The data-quality report of a State's stored data (app/places/quality.py)."""
+    from app.ledger import require_state
+    from app.places.quality import quality_report
+    from app.problems import Problem
+
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        database.configure(url)
+        try:
+            with database.session() as session:
+                iso3 = args.state.upper()
+                require_state(session, iso3)
+                report = quality_report(session, iso3)
+        except Problem as exc:
+            print(f"landrelease quality: {exc.detail}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        for row in report.rows:
+            print(f"{row.kind}\t{row.external_id}\t{row.message}")
+        print(f"{len(report.rows)} row(s) in {iso3}: "
+              + ", ".join(f"{n} {kind}" for kind, n in report.counts.items() if n))
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     """API keys: the same private cluster the running service uses (started briefly when it is not)."""
     import getpass
@@ -297,7 +324,7 @@ def _import(args: argparse.Namespace) -> int:
         print(f"landrelease import: {exc.detail}", file=sys.stderr)
         return 2
     options = imports.ImportOptions(mapping=mapping, layer=args.layer, crs=args.crs, repair=args.repair,
-                                        source=path.name)
+                                        source=path.name, border="accept" if args.accept_border else "refuse")
     with database.open_database() as url:
         migrate.upgrade(url)
         engine = create_engine(database.sqlalchemy_url(url))
@@ -376,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     overlaps.add_argument("--json", action="store_true", help="print JSON")
     overlaps.set_defaults(func=_overlaps)
 
+    quality = sub.add_parser("quality", help="print the data-quality report of a State's stored data")
+    quality.add_argument("state", help="ISO 3166 alpha-3 code of the State, e.g. KHM")
+    quality.add_argument("--json", action="store_true", help="print JSON")
+    quality.set_defaults(func=_quality)
+
     keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (only this once)")
@@ -399,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--layer", default=None, help="the layer of a multi-layer file")
     imp.add_argument("--crs", default=None, help="CRS of a file that does not say its own, e.g. EPSG:32648")
     imp.add_argument("--repair", action="store_true", help="repair invalid geometries and report it")
+    imp.add_argument("--accept-border", action="store_true",
+                     help="record hazards beyond the State's boundary flagged (border minefields; default: refuse "
+                          "the file, naming where each lies)")
     imp.add_argument("--clip-overlaps", action="store_true",
                      help="record hazards that overlap land another hazard of the State counts clipped to the "
                           "land not already counted (default: refuse the file)")

@@ -192,6 +192,11 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
              sortable=True),
     Property("status", "f.status", "string", sortable=True, filterable=True, values=HAZARD_STATUSES),
     Property("released_on", "f.released_on", "date", filterable=True, sortable=True, shapefile="released"),
+    # where the hazard lies (app/places): its province, and whether it was accepted across its State's border
+    Property("province_code", "f.province_code", "string", filterable=True, sortable=True, shapefile="prov_code"),
+    Property("province", "(SELECT p.name FROM provinces p WHERE p.code = f.province_code)", "string",
+             shapefile="province"),
+    Property("border_flag", "f.border_flag", "boolean", filterable=True, shapefile="border"),
 )
 HAZARD_INPUTS = tuple(p for p in HAZARD_PROPERTIES if p.input is not None)  # what the client gives of a hazard
 

@@ -123,6 +123,11 @@ class HazardousArea(Base):
     state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"), index=True)
     # The class the hazard was recorded with (declared); `reclassified_on` says from when it is a CHA instead.
     reclassified_on: Mapped[date | None] = mapped_column(Date)
+    # computed by the ledger (app/places), not given: the province holding the hazard (0008: from its region,
+    # else from its polygon) and whether it was accepted outside its State's boundary on request (a border
+    # minefield)
+    province_code: Mapped[str | None] = mapped_column(Text, ForeignKey("provinces.code"))
+    border_flag: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
     split_by_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     baseline_geom = mapped_column(MultiPolygon, nullable=False)
@@ -316,3 +321,48 @@ class EventDevice(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     disposal: Mapped[str | None] = mapped_column(String(20))
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+
+
+class Country(Base):
+    """A country's boundary (admin 0, Natural Earth 1:10m; migration 0008, geodata/boundaries)."""
+
+    __tablename__ = "countries"
+
+    iso3: Mapped[str] = mapped_column(String(3), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(MultiPolygon, nullable=False)
+    label = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))  # where the map writes the name
+
+
+class Province(Base):
+    """A province's boundary (admin 1), with the other names it is known by (migration 0008)."""
+
+    __tablename__ = "provinces"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    iso3: Mapped[str] = mapped_column(String(3), ForeignKey("countries.iso3"))
+    name: Mapped[str] = mapped_column(Text)
+    other_names: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    geom = mapped_column(MultiPolygon, nullable=False)
+    label = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+
+
+class CountryPart(Base):
+    """A small part of a country (ST_Subdivide), for the indexed checks of every write."""
+
+    __tablename__ = "country_parts"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    iso3: Mapped[str] = mapped_column(String(3), ForeignKey("countries.iso3"))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+
+
+class ProvincePart(Base):
+    """A small part of a province (ST_Subdivide)."""
+
+    __tablename__ = "province_parts"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, ForeignKey("provinces.code"))
+    iso3: Mapped[str] = mapped_column(String(3))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)

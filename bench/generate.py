@@ -55,6 +55,7 @@ from app.geometry import MIN_AREA_M2, SQL_EMPTY, sql_area, sql_difference, sql_i
 SIZES = {"small": (10_000, 40_000), "large": (200_000, 800_000)}
 IMPORT_POLYGONS = 100_000
 IMPORT_STATE = "HRV"
+BOUNDARIES = ROOT / "geodata" / "boundaries" / "countries.geojson.gz"  # app/places: hazards lie in their State
 SEED = 20261123
 
 # (iso3, weight, lon_min, lat_min, lon_max, lat_max): rough land boxes of eight States.
@@ -372,19 +373,29 @@ def write_import_file(path: Path, n: int = IMPORT_POLYGONS, seed: int = SEED + 1
             return path
         path.unlink()
     rng = np.random.default_rng(seed)
-    lon_min, lat_min, lon_max, lat_max = 15.0, 44.5, 19.0, 46.0
+    # Croatia's box; the service refuses a hazard outside its State (app/places), so only the cells whose
+    # polygon lies inside Croatia (geodata/boundaries) are kept: the grid has about 4.4 cells per polygon
+    croatia = gpd.read_file(f"/vsigzip/{BOUNDARIES}").set_index("iso3").geometry["HRV"]
+    shapely.prepare(croatia)
+    lon_min, lat_min, lon_max, lat_max = 13.4, 42.3, 19.5, 46.6
+    cells = math.ceil(n * 4.4)
     # One polygon per cell of a grid over the region, in a random order: the service refuses hazards that
     # overlap land another hazard of the State counts, so no two polygons of the file may overlap.
-    columns = math.ceil(math.sqrt(n * (lon_max - lon_min) / (lat_max - lat_min)))
-    cell_lon, cell_lat = (lon_max - lon_min) / columns, (lat_max - lat_min) / math.ceil(n / columns)
+    columns = math.ceil(math.sqrt(cells * (lon_max - lon_min) / (lat_max - lat_min)))
+    cell_lon, cell_lat = (lon_max - lon_min) / columns, (lat_max - lat_min) / math.ceil(cells / columns)
     cell_m = min(cell_lon * M_PER_DEG_LON * math.cos(math.radians(lat_max)), cell_lat * M_PER_DEG_LAT)
     largest = min(1e6, math.pi * (0.45 * cell_m / 1.34) ** 2)  # a star polygon reaches out to 1.34 r0
     geoms, rows = [], []
-    for i, cell in enumerate(rng.permutation(n)):
+    for cell in rng.permutation(cells):
+        if len(geoms) == n:
+            break
         cx = lon_min + (int(cell) % columns + 0.5) * cell_lon
         cy = lat_min + (int(cell) // columns + 0.5) * cell_lat
         area = float(math.exp(rng.uniform(math.log(1e4), math.log(largest))))
         polygon, _ = star_polygon(rng, cx, cy, area, int(rng.integers(20, 61)))
+        if not croatia.contains(polygon):
+            continue
+        i = len(geoms)
         geoms.append(polygon)
         rows.append((f"HRV-IMP-{i + 1:07d}", "SHA" if rng.random() < 0.6 else "CHA", "AP_MINE",
                      f"Imported area {i + 1}", "Lika-Senj",

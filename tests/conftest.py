@@ -18,7 +18,8 @@ from app import database, migrate
 from app.embedded import EmbeddedCluster
 
 # Tables that hold reference data seeded by the migrations; every other table is emptied before each test.
-REFERENCE_TABLES = {"states", "alembic_version", "spatial_ref_sys"}
+REFERENCE_TABLES = {"states", "alembic_version", "spatial_ref_sys",
+                    "countries", "provinces", "country_parts", "province_parts"}  # boundaries: 0008
 
 
 @pytest.fixture(scope="session")

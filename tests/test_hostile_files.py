@@ -311,11 +311,14 @@ def test_our_own_export_with_both_layers_imports_its_hazards(client, tmp_path) -
     post_hazard(client, "KHM-A", rect(0, 0, 1000, 1000))
     export = client.get("/api/v1/states/KHM/export", params={"format": "gpkg"})
     assert export.status_code == 200
-    response = client.post("/api/v1/states/THA/imports", files={"file": ("KHM.gpkg", export.content)})
+    # KHM's hazards in THA and AFG: they go in as border polygons (app/places)
+    response = client.post("/api/v1/states/THA/imports", files={"file": ("KHM.gpkg", export.content)},
+                           data={"border": "accept"})
     assert response.status_code == 201, response.text
     assert response.json()["layer"] == "hazardous_areas" and set(stored("THA")) == {"KHM-A"}
     shapefiles = client.get("/api/v1/states/KHM/export", params={"format": "shp"}).content
-    response = client.post("/api/v1/states/AFG/imports", files={"file": ("KHM.zip", shapefiles)})
+    response = client.post("/api/v1/states/AFG/imports", files={"file": ("KHM.zip", shapefiles)},
+                           data={"border": "accept"})
     assert response.status_code == 201, response.text
     assert response.json()["layer"] == "KHM_hazardous_areas" and set(stored("AFG")) == {"KHM-A"}
 

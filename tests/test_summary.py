@@ -347,8 +347,8 @@ def test_article7_report_for_2022(client, scenario) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert list(rows[0]) == ["external_id", "name", "region", "classification", "contamination", "remaining_m2",
-                             "remaining_km2", "centroid_lon", "centroid_lat"]
+    assert list(rows[0]) == ["external_id", "name", "region", "province_code", "province", "classification",
+                             "contamination", "remaining_m2", "remaining_km2", "centroid_lon", "centroid_lat"]
     assert [row["external_id"] for row in rows] == ids + ["TOTAL"]
     for row, m in zip(rows, areas, strict=False):
         assert float(row["remaining_m2"]) == pytest.approx(m["remaining_m2"], abs=0.01)
@@ -387,7 +387,7 @@ def test_report_of_a_state_with_no_hazards_and_bad_years(client) -> None:
     r = client.get("/api/v1/states/BIH/report", params={"year": 2023}).json()
     assert r["mined_areas"] == [] and r["totals"]["total"] == {"count": 0, "area_m2": 0.0}
     response = client.get("/api/v1/states/BIH/report", params={"year": 2023, "format": "csv"})
-    assert response.text.splitlines()[1:] == ['"TOTAL","0 areas","","","",0.0,0.0,"",""']
+    assert response.text.splitlines()[1:] == ['"TOTAL","0 areas","","","","","",0.0,0.0,"",""']
     for year in ("1990", str(date.today().year + 1), "twenty"):
         response = client.get("/api/v1/states/BIH/report", params={"year": year})
         assert response.status_code == 422, year

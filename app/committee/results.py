@@ -39,11 +39,17 @@ class Remaining(Result):
     total: Area
 
 
+class ProvinceArea(Area):
+    name: str | None = Field(description="The province's name (app/places); none for hazards in no province")
+
+
 class RemainingDetail(Remaining):
-    """What remains, also by contamination type (a hazard counts under each of its types) and by region."""
+    """What remains, also by contamination type (a hazard counts under each of its types), by region as given
+    and by province (its code: the province the region names, else the one holding most of the polygon)."""
 
     by_contamination: dict[str, Area]
     by_region: dict[str, Area]
+    by_province: dict[str, ProvinceArea]
 
 
 class ReleasedArea(Result):
@@ -252,6 +258,8 @@ class MinedArea(Result):
     external_id: str
     name: str | None
     region: str | None
+    province_code: str | None
+    province: str | None
     classification: str
     contamination: list[str]
     remaining_m2: float

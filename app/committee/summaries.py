@@ -60,6 +60,7 @@ from app.models import ITEM_KINDS, RELEASE_KINDS
 _RELEASE_COLUMN = {"cancellation": "cancelled_m2", "reduction": "reduced_m2", "clearance": "cleared_m2"}
 RELEASE_METHODS = {kind: _RELEASE_COLUMN[kind] for kind in RELEASE_KINDS}
 NO_REGION = "(no region)"
+NO_PROVINCE = "(no province)"
 RATE_WINDOW_DAYS = 365
 
 _STATES_FILTER = "(CAST(:states AS text[]) IS NULL OR {column} = ANY(CAST(:states AS text[])))"
@@ -84,7 +85,7 @@ def _remaining_sql(from_current_state: bool) -> str:
     else:
         events, area = "e.date <= :as_of", "h.baseline_area_m2 - COALESCE(ev.released_m2, 0)"
     return f"""
-    SELECT h.state_iso3, h.region, h.contamination,
+    SELECT h.state_iso3, h.region, h.province_code, h.contamination,
            CASE WHEN h.reclassified_on <= :as_of THEN 'CHA' ELSE h.classification END AS classification,
            GREATEST({area}, 0) AS remaining_m2
     FROM hazardous_areas h
@@ -106,7 +107,8 @@ def _remaining_groups_sql(from_current_state: bool, detail: bool) -> str:
     The hazards are first grouped by every key at once (a few hundred groups), so that the three
     dimensions are summed over those groups, not over the hazards three times.
     """
-    keys = "state_iso3, classification, region, contamination" if detail else "state_iso3, classification"
+    keys = "state_iso3, classification, region, province_code, contamination" if detail else \
+        "state_iso3, classification"
     by_dimension = [
         "SELECT state_iso3, 'classification' AS dimension, classification AS key, sum(n) AS n, sum(area_m2) AS area_m2 "
         "FROM g GROUP BY state_iso3, classification"
@@ -117,6 +119,8 @@ def _remaining_groups_sql(from_current_state: bool, detail: bool) -> str:
             "FROM g CROSS JOIN LATERAL unnest(g.contamination) AS c GROUP BY state_iso3, c",
             f"SELECT state_iso3, 'region', COALESCE(region, '{NO_REGION}'), sum(n), sum(area_m2) "
             f"FROM g GROUP BY state_iso3, COALESCE(region, '{NO_REGION}')",
+            f"SELECT state_iso3, 'province', COALESCE(province_code, '{NO_PROVINCE}'), sum(n), sum(area_m2) "
+            f"FROM g GROUP BY state_iso3, COALESCE(province_code, '{NO_PROVINCE}')",
         ]
     return f"""
     WITH g AS (
@@ -184,7 +188,7 @@ def remaining(session: Session, as_of: date, states: list[str] | None = None,
         if iso3 not in result:
             result[iso3] = {"sha": _area(), "cha": _area(), "total": _area()}
             if detail:
-                result[iso3].update(by_contamination={}, by_region={})
+                result[iso3].update(by_contamination={}, by_region={}, by_province={})
         return result[iso3]
 
     for iso3 in states or []:
@@ -197,8 +201,14 @@ def remaining(session: Session, as_of: date, states: list[str] | None = None,
             e["total"] = _area(e["total"]["count"] + row.n, e["total"]["area_m2"] + row.area_m2)
         else:
             e["by_" + row.dimension][row.key] = _area(row.n, row.area_m2)
+    if detail:
+        codes = [code for e in result.values() for code in e["by_province"]]
+        names = {r.code: r.name for r in session.execute(
+            text("SELECT code, name FROM provinces WHERE code = ANY(:codes)"), {"codes": codes})}
+        for e in result.values():
+            e["by_province"] = {code: {**a, "name": names.get(code)} for code, a in e["by_province"].items()}
     for e in result.values():
-        for key in ("by_contamination", "by_region"):
+        for key in ("by_contamination", "by_region", "by_province"):
             if key in e:
                 e[key] = dict(sorted(e[key].items()))
     return result
@@ -409,7 +419,7 @@ def annual_report(session: Session, iso3: str, year: int) -> AnnualReport:
                 GROUP BY e.hazard_id
             ),
             located AS (
-                SELECT hz.external_id, hz.name, hz.region, hz.classification, hz.contamination,
+                SELECT hz.external_id, hz.name, hz.region, hz.province_code, hz.classification, hz.contamination,
                        hz.remaining_area_m2, ST_Area(h.remaining_geom) + COALESCE(r.a, 0) AS a,
                        CASE WHEN ST_IsEmpty(h.remaining_geom) THEN 0
                             ELSE ST_Area(h.remaining_geom) * ST_X(ST_Centroid({remains})) END
@@ -424,6 +434,8 @@ def annual_report(session: Session, iso3: str, year: int) -> AnnualReport:
             )
             SELECT COALESCE(json_agg(json_build_object(
                 'external_id', l.external_id, 'name', l.name, 'region', l.region,
+                'province_code', l.province_code,
+                'province', (SELECT p.name FROM provinces p WHERE p.code = l.province_code),
                 'classification', l.classification, 'contamination', l.contamination,
                 'remaining_m2', l.remaining_area_m2,
                 'centroid_lon', round(CAST({sql_wrapped_longitude('l.ax / NULLIF(l.a, 0)')} AS numeric), 7),
@@ -503,8 +515,8 @@ def _year_records(session: Session, iso3: str, year: int, as_of: date) -> dict[s
     }
 
 
-REPORT_COLUMNS = ("external_id", "name", "region", "classification", "contamination", "remaining_m2",
-                  "remaining_km2", "centroid_lon", "centroid_lat")
+REPORT_COLUMNS = ("external_id", "name", "region", "province_code", "province", "classification", "contamination",
+                  "remaining_m2", "remaining_km2", "centroid_lon", "centroid_lat")
 
 
 def annual_report_csv(report: AnnualReport) -> str:
@@ -516,7 +528,7 @@ def annual_report_csv(report: AnnualReport) -> str:
                    "remaining_m2": round(a.remaining_m2, 2), "remaining_km2": km2(a.remaining_m2)}
         total = report.totals.total
         yield {"external_id": _("TOTAL"), "name": _("{count} areas", count=total.count), "region": None,
-               "classification": None,
+               "province_code": None, "province": None, "classification": None,
                "contamination": None, "remaining_m2": round(total.area_m2, 2),
                "remaining_km2": km2(total.area_m2), "centroid_lon": None, "centroid_lat": None}
     return _csv(REPORT_COLUMNS, rows())
@@ -535,11 +547,13 @@ def summary_table(result: StateSummary) -> str:
     for label, key in (("Suspected hazardous areas (SHA)", "sha"), ("Confirmed hazardous areas (CHA)", "cha"),
                        ("Total", "total")):
         lines.append(f"  {label:31} {rem[key]['count']:>7} {k(rem[key]['area_m2']):>10}")
-    for title, key in (("By contamination", "by_contamination"), ("By region", "by_region")):
+    for title, key in (("By contamination", "by_contamination"), ("By region", "by_region"),
+                       ("By province", "by_province")):
         if rem.get(key):
             lines.append(f"  {title}")
             for name, value in rem[key].items():
-                lines.append(f"    {name[:29]:29} {value['count']:>7} {k(value['area_m2']):>10}")
+                label = value.get("name") or name  # a province by its name
+                lines.append(f"    {label[:29]:29} {value['count']:>7} {k(value['area_m2']):>10}")
     lines += ["", f"{'Land release (km2)':20} {'cancelled':>10} {'reduced':>10} {'cleared':>10} {'AP mines':>10} "
                   f"{'added':>9}"]
     for y in summary["released"]["by_year"]:

@@ -26,6 +26,7 @@ from app.geometry import (
 from app.layers import HAZARD_INPUTS
 from app.ledger import NewHazard, overlaps, require_state
 from app.ledger.book import HAZARD_INPUT_COLUMNS
+from app.places import boundaries, provinces
 from app.problems import Problem
 
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
@@ -131,7 +132,7 @@ LOAD_CHUNK = 5_000  # hazards measured and encoded at a time, while PostgreSQL s
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                        source: str | None = None, clip: bool = False) -> dict[str, Any]:
+                        source: str | None = None, clip: bool = False, border: str = "refuse") -> dict[str, Any]:
     """Record many hazards in one transaction with COPY; the same outcome as `ledger.record_hazards`.
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
@@ -148,6 +149,9 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     chunk while PostgreSQL writes the previous one and its indexes on the other core.
     """
     require_state(session, iso3)
+    # a region names a province (app/places)
+    regions = provinces.match_regions(session, iso3, (h.properties.get("region") for h in hazards),
+                                      strict=border != "accept")
     overlaps.lock_state(session, iso3)
     # one big statement per step: the per-request statement timeout is for reads, not for a bulk load
     session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
@@ -176,8 +180,10 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(list(_AUDIT_TYPES))
                 for i in order.tolist():
+                    repair = hazards[i].geometry.repair  # kept for the data-quality report (app/places)
                     copy.write_row((iso3, actor.name, actor.key_id, "hazardous_areas", str(ids[i]), "create",
-                                    hazards[i].external_id, detail))
+                                    hazards[i].external_id,
+                                    Jsonb({**detail.obj, "repair": repair}) if repair else detail))
     except psycopg.errors.UniqueViolation as exc:  # another request recorded one of these external_ids meanwhile
         session.rollback()
         raise Problem(409, "another request recorded some of these hazards at the same time; nothing was stored. "
@@ -187,6 +193,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
             session.rollback()
         raise DBAPIError.instance("COPY hazardous_areas", None, exc, psycopg.Error) from exc
     try:
+        provinces.assign_provinces(session, ids[order].tolist(), regions)
+        boundaries.check_new_hazards(session, iso3, ids[order].tolist(), border)  # flagged, or a 422 (app/places)
         clipped = overlaps.check_new_hazards(session, iso3, ids[order].tolist(), clip)
     except Problem:
         session.rollback()

@@ -88,6 +88,7 @@ class ImportOptions:
     crs: str | None = None  # only for files that carry no CRS
     repair: bool = False
     source: str | None = None  # the file name, for the audit log
+    border: str = "refuse"  # a hazard beyond its State's boundary: refused, or with "accept" flagged (app/places)
 
 
 READER_PROBLEM_FIELDS = ("layers", "views", "limit", "limit_name")  # what a refusal of the reader may carry
@@ -296,7 +297,8 @@ def import_hazards(session: Session, iso3: str, path: Path, options: ImportOptio
     """Read, check and record a file of hazards, all or nothing (overlaps refused, or clipped with `clip`)."""
     require_state(session, iso3)
     checked = read_and_check(session, path, options)
-    result = record_hazards_bulk(session, iso3, checked.hazards, actor, source=options.source or path.name, clip=clip)
+    result = record_hazards_bulk(session, iso3, checked.hazards, actor, source=options.source or path.name, clip=clip,
+                                 border=options.border)
     crs_code = checked.crs.to_epsg()
     return {"state": iso3, "file": options.source or path.name, "layer": checked.layer,
             "crs": f"EPSG:{crs_code}" if crs_code else checked.crs.to_string(), "mapping": checked.mapping,

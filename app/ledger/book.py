@@ -52,6 +52,7 @@ from app.ledger import devices as devices_found
 from app.ledger import overlaps
 from app.ledger.as_of import hazards_sql
 from app.models import ITEM_KINDS
+from app.places import boundaries, provinces
 from app.problems import Problem
 
 
@@ -185,13 +186,16 @@ def _same_hazard(row: Any, new: NewHazard) -> bool:
 
 
 def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                   clip: bool = False) -> list[dict[str, Any]]:
+                   clip: bool = False, border: str = "refuse") -> list[dict[str, Any]]:
     """Record hazards, all or nothing. Re-posting identical content is safe; different content is a 409.
 
     A new hazard overlapping land another hazard of the State counts is a 409, or with `clip`
-    recorded clipped (app/ledger/overlaps.py).
+    recorded clipped (app/ledger/overlaps.py). A region names one of the State's provinces, and a hazard
+    beyond the State's boundary is a 422, or with `border="accept"` recorded flagged (app/places).
     """
     require_state(session, iso3)
+    regions = provinces.match_regions(session, iso3, (h.properties.get("region") for h in hazards),
+                                      strict=border != "accept")
     overlaps.lock_state(session, iso3)
     existing = {
         row.external_id: row
@@ -243,8 +247,15 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
         if h.geometry.warnings:
             result["warnings"] = h.geometry.warnings
         audit.record(session, actor, state_iso3=iso3, table="hazardous_areas", row_id=row.id, action="create",
-                     external_id=h.external_id)
+                     external_id=h.external_id,
+                     detail={"repair": h.geometry.repair} if h.geometry.repair else None)  # app/places/quality
         results.append(result)
+    created = [uuid.UUID(r["id"]) for r in results if r["created"]]
+    provinces.assign_provinces(session, created, regions)
+    flagged = boundaries.check_new_hazards(session, iso3, created, border)
+    for result in results:
+        if uuid.UUID(result["id"]) in flagged:
+            result["border_flag"] = True
     clipped = overlaps.check_new_hazards(session, iso3, [uuid.UUID(r["id"]) for r in results if r["created"]], clip)
     for result in results:
         if (cut := clipped.get(uuid.UUID(result["id"]))) is not None:
@@ -539,6 +550,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
          "iso3": hazard.state_iso3, **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS},
          "organisation_id": new.organisation_id},
     ).one()
+    boundaries.check_new_event(session, event.id)
 
     if event.replays:
         steps = replay(session, hazard_id)

@@ -18,6 +18,7 @@ class HazardRecorded(BaseModel):
     repair: dict[str, Any] | None = None  # with repair=true, when the geometry was repaired
     warnings: list[str] | None = None
     clipped: dict[str, Any] | None = None  # with overlap=clip, when land another hazard counts was cut off
+    border_flag: bool | None = None  # with border=accept, when it lies beyond its State's boundary (app/places)
 
 
 class HazardsRecorded(BaseModel):

@@ -15,6 +15,7 @@ from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
 from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_geojson_geometry
 from app.ogc.tilesets import TILESETS_VECTOR, TILING_SCHEMES
+from app.places.layers import COUNTRY_PROPERTIES, PROVINCE_PROPERTIES
 from app.problems import Problem
 
 if TYPE_CHECKING:
@@ -145,6 +146,31 @@ def _event_feature_geometry(query: ItemsQuery) -> str:
                          ELSE {geojson('f.released_geom')} END"""
 
 
+Source = Callable[["ItemsQuery", dict[str, Any]], tuple[str, list[str]]]
+
+
+def _boundaries_source(table: str, key: str, by_state: bool) -> Source:
+    """The rows of a boundary table (app/places), with a feature id made from their code (a name-based UUID)."""
+    def source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+        where = []
+        if by_state and "state" in query.filters:
+            where.append("f.iso3 = :state")
+            params["state"] = query.filters["state"]
+        bbox = _bbox_condition(query, "f.geom", params)
+        return (f"(SELECT md5('{table}:' || b.{key})::uuid AS id, b.* FROM {table} b) f",
+                where + ([bbox] if bbox else []))
+    return source
+
+
+def _boundaries_extent(table: str) -> str:
+    """A boundary table as the extent reads a layer: no dates, nothing voided."""
+    return (f"(SELECT geom, NULL::date AS no_date, NULL::timestamptz AS voided_at, iso3 AS state_iso3 "
+            f"FROM {table}) b")
+
+
+_BOUNDARIES = ("Natural Earth 1:10m (public domain), as Debian's qgis-common ships it (geodata/boundaries); "
+               "borders are approximate (about 1-2 km)")
+
 COLLECTIONS: dict[str, Collection] = {
     "hazardous_areas": Collection(
         id="hazardous_areas",
@@ -176,6 +202,29 @@ COLLECTIONS: dict[str, Collection] = {
         extra_params=("include_voided",),
         date_intervals=True,
         voided_readable_by_id=True,
+    ),
+    "countries": Collection(
+        id="countries",
+        title="Countries (admin 0)",
+        description=f"Country boundaries by ISO 3166-1 alpha-3 code: {_BOUNDARIES}.",
+        filters=(),
+        properties=COUNTRY_PROPERTIES,
+        source=_boundaries_source("countries", "iso3", by_state=False),
+        feature_geometry=lambda query: sql_geojson("f.geom", query.crs),
+        tile_geometry=lambda query: "f.geom",
+        extent_table=_boundaries_extent("countries"), extent_geometry="geom", extent_date="no_date",
+    ),
+    "provinces": Collection(
+        id="provinces",
+        title="Provinces (admin 1)",
+        description=f"Province boundaries, the places a hazard's region refers to (`state=` for one State's): "
+                    f"{_BOUNDARIES}.",
+        filters=("state",),
+        properties=PROVINCE_PROPERTIES,
+        source=_boundaries_source("provinces", "code", by_state=True),
+        feature_geometry=lambda query: sql_geojson("f.geom", query.crs),
+        tile_geometry=lambda query: "f.geom",
+        extent_table=_boundaries_extent("provinces"), extent_geometry="geom", extent_date="no_date",
     ),
 }
 

@@ -5,7 +5,9 @@ A tile honours the same filters as the items of its collection (state, classific
 kind, datetime, bbox, geometry=baseline, include_voided). The layer in the tile is named after the
 collection; its attributes are the feature's properties in types MVT can carry (ids and dates as
 text, contamination as a comma-separated list). Geometry is clipped to the tile with a buffer of 64
-units of a 4096 extent.
+units of a 4096 extent. A polygon that would be drawn smaller than POINT_BELOW units across (under
+a pixel or two at the zoom) is drawn as a point inside it (app/places: no tile over contaminated land
+is empty at the world's zoom levels).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from app.ogc.tilesets import MAX_ZOOM, TileMatrixSet
 
 EXTENT = 4096
 BUFFER = 64
+POINT_BELOW = 16  # tile units (of EXTENT): 1 px of a 256 px tile
 
 
 def read_tile_address(z: str, x: str, y: str, tms: TileMatrixSet) -> tuple[int, int, int]:
@@ -45,14 +48,21 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
     geom = query.collection.tile_geometry(query)
     conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     srid = int(tms.srid)
+    world = ", ".join(repr(float(v)) for v in tms.bounds)
     sql = f"""
         WITH t AS (SELECT ST_MakeEnvelope(:x1, :y1, :x2, :y2, {srid}) AS env,
-                          ST_Transform(ST_MakeEnvelope(:x1 - :margin, :y1 - :margin, :x2 + :margin, :y2 + :margin,
-                                                       {srid}), 4326) AS env4326),
+                          -- the margin kept within the world: past its bounds it would wrap round
+                          ST_Transform(ST_ClipByBox2D(ST_MakeEnvelope(:x1 - :margin, :y1 - :margin, :x2 + :margin,
+                                                                      :y2 + :margin, {srid}),
+                                                      Box2D(ST_MakeEnvelope({world}, {srid}))), 4326) AS env4326,
+                          (:x2 - :x1) * {POINT_BELOW / EXTENT} AS point_below),
         layer AS (
-            SELECT ST_AsMVTGeom(ST_Transform({geom}, {srid}), t.env, {EXTENT}, {BUFFER}, true) AS geom,
+            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(m.g) - ST_XMin(m.g) < t.point_below
+                                      AND ST_YMax(m.g) - ST_YMin(m.g) < t.point_below
+                                     THEN ST_PointOnSurface(m.g) ELSE m.g END,
+                                t.env, {EXTENT}, {BUFFER}, true) AS geom,
                    {sql_tile_attributes(query.collection.properties)}
-            FROM {source}, t
+            FROM {source} CROSS JOIN t CROSS JOIN LATERAL (SELECT ST_Transform({geom}, {srid}) AS g) m
             WHERE {' AND '.join(conditions)}
         )
         SELECT ST_AsMVT(layer, :layer, {EXTENT}, 'geom') FROM layer WHERE layer.geom IS NOT NULL

@@ -5,7 +5,7 @@ kept in the browser session, so the pages follow the same access rules as every 
 overview reads GET /api/v1/summary, a State's page GET /api/v1/states/{iso3}/summary, the chart and
 its data below, and the map the OGC vector tiles (/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y});
 the review page (/dashboard/{iso3}/review) GET /api/v1/states/{iso3}/submissions and the submissions'
-approve, return and reject.
+approve, return and reject; the data-quality page (/dashboard/{iso3}/quality) GET /api/v1/states/{iso3}/quality.
 """
 from __future__ import annotations
 
@@ -105,6 +105,14 @@ def review_page(iso3: str) -> HTMLResponse:
     if not re.fullmatch(r"[A-Za-z]{3}", iso3):
         raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM/review")
     return _page("review.html")
+
+
+@router.get("/dashboard/{iso3}/quality", include_in_schema=False)
+def quality_page(iso3: str) -> HTMLResponse:
+    """The data-quality report of a State (GET /api/v1/states/{iso3}/quality, app/places)."""
+    if not re.fullmatch(r"[A-Za-z]{3}", iso3):
+        raise Problem(404, f"'{iso3}' is not a State: use an ISO 3166 alpha-3 code such as /dashboard/KHM/quality")
+    return _page("quality.html")
 
 
 def mount_static(app: FastAPI) -> None:

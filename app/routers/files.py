@@ -61,11 +61,14 @@ def import_file(
     overlap: Literal["refuse", "clip"] = Form(
         "refuse", description="A hazard overlapping land another hazard of the State (or of the file) counts: "
                               "refuse the file (409) or clip it to the land not already counted"),
+    border: Literal["refuse", "accept"] = Form(
+        "refuse", description="A hazard beyond its State's boundary (app/places): refuse the file (422, naming where "
+                              "each lies) or accept it flagged (`border_flag`), for border minefields"),
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
     options = imports.ImportOptions(mapping=columns.read_mapping(mapping), layer=layer or None,
-                                        crs=crs or None, repair=repair, source=file.filename)
+                                        crs=crs or None, repair=repair, source=file.filename, border=border)
     folder = Path(tempfile.mkdtemp(prefix="landrelease-import-"))
     try:
         path = folder / _safe_name(file.filename)

@@ -110,11 +110,15 @@ def post_hazards(
     overlap: Literal["refuse", "clip"] = Query(
         "refuse", description="A hazard overlapping land another hazard of the State counts: refuse (409) or "
                               "clip it to the land not already counted (reported as `clipped`)"),
+    border: Literal["refuse", "accept"] = Query(
+        "refuse", description="A hazard beyond its State's boundary (more than 2 km, app/places): refuse (422, "
+                              "naming where it lies) or accept it flagged (`border_flag`), for a border minefield on "
+                              "a disputed or undemarcated border"),
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
     hazards = parse_hazards(read_features(body), crs, repair)
-    results = ledger.record_hazards(session, iso3.upper(), hazards, actor, clip=overlap == "clip")
+    results = ledger.record_hazards(session, iso3.upper(), hazards, actor, clip=overlap == "clip", border=border)
     created = any(r["created"] for r in results)
     return JSONResponse({"hazards": results}, status_code=201 if created else 200)
 

@@ -28,6 +28,7 @@ from app.committee.results import (
 from app.database import get_session
 from app.ledger import overlaps, require_state
 from app.params import ISO3, CalendarDate
+from app.places.quality import QualityReport, quality_report
 from app.problems import Problem
 from app.read_routing import get_read_session
 from app.routers.deps import request_actor
@@ -197,3 +198,13 @@ def list_overlaps(iso3: ISO3, session: Session = Depends(get_session)) -> Overla
     pairs = overlaps.stored_overlaps(session, iso3.upper())
     return Overlaps(state=iso3.upper(), overlaps=[Overlap.model_validate(p) for p in pairs],
                     overlap_m2=sum(p["overlap_m2"] for p in pairs))
+
+
+@router.get("/states/{iso3}/quality",
+            summary="Data-quality report of what the State has stored: hazards outside its boundary or flagged at the "
+                    "border, likely swapped coordinates or UTM zone, duplicates and overlaps, events outside their "
+                    "hazard, implausible areas, vertices more than 5 km apart, repaired geometries",
+            dependencies=[Depends(access.state_reader)], response_model=QualityReport)
+def quality(iso3: ISO3, session: Session = Depends(get_session)) -> QualityReport:
+    require_state(session, iso3.upper())
+    return quality_report(session, iso3.upper())

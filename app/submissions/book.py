@@ -268,7 +268,8 @@ def _apply(session: Session, row: Any, approval: Approval, actor: audit.Actor) -
             kind=approval.event_kind, date=approval.date or hazard.recorded_on, geometry=hazard.geometry,
             organisation_id=row.organisation_id), actor)
         return {"linked_to": str(approval.hazard_id), "events": [event]}
-    recorded = ledger.record_hazards(session, row.state_iso3, hazards, actor, clip=approval.overlap == "clip")
+    recorded = ledger.record_hazards(session, row.state_iso3, hazards, actor, clip=approval.overlap == "clip",
+                                     border=approval.border)
     created = [r["id"] for r in recorded if r["created"]]
     if row.organisation_id is not None and created:  # the reporting organisation
         session.execute(text("UPDATE hazardous_areas SET organisation_id = :org WHERE id = ANY(CAST(:ids AS uuid[]))"),

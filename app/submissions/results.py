@@ -102,6 +102,9 @@ class Approval(BaseModel):
                                                         "submitted hazard's recorded_on)")
     overlap: Literal["refuse", "clip"] = Field(
         "refuse", description="A new hazard overlapping land another hazard counts: refuse (409) or clip it")
+    border: Literal["refuse", "accept"] = Field(
+        "refuse", description="A new hazard beyond the State's boundary (app/places): refuse (422, naming where it "
+                              "lies) or accept it flagged (`border_flag`), for a border minefield")
 
 
 class Review(BaseModel):

@@ -17,12 +17,16 @@ Geometry is built in a Lambert azimuthal equal-area projection centred on each S
 there equals area on the ellipsoid), then written in longitude/latitude; the accounting uses the
 written (rounded) coordinates projected back, so it matches what a reader of the files computes.
 
+Every hazard lies wholly inside the real province its region names (Natural Earth 1:10m, the service's
+own boundaries in geodata/boundaries): the service assigns the same province from the polygon.
+
 Only the standard library, shapely>=2 and pyproj are used.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import math
 import random
@@ -38,6 +42,14 @@ from shapely.geometry.polygon import orient
 
 HERE = Path(__file__).resolve().parent
 STATES_CSV = HERE.parent / "article5_states.csv"
+PROVINCES = HERE.parent / "boundaries" / "provinces.geojson.gz"  # Natural Earth 1:10m (geodata/boundaries)
+# each region's province: every hazard of a region lies wholly inside that real province
+REGION_PROVINCES = {
+    "BTB": "KHM-BATDAMBANG", "BMC": "KHM-BANTEAY-MEANCHEY", "OMC": "KHM-OTDAR-MEAN-CHEY", "PLN": "KHM-KRONG-PAILIN",
+    "PVH": "KHM-PREAH-VIHEAR", "SAR": "BIH-SARAJEVO", "DOB": "BIH-DOBOJ", "BRC": "BIH-BRCKO-DISTRIKT",
+    "MOS": "BIH-HERZEGOVINA-NERETVA", "BSR": "IRQ-AL-BASRAH", "KRK": "IRQ-AT-TA-MIM", "NIN": "IRQ-NINAWA",
+    "DIY": "IRQ-DIYALA",
+}
 
 SEED = "landrelease-demo-v1"
 FIRST_RECORDED = date(2012, 1, 1)
@@ -290,8 +302,19 @@ class Hazard:
     split_off_m2: float = 0.0
 
 
+def province_shapes() -> dict[str, shapely.Geometry]:
+    """The region code's province polygon (lon/lat), prepared for containment tests."""
+    with gzip.open(PROVINCES, "rt", encoding="utf-8") as f:
+        by_code = {feature["properties"]["code"]: feature["geometry"] for feature in json.load(f)["features"]}
+    shapes = {region: shapely.geometry.shape(by_code[code]) for region, code in REGION_PROVINCES.items()}
+    for geometry in shapes.values():
+        shapely.prepare(geometry)
+    return shapes
+
+
 def make_hazards(rng: random.Random, iso3: str, proj: Projection) -> list[Hazard]:
     regions = STATES[iso3]
+    provinces = province_shapes()
     count = rng.randint(150, 250)
     hazards: list[Hazard] = []
     placed: list[Polygon] = []
@@ -320,6 +343,8 @@ def make_hazards(rng: random.Random, iso3: str, proj: Projection) -> list[Hazard
             gj, ll, m = out
             bx0, by0, bx1, by1 = ll.bounds
             if bx0 < lon0 or by0 < lat0 or bx1 > lon1 or by1 > lat1:
+                continue
+            if not provinces[region.code].contains(ll):
                 continue
             if placed and bool(shapely.dwithin(placed, m, HAZARD_GAP_M).any()):
                 continue

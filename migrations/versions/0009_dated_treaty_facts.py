@@ -12,14 +12,14 @@
   except those a work plan hangs on, and the dated decisions loaded.
 
 Revision ID: 0009_dated_treaty_facts
-Revises: 0006_date_of_information
+Revises: 0008_places
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 revision = "0009_dated_treaty_facts"
-down_revision = "0007_hazard_priority"
+down_revision = "0008_places"
 branch_labels = None
 depends_on = None
 

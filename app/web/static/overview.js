@@ -106,6 +106,61 @@
     table.dataset.rows = String(sorted.length);
   }
 
+  // The world map: every State's remaining hazards (points where too small to see) over the borders.
+  const COLOURS = { SHA: "#f5a623", CHA: "#d0021b" };
+  let map = null;
+
+  function hazardTiles(day) {
+    const params = new URLSearchParams({ datetime: day, status: "active" });
+    return [`${window.location.origin}/collections/hazardous_areas/tiles/WebMercatorQuad/{z}/{x}/{y}?${params}`];
+  }
+
+  function countRendered() {
+    const element = document.getElementById("map");
+    const hazards = map.queryRenderedFeatures({ layers: ["hazards-fill", "hazards-point"] });
+    element.dataset.hazardFeatures = String(new Set(hazards.map((f) => f.properties.id)).size);
+    element.dataset.hazardStates = [...new Set(hazards.map((f) => f.properties.state))].sort().join(",");
+    element.dataset.state = "idle";
+  }
+
+  function showWorld(day, states) {
+    const element = document.getElementById("map");
+    if (typeof maplibregl === "undefined") {
+      element.textContent = t("The map library did not load.");
+      return;
+    }
+    element.dataset.state = "loading";
+    if (map) {
+      map.getSource("hazards").setTiles(hazardTiles(day));
+      map.once("idle", countRendered);
+      return;
+    }
+    map = new maplibregl.Map({
+      container: "map",
+      attributionControl: false,
+      style: {
+        version: 8,
+        sources: { ...Places.sources(), hazards: { type: "vector", tiles: hazardTiles(day), minzoom: 0, maxzoom: 16 } },
+        layers: [
+          { id: "background", type: "background", paint: { "background-color": "#dde7ec" } },
+          ...Places.layers(),
+          { id: "hazards-fill", type: "fill", source: "hazards", "source-layer": "hazardous_areas",
+            filter: ["!=", ["geometry-type"], "Point"],
+            paint: { "fill-color": ["match", ["get", "classification"], "CHA", COLOURS.CHA, COLOURS.SHA] } },
+          Places.hazardPoints("hazards", "hazardous_areas", COLOURS),
+        ],
+      },
+      center: [40, 25],
+      zoom: 1.2,
+      renderWorldCopies: false,
+      transformRequest: (url) => (url.startsWith(window.location.origin)
+        ? { url, headers: Dashboard.authHeaders() } : { url }),
+    });
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+    Places.names(map, new Set(states));
+    map.once("idle", countRendered);
+  }
+
   async function load() {
     const day = Dashboard.asOf();
     Dashboard.setStatus(t("Loading…"));
@@ -113,6 +168,7 @@
       const data = await Dashboard.getJSON(`/api/v1/summary?as_of=${encodeURIComponent(day)}`);
       rows = data.states.map(flatten);
       render();
+      showWorld(data.as_of, rows.filter((row) => row.has_hazards).map((row) => row.state));
       document.body.dataset.asOf = data.as_of;
       Dashboard.setStatus("");
       document.body.dataset.loaded = "true";

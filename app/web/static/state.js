@@ -91,7 +91,7 @@
   function countRendered() {
     const element = document.getElementById("map");
     const unique = (features) => new Set(features.map((f) => f.properties.id)).size;
-    const hazards = map.queryRenderedFeatures({ layers: ["hazards-fill"] });
+    const hazards = map.queryRenderedFeatures({ layers: ["hazards-fill", "hazards-point"] });
     const released = map.queryRenderedFeatures({ layers: ["released-fill"] });
     element.dataset.hazardFeatures = String(unique(hazards));
     element.dataset.shaFeatures = String(unique(hazards.filter((f) => f.properties.classification === "SHA")));
@@ -122,15 +122,18 @@
     map = new maplibregl.Map({
       container: "map",
       attributionControl: false,
-      // No basemap: the service's own layers on a plain background (nothing is fetched from elsewhere).
+      // No basemap: the service's own layers, borders and names (app/places) on a plain background
+      // (nothing is fetched from elsewhere).
       style: {
         version: 8,
         sources: {
+          ...Places.sources(),
           hazards: { type: "vector", tiles: [tileUrl("hazardous_areas", day, { status: "active" })], minzoom: 0, maxzoom: 16 },
           released: { type: "vector", tiles: [tileUrl("land_release_events", day, {})], minzoom: 0, maxzoom: 16 },
         },
         layers: [
-          { id: "background", type: "background", paint: { "background-color": "#eef1ec" } },
+          { id: "background", type: "background", paint: { "background-color": "#dde7ec" } },
+          ...Places.layers(),
           { id: "released-fill", type: "fill", source: "released", "source-layer": "land_release_events",
             filter: ["==", ["get", "releases_land"], true],
             paint: { "fill-color": COLOURS.released, "fill-opacity": 0.55 } },
@@ -139,6 +142,7 @@
                      "fill-opacity": 0.6 } },
           { id: "hazards-outline", type: "line", source: "hazards", "source-layer": "hazardous_areas",
             paint: { "line-color": ["match", ["get", "classification"], "CHA", "#7a0010", "#a86a00"], "line-width": 1 } },
+          Places.hazardPoints("hazards", "hazardous_areas", COLOURS),
         ],
       },
       bounds: bbox ? [[bbox[0], bbox[1]], [bbox[2], bbox[3]]] : undefined,
@@ -150,12 +154,13 @@
     });
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
     map.addControl(new maplibregl.ScaleControl());
+    Places.names(map);
     const popup = new maplibregl.Popup({ closeButton: false, closeOnClick: true });
     map.on("click", (event) => {
-      const found = map.queryRenderedFeatures(event.point, { layers: ["hazards-fill", "released-fill"] });
+      const found = map.queryRenderedFeatures(event.point, { layers: ["hazards-fill", "hazards-point", "released-fill"] });
       if (!found.length) return;
       const p = found[0].properties;
-      const lines = found[0].layer.id === "hazards-fill"
+      const lines = found[0].layer.id !== "released-fill"
         ? [`${p.classification} ${p.external_id}${p.name ? " · " + p.name : ""}`,
            t("remaining {remaining} km² of {baseline} km²", { remaining: (p.remaining_area_m2 / 1e6).toFixed(4),
                                                                baseline: (p.baseline_area_m2 / 1e6).toFixed(4) })]
@@ -188,6 +193,7 @@
     }
   }
 
+  document.getElementById("quality-link").href = `/dashboard/${iso3}/quality`;
   Dashboard.renderKeyBox(load);
   Dashboard.bindAsOf(load);
   load();
