@@ -60,11 +60,13 @@ def test_json_api_ledger_reads_ogc_and_tiles_carry_it(client) -> None:
 
 
 @pytest.mark.parametrize("value, message", [
-    ((date.today() + timedelta(days=1)).isoformat(), "in the future"),
+    ("tomorrow", "in the future"),  # worked out when the test runs, not when it is collected
     ("1899-12-31", "before 1900-01-01"),
     ("30/06/2014", None),
 ])
 def test_json_api_refuses_implausible_dates(client, value, message) -> None:
+    if value == "tomorrow":
+        value = (date.today() + timedelta(days=1)).isoformat()
     response = client.post("/api/v1/states/KHM/hazards", params={"crs": UTM48N},
                            json=hazard_feature("DOI-X", rect(0, 0, 100, 100), date_of_information=value))
     assert response.status_code == 422, response.text
