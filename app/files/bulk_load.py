@@ -146,7 +146,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
     in spatial order (GiST updates stay on the same pages), then their audit entries into
     `audit_log`. The geodesic areas are GeographicLib's (`geodesic_areas_m2`, the algorithm of
     PostGIS's `ST_Area(geography)`), measured chunk by chunk inside the COPY, so Python measures one
-    chunk while PostgreSQL writes the previous one and its indexes on the other core.
+    chunk while PostgreSQL writes the previous one and its indexes on the other core. The table is
+    ANALYZEd after the COPY, in the same transaction, so the overlap check is planned over its GiST index.
     """
     require_state(session, iso3)
     # a region names a province (app/places)
@@ -192,6 +193,12 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
         with contextlib.suppress(DBAPIError):
             session.rollback()
         raise DBAPIError.instance("COPY hazardous_areas", None, exc, psycopg.Error) from exc
+    if len(order):
+        # The planner must know the table holds the rows just COPYed: an autovacuum ANALYZE that ran
+        # meanwhile (it cannot see them) leaves reltuples 0 over the new pages, and the overlap check
+        # is then planned as a nested loop over every pair of hazards (minutes for 20,000). Analyzed
+        # in this transaction they count, and its lock keeps autovacuum from analyzing again before commit.
+        session.execute(text("ANALYZE hazardous_areas"))
     try:
         provinces.assign_provinces(session, ids[order].tolist(), regions)
         boundaries.check_new_hazards(session, iso3, ids[order].tolist(), border)  # flagged, or a 422 (app/places)
