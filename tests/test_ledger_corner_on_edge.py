@@ -75,9 +75,10 @@ def test_a_cancellation_whose_corner_lies_on_the_hazards_edge_is_recorded(client
 
 
 def _corner_on_edge(rng: random.Random) -> tuple[Polygon, Polygon]:
-    """A quadrilateral hazard of some 50 m across in Cambodia, and a triangle with a corner on one of its
+    """A quadrilateral hazard of 50 to 100 m across in Cambodia, and a triangle with a corner on one of its
     edges (coordinates to 7 decimals, as survey exports give them) reaching into it."""
-    lon, lat, turn, radius = 104 + rng.uniform(-1, 1), 13 + rng.uniform(-1, 1), rng.uniform(0, math.pi), rng.uniform(2e-4, 5e-4)
+    lon, lat = 104 + rng.uniform(-1, 1), 13 + rng.uniform(-1, 1)
+    turn, radius = rng.uniform(0, math.pi), rng.uniform(2e-4, 5e-4)
     corners = [(round(lon + radius * math.cos(turn + k * math.pi / 2 + rng.uniform(-0.3, 0.3)), 7),
                 round(lat + radius * math.sin(turn + k * math.pi / 2 + rng.uniform(-0.3, 0.3)), 7)) for k in range(4)]
     k = rng.randrange(4)
