@@ -11,7 +11,11 @@
   differences drop the parts thinner than about 2 cm (`SLIVER_DEG`), so that they leave no slivers.
   An overlay on the grid can collapse an edge to a line or a point (a vertex of a stored polygon
   within a grid cell of another of its edges): only the polygonal part of an overlay is kept, before
-  it is overlaid again, measured or stored (`sql_polygonal`).
+  it is overlaid again, measured or stored (`sql_polygonal`). Where GEOS cannot overlay on the grid at
+  all (a TopologyException, "side location conflict", seen where an event's corner lies exactly on the
+  hazard's edge) the overlay is made without the grid and its polygonal part snapped to it afterwards
+  (`sql_grid_intersection`, `sql_grid_difference`): the same land within a grid cell; everywhere else
+  the overlay on the grid, unchanged.
 - Areas are geodesic on the WGS84 ellipsoid (pyproj `Geod` in Python, `geography` in PostGIS),
   in square metres, stored as whole numbers of `AREA_QUANTUM_M2` (about 1 mm2); anything below
   `MIN_AREA_M2` counts as nothing.
@@ -531,16 +535,28 @@ def sql_without_slivers(expr: str) -> str:
     through their neighbours, which would undo the densification of the edges).
     """
     mask = f"ST_Buffer(ST_Buffer(g, -{SLIVER_DEG}, 'join=mitre'), {1.5 * SLIVER_DEG!r}, 'join=mitre')"
-    return sql_polygonal(f"(SELECT ST_Intersection(g, {mask}, {GRID_DEG}) "
+    return sql_polygonal(f"(SELECT {sql_grid_intersection('g', mask)} "
                          f"FROM (SELECT {sql_polygonal(expr)} AS g) AS opened)")
 
 
+def sql_grid_intersection(a: str, b: str) -> str:
+    """`ST_Intersection(a, b, GRID_DEG)`, or where GEOS raises on it, the intersection snapped to the grid
+    afterwards (`grid_intersection`, migration 0015)."""
+    return f"grid_intersection(({a}), ({b}), {GRID_DEG})"
+
+
+def sql_grid_difference(a: str, b: str) -> str:
+    """`ST_Difference(a, b, GRID_DEG)`, or where GEOS raises on it, the difference snapped to the grid
+    afterwards (`grid_difference`, migration 0015)."""
+    return f"grid_difference(({a}), ({b}), {GRID_DEG})"
+
+
 def sql_difference(a: str, b: str) -> str:
-    return sql_without_slivers(f"ST_Difference(({a}), ({b}), {GRID_DEG})")
+    return sql_without_slivers(sql_grid_difference(a, b))
 
 
 def sql_intersection(a: str, b: str) -> str:
-    return sql_polygonal(f"ST_Intersection(({a}), ({b}), {GRID_DEG})")
+    return sql_polygonal(sql_grid_intersection(a, b))
 
 
 def sql_area(expr: str) -> str:

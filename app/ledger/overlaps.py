@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.geometry import GRID_DEG, MIN_AREA_M2, SQL_EMPTY, sql_area, sql_difference, sql_without_slivers
+from app.geometry import MIN_AREA_M2, SQL_EMPTY, sql_area, sql_difference, sql_grid_intersection, sql_without_slivers
 from app.problems import Problem
 
 MAX_LISTED = 50  # overlaps named in a message
@@ -57,7 +57,7 @@ def _remaining_at(hazard: str, day: str) -> str:
 
 
 def _shared_area(a: str, b: str) -> str:
-    return sql_area(sql_without_slivers(f"ST_Intersection(({a}), ({b}), {GRID_DEG})"))
+    return sql_area(sql_without_slivers(sql_grid_intersection(a, b)))
 
 
 def _counts_on(hazard: str, day: str) -> str:
