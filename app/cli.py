@@ -7,10 +7,14 @@ import logging
 import signal
 import sys
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from app import database, migrate
 from app.embedded import EmbeddedCluster, EmbeddedClusterError
 from app.settings import get_settings
+
+T = TypeVar("T")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -198,11 +202,9 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overlaps(args: argparse.Namespace) -> int:
-    """The pairs of a State's hazards that count the same land (app/ledger/overlaps.py), to clean."""
-    import json
-
-    from app.ledger import overlaps, require_state
+def _read_state(command: str, state: str, read: Callable[[Any, str], T]) -> T | None:
+    """`read(session, ISO3)` on the service's database, after checking the State; None (said why) when refused."""
+    from app.ledger import require_state
     from app.problems import Problem
 
     with database.open_database() as url:
@@ -210,12 +212,23 @@ def _overlaps(args: argparse.Namespace) -> int:
         database.configure(url)
         try:
             with database.session() as session:
-                iso3 = args.state.upper()
-                require_state(session, iso3)
-                pairs = overlaps.stored_overlaps(session, iso3)
+                require_state(session, state.upper())
+                return read(session, state.upper())
         except Problem as exc:
-            print(f"landrelease overlaps: {exc.detail}", file=sys.stderr)
-            return 1
+            print(f"landrelease {command}: {exc.detail}", file=sys.stderr)
+            return None
+
+
+def _overlaps(args: argparse.Namespace) -> int:
+    """The pairs of a State's hazards that count the same land (app/ledger/overlaps.py), to clean."""
+    import json
+
+    from app.ledger import overlaps
+
+    pairs = _read_state("overlaps", args.state, overlaps.stored_overlaps)
+    if pairs is None:
+        return 1
+    iso3 = args.state.upper()
     if args.json:
         print(json.dumps({"state": iso3, "overlaps": pairs}, indent=2))
     else:
@@ -227,21 +240,12 @@ def _overlaps(args: argparse.Namespace) -> int:
 
 def _quality(args: argparse.Namespace) -> int:
     """The data-quality report of a State's stored data (app/places/quality.py)."""
-    from app.ledger import require_state
     from app.places.quality import quality_report
-    from app.problems import Problem
 
-    with database.open_database() as url:
-        migrate.upgrade(url)
-        database.configure(url)
-        try:
-            with database.session() as session:
-                iso3 = args.state.upper()
-                require_state(session, iso3)
-                report = quality_report(session, iso3)
-        except Problem as exc:
-            print(f"landrelease quality: {exc.detail}", file=sys.stderr)
-            return 1
+    report = _read_state("quality", args.state, quality_report)
+    if report is None:
+        return 1
+    iso3 = args.state.upper()
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
