@@ -2,7 +2,9 @@
 `app.ogc.tilesets` (WebMercatorQuad, WorldCRS84Quad).
 
 A tile honours the same filters as the items of its collection (state, classification, status,
-kind, datetime, bbox, geometry=baseline, include_voided). The layer in the tile is named after the
+kind, datetime, bbox, geometry=baseline, include_voided, a CQL2 `filter` and the queryables' parameters),
+with the same meaning; they are part of the tile's URL and so of its ETag (app/http_cache.py).
+The layer in the tile is named after the
 collection; its attributes are the feature's properties in types MVT can carry (ids and dates as
 text, contamination as a comma-separated list). Geometry is clipped to the tile with a buffer of 64
 units of a 4096 extent. A polygon that would be drawn smaller than POINT_BELOW units across (under
@@ -45,8 +47,9 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
     """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units)."""
     params: dict = {}
     source, where = source_and_conditions(query, params)
+    params.update(query.condition_params)  # the filter and the queryables' parameters (app.ogc.filters)
     geom = query.collection.tile_geometry(query)
-    conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
+    conditions = [*where, *query.conditions, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     srid = int(tms.srid)
     world = ", ".join(repr(float(v)) for v in tms.bounds)
     sql = f"""
