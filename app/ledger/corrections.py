@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -86,16 +86,13 @@ def _checked(row: Any, given: Mapping[str, Any], geometry: PolygonalGeometry) ->
 
 def correct_hazard(session: Session, hazard_id: uuid.UUID, given: Mapping[str, Any],
                    geometry: PolygonalGeometry | None, reason: str, actor: audit.Actor, *, border: str = "refuse",
-                   submission_id: uuid.UUID | None = None,
-                   precondition: Callable[[Session], None] | None = None) -> dict[str, Any]:
+                   submission_id: uuid.UUID | None = None, unchanged_ok: bool = False) -> dict[str, Any] | None:
     """Correct a hazard's declared attributes (`given`: name -> value, the others kept) and, when `geometry` is
-    given, its polygon; all or nothing, committed. `precondition(session)` runs under the hazard's row lock
-    before anything is written (an HTTP If-Match, say) and raises to refuse."""
+    given, its polygon; all or nothing, committed. A correction that changes nothing is a 422, or with
+    `unchanged_ok` (an idempotent replace) None, nothing recorded."""
     row = session.execute(_LOCKED, {"id": hazard_id}).one_or_none()
     if row is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")
-    if precondition is not None:
-        precondition(session)
     baseline = wkb.loads(bytes(row.baseline_wkb))
     new_geometry = geometry is not None and geodesic_area_m2(
         baseline.symmetric_difference(geometry.geometry)) >= MIN_AREA_M2
@@ -103,6 +100,9 @@ def correct_hazard(session: Session, hazard_id: uuid.UUID, given: Mapping[str, A
     changed = {column: (_stored(getattr(row, column)), _stored(value)) for column, value in after.items()
                if _stored(getattr(row, column)) != _stored(value)}
     if not changed and not new_geometry:
+        if unchanged_ok:
+            session.rollback()
+            return None
         raise Problem(422, "The correction changes nothing: every value given is the hazard's already.")
     iso3 = row.state_iso3
     split_off = row.parent_id is not None

@@ -14,14 +14,20 @@ from app import access, ledger
 from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.database import get_session
-from app.geometry import GeometryError, PolygonalGeometry, read_polygonal
 from app.layers import Classification, HazardStatus
 from app.ledger import corrections
 from app.ledger.devices import Device
-from app.ledger.input import EventProperties, HazardProperties, ItemsDestroyed, new_event, parse_hazards, read_features
+from app.ledger.input import (
+    EventProperties,
+    HazardProperties,
+    ItemsDestroyed,
+    checked_polygon,
+    new_event,
+    parse_hazards,
+    read_features,
+)
 from app.ledger.results import EventRecorded, EventVoided, HazardCorrected, HazardCorrections, HazardsRecorded
 from app.params import ISO3, MAX_OFFSET, CalendarDate
-from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
 
@@ -149,17 +155,6 @@ def get_hazard(hazard_id: uuid.UUID, as_of: CalendarDate | None = Query(None, de
     return JSONResponse(ledger.hazard_feature(session, hazard_id, as_of), media_type="application/geo+json")
 
 
-def checked_geometry(geojson: dict[str, Any] | None, crs: CRS) -> PolygonalGeometry | None:
-    """A polygon of a request, read in its CRS and checked (a 422 naming what is wrong)."""
-    if geojson is None:
-        return None
-    try:
-        return read_polygonal(geojson, crs, max_vertices=get_settings().max_vertices_per_geometry)
-    except GeometryError as exc:
-        raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
-                      errors=[{"field": exc.where, "message": exc.message}]) from exc
-
-
 @router.patch("/hazards/{hazard_id}", summary="Correct a hazard's declared properties and/or its polygon (a reason "
                                              "is required; the previous values are kept)",
               response_model=HazardCorrected, dependencies=[Depends(access.hazard_writer)],
@@ -169,9 +164,9 @@ def checked_geometry(geojson: dict[str, Any] | None, crs: CRS) -> PolygonalGeome
                                               "or it changes nothing; nothing changed"}})
 def correct_hazard(hazard_id: uuid.UUID, body: CorrectionIn, crs: CRS = Depends(input_crs),
                    session: Session = Depends(get_session), actor: Actor = Depends(request_actor)) -> JSONResponse:
-    result = corrections.correct_hazard(session, hazard_id, body.properties, checked_geometry(body.geometry, crs),
-                                        body.reason, actor, border=body.border)
-    return JSONResponse(result)
+    return JSONResponse(corrections.correct_hazard(session, hazard_id, body.properties,
+                                                   checked_polygon(body.geometry, crs), body.reason, actor,
+                                                   border=body.border))
 
 
 @router.get("/hazards/{hazard_id}/corrections", summary="A hazard's corrections: who, when, why, before and after",
@@ -194,7 +189,7 @@ def post_event(
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
-    event = new_event(body, checked_geometry(body.geometry, crs), items=body.items_destroyed.model_dump(),
+    event = new_event(body, checked_polygon(body.geometry, crs), items=body.items_destroyed.model_dump(),
                       organisation_id=body.organisation_id, devices=body.devices)
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
