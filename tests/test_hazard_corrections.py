@@ -2,8 +2,14 @@
 previous values kept and readable, the events replayed on a corrected polygon (app/ledger/corrections.py)."""
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app import access, database
+from tests.conftest import auth_headers
 from tests.ledger_scenarios import UTM48N, post_event, post_hazard, rect, true_area
 
 
@@ -119,3 +125,77 @@ def test_a_polygon_correction_that_leaves_an_event_releasing_nothing_or_overlaps
     assert now["baseline_area_m2"] == pytest.approx(true_area(0, 0, 1000, 1000), abs=1.0)
     assert now["remaining_area_m2"] == pytest.approx(true_area(0, 0, 800, 1000), abs=1.0)
     assert client.get(f"/api/v1/hazards/{h['id']}/corrections").json()["corrections"] == []
+
+
+@pytest.fixture
+def operator(client) -> Iterator[TestClient]:
+    """A client with an operator key of an organisation of KHM."""
+    from app.main import create_app
+
+    organisation = client.post("/api/v1/states/KHM/organisations", json={"name": "MAG", "kind": "ngo"}).json()["id"]
+    with Session(database.get_engine()) as session:
+        _, secret = access.create_key(session, name="MAG", role="operator", organisation_id=organisation)
+    with TestClient(create_app(), headers=auth_headers(secret)) as made:
+        yield made
+
+
+def test_a_submitted_hazard_is_approved_as_a_correction_of_an_existing_one(client, operator) -> None:
+    h = post_hazard(client, "KHM-C-8", rect(0, 0, 1000, 1000), name="Old survey", priority="low")
+    event = post_event(client, h["id"], "cancellation", "2016-03-01", rect(800, 0, 400, 1000))
+    # the operator's resurvey: 1200 m wide, a new name; its own reference and date
+    resurvey = {"type": "Feature", "geometry": rect(0, 0, 1200, 1000),
+                "properties": {"external_id": "MAG-2024-17", "classification": "SHA", "recorded_on": "2024-02-01",
+                               "name": "Phum Thmei (resurvey)", "priority": "high"}}
+    held = operator.post("/api/v1/states/KHM/submissions", json=resurvey, params={"crs": UTM48N, "border": "accept"})
+    assert held.status_code == 201, held.text
+    submission = held.json()["id"]
+    assert hazard(client, h["id"])["name"] == "Old survey"  # nothing before approval
+
+    wrong = client.post(f"/api/v1/submissions/{submission}/approve",
+                        json={"reconcile": "correct", "hazard_id": event["id"]})
+    assert wrong.status_code == 422
+    approved = client.post(f"/api/v1/submissions/{submission}/approve",
+                           json={"reconcile": "correct", "hazard_id": h["id"], "border": "accept",
+                                 "reason": "MAG's resurvey of 2024 replaces the old polygon"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["properties"]["status"] == "approved"
+    assert approved.json()["properties"]["applied"]["corrected"] == h["id"]
+
+    now = hazard(client, h["id"])
+    assert now["name"] == "Phum Thmei (resurvey)" and now["priority"] == "high"
+    assert now["external_id"] == "KHM-C-8" and now["recorded_on"] == "2015-01-01"  # kept
+    assert now["baseline_area_m2"] == pytest.approx(true_area(0, 0, 1200, 1000), abs=1.0)
+    (replayed,) = now["events"]
+    assert replayed["released_area_m2"] == pytest.approx(true_area(800, 0, 400, 1000), abs=1.0)
+    assert now["remaining_area_m2"] == pytest.approx(true_area(0, 0, 800, 1000), abs=1.0)
+    (kept,) = client.get(f"/api/v1/hazards/{h['id']}/corrections").json()["corrections"]
+    assert kept["submission_id"] == submission and kept["reason"].startswith("MAG's resurvey")
+    assert kept["before"]["name"] == "Old survey"
+    # no new hazard was made of it
+    layer = client.get("/collections/hazardous_areas/items").json()
+    assert [f["properties"]["external_id"] for f in layer["features"]] == ["KHM-C-8"]
+
+
+def test_a_correction_the_ledger_refuses_leaves_the_submission_submitted(client) -> None:
+    h = post_hazard(client, "KHM-C-9", rect(0, 0, 1000, 1000))
+    cha = {"type": "Feature", "geometry": rect(0, 0, 1000, 1000),
+           "properties": {"external_id": "X-1", "classification": "CHA", "recorded_on": "2020-01-01"}}
+    # an admin's submission is the centre's own entry, approved at once: submit as an operator's instead
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    from app import access, database
+    from app.main import create_app
+    from tests.conftest import auth_headers
+
+    organisation = client.post("/api/v1/states/KHM/organisations", json={"name": "NPA", "kind": "ngo"}).json()["id"]
+    with Session(database.get_engine()) as session:
+        _, secret = access.create_key(session, name="NPA", role="operator", organisation_id=organisation)
+    with TestClient(create_app(), headers=auth_headers(secret)) as operator:
+        held = operator.post("/api/v1/states/KHM/submissions", json=cha, params={"crs": UTM48N, "border": "accept"})
+    assert held.status_code == 201, held.text
+    refused = client.post(f"/api/v1/submissions/{held.json()['id']}/approve",
+                          json={"reconcile": "correct", "hazard_id": h["id"]})
+    assert refused.status_code == 422 and "reclassification" in refused.json()["detail"]
+    assert client.get(f"/api/v1/submissions/{held.json()['id']}").json()["properties"]["status"] == "submitted"
+    assert hazard(client, h["id"])["classification"] == "SHA"
