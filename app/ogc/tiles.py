@@ -2,13 +2,15 @@
 `app.ogc.tilesets` (WebMercatorQuad, WorldCRS84Quad).
 
 A tile honours the same filters as the items of its collection (state, classification, status,
-kind, datetime, bbox, geometry=baseline, include_voided, a CQL2 `filter` and the queryables' parameters),
-with the same meaning; they are part of the tile's URL and so of its ETag (app/http_cache.py).
-The layer in the tile is named after the collection; its attributes are the feature's properties in types MVT can carry (ids and dates as
+kind, datetime, bbox, geometry=baseline, include_voided). The layer in the tile is named after the
+collection; its attributes are the feature's properties in types MVT can carry (ids and dates as
 text, contamination as a comma-separated list). Geometry is clipped to the tile with a buffer of 64
 units of a 4096 extent. A polygon that would be drawn smaller than POINT_BELOW units across (under
 a pixel or two at the zoom) is drawn as a point inside it (app/places: no tile over contaminated land
 is empty at the world's zoom levels).
+
+The items' CQL2 `filter` (with `filter-lang`, `filter-crs`) and the queryables' parameters apply to a tile
+too, with the same meaning; they are in the tile's URL and so in its ETag (app/http_cache.py).
 """
 from __future__ import annotations
 

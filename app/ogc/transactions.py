@@ -77,11 +77,10 @@ def allowed(collection: Collection, key: ApiKey | None) -> list[str]:
 
 def allowed_on_feature(session: Session, collection: Collection, feature_id: str, key: ApiKey | None) -> list[str]:
     """The methods of one feature for this key: its State's editor (or an admin) corrects a hazard, voids an event."""
-    table = {HAZARDS: "hazardous_areas", EVENTS: "land_release_events"}.get(collection.id)
     writes: tuple[str, ...] = ()
-    if table is not None and key is not None:
+    if collection.id in WRITABLE and key is not None:  # each layer is its table's
         try:
-            state = session.execute(text(f"SELECT state_iso3 FROM {table} WHERE id = :id"),
+            state = session.execute(text(f"SELECT state_iso3 FROM {collection.id} WHERE id = :id"),
                                     {"id": uuid.UUID(feature_id)}).scalar()
         except ValueError:
             state = None
