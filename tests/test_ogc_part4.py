@@ -3,6 +3,7 @@ it (GeoJSON bodies, Content-Crs, If-Match, OPTIONS before editing): every write 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -248,3 +249,24 @@ def test_the_api_document_and_conformance_declare_the_writes(http, admin_key) ->
     classes = client.get("/conformance").json()["conformsTo"]
     for name in ("create-replace-delete", "update", "features"):
         assert PART4 + name in classes
+
+
+def test_two_writers_with_one_etag_one_wins_the_other_is_412(http, admin_key) -> None:
+    """If-Match is compared under the hazard's row lock: of two corrections sent with the same ETag at once,
+    exactly one is applied."""
+    editor_key = make_api_key("editor", "KHM")
+    created = post(http(editor_key), "hazardous_areas", hazard_body("KHM-P4-6", rect(0, 0, 1000, 1000)),
+                   border="accept")
+    location = created.headers["location"]
+    tag = http(editor_key).get(location).headers["etag"]
+
+    def patch(name: str) -> int:
+        return http(editor_key).patch(location, json={"properties": {"name": name}},
+                                      headers={"If-Match": tag, "X-Reason": f"named {name}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(patch, ["A", "B", "C", "D"]))
+    assert statuses == [200, 412, 412, 412]
+    history = http(editor_key).get(f"/api/v1/hazards/{created.json()['id']}/corrections").json()["corrections"]
+    assert len(history) == 1
+    assert http(editor_key).get(location).json()["properties"]["name"] == history[0]["after"]["name"]
