@@ -3,21 +3,25 @@ Accept-Language, and the pages, charts, reports and problems of the report endpo
 from __future__ import annotations
 
 import ast
+import csv
 import io
 import re
 import subprocess
 from http import HTTPStatus
 from pathlib import Path
 
+import httpx
 import pytest
 from babel.messages.extract import extract_from_dir
 from openpyxl import load_workbook
 from pydantic_core._pydantic_core import list_all_errors
 
-from app.committee import i18n
+from app.committee import i18n, summaries
+from tests.conftest import auth_headers
 from tests.headless_chromium import Chromium
 from tests.ledger_scenarios import hazard_feature, rect
 from tests.test_dashboard import PAGE_READY, STATUS, khm  # noqa: F401 - the fixture: KHM's hand-made history
+from tests.test_review_page import MAP_IDLE, READY, _operator
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -271,3 +275,73 @@ def test_problems_of_the_review_endpoints_in_the_language(client) -> None:
     client.headers.pop("X-API-Key", None)
     refused = client.get("/api/v1/states/KHM/submissions", params={"lang": "fr"})
     assert refused.status_code == 401 and refused.json()["detail"].startswith("Ce point d'accès demande une clé d'API")
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("fr", ("soumissions de", "File d'attente", "Approuver", "remise à disposition de", "rapport de dépollution")),
+    ("es", ("solicitudes de", "Cola", "Aprobar", "liberación de", "informe de despeje")),
+])
+def test_the_review_and_quality_pages_in_french_and_spanish(live_server, admin_key, artifacts_dir, lang: str,
+                                                           words: tuple[str, ...]) -> None:
+    admin = httpx.Client(base_url=live_server, headers=auth_headers(admin_key), timeout=60)
+    hazard = admin.post("/api/v1/states/KHM/hazards", params={"crs": "EPSG:32648"},
+                        json=hazard_feature("H-1", rect(0, 0, 500, 500))).json()["hazards"][0]
+    _, halo_key = _operator(admin, "HALO")
+    halo = httpx.Client(base_url=live_server, headers=auth_headers(halo_key), timeout=60)
+    assert halo.post(f"/api/v1/hazards/{hazard['id']}/submissions", params={"crs": "EPSG:32648"}, json={
+        "kind": "clearance", "date": "2016-01-01", "geometry": rect(0, 0, 200, 500)}).status_code == 201
+    catalog = i18n.CATALOGS[lang]
+    with Chromium() as browser:
+        # the national centre's queue
+        browser.open(f"{live_server}/dashboard/KHM/review?lang={lang}#key={admin_key}")
+        assert browser.wait_for(READY) == "true", browser.evaluate("document.getElementById('status').textContent")
+        browser.wait_for(MAP_IDLE)
+        page = browser.evaluate("document.body.innerText")
+        assert all(word in page for word in words), page
+        assert catalog["submitted"] in browser.evaluate("document.getElementById('queue').textContent")
+        browser.screenshot(artifacts_dir / f"review_queue_KHM_{lang}.png")
+        # a return without its comment is refused, and the problem is in the page's language
+        browser.evaluate("document.querySelector('#review-form [data-action=return]').click()")
+        browser.wait_for("document.getElementById('review-result').dataset.outcome === 'refused'")
+        refusal = browser.evaluate("document.getElementById('review-result').textContent")
+        assert refusal.startswith(catalog["The request is not valid: {summary}"].split("{")[0]), refusal
+        assert browser.page_csp_violations() == [] and browser.csp_violations == [], browser.csp_violations
+        # the operator's own page
+        browser.evaluate("sessionStorage.clear()")
+        browser.open(f"{live_server}/dashboard/KHM/review?lang={lang}&operator=HALO#key={halo_key}")  # a new page
+        assert browser.wait_for(READY) == "true"
+        assert browser.evaluate("document.getElementById('queue').dataset.count") == "1"
+        browser.wait_for(MAP_IDLE)
+        details = browser.evaluate("document.getElementById('details').textContent")
+        assert catalog["Submitted area"] in details and catalog["{status} (revision {revision})"].replace(
+            "{status}", catalog["submitted"]).replace("{revision}", "1") in details
+        browser.screenshot(artifacts_dir / f"review_operator_HALO_{lang}.png")
+        # the data-quality page
+        browser.open(f"{live_server}/dashboard/KHM/quality?lang={lang}")
+        assert browser.wait_for(READY) == "true"
+        assert catalog["data quality"] in browser.evaluate("document.body.innerText")
+        browser.screenshot(artifacts_dir / f"quality_KHM_{lang}.png")
+    assert (artifacts_dir / f"review_queue_KHM_{lang}.png").stat().st_size > 10_000
+
+
+def test_the_csv_headers_are_the_columns_titles_or_their_names(client, khm) -> None:  # noqa: F811
+    def header(path: str, **params) -> list[str]:
+        response = client.get(path, params={"format": "csv", **params})
+        assert response.status_code == 200, response.text
+        return next(csv.reader(io.StringIO(response.text)))
+
+    report = "/api/v1/states/KHM/report"
+    assert header(report, year=2023) == ["Area ID", "Name", "Region", "Province code", "Province", "Classification",
+                                         "Type of contamination", "Remaining area (m²)", "Remaining area (km²)",
+                                         "Centroid longitude", "Centroid latitude"]
+    assert header(report, year=2023, lang="fr")[:4] == ["Identifiant de la zone", "Nom", "Région",
+                                                        "Code de la province"]
+    assert header(report, year=2023, lang="es")[6] == "Tipo de contaminación"
+    # for programs: the machine names, the same in every language
+    assert header(report, year=2023, lang="fr", headers="names") == list(summaries.REPORT_COLUMNS)
+    overview = header("/api/v1/summary", as_of="2024-06-30", lang="es")
+    assert overview[:3] == ["Código ISO", "Estado", "Situación respecto del artículo 5"]
+    assert "Annulée sur les 365 derniers jours (km²)" in header("/api/v1/summary", as_of="2024-06-30", lang="fr")
+    assert header("/api/v1/summary", as_of="2024-06-30", headers="names") == list(summaries.OVERVIEW_COLUMNS)
+    assert len(overview) == len(summaries.OVERVIEW_COLUMNS)
+    assert client.get(report, params={"year": 2023, "format": "csv", "headers": "labels"}).status_code == 422
