@@ -15,25 +15,28 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from openpyxl import load_workbook
 from pydantic_core._pydantic_core import list_all_errors
+from shapely.geometry import box
 
 from app.committee import i18n, summaries
 from tests.conftest import auth_headers
 from tests.headless_chromium import Chromium
-from tests.ledger_scenarios import hazard_feature, rect
+from tests.ledger_scenarios import hazard_feature, post_event, post_hazard, rect
 from tests.test_dashboard import PAGE_READY, STATUS, khm  # noqa: F401 - the fixture: KHM's hand-made history
+from tests.test_quality import IN_BATTAMBANG, legacy
 from tests.test_review_page import MAP_IDLE, READY, _operator
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 GRAMMAR = {"expected_plural"}  # pydantic's plural "s": a translation may write its plural its own way
 
-# The code whose problems reach the review (submissions) and report endpoints, and every problem handler.
+# The code whose problems reach the review (submissions) and report endpoints, every problem handler, and the
+# data-quality report's messages.
 PROBLEM_CODE = ("app/problems.py", "app/access.py", "app/bodies.py", "app/params.py", "app/routers/submissions.py",
-                "app/submissions", "app/ledger/book.py", "app/ledger/input.py", "app/routers/states.py",
-                "app/routers/dashboard.py", "app/committee")
-# The calls that make a problem's detail (or a validation message), and the position of the text.
+                "app/submissions", "app/ledger/book.py", "app/ledger/input.py", "app/places/boundaries.py",
+                "app/places/quality.py", "app/routers/states.py", "app/routers/dashboard.py", "app/committee")
+# The calls that make a problem's detail (or a validation or quality message), and the position of the text.
 PROBLEM_CALLS = {"Problem": 1, "localised_problem": 2, "problem_response": 0, "_unauthorised": 0, "_forbidden": 0,
-                 "ValueError": 0, "_": 0}
+                 "ValueError": 0, "_": 0, "_hazard_row": 3}
 
 
 def _placeholder(expr: ast.expr) -> str:
@@ -63,14 +66,18 @@ def problem_messages() -> dict[str, str]:
              (sorted((ROOT / name).glob("*.py")) if (ROOT / name).is_dir() else [ROOT / name])]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call):
+            if not isinstance(node, (ast.Call, ast.Dict)):
                 continue
-            called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            called = "" if isinstance(node, ast.Dict) else \
+                node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
             texts = []
-            if called in PROBLEM_CALLS and len(node.args) > PROBLEM_CALLS[called]:
+            if isinstance(node, ast.Call) and called in PROBLEM_CALLS and len(node.args) > PROBLEM_CALLS[called]:
                 texts += _texts(node.args[PROBLEM_CALLS[called]])
-            if called in PROBLEM_CALLS:
+            if isinstance(node, ast.Call) and called in PROBLEM_CALLS:
                 texts += [t for k in node.keywords if k.arg in ("detail", "title") for t in _texts(k.value)]
+            if isinstance(node, ast.Dict):  # a row's "message" (a quality row, a validation error)
+                texts += [t for k, v in zip(node.keys, node.values, strict=True)
+                          if isinstance(k, ast.Constant) and k.value == "message" for t in _texts(v)]
             for text in texts:
                 # a text that is only values ("{detail}", "{where}: {message}") is made and translated elsewhere
                 if re.search(r"[^\W\d_]", PLACEHOLDER.sub("", text)):
@@ -345,3 +352,33 @@ def test_the_csv_headers_are_the_columns_titles_or_their_names(client, khm) -> N
     assert header("/api/v1/summary", as_of="2024-06-30", headers="names") == list(summaries.OVERVIEW_COLUMNS)
     assert len(overview) == len(summaries.OVERVIEW_COLUMNS)
     assert client.get(report, params={"year": 2023, "format": "csv", "headers": "labels"}).status_code == 422
+
+
+def test_the_quality_report_in_french_and_spanish(client) -> None:
+    legacy("OUT", box(102.0, 14.0, 102.01, 14.01))  # in Thailand
+    legacy("A", IN_BATTAMBANG)
+    legacy("A-again", IN_BATTAMBANG)
+    legacy("TINY", box(102.9, 13.0, 102.90002, 13.00002))
+    hazard = post_hazard(client, "H", rect(0, 0, 100, 100))
+    post_event(client, hazard["id"], "clearance", "2020-01-01", rect(50, 0, 200, 100))
+    legacy("SWAPPED", box(43.85, 18.40, 43.86, 18.41), iso3="BIH")  # Sarajevo as lat/lon
+
+    def messages(iso3: str, lang: str) -> dict[str, str]:
+        response = client.get(f"/api/v1/states/{iso3}/quality", params={"lang": lang})
+        assert response.status_code == 200, response.text
+        return {f"{r['kind']} {r['external_id']}": r["message"] for r in response.json()["rows"]}
+
+    for iso3 in ("KHM", "BIH"):
+        english = messages(iso3, "en")
+        for lang in ("fr", "es"):
+            translated = messages(iso3, lang)
+            assert translated.keys() == english.keys()
+            assert all(translated[k] != english[k] for k in english), (lang, translated)
+    french = messages("KHM", "fr")
+    assert french["outside_state OUT"].startswith("OUT se trouve en THA, à ")
+    assert "au-delà de la frontière de KHM" in french["outside_state OUT"]
+    assert french["event_outside_hazard H"].startswith("L'événement (dépollution) du 2020-01-01 sur H se trouve à 7")
+    assert "comptent deux fois" in next(m for k, m in french.items() if k.startswith("duplicate "))
+    spanish = messages("BIH", "es")
+    assert "con la longitud y la latitud intercambiadas, quedaría en BIH" in spanish["swapped_coordinates SWAPPED"]
+    assert "revise el orden de las coordenadas" in spanish["outside_state SWAPPED"]

@@ -209,5 +209,8 @@ def list_overlaps(iso3: ISO3, session: Session = Depends(get_session)) -> Overla
                     "hazard, implausible areas, vertices more than 5 km apart, repaired geometries",
             dependencies=[Depends(access.state_reader)], response_model=QualityReport)
 def quality(iso3: ISO3, session: Session = Depends(get_session)) -> QualityReport:
+    """Each row's `message` in the request's language (`?lang=`, `Accept-Language`); the kinds stay codes."""
     require_state(session, iso3.upper())
-    return quality_report(session, iso3.upper())
+    report = quality_report(session, iso3.upper())
+    return report.model_copy(update={"rows": [row.model_copy(update={"message": i18n.translate(row.message)})
+                                              for row in report.rows]})
