@@ -11,7 +11,8 @@
   cancelled, reduced, cleared = annulée, réduite, dépolluée; cancelada, reducida, despejada.
 - Dates in text: ISO 8601 in English (as the API gives them), the locale's long form in French and
   Spanish (Babel, CLDR); numbers with the locale's separators. Data cells (JSON, CSV, XLSX) keep typed
-  values: only their labels and sentences are translated.
+  values: only their labels and sentences are translated (a CSV's header row: the columns' titles, or with
+  `?headers=names` their machine names, app.committee.formats).
 - The dashboard's HTML marks its texts `{{English text}}`; its scripts look them up with `t("...")`
   from the messages the page carries (`page_messages`). `dashboard_messages` extracts both for the test
   that every message has a translation (tests/test_i18n.py).
