@@ -515,6 +515,45 @@ def _year_records(session: Session, iso3: str, year: int, as_of: date) -> dict[s
     }
 
 
+# The year's records (the Minimum Data Requirements) as CSV tables, one a format (app.committee.formats)
+MINES_COLUMNS = ("state", "year", "category", "model", "disposal", "quantity")
+BENEFICIARIES_COLUMNS = ("state", "year", "beneficiaries", "women", "girls", "men", "boys", "total")
+LAND_USE_COLUMNS = ("state", "year", "land_use", "released_m2", "released_km2")
+ORGANISATIONS_COLUMNS = ("state", "year", "organisation", "methods", "reports", "released_m2", "released_km2")
+
+
+def ap_mines_csv(report: AnnualReport) -> str:
+    """The AP mines (and improvised AP mines) the year's reports found, by type, model and disposal (Form G)."""
+    return _csv(MINES_COLUMNS, ({"state": report.state, "year": report.year, **m.model_dump()}
+                                for m in report.ap_mines_destroyed))
+
+
+def beneficiaries_csv(report: AnnualReport) -> str:
+    """The year's beneficiaries by sex and age: a row of the direct ones, a row of the indirect ones."""
+    people = report.beneficiaries.model_dump()
+    def rows() -> Iterator[dict[str, Any]]:
+        for reach in ("direct", "indirect"):
+            counts = {group: people[f"{reach}_{group}"] for group in ("women", "girls", "men", "boys")}
+            yield {"state": report.state, "year": report.year, "beneficiaries": reach, **counts,
+                   "total": sum(counts.values())}
+    return _csv(BENEFICIARIES_COLUMNS, rows())
+
+
+def land_use_csv(report: AnnualReport) -> str:
+    """The land the year released, by its use after release (a report naming several uses counts in each)."""
+    return _csv(LAND_USE_COLUMNS, ({"state": report.state, "year": report.year, "land_use": u.land_use,
+                                    "released_m2": round(u.released_m2, 2), "released_km2": km2(u.released_m2)}
+                                   for u in report.released_by_land_use))
+
+
+def organisations_csv(report: AnnualReport) -> str:
+    """The land the year released by organisation and methods (`;`-separated), with the reports behind it."""
+    return _csv(ORGANISATIONS_COLUMNS, ({"state": report.state, "year": report.year, "organisation": b.organisation,
+                                         "methods": ";".join(b.methods), "reports": b.reports,
+                                         "released_m2": round(b.released_m2, 2), "released_km2": km2(b.released_m2)}
+                                        for b in report.released_by_organisation))
+
+
 REPORT_COLUMNS = ("external_id", "name", "region", "province_code", "province", "classification", "contamination",
                   "remaining_m2", "remaining_km2", "centroid_lon", "centroid_lat")
 
