@@ -1,14 +1,19 @@
 """The submissions awaiting review as an OGC collection of their own (`pending_submissions`): not public,
 each key reads its own part (the State's; an operator its organisation's), and what leaves review (approved,
-rejected) leaves the collection."""
+rejected) leaves the collection; and the backlog the summaries show at a past date, from the submissions'
+history."""
 from __future__ import annotations
+
+from datetime import date
 
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from app import database
 from app.settings import get_settings
-from tests.ledger_scenarios import post_hazard, rect, true_area
+from tests.ledger_scenarios import hazard_feature, post_event, post_hazard, rect, true_area
 from tests.test_submissions import (  # noqa: F401 (fixtures)
     _organisation,
     _submit_hazard,
@@ -128,3 +133,64 @@ def test_what_leaves_review_leaves_the_collection(client, queue) -> None:
     # the approved hazard is in the ledger's layer, once
     hazards = client.get("/collections/hazardous_areas/items").json()["features"]
     assert sorted(f["properties"]["external_id"] for f in hazards) == ["H-1", "MAG-1"]
+
+
+def _dated(submission_id: str, action: str, revision: int, day: str) -> None:
+    """The step of the submission's history as if it had been taken at noon that day."""
+    with database.session() as session:
+        done = session.execute(text("UPDATE submission_history SET at = CAST(:day AS date) + time '12:00' "
+                                    "WHERE submission_id = :id AND action = :action AND revision = :revision"),
+                               {"id": submission_id, "action": action, "revision": revision, "day": day})
+        assert done.rowcount == 1
+        session.commit()
+
+
+def test_the_backlog_at_a_past_date_is_what_was_pending_then(client, halo_and_mag) -> None:  # noqa: F811
+    """HALO's survey (400 x 250 m) is submitted on 2024-01-10, returned on 02-01, resubmitted smaller (200 x 250 m)
+    on 03-01 and approved on 04-01; MAG's clearance of 100 x 500 m of H-1 (of which 100 x 200 m was cleared in
+    2016) is submitted on 02-15 and rejected on 02-20; MAG's cancellation of H-1's west 50 x 500 m, submitted on
+    03-10, still awaits review."""
+    halo, mag = halo_and_mag
+    hazard = post_hazard(client, "H-1", rect(0, 1000, 500, 500))
+    post_event(client, hazard["id"], "clearance", "2016-01-01", rect(0, 1000, 100, 200))
+    survey = _submit_hazard(halo, "NTS-1", rect(0, 0, 400, 250))["id"]
+    client.post(f"/api/v1/submissions/{survey}/return", json={"comment": "the survey crossed into the next village"})
+    assert halo.put(f"/api/v1/submissions/{survey}", params={"crs": "EPSG:32648"}, json=hazard_feature(
+        "NTS-1", rect(0, 0, 200, 250))).status_code == 200
+    assert client.post(f"/api/v1/submissions/{survey}/approve").status_code == 200
+    clearance = _submit_release(mag, hazard["id"], "clearance", "2024-02-10", rect(0, 1000, 100, 500))["id"]
+    client.post(f"/api/v1/submissions/{clearance}/reject", json={"comment": "not this hazard's operator"})
+    cancellation = _submit_release(mag, hazard["id"], "cancellation", "2024-03-05", rect(450, 1000, 50, 500))["id"]
+    for submission, action, revision, day in [
+            (survey, "submit", 1, "2024-01-10"), (survey, "return", 1, "2024-02-01"),
+            (survey, "resubmit", 2, "2024-03-01"), (survey, "approve", 2, "2024-04-01"),
+            (clearance, "submit", 1, "2024-02-15"), (clearance, "reject", 1, "2024-02-20"),
+            (cancellation, "submit", 1, "2024-03-10")]:
+        _dated(submission, action, revision, day)
+
+    def backlog(day: str) -> dict[str, tuple[int, float]]:
+        pending = client.get("/api/v1/states/KHM/summary", params={"as_of": day}).json()["pending"]
+        row = next(r for r in client.get("/api/v1/summary", params={"as_of": day}).json()["states"]
+                   if r["state"] == "KHM")
+        assert row["pending"] == pending
+        return {p["kind"]: (p["count"], p["area_m2"]) for p in pending}
+
+    large, small = true_area(0, 0, 400, 250), true_area(0, 0, 200, 250)
+    uncleared = true_area(0, 1200, 100, 300)  # the clearance's strip less what 2016 cleared
+    west = true_area(450, 1000, 50, 500)
+    expected = {
+        "2024-01-09": {},
+        "2024-01-10": {"hazard": (1, large)},
+        "2024-02-01": {"hazard": (1, large)},  # returned for correction: still not approved
+        "2024-02-15": {"hazard": (1, large), "release": (1, uncleared)},
+        "2024-02-20": {"hazard": (1, large)},
+        "2024-03-01": {"hazard": (1, small)},  # the revision then pending
+        "2024-03-10": {"hazard": (1, small), "release": (1, west)},
+        "2024-04-01": {"release": (1, west)},
+    }
+    for day, figures in expected.items():
+        found = backlog(day)
+        assert found.keys() == figures.keys(), day
+        for kind, (count, area) in figures.items():
+            assert found[kind][0] == count and found[kind][1] == pytest.approx(area, abs=1), (day, kind)
+    assert backlog(date.today().isoformat()) == backlog("2024-04-01")

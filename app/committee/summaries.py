@@ -320,7 +320,7 @@ def state_summary(session: Session, iso3: str, as_of: date) -> StateSummary:
             by_year=[ReleaseYear.model_validate(y) for y in by_year]),
         article5=progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
         milestones=_milestones(session, iso3, as_of, releases),
-        pending=submissions.backlog(session, [iso3]).get(iso3, []),
+        pending=submissions.backlog(session, [iso3], as_of).get(iso3, []),
     )
 
 
@@ -330,7 +330,7 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
     standings = article5.standings(session, as_of, states)
     left = remaining(session, as_of, list(standings))
     window = released_in_window(session, as_of, list(standings))
-    pending = submissions.backlog(session, list(standings))
+    pending = submissions.backlog(session, list(standings), as_of)
     rows = []
     for iso3, standing in standings.items():
         remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}

@@ -154,10 +154,11 @@ def _pending_submissions_source(query: ItemsQuery, params: dict[str, Any]) -> tu
                   WHERE s.status IN ({statuses})) f"""
     where = []
     dates = query.dates
-    for name, bound, condition in (("as_of", dates.as_of, "<="), ("date_start", dates.start, ">="),
-                                   ("date_end", dates.end, "<=")):
+    for name, bound, condition in (("as_of", dates.as_of, "< CAST(:as_of AS date) + 1"),
+                                   ("date_start", dates.start, ">= CAST(:date_start AS date)"),
+                                   ("date_end", dates.end, "< CAST(:date_end AS date) + 1")):
         if bound is not None:
-            where.append(f"(f.submitted_at AT TIME ZONE 'UTC')::date {condition} :{name}")
+            where.append(f"f.submitted_at {condition}")
             params[name] = bound
     for name, column in (("state", "state_iso3"), ("organisation_of_key", "organisation_id")):
         if name in query.filters:
