@@ -443,3 +443,9 @@ def test_the_demo_has_a_review_queue(client) -> None:
         ("Armed Forces of BiH", "release", "returned")]
     assert all(f["properties"]["preview"]["approvable"] for f in queue[:2]), queue[1]["properties"]["preview"]
     assert client.get("/api/v1/states/BIH/summary").json()["remaining"] == before
+    # the clearance report's devices, one by one, are what its approval records: in the events layer by type
+    assert client.post(f"/api/v1/submissions/{queue[1]['id']}/approve").status_code == 200
+    (event,) = client.get("/collections/land_release_events/items",
+                          params={"state": "BIH", "filter": "uxo > 0"}).json()["features"]
+    assert (event["properties"]["ap_mines"], event["properties"]["uxo"], event["properties"]["device_models"]) == (
+        3, 1, ["82 mm mortar bomb", "PMA-2", "PROM-1"])
