@@ -291,11 +291,11 @@ COLLECTIONS: dict[str, Collection] = {
 
 def collection_or_404(collection_id: str, key: ApiKey | None = None) -> Collection:
     """The collection, when the reader (`key`; None: anonymous) may know of it; else a 404 naming those it may."""
-    collection = COLLECTIONS.get(collection_id)
-    if collection is None or not (collection.public or key is not None):
-        raise Problem(404, f"No collection '{collection_id}': the collections are "
-                           f"{', '.join(c.id for c in readable_collections(key))} (GET /collections).")
-    return collection
+    readable = {c.id: c for c in readable_collections(key)}
+    if collection_id not in readable:
+        raise Problem(404, f"No collection '{collection_id}': the collections are {', '.join(readable)} "
+                           "(GET /collections).")
+    return readable[collection_id]
 
 
 def readable_collections(key: ApiKey | None) -> list[Collection]:
