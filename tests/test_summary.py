@@ -497,7 +497,9 @@ def test_the_format_registry_drives_the_format_parameter_and_the_responses(clien
 
     document = client.get("/openapi.json").json()
     for path, result, names in (("/api/v1/summary", Overview, ["json", "csv", "xlsx"]),
-                                ("/api/v1/states/{iso3}/report", AnnualReport, ["json", "csv", "xlsx", "pdf"])):
+                                ("/api/v1/states/{iso3}/report", AnnualReport,
+                                 ["json", "csv", "csv-mines", "csv-beneficiaries", "csv-land-use", "csv-organisations",
+                                  "xlsx", "pdf"])):
         operation = document["paths"][path]["get"]
         parameter = next(p for p in operation["parameters"] if p["name"] == "format")
         assert parameter["schema"]["enum"] == list(formats.names(result)) == names

@@ -59,6 +59,14 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
         AnnualReport: Rendering(summaries.annual_report_csv, "article7-{state}-{year}.csv",
                                 partial(summaries.annual_report_csv, column_names=True)),
     }),
+    *(OutputFormat(f"csv-{name}", "text/csv; charset=utf-8", f"the year's {what} as a spreadsheet-safe CSV file", {
+        AnnualReport: Rendering(render, f"article7-{{state}}-{{year}}-{name}.csv", partial(render, column_names=True)),
+    }) for name, what, render in (
+        ("mines", "AP mines destroyed by type, model and disposal (Form G)", summaries.ap_mines_csv),
+        ("beneficiaries", "direct and indirect beneficiaries by sex and age", summaries.beneficiaries_csv),
+        ("land-use", "land released by its use after release (m2 and km2)", summaries.land_use_csv),
+        ("organisations", "land released by organisation and methods (m2 and km2)", summaries.organisations_csv),
+    )),
     OutputFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                  "an XLSX workbook (the Article 7 report: one sheet per form; areas in m2)", {
         Overview: Rendering(documents.overview_xlsx, "article5-overview-{as_of}.xlsx"),

@@ -320,7 +320,7 @@ def state_summary(session: Session, iso3: str, as_of: date) -> StateSummary:
             by_year=[ReleaseYear.model_validate(y) for y in by_year]),
         article5=progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
         milestones=_milestones(session, iso3, as_of, releases),
-        pending=submissions.backlog(session, [iso3]).get(iso3, []),
+        pending=submissions.backlog(session, [iso3], as_of).get(iso3, []),
     )
 
 
@@ -330,7 +330,7 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
     standings = article5.standings(session, as_of, states)
     left = remaining(session, as_of, list(standings))
     window = released_in_window(session, as_of, list(standings))
-    pending = submissions.backlog(session, list(standings))
+    pending = submissions.backlog(session, list(standings), as_of)
     rows = []
     for iso3, standing in standings.items():
         remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}
@@ -534,6 +534,62 @@ def _year_records(session: Session, iso3: str, year: int, as_of: date) -> dict[s
         "released_by_land_use": [ReleasedFor.model_validate(dict(r._mapping)) for r in uses],
         "released_by_organisation": [ReleasedBy.model_validate(dict(r._mapping)) for r in by],
     }
+
+
+# The year's records (the Minimum Data Requirements) as CSV tables, one a format (app.committee.formats)
+MINES_COLUMNS = ("state", "year", "category", "model", "disposal", "quantity")
+BENEFICIARIES_COLUMNS = ("state", "year", "beneficiaries", "women", "girls", "men", "boys", "total")
+LAND_USE_COLUMNS = ("state", "year", "land_use", "released_m2", "released_km2")
+ORGANISATIONS_COLUMNS = ("state", "year", "organisation", "methods", "reports", "released_m2", "released_km2")
+
+
+def record_titles(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The column titles of the year's record tables in the current language, in `columns`' order."""
+    titles = {
+        "state": _("ISO code"), "year": _("Year"), "category": _("Category"), "model": _("Model"),
+        "disposal": _("Disposal"), "quantity": _("Quantity"), "beneficiaries": _("Beneficiaries"),
+        "women": _("Women"), "girls": _("Girls"), "men": _("Men"), "boys": _("Boys"), "total": _("Total"),
+        "land_use": _("Land use after release"), "released_m2": _("Released area (m²)"),
+        "released_km2": _("Released area (km²)"), "organisation": _("Organisation"), "methods": _("Methods"),
+        "reports": _("Reports"),
+    }
+    return tuple(titles[column] for column in columns)
+
+
+def _record_csv(columns: tuple[str, ...], rows: Iterator[dict[str, Any]], column_names: bool) -> str:
+    return _csv(columns, rows, None if column_names else record_titles(columns))
+
+
+def ap_mines_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The AP mines (and improvised AP mines) the year's reports found, by type, model and disposal (Form G)."""
+    return _record_csv(MINES_COLUMNS, ({"state": report.state, "year": report.year, **m.model_dump()}
+                                       for m in report.ap_mines_destroyed), column_names)
+
+
+def beneficiaries_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The year's beneficiaries by sex and age: a row of the direct ones, a row of the indirect ones."""
+    people = report.beneficiaries.model_dump()
+    def rows() -> Iterator[dict[str, Any]]:
+        for reach in ("direct", "indirect"):
+            counts = {group: people[f"{reach}_{group}"] for group in ("women", "girls", "men", "boys")}
+            yield {"state": report.state, "year": report.year, "beneficiaries": reach, **counts,
+                   "total": sum(counts.values())}
+    return _record_csv(BENEFICIARIES_COLUMNS, rows(), column_names)
+
+
+def land_use_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The land the year released, by its use after release (a report naming several uses counts in each)."""
+    return _record_csv(LAND_USE_COLUMNS, ({"state": report.state, "year": report.year, "land_use": u.land_use,
+                                           "released_m2": round(u.released_m2, 2), "released_km2": km2(u.released_m2)}
+                                          for u in report.released_by_land_use), column_names)
+
+
+def organisations_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The land the year released by organisation and methods (`;`-separated), with the reports behind it."""
+    return _record_csv(ORGANISATIONS_COLUMNS, (
+        {"state": report.state, "year": report.year, "organisation": b.organisation, "methods": ";".join(b.methods),
+         "reports": b.reports, "released_m2": round(b.released_m2, 2), "released_km2": km2(b.released_m2)}
+        for b in report.released_by_organisation), column_names)
 
 
 REPORT_COLUMNS = ("external_id", "name", "region", "province_code", "province", "classification", "contamination",

@@ -111,7 +111,7 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
         return cache.not_modified()
     with engine.connect() as conn:
         documents = [ogc_collections.collection_document(conn, c, base, states)
-                     for c in ogc_collections.COLLECTIONS.values()]
+                     for c in ogc_collections.readable_collections(key)]
     document = {
         "links": [{"rel": "self", "type": "application/json", "title": "The collections",
                    "href": f"{base}/collections"}],
@@ -125,7 +125,7 @@ def collections(request: Request, key: ApiKey | None = Depends(access.public_rea
 def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's parameter name)
                key: ApiKey | None = Depends(access.public_reader),
                engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     as_html = html.wants_html(request)
     cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
     if cache.matches(request):
@@ -139,7 +139,7 @@ def collection(collectionId: str, request: Request,  # noqa: N803 (OGC's paramet
             responses={200: {"content": {"application/schema+json": {}}}, 404: {"description": "Unknown collection"}})
 def queryables(collectionId: str, request: Request,  # noqa: N803
                key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     href = f"{_base(request)}/collections/{found.id}/queryables"
     return JSONResponse(filters.queryables_document(found.properties, href, f"Queryables of {found.title}",
                                                     params.FILTER_VALUES),
@@ -155,11 +155,11 @@ def queryables(collectionId: str, request: Request,  # noqa: N803
 def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
           engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     as_html, given = _representation(request)
     with engine.connect() as conn:
         query = params.read_items_query(found, given, conn)
-    access.scope_filters(key, query.filters)
+    access.scope_filters(key, query.filters, public=found.public)
     if as_html:
         query.limit = min(query.limit, html.HTML_MAX_LIMIT)
     cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
@@ -209,11 +209,11 @@ def items(collectionId: str, request: Request,  # noqa: N803
 def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     as_html, given = _representation(request)
     with engine.connect() as conn:
         query = params.read_feature_params(found, given, conn)
-    access.scope_filters(key, query.filters)
+    access.scope_filters(key, query.filters, public=found.public)
     cache = http_cache.validator(request, engine, access.readable_states(key), "html" if as_html else "json")
     if cache.matches(request):
         return cache.not_modified()
@@ -430,12 +430,12 @@ def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKe
 def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
     zoom, column, row = tiles.read_tile_address(z, x, y, tms)
     with engine.connect() as conn:
         query = params.read_items_query(found, _params(request), conn, paging=False)
-    access.scope_filters(key, query.filters)
+    access.scope_filters(key, query.filters, public=found.public)
     cache = http_cache.validator(request, engine, access.readable_states(key))
     if cache.matches(request):
         return cache.not_modified()
@@ -448,8 +448,8 @@ def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, reques
 @router.get("/collections/{collectionId}/tiles", summary="The vector tilesets of a collection (OGC API - Tiles)",
             responses={404: {"description": "Unknown collection"}})
 def collection_tilesets(collectionId: str, request: Request,  # noqa: N803
-                        _: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
-    return JSONResponse(tilesets.tileset_list(_base(request), ogc_collections.collection_or_404(collectionId)))
+                        key: ApiKey | None = Depends(access.public_reader)) -> JSONResponse:
+    return JSONResponse(tilesets.tileset_list(_base(request), ogc_collections.collection_or_404(collectionId, key)))
 
 
 @router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}",
@@ -458,7 +458,7 @@ def collection_tilesets(collectionId: str, request: Request,  # noqa: N803
 def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request,  # noqa: N803
                        key: ApiKey | None = Depends(access.public_reader),
                        engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
     cache = http_cache.validator(request, engine, access.readable_states(key))
     if cache.matches(request):
@@ -477,7 +477,7 @@ def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request
 def collection_tilejson(collectionId: str, request: Request,  # noqa: N803
                         key: ApiKey | None = Depends(access.public_reader),
                         engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     with engine.connect() as conn:
         params.read_items_query(found, _params(request), conn, paging=False)  # the filters, checked
     cache = http_cache.validator(request, engine, access.readable_states(key))
