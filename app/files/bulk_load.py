@@ -132,14 +132,16 @@ LOAD_CHUNK = 5_000  # hazards measured and encoded at a time, while PostgreSQL s
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                        source: str | None = None, clip: bool = False, border: str = "refuse") -> dict[str, Any]:
+                        source: str | None = None, clip: bool = False, border: str = "refuse",
+                        commit: bool = True) -> dict[str, Any]:
     """Record many hazards in one transaction with COPY; the same outcome as `ledger.record_hazards`.
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
     is a 409 and nothing is stored. A new hazard overlapping land another hazard of the State counts
     (or a hazard of the file before it) is a 409 naming each pair, nothing stored; with `clip` it is
     recorded clipped (app/ledger/overlaps.py: one statement over the spatial index checks the whole file,
-    after the COPY, in the same transaction). Commits on success.
+    after the COPY, in the same transaction). Commits on success, unless `commit` is False (the history
+    import records the hazards' events in the same transaction: app.files.history).
 
     The geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already on the grid, so
     they are stored as they are. The new hazards are COPYed (binary) straight into `hazardous_areas`
@@ -220,7 +222,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
              "external_ids": [hazards[index_of[k]].external_id for k in clipped],
              "details": [json.dumps({"area_m2": c["clipped_m2"], "overlaps": c["overlaps"], "import": import_id})
                          for c in clipped.values()]})
-    session.commit()
+    if commit:
+        session.commit()
     listed: list[dict[str, Any]] = []
     if len(hazards) <= MAX_LISTED_HAZARDS:  # else only the totals come back
         for i, h in enumerate(hazards):
