@@ -129,6 +129,7 @@ def apply_history(session: Session, iso3: str, items: list[HistoryEvent], actor:
     Takes the State's overlap lock and a row lock on every hazard touched, as the ledger's writes do.
     """
     today = today or date.today()
+    progress("checking events", 0, len(items))
     problems = _Problems(len(items))
     overlaps.lock_state(session, iso3)
     hazards = _hazards(session, iso3, sorted({i.hazard_external_id for i in items}))
@@ -142,7 +143,7 @@ def apply_history(session: Session, iso3: str, items: list[HistoryEvent], actor:
     ids = [uuid.uuid4() for _ in items]
     progress("storing events", 0, len(items))
     _store(session, iso3, items, ids, hazards)
-    progress("storing events", len(items), len(items))
+    progress("checking boundaries", 0, len(items))
     outside = boundaries.find_outside(session, _OUTSIDE, {})
     row_of = {ids[k]: item for k, item in enumerate(items)}
     for o in outside:
