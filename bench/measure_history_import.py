@@ -197,6 +197,52 @@ def measure(path: Path, data_dir: Path) -> dict[str, Any]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def profile_step(data_dir: Path) -> list[tuple[str, float, float]]:
+    """What one replay step is made of, each part timed over every imported event against its hazard's
+    baseline (the first step's inputs) in one SELECT: (part, seconds, ms per event)."""
+    from sqlalchemy import text
+
+    from app import database
+    from app.embedded import EmbeddedCluster
+    from app.geometry import (
+        sql_area,
+        sql_difference,
+        sql_grid_difference,
+        sql_grid_intersection,
+        sql_intersection,
+        sql_without_slivers,
+    )
+
+    parts = [
+        ("grid_intersection(event, hazard)", f"ST_NPoints({sql_grid_intersection('s', 'r')})"),
+        ("released piece (sql_intersection)", f"ST_NPoints({sql_intersection('s', 'r')})"),
+        ("grid_difference(hazard, event)", f"ST_NPoints({sql_grid_difference('r', 's')})"),
+        ("the sliver opening of that difference", f"ST_NPoints({sql_without_slivers(sql_grid_difference('r', 's'))})"),
+        ("remaining piece (sql_difference) and its area", f"{sql_area(sql_difference('r', 's'))}"),
+        ("outside its hazard (record_event's outside_area_m2)", f"{sql_area(sql_difference('s', 'r'))}"),
+    ]
+    cluster = EmbeddedCluster(data_dir, fsync=False)
+    cluster.start()
+    timings = []
+    try:
+        database.configure(cluster.url)
+        with database.session() as session:
+            n = session.execute(text("SELECT count(*) FROM land_release_events WHERE state_iso3 = :s "
+                                     "AND submitted_geom IS NOT NULL"), {"s": STATE}).scalar_one()
+            for label, expr in parts:
+                t = time.perf_counter()
+                session.execute(text(f"SELECT sum(({expr})::float8) FROM (SELECT e.submitted_geom AS s, "
+                                     "h.baseline_geom AS r FROM land_release_events e JOIN hazardous_areas h "
+                                     "ON h.id = e.hazard_id WHERE e.state_iso3 = :s AND e.submitted_geom IS NOT NULL) "
+                                     "pairs"), {"s": STATE})
+                seconds = time.perf_counter() - t
+                timings.append((label, seconds, 1000 * seconds / max(n, 1)))
+            session.rollback()
+    finally:
+        cluster.stop()
+    return timings
+
+
 def report(n_hazards: int, n_events: int, m: dict[str, Any]) -> str:
     phases = list(m["phases"].items())
     lines = [f"History import of {n_hazards:,} hazards and {n_events:,} events: {m['total_s']:.1f} s end to end "
@@ -231,13 +277,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / "work" / "history-data"))
     parser.add_argument("--file", default=None, help="the GeoPackage (default bench/work/history-H-E.gpkg)")
+    parser.add_argument("--profile", action="store_true", help="then time the parts of a replay step")
     args = parser.parse_args(argv)
     path = Path(args.file or ROOT / "bench" / "work" / f"history-{args.hazards}-{args.events}.gpkg")
     t = time.perf_counter()
     write_history_file(path, args.hazards, args.events)
     print(f"file: {path} ({path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - t:.0f} s to generate)",
           flush=True)
-    print(report(args.hazards, args.events, measure(path, Path(args.data_dir))))
+    print(report(args.hazards, args.events, measure(path, Path(args.data_dir))), flush=True)
+    if args.profile:
+        print("\n| part of a step, over every event | seconds | ms per event |\n|---|---:|---:|")
+        for label, seconds, per_event in profile_step(Path(args.data_dir)):
+            print(f"| {label} | {seconds:.1f} | {per_event:.2f} |")
     return 0
 
 

@@ -248,3 +248,17 @@ def test_events_onto_stored_hazards_from_a_csv_with_the_cli(client, tmp_path, da
     assert {k: v[0] for k, v in imported["events"].items()} == replayed
     assert 3900 < imported["events"]["API-1"][0] < 4100  # the back-dated reduction took 10 m of its 50 m first
     assert imported["events"]["CSV-2"][3] == 4
+
+
+def test_a_history_job_is_for_the_states_writers_and_unknown_jobs_say_why(client, client_as, tmp_path) -> None:
+    hazards, events = _sample()
+    path = _write_gpkg(tmp_path / "history.gpkg", hazards[:1], events[:4])
+    with path.open("rb") as f:
+        assert client_as("viewer", "KHM").post("/api/v1/states/KHM/history-imports",
+                                               files={"events": (path.name, f)}).status_code == 403
+    other = client_as("editor", "THA")
+    job = _run_job(client, {"events": path})
+    assert job["status"] == "done" and job["done"] == job["total"], job
+    assert other.get(f"/api/v1/states/KHM/history-imports/{job['id']}").status_code == 403
+    missing = client.get("/api/v1/states/KHM/history-imports/0f6b8a52-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and "restart" in missing.json()["detail"]
