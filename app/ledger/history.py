@@ -351,8 +351,11 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
         session.execute(text(_STEP), {"k": k})
         done += n
         progress("replaying events", done, total)
+    progress("writing results", 0, 2)
+    session.execute(text("ANALYZE history_steps"))
     session.execute(text("UPDATE land_release_events e SET released_geom = s.released_geom, "
                          "released_area_m2 = s.released_m2 FROM history_steps s WHERE e.id = s.event_id"))
+    progress("writing results", 1, 2)
     # `book._finish` for every hazard: released on the day its remaining area fell under MIN_AREA_M2
     session.execute(text(
         f"""
@@ -367,6 +370,7 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
                ON f.hazard_id = w.hazard_id
         WHERE h.id = w.hazard_id
         """))
+    progress("writing results", 2, 2)
     return len(ranks)
 
 
