@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import uuid
 from typing import Any
 
@@ -25,17 +24,12 @@ from app.geometry import (
 )
 from app.layers import HAZARD_INPUTS
 from app.ledger import NewHazard, overlaps, require_state
-from app.ledger.book import HAZARD_INPUT_COLUMNS
+from app.ledger.book import HAZARD_INPUT_COLUMNS, copy_type
 from app.places import boundaries, provinces
 from app.problems import Problem
 
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
 BULK_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000
-
-
-def _copy_type(sql_type: str) -> str:
-    """The type a binary COPY sends a column's values as (a varchar(N) travels as text)."""
-    return re.sub(r"^varchar\(\d+\)", "text", sql_type)
 
 
 # The hazard's inputs as the layer declares them (app.layers.HAZARD_INPUTS), each a stored column.
@@ -49,7 +43,7 @@ _RESUBMITTED = f"""
     ) ON COMMIT DROP
 """
 _RESUBMITTED_COLUMNS = ("ord", *HAZARD_INPUT_COLUMNS, "wkb")
-_RESUBMITTED_TYPES = ("int4", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
+_RESUBMITTED_TYPES = ("int4", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
 # stored content equal: an array's items compared as sorted sets (both are stored sorted, once each); an
 # absent (NULL) optional array equals only an absent one
 _SAME_INPUTS = " AND ".join(f"(CASE WHEN h.{column} IS NOT NULL THEN ARRAY(SELECT unnest(h.{column}) ORDER BY 1) END)"
@@ -59,7 +53,7 @@ _SAME_INPUTS = " AND ".join(f"(CASE WHEN h.{column} IS NOT NULL THEN ARRAY(SELEC
 _HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",
                    "remaining_area_m2")
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
-_HAZARD_TYPES = ("uuid", "text", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
+_HAZARD_TYPES = ("uuid", "text", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
                  "bytea", "float8")
 _AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
 _AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")

@@ -27,6 +27,7 @@ hazard so that concurrent writers to one hazard are applied one after the other.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -166,6 +167,13 @@ HAZARD_INPUT_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS)
 assert all(p.column for p in HAZARD_INPUTS), "a property the client gives is a stored column (f.<column>)"
 EVENT_INPUT_COLUMNS = tuple(str(p.column) for p in EVENT_INPUTS)
 assert all(p.column for p in EVENT_INPUTS), "a property the client gives is a stored column (f.<column>)"
+
+
+def copy_type(sql_type: str) -> str:
+    """The type a binary COPY sends a column's values as (a varchar(N) travels as text)."""
+    return re.sub(r"^varchar\(\d+\)", "text", sql_type)
+
+
 # A CHA split off by a reclassification sets these itself and inherits every other input of its SHA.
 _SET_BY_SPLIT = ("external_id", "classification", "recorded_on")
 _INHERITED_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS if p.name not in _SET_BY_SPLIT)

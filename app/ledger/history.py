@@ -43,7 +43,7 @@ from app import audit, organisations
 from app.geometry import MIN_AREA_M2, sql_area, sql_difference
 from app.layers import EVENT_INPUTS
 from app.ledger import overlaps
-from app.ledger.book import EVENT_INPUT_COLUMNS, LEDGER_ORDER, NewEvent, replay, sql_release_step
+from app.ledger.book import EVENT_INPUT_COLUMNS, LEDGER_ORDER, NewEvent, copy_type, replay, sql_release_step
 from app.models import ITEM_KINDS
 from app.places import boundaries
 from app.problems import Problem
@@ -65,11 +65,7 @@ class HistoryEvent:
     event: NewEvent
 
 
-def _copy_type(sql_type: str) -> str:
-    return "text" if sql_type.startswith("varchar") else {"text[]": "text[]", "integer": "int4"}.get(sql_type, sql_type)
-
-
-_INPUT_TYPES = tuple(_copy_type(p.input.sql_type) for p in EVENT_INPUTS if p.input is not None)
+_INPUT_TYPES = tuple(copy_type(p.input.sql_type) for p in EVENT_INPUTS if p.input is not None)
 _NEW_COLUMNS = ("ord", "id", "hazard_id", *EVENT_INPUT_COLUMNS, *ITEM_KINDS, "organisation_id", "wkb")
 _NEW_TYPES = ("int4", "uuid", "uuid", *_INPUT_TYPES, *("int4",) * len(ITEM_KINDS), "uuid", "bytea")
 _NEW_TABLE = f"""
