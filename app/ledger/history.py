@@ -300,6 +300,9 @@ def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uui
         CROSS JOIN LATERAL (SELECT ST_GeomFromEWKB(n.wkb) AS geom) g
         ORDER BY n.ord
         """), {"iso3": iso3})
+    # as the hazard bulk load does: the planner must know the events just inserted (else the statements
+    # over the touched hazards' events are planned as if there were none)
+    session.execute(text("ANALYZE land_release_events"))
 
 
 # the new events against their State's boundary, as `boundaries.check_new_event` checks one
@@ -357,13 +360,15 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
         f"""
         UPDATE hazardous_areas h SET remaining_geom = w.r, remaining_area_m2 = w.ra, released_on = f.day,
             status = CASE WHEN f.day IS NULL THEN 'active' ELSE 'released' END,
-            reclassified_on = (SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id
-                AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL),
-            updated_at = now()
+            reclassified_on = c.day, updated_at = now()
         FROM history_work w
         LEFT JOIN (SELECT hazard_id, min(date) AS day FROM history_steps
                    WHERE after_m2 < {MIN_AREA_M2} AND before_m2 >= {MIN_AREA_M2} GROUP BY hazard_id) f
                ON f.hazard_id = w.hazard_id
+        LEFT JOIN (SELECT hazard_id, min(date) AS day FROM land_release_events
+                   WHERE hazard_id IN (SELECT hazard_id FROM history_work) AND voided_at IS NULL
+                     AND kind = 'reclassification' AND submitted_geom IS NULL GROUP BY hazard_id) c
+               ON c.hazard_id = w.hazard_id
         WHERE h.id = w.hazard_id
         """))
     progress("writing results", 2, 2)
