@@ -229,6 +229,7 @@ def profile_step(data_dir: Path) -> list[tuple[str, float, float]]:
     try:
         database.configure(cluster.url)
         with database.session() as session:
+            session.execute(text("SET statement_timeout = 0"))
             n = session.execute(text("SELECT count(*) FROM land_release_events WHERE state_iso3 = :s "
                                      "AND submitted_geom IS NOT NULL"), {"s": STATE}).scalar_one()
             for label, expr in parts:

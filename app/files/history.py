@@ -43,10 +43,11 @@ import numpy as np
 from pydantic import ValidationError
 from pyproj import CRS
 from pyproj.exceptions import ProjError
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app import audit, database
-from app.files.bulk_load import record_hazards_bulk
+from app.files.bulk_load import BULK_STATEMENT_TIMEOUT_MS, record_hazards_bulk
 from app.files.checks import Rejected, _column_cells, _read_geometry
 from app.files.columns import EVENT_COLUMN_ALIASES, REQUIRED_EVENT_FIELDS, resolve_columns
 from app.files.imports import ImportOptions, read_and_check, read_file
@@ -174,6 +175,8 @@ def import_history(session: Session, iso3: str, options: HistoryOptions, actor: 
                    progress: Progress = _quiet) -> dict[str, Any]:
     """Read, check and record hazards and their events, all or nothing (see the module docstring)."""
     require_state(session, iso3)
+    # one big statement per step, as in the hazard bulk load: the per-request statement timeout is for reads
+    session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
     started = time.perf_counter()
     gpkg = options.events.suffix.lower() == ".gpkg"
     hazards_path = options.hazards or (options.events if gpkg and options.hazards_layer != "" else None)

@@ -50,6 +50,7 @@ from app.problems import Problem
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 MAX_LISTED_PROBLEMS = 1000  # problems listed in a refusal (`problem_count` counts them all)
+STORE_CHUNK = 50_000  # new events inserted (and measured outside their hazard) per statement
 
 
 def _quiet(phase: str, done: int, total: int) -> None:
@@ -138,7 +139,7 @@ def apply_history(session: Session, iso3: str, items: list[HistoryEvent], actor:
     checks = [overlaps.WriteCheck(session, iso3, h) for h in split_hazards]  # a split can give land back
     ids = [uuid.uuid4() for _ in items]
     progress("storing events", 0, len(items))
-    _store(session, iso3, items, ids, hazards)
+    _store(session, iso3, items, ids, hazards, progress)
     progress("checking boundaries", 0, len(items))
     outside = boundaries.find_outside(session, _OUTSIDE, {})
     row_of = {ids[k]: item for k, item in enumerate(items)}
@@ -266,7 +267,7 @@ def _split_hazards(session: Session, touched: list[uuid.UUID], items: list[Histo
 
 
 def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uuid.UUID],
-           hazards: dict[str, _Hazard]) -> None:
+           hazards: dict[str, _Hazard], progress: Progress) -> None:
     """The new events into `history_new` (binary COPY), then into `land_release_events` in one statement, with
     what each covers outside its hazard (`record_event`'s `outside_area_m2`). Their geometries are accepted
     ones (`read_polygonal`/`screen_polygonal`), already on the grid: stored as they are."""
@@ -289,7 +290,7 @@ def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uui
                             *(new.items.get(kind, 0) for kind in ITEM_KINDS), new.organisation_id, ewkb[k]))
     session.execute(text("ANALYZE history_new"))
     columns = ", ".join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))
-    session.execute(text(
+    insert = text(
         f"""
         INSERT INTO land_release_events (id, hazard_id, state_iso3, {columns}, organisation_id, submitted_geom,
                                          outside_area_m2)
@@ -298,8 +299,12 @@ def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uui
                CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
         FROM history_new n JOIN hazardous_areas h ON h.id = n.hazard_id
         CROSS JOIN LATERAL (SELECT ST_GeomFromEWKB(n.wkb) AS geom) g
+        WHERE n.ord >= :first AND n.ord < :last
         ORDER BY n.ord
-        """), {"iso3": iso3})
+        """)
+    for first in range(0, len(items), STORE_CHUNK):  # each chunk one statement, its progress reported
+        session.execute(insert, {"iso3": iso3, "first": first, "last": first + STORE_CHUNK})
+        progress("storing events", min(first + STORE_CHUNK, len(items)), len(items))
     # as the hazard bulk load does: the planner must know the events just inserted (else the statements
     # over the touched hazards' events are planned as if there were none)
     session.execute(text("ANALYZE land_release_events"))
