@@ -147,8 +147,6 @@ class PhaseClock:
             self._close()
             self._current = phase
         span = self.phases.setdefault(phase, [now, now, _cpu_seconds(), _cpu_seconds(self.backend)])
-        if phase == "writing results":
-            print(f"  writing results {done}/{total} at {now:.1f} s", flush=True)
         if phase == "replaying events" and done > self._last_done:
             self.steps.append((done - self._last_done, now - span[1]))
             self._last_done = done
