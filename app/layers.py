@@ -210,6 +210,7 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
     Property("hazard_id", "f.hazard_id", "uuid", filterable=True),
     Property("external_id", "f.external_id", "string", filterable=True, sortable=True, shapefile="ext_id",
+             aliases=("external_id", "ext_id", "event_id", "event_ref", "event_external_id"),
              input=Input("text", min_length=1, max_length=200)),
     Property("kind", "f.kind", "string", sortable=True, filterable=True, values=EVENT_KINDS,
              input=Input("varchar(20)", required=True)),
@@ -259,6 +260,10 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("recorded_at", "f.recorded_at", "date-time", filterable=True, sortable=True, tile=False, export=False),
 )
 EVENT_INPUTS = tuple(p for p in EVENT_PROPERTIES if p.input is not None)  # what the client gives of an event
+# An event's hazard by its external_id, in files: the column the export writes after `hazard_id` (read over
+# the hazard `h`), and the one the history import matches (app.files.history)
+EVENT_HAZARD_REFERENCE = Property("hazard_external_id", "h.external_id", "string", shapefile="hazard_ext",
+                                  aliases=("hazard_external_id", "hazard_ext", "hazard_ref", "hazard_code", "hazard"))
 
 # The submissions awaiting review (app.submissions), as reviewers and operators read them in the OGC API: the
 # source row `f` is a submission with its land-release report's kind (`event_kind`), what it would release
