@@ -171,7 +171,7 @@ def test_densified_edges_are_short_keep_every_vertex_and_cut_once():
 
 def test_the_grid_overlays_run_in_a_query_the_planner_would_make_parallel(client):
     """grid_intersection/grid_difference (0015) fall back in an exception block, which no parallel query can
-    run: declared parallel unsafe (0018), a large read that uses them runs instead of failing."""
+    run: declared parallel unsafe (0017), a large read that uses them runs instead of failing."""
     from sqlalchemy import text
 
     from app import database

@@ -4,15 +4,15 @@ during a parallel operation", in a worker and in the leader alike). Declared PAR
 planner gave a parallel plan (a large State's overlaps, a whole-table read of released pieces) failed
 instead of running; unsafe, such a query runs in one process.
 
-Revision ID: 0018_grid_overlay_parallel
-Revises: 0015_robust_grid_overlay
+Revision ID: 0017_grid_overlay_parallel
+Revises: 0016_hazard_corrections
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0018_grid_overlay_parallel"
-down_revision = "0015_robust_grid_overlay"
+revision = "0017_grid_overlay_parallel"
+down_revision = "0016_hazard_corrections"
 branch_labels = None
 depends_on = None
 
