@@ -352,13 +352,34 @@ OVERVIEW_COLUMNS = (
 )
 
 
+def overview_titles() -> tuple[str, ...]:
+    """The overview's column titles in the current language, in OVERVIEW_COLUMNS' order (the CSV's and the
+    workbook's header row; `?headers=names` gives OVERVIEW_COLUMNS themselves, for programs)."""
+    titles = {
+        "state": _("ISO code"), "name": _("State"), "status": _("Article 5 status"),
+        "bound": _("Bound by the Convention"), "bound_reason": _("Why"),
+        "sha_count": _("SHA areas"), "sha_km2": _("SHA remaining (km²)"), "cha_count": _("CHA areas"),
+        "cha_km2": _("CHA remaining (km²)"), "remaining_count": _("Remaining areas"),
+        "remaining_km2": _("Remaining area (km²)"),
+        "cancelled_last_year_km2": _("Cancelled in the last 365 days (km²)"),
+        "reduced_last_year_km2": _("Reduced in the last 365 days (km²)"),
+        "cleared_last_year_km2": _("Cleared in the last 365 days (km²)"),
+        "released_last_year_km2": _("Released in the last 365 days (km²)"),
+        "original_deadline": _("Original deadline"), "deadline": _("Deadline"), "extensions": _("Extensions"),
+        "days_remaining": _("Days remaining"), "projected_completion": _("Projected completion"),
+        "on_track": _("On track"), "required_rate_km2_per_year": _("Required rate (km² per year)"),
+    }
+    return tuple(titles[column] for column in OVERVIEW_COLUMNS)
+
+
 def km2(area_m2: float | None) -> float | None:
     """An area in km2 as the CSVs give it (app.committee.units)."""
     return units.km2(area_m2, CSV_KM2_DECIMALS)
 
 
-def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]]) -> str:
-    return spreadsheet.csv_text(header, ([row[column] for column in header] for row in rows))
+def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]], titles: tuple[str, ...] | None) -> str:
+    """The rows' `header` columns, under their titles (or under the column names themselves: titles None)."""
+    return spreadsheet.csv_text(titles or header, ([row[column] for column in header] for row in rows))
 
 
 def _day(value: date | None) -> str | None:
@@ -384,10 +405,10 @@ def overview_rows(summary: Overview) -> Iterator[dict[str, Any]]:
         }
 
 
-def overview_csv(summary: Overview) -> str:
-    """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row; areas in km2 rounded to 3
-    decimals."""
-    return _csv(OVERVIEW_COLUMNS, overview_rows(summary))
+def overview_csv(summary: Overview, column_names: bool = False) -> str:
+    """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row of the columns' titles in
+    the current language (`column_names`: OVERVIEW_COLUMNS, for programs); areas in km2 rounded to 3 decimals."""
+    return _csv(OVERVIEW_COLUMNS, overview_rows(summary), None if column_names else overview_titles())
 
 
 # --- the Article 7 report ------------------------------------------------------------------------
@@ -519,9 +540,21 @@ REPORT_COLUMNS = ("external_id", "name", "region", "province_code", "province", 
                   "remaining_m2", "remaining_km2", "centroid_lon", "centroid_lat")
 
 
-def annual_report_csv(report: AnnualReport) -> str:
-    """The mined areas table as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row, then a TOTAL row;
-    km2 rounded to 3 decimals."""
+def report_titles() -> tuple[str, ...]:
+    """The mined-areas table's column titles in the current language, in REPORT_COLUMNS' order."""
+    titles = {
+        "external_id": _("Area ID"), "name": _("Name"), "region": _("Region"), "province_code": _("Province code"),
+        "province": _("Province"), "classification": _("Classification"), "contamination": _("Type of contamination"),
+        "remaining_m2": _("Remaining area (m²)"), "remaining_km2": _("Remaining area (km²)"),
+        "centroid_lon": _("Centroid longitude"), "centroid_lat": _("Centroid latitude"),
+    }
+    return tuple(titles[column] for column in REPORT_COLUMNS)
+
+
+def annual_report_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The mined areas table as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row of the columns'
+    titles in the current language (`column_names`: REPORT_COLUMNS, for programs), then a TOTAL row; km2 rounded to 3
+    decimals."""
     def rows() -> Iterator[dict[str, Any]]:
         for a in report.mined_areas:
             yield {**a.model_dump(), "contamination": ";".join(a.contamination),
@@ -531,7 +564,7 @@ def annual_report_csv(report: AnnualReport) -> str:
                "province_code": None, "province": None, "classification": None,
                "contamination": None, "remaining_m2": round(total.area_m2, 2),
                "remaining_km2": km2(total.area_m2), "centroid_lon": None, "centroid_lat": None}
-    return _csv(REPORT_COLUMNS, rows())
+    return _csv(REPORT_COLUMNS, rows(), None if column_names else report_titles())
 
 
 # --- for people ----------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ Rules (issue 15; IMAS 05.10: information is validated before it is used):
   `submitted`, unchanged.
 - Reconciliation at approval: a submitted hazard is approved as a new hazard, or linked to an
   existing hazard of the State, its polygon then becoming an event of the kind the reviewer chooses
-  on that hazard.
+  on that hazard, or as a correction of an existing hazard (`reconcile=correct`: its polygon and the
+  properties it gives, but its reference and recorded date, replace the hazard's through
+  `app.ledger.corrections`, kept in the hazard's history with the submission's id).
 - Every transition records who and when on the record (`submitted_by`, `reviewed_by`,
   `approved_by`, `approved_at`) and in the audit log; the ledger's own audit entries name the
   approving reviewer as their writer.
@@ -47,6 +49,7 @@ from sqlalchemy.orm import Session
 from app import audit, database, ledger
 from app.committee.results import PendingSubmissions
 from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
+from app.ledger import corrections
 from app.ledger.input import HazardProperties, new_event, new_hazard, parse_hazards, read_features
 from app.problems import Problem
 from app.settings import get_settings
@@ -252,6 +255,8 @@ def _apply(session: Session, row: Any, approval: Approval, actor: audit.Actor) -
         event = ledger.record_event(session, row.hazard_id, _stored_event(row.content, row.organisation_id), actor)
         return {"events": [event]}
     hazards = _stored_hazards(row.content)
+    if approval.reconcile == "correct":
+        return _correct(session, row, approval, len(hazards), actor)
     if approval.reconcile == "link":
         if approval.hazard_id is None or approval.event_kind is None:
             raise Problem(422, "reconcile=link needs the existing hazard (hazard_id) and the event its polygon "
@@ -275,6 +280,31 @@ def _apply(session: Session, row: Any, approval: Approval, actor: audit.Actor) -
         session.execute(text("UPDATE hazardous_areas SET organisation_id = :org WHERE id = ANY(CAST(:ids AS uuid[]))"),
                         {"org": row.organisation_id, "ids": created})
     return {"hazards": recorded}
+
+
+# What a submitted hazard does not change of the hazard it corrects: its reference and when it was recorded.
+_KEPT_BY_CORRECTION = ("external_id", "recorded_on")
+
+
+def _correct(session: Session, row: Any, approval: Approval, count: int, actor: audit.Actor) -> dict[str, Any]:
+    """The submitted hazard as a correction of an existing one: its polygon and the properties it gives replace
+    the hazard's, through the ledger's correction (every event replayed; its class is not changed)."""
+    if approval.hazard_id is None:
+        raise Problem(422, "reconcile=correct needs the hazard the submission corrects (hazard_id).")
+    if count != 1:
+        raise Problem(422, f"A batch of {count} hazards is approved as new hazards: correct with a single hazard's "
+                           "submission.")
+    target = session.execute(text("SELECT state_iso3 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL"),
+                             {"id": approval.hazard_id}).scalar()
+    if target != row.state_iso3:
+        raise Problem(422, f"No hazard {approval.hazard_id} in {row.state_iso3} for the submission to correct.")
+    (submitted,) = row.content["hazards"]
+    given = {k: v for k, v in submitted["properties"].items() if v is not None and k not in _KEPT_BY_CORRECTION}
+    corrected = corrections.correct_hazard(
+        session, approval.hazard_id, given, _stored_geometry(submitted["geometry"]),
+        approval.reason or f"submission {row.id} (revision {row.revision}) approved as a correction", actor,
+        border=approval.border, submission_id=row.id)
+    return {"corrected": str(approval.hazard_id), "correction": corrected}
 
 
 def _approve(session: Session, submission_id: uuid.UUID, approval: Approval, actor: audit.Actor,
