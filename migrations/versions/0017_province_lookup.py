@@ -9,15 +9,15 @@ measures only when the polygon touches two provinces or more.
 Measured on the small bench database (10,000 hazards, the machine shared): `province_of` of every
 hazard 22.2 s before, 9.7 s after, the same province for each (191 touch two provinces or more).
 
-Revision ID: 0016_province_lookup
-Revises: 0015_robust_grid_overlay
+Revision ID: 0017_province_lookup
+Revises: 0016_hazard_corrections
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0016_province_lookup"
-down_revision = "0015_robust_grid_overlay"
+revision = "0017_province_lookup"
+down_revision = "0016_hazard_corrections"
 branch_labels = None
 depends_on = None
 
