@@ -40,7 +40,7 @@ from email.utils import format_datetime
 import brotli
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -81,11 +81,17 @@ class Validator:
         return Response(status_code=304, headers=self.headers)
 
 
-def validator(request: Request, engine: Engine, states: list[str] | None, representation: str = "json") -> Validator:
-    """The validator of what this request reads now: the snapshot, the request and the key's scope."""
-    with engine.connect() as conn:
-        snapshot, last_write = conn.execute(text(
-            "SELECT pg_current_snapshot()::text, (SELECT max(at) FROM audit_log)")).one()
+def validator(request: Request, bind: Engine | Connection, states: list[str] | None,
+              representation: str = "json") -> Validator:
+    """The validator of what this request reads now: the snapshot, the request and the key's scope.
+
+    `bind` is the engine the answer is read from, or the connection it is read on (the answer's own
+    statements come after this one, so they see this snapshot or a later one)."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return validator(request, conn, states, representation)
+    snapshot, last_write = bind.execute(text(
+        "SELECT pg_current_snapshot()::text, (SELECT max(at) FROM audit_log)")).one()
     query = sorted(request.query_params.multi_items())
     key = json.dumps([snapshot, request.url.path, query, states, representation])
     etag = f'W/"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'

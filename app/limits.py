@@ -46,25 +46,32 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        limit, what = body_limit(scope)
         declared = headers.get("content-length")
+        # the limit depends on the route (a match over every route): looked up only when a body comes
+        limit: int | None = None
+        what = ""
         if declared is not None:
             if not declared.strip().isdigit():
                 response = problem_response(400, "The Content-Length header is not a number.")
                 await response(scope, receive, send)
                 return
-            if int(declared) > limit:
-                response = problem_response(413, _too_large(limit, what), title="Content Too Large", limit_bytes=limit)
-                await response(scope, receive, send)
-                return
+            if int(declared) > 0:
+                limit, what = body_limit(scope)
+                if int(declared) > limit:
+                    response = problem_response(413, _too_large(limit, what), title="Content Too Large",
+                                                limit_bytes=limit)
+                    await response(scope, receive, send)
+                    return
         received = 0
 
         async def counted_receive() -> Message:
-            nonlocal received
+            nonlocal received, limit, what
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received and limit is None:
+                    limit, what = body_limit(scope)
+                if limit is not None and received > limit:
                     # Raised inside the router, so the problem handlers answer it as a 413.
                     raise HTTPException(413, _too_large(limit, what))
             return message

@@ -8,9 +8,11 @@ import math
 from urllib.parse import urlsplit
 
 import brotli
+import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 from pyproj import Transformer
+from sqlalchemy import create_engine, text
 
 from tests.conftest import auth_headers
 from tests.ledger_scenarios import UTM48N, hazard_feature, post_event, post_hazard, rect
@@ -130,6 +132,26 @@ def test_etag_and_304_until_the_ledger_changes(client) -> None:
         assert changed.headers["etag"] != tags[path]
     remaining = client.get(f"/collections/hazardous_areas/items/{hazard['id']}").json()["properties"]
     assert remaining["remaining_area_m2"] < 1_000_000 * 0.7
+
+
+def test_a_tile_etag_changes_after_a_write_the_service_did_not_make(client, database_url) -> None:
+    # the validator is the database's snapshot: a write by another process (another service instance, a
+    # script, psql) changes it as one through this service does
+    hazard = post_hazard(client, "KHM-A", rect(0, 0, 1000, 1000))
+    path = "/collections/hazardous_areas/tiles/WebMercatorQuad/12/{}/{}".format(*tile_of(500_500, 1_450_500, 12))
+    tag = client.get(path).headers["etag"]
+    assert client.get(path, headers={"If-None-Match": tag}).status_code == 304
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE hazardous_areas SET name = 'renamed elsewhere' WHERE id = :id"),
+                         {"id": hazard["id"]})
+    finally:
+        engine.dispose()
+    changed = client.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    layer = mapbox_vector_tile.decode(changed.content)["hazardous_areas"]
+    assert [f["properties"]["name"] for f in layer["features"]] == ["renamed elsewhere"]
 
 
 def test_the_etag_belongs_to_the_request_and_the_key(client, client_as) -> None:

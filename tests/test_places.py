@@ -139,6 +139,22 @@ def test_a_region_is_assigned_from_the_polygon_when_not_given(client) -> None:
     assert (props["province_code"], props["province"]) == ("KHM-BATDAMBANG", "Batdâmbâng")
 
 
+def test_a_polygon_across_two_provinces_gets_the_one_holding_most_of_it(client) -> None:
+    with database.get_engine().connect() as conn:
+        x, y = conn.execute(text(  # a point of the border between Batdambang and Pailin
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Intersection(ST_Buffer(a.geom, 0.001), "
+            "ST_Buffer(b.geom, 0.001))) AS p FROM provinces a, provinces b "
+            "WHERE a.code = 'KHM-BATDAMBANG' AND b.code = 'KHM-KRONG-PAILIN') q")).one()
+        shape = box(x - 0.006, y - 0.01, x + 0.014, y + 0.01)
+        shares = dict(conn.execute(text(
+            "SELECT code, ST_Area(ST_Intersection(geom, ST_GeomFromText(:wkt, 4326))) FROM provinces "
+            "WHERE iso3 = 'KHM' AND ST_Intersects(geom, ST_GeomFromText(:wkt, 4326))"), {"wkt": shape.wkt}).all())
+    assert len(shares) >= 2, shares
+    hazard = _post(client, "KHM", "KHM-ACROSS", shape, 201)["hazards"][0]
+    props = client.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]
+    assert props["province_code"] == max(shares, key=lambda code: shares[code])
+
+
 def test_a_region_is_matched_whatever_its_spelling(client) -> None:
     spellings = {"Battambang": "KHM-BATDAMBANG", "BATDÂMBÂNG": "KHM-BATDAMBANG", "batdambang": "KHM-BATDAMBANG",
                  "Batambang": "KHM-BATDAMBANG", "khm-batdambang": "KHM-BATDAMBANG", "Siem Reep": "KHM-SIEMREAB",
@@ -147,6 +163,24 @@ def test_a_region_is_matched_whatever_its_spelling(client) -> None:
         post_hazard(client, f"R-{i}", rect(i * 2000, 0, 100, 100), region=region)
     stored = {r["region"]: r["province_code"] for r in _stored()}
     assert stored == spellings  # the region is kept as given, the province it names is the reference
+
+
+def test_a_file_import_matches_regions_as_the_json_api_does(client, tmp_path: Path) -> None:
+    # the provinces a file's regions name go in with the rows; a row without a region gets the province
+    # holding its polygon
+    spellings = {"Battambang": "KHM-BATDAMBANG", "Batambang": "KHM-BATDAMBANG", "Siem Reep": "KHM-SIEMREAB",
+                 "Pailin Province": "KHM-KRONG-PAILIN", None: "KHM-BATDAMBANG"}
+    n = len(spellings)
+    frame = gpd.GeoDataFrame({"external_id": [f"F-{i}" for i in range(n)], "classification": ["SHA"] * n,
+                              "recorded_on": ["2020-01-01"] * n, "region": list(spellings)},
+                             geometry=[box(102.90 + i * 0.02, 13.00, 102.91 + i * 0.02, 13.01)
+                                       for i in range(n)], crs=4326)
+    path = tmp_path / "regions.gpkg"
+    pyogrio.write_dataframe(frame, path, driver="GPKG")
+    with path.open("rb") as f:
+        response = client.post("/api/v1/states/KHM/imports", files={"file": (path.name, f)})
+    assert response.status_code == 201, response.text
+    assert {r["region"]: r["province_code"] for r in _stored()} == spellings
 
 
 def test_a_region_naming_no_province_is_refused_with_the_candidates(client) -> None:

@@ -50,11 +50,11 @@ _SAME_INPUTS = " AND ".join(f"(CASE WHEN h.{column} IS NOT NULL THEN ARRAY(SELEC
                             f" IS NOT DISTINCT FROM s.{column}" if is_array
                             else f"h.{column} IS NOT DISTINCT FROM s.{column}"
                             for column, _, _, is_array in _INPUTS)
-_HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",
-                   "remaining_area_m2")
+_HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "province_code", "baseline_geom", "baseline_area_m2",
+                   "remaining_geom", "remaining_area_m2")
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
-_HAZARD_TYPES = ("uuid", "text", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
-                 "bytea", "float8")
+_HAZARD_TYPES = ("uuid", "text", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "text", "bytea",
+                 "float8", "bytea", "float8")
 _AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
 _AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")
 
@@ -171,7 +171,11 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                     areas[chunk] = quantized_m2(geodesic_areas_m2(geometries[chunk], threads=1))
                     for i, ewkb in zip(chunk.tolist(), _ewkb(geometries[chunk]), strict=True):
                         area = float(areas[i])
-                        copy.write_row((ids[i], iso3, *hazards[i].stored_values().values(), ewkb, area, ewkb, area))
+                        # the province its region names goes in with the row (the trigger `hazard_province`
+                        # then has nothing to find); a hazard without one gets it from the trigger
+                        province = regions.get(hazards[i].properties.get("region"))
+                        copy.write_row((ids[i], iso3, *hazards[i].stored_values().values(), province, ewkb, area,
+                                        ewkb, area))
             del geometries
             detail = Jsonb({"import": (import_id := str(uuid.uuid4())), "source": source})
             with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -196,7 +200,6 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
         # in this transaction they count, and its lock keeps autovacuum from analyzing again before commit.
         session.execute(text("ANALYZE hazardous_areas"))
     try:
-        provinces.assign_provinces(session, ids[order].tolist(), regions)
         boundaries.check_new_hazards(session, iso3, ids[order].tolist(), border)  # flagged, or a 422 (app/places)
         clipped = overlaps.check_new_hazards(session, iso3, ids[order].tolist(), clip)
     except Problem:

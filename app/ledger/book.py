@@ -307,8 +307,7 @@ def sql_release_step(source: str) -> str:
 # geometry. Its released area is how much the measured remaining area falls, so that baseline minus
 # the released areas is exactly the remaining area at every date. A remnant under MIN_AREA_M2 goes
 # with the event (no slivers); a release under it is nothing.
-_APPLY_EVENT = text(
-    f"""
+_STEP_SQL = f"""
     WITH h AS (SELECT remaining_geom AS r, remaining_area_m2 AS ra FROM hazardous_areas WHERE id = :hazard_id),
     e AS (SELECT submitted_geom AS s FROM land_release_events WHERE id = :event_id),
     he AS (SELECT h.r, h.ra, e.s FROM h, e),
@@ -316,12 +315,22 @@ _APPLY_EVENT = text(
     upd_event AS (
         UPDATE land_release_events SET released_geom = step.rel_g, released_area_m2 = step.rel_a
         FROM step WHERE id = :event_id RETURNING step.ra, step.rel_a)
-    UPDATE hazardous_areas h SET remaining_geom = step.rest_g, remaining_area_m2 = step.ra - step.rel_a
+    UPDATE hazardous_areas h SET remaining_geom = step.rest_g, remaining_area_m2 = step.ra - step.rel_a{{finish}}
     FROM step WHERE h.id = :hazard_id
     RETURNING (SELECT ra FROM upd_event) AS before_m2, (SELECT rel_a FROM upd_event) AS released_m2,
               h.remaining_area_m2 AS after_m2
-    """
-)
+"""
+# What `_finish` sets from the steps, for a step that follows every other valid event of the hazard: the
+# hazard is released on the event's date when the step takes it below MIN_AREA_M2. Set in the step's own
+# UPDATE, so the hazard's row (two geometries, seven indexes) gets one new version, not two.
+_RELEASED_BY_STEP = f"step.ra >= {MIN_AREA_M2} AND step.ra - step.rel_a < {MIN_AREA_M2}"
+_RECLASSIFIED_ON = ("(SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id "
+                    "AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL)")
+_APPLY_EVENT = text(_STEP_SQL.format(finish=""))
+_APPLY_LAST_EVENT = text(_STEP_SQL.format(finish=(
+    f", released_on = CASE WHEN {_RELEASED_BY_STEP} THEN CAST(:date AS date) END, "
+    f"status = CASE WHEN {_RELEASED_BY_STEP} THEN 'released' ELSE 'active' END, "
+    f"reclassified_on = {_RECLASSIFIED_ON}, updated_at = now()")))
 
 
 @dataclass
@@ -358,14 +367,20 @@ def _valid_events(session: Session, hazard_id: uuid.UUID) -> list[Any]:
     ))
 
 
-def _apply(session: Session, hazard: Any, event: Any) -> _Step:
+def _apply(session: Session, hazard: Any, event: Any, last: bool = False) -> _Step:
+    """Apply one event to the hazard's working remaining geometry; `last`: it follows every other valid
+    event of the hazard, and the hazard is finished with it (what `_finish` does after a replay)."""
     if not event.has_geometry:  # a whole-hazard reclassification changes the class, not the area
         ra = session.execute(text("SELECT remaining_area_m2 FROM hazardous_areas WHERE id = :id"),
                              {"id": hazard.id}).scalar_one()
         session.execute(text("UPDATE land_release_events SET released_geom = NULL, released_area_m2 = 0 "
                              "WHERE id = :id"), {"id": event.id})
-        return _Step(event.id, event.kind, event.date, ra, 0.0, ra, has_geometry=False)
-    row = session.execute(_APPLY_EVENT, {"hazard_id": hazard.id, "event_id": event.id}).one()
+        step = _Step(event.id, event.kind, event.date, ra, 0.0, ra, has_geometry=False)
+        if last:
+            _finish(session, hazard.id, [step])
+        return step
+    row = session.execute(_APPLY_LAST_EVENT if last else _APPLY_EVENT,
+                          {"hazard_id": hazard.id, "event_id": event.id, "date": event.date}).one()
     step = _Step(event.id, event.kind, event.date, row.before_m2, row.released_m2, row.after_m2)
     if event.kind == "reclassification":
         _sync_split_off_hazard(session, hazard, event)
@@ -428,9 +443,7 @@ def _finish(session: Session, hazard_id: uuid.UUID, steps: list[_Step]) -> None:
         text(
             "UPDATE hazardous_areas h SET released_on = :released_on, "
             "status = CASE WHEN CAST(:released_on AS date) IS NULL THEN 'active' ELSE 'released' END, "
-            "reclassified_on = (SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id "
-            "  AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL), "
-            "updated_at = now() WHERE id = :id"
+            f"reclassified_on = {_RECLASSIFIED_ON}, updated_at = now() WHERE id = :id"
         ),
         {"id": hazard_id, "released_on": released_on},
     )
@@ -576,8 +589,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
         steps = replay(session, hazard_id)
         step = next(s for s in steps if s.event_id == event.id)
     else:
-        step = _apply(session, hazard, event)
-        _finish(session, hazard_id, [step])
+        step = _apply(session, hazard, event, last=True)
 
     _check_splits(steps if event.replays else [step], event.id)
     if new.geometry is not None:

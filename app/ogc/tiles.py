@@ -14,10 +14,9 @@ too, with the same meaning; they are in the tile's URL and so in its ETag (app/h
 """
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, text
 
-from app import database
-from app.layers import sql_tile_attributes
+from app.layers import sql_tile_attributes, tile_attribute_names
 from app.ogc.collections import source_and_conditions
 from app.ogc.params import ItemsQuery, bad_parameter
 from app.ogc.tilesets import MAX_ZOOM, TileMatrixSet
@@ -45,7 +44,12 @@ def read_tile_address(z: str, x: str, y: str, tms: TileMatrixSet) -> tuple[int, 
 
 
 def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
-    """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units)."""
+    """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units).
+
+    Each feature's geometry is transformed once and drawn once: `rows` and `layer` are MATERIALIZED,
+    else PostgreSQL inlines them and repeats ST_Transform in every use of it (the point rule reads it
+    five times) and ST_AsMVTGeom in the outer `IS NOT NULL` filter.
+    """
     params: dict = {}
     source, where = source_and_conditions(query, params)
     params.update(query.condition_params)  # the filter and the queryables' parameters (app.ogc.filters)
@@ -53,6 +57,7 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
     conditions = [*where, *query.conditions, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     srid = int(tms.srid)
     world = ", ".join(repr(float(v)) for v in tms.bounds)
+    attributes = tile_attribute_names(query.collection.properties)
     sql = f"""
         WITH t AS (SELECT ST_MakeEnvelope(:x1, :y1, :x2, :y2, {srid}) AS env,
                           -- the margin kept within the world: past its bounds it would wrap round
@@ -60,14 +65,18 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
                                                                       :y2 + :margin, {srid}),
                                                       Box2D(ST_MakeEnvelope({world}, {srid}))), 4326) AS env4326,
                           (:x2 - :x1) * {POINT_BELOW / EXTENT} AS point_below),
-        layer AS (
-            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(m.g) - ST_XMin(m.g) < t.point_below
-                                      AND ST_YMax(m.g) - ST_YMin(m.g) < t.point_below
-                                     THEN ST_PointOnSurface(m.g) ELSE m.g END,
-                                t.env, {EXTENT}, {BUFFER}, true) AS geom,
-                   {sql_tile_attributes(query.collection.properties)}
-            FROM {source} CROSS JOIN t CROSS JOIN LATERAL (SELECT ST_Transform({geom}, {srid}) AS g) m
+        rows AS MATERIALIZED (
+            SELECT ST_Transform({geom}, {srid}) AS g, {sql_tile_attributes(query.collection.properties)}
+            FROM {source} CROSS JOIN t
             WHERE {' AND '.join(conditions)}
+        ),
+        layer AS MATERIALIZED (
+            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(r.g) - ST_XMin(r.g) < t.point_below
+                                      AND ST_YMax(r.g) - ST_YMin(r.g) < t.point_below
+                                     THEN ST_PointOnSurface(r.g) ELSE r.g END,
+                                t.env, {EXTENT}, {BUFFER}, true) AS geom,
+                   {', '.join(f'r.{a}' for a in attributes)}
+            FROM rows r CROSS JOIN t
         )
         SELECT ST_AsMVT(layer, :layer, {EXTENT}, 'geom') FROM layer WHERE layer.geom IS NOT NULL
     """
@@ -75,11 +84,10 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
     return sql, params
 
 
-def tile(query: ItemsQuery, tms: TileMatrixSet, z: int, x: int, y: int, engine: Engine | None = None) -> bytes:
-    """The tile's bytes; empty when no feature falls in it (read through `engine`, default the primary's)."""
+def tile(query: ItemsQuery, tms: TileMatrixSet, z: int, x: int, y: int, conn: Connection) -> bytes:
+    """The tile's bytes; empty when no feature falls in it."""
     sql, params = tile_sql(query, tms)
     x1, y1, x2, y2 = tms.envelope(z, x, y)
     margin = tms.tile_span(z) * BUFFER / EXTENT
-    with (engine or database.get_engine()).connect() as conn:
-        data = conn.execute(text(sql), {**params, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "margin": margin}).scalar()
+    data = conn.execute(text(sql), {**params, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "margin": margin}).scalar()
     return bytes(data) if data else b""

@@ -71,14 +71,16 @@ def sql_outside(source: str) -> str:
     beyond TOLERANCE_M of their State, with where they fall and the hints (the columns of `Outside`).
 
     Only the State's parts within NEAR_DEG of a polygon are read for it (`near`); a polygon with none
-    near lies wholly beyond the tolerance, and how far is its distance to the State's boundary."""
+    near lies wholly beyond the tolerance, and how far is its distance to the State's boundary. Whether
+    the boundaries know the State is asked of `countries` (by its key; every country has its parts),
+    not of the parts, which have no index on the State."""
     return f"""
         WITH s AS MATERIALIZED ({source}),
         doubt AS MATERIALIZED (
             SELECT s.*, (SELECT ST_Union(p.geom) FROM country_parts p
                          WHERE p.iso3 = s.iso3 AND p.geom && ST_Expand(s.g, {NEAR_DEG})) AS near
             FROM s
-            WHERE NOT ST_IsEmpty(s.g) AND EXISTS (SELECT 1 FROM country_parts k WHERE k.iso3 = s.iso3)
+            WHERE NOT ST_IsEmpty(s.g) AND EXISTS (SELECT 1 FROM countries k WHERE k.iso3 = s.iso3)
               AND NOT EXISTS (SELECT 1 FROM country_parts p
                               WHERE p.iso3 = s.iso3 AND p.geom && s.g AND ST_Covers(p.geom, s.g))),
         outside AS MATERIALIZED (

@@ -433,13 +433,13 @@ def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, reques
     found = ogc_collections.collection_or_404(collectionId, key)
     tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
     zoom, column, row = tiles.read_tile_address(z, x, y, tms)
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # one connection for the parameters, the validator and the tile
         query = params.read_items_query(found, _params(request), conn, paging=False)
-    access.scope_filters(key, query.filters, public=found.public)
-    cache = http_cache.validator(request, engine, access.readable_states(key))
-    if cache.matches(request):
-        return cache.not_modified()
-    data = tiles.tile(query, tms, zoom, column, row, engine)
+        access.scope_filters(key, query.filters, public=found.public)
+        cache = http_cache.validator(request, conn, access.readable_states(key))
+        if cache.matches(request):
+            return cache.not_modified()
+        data = tiles.tile(query, tms, zoom, column, row, conn)
     if not data:
         return Response(status_code=204, headers=cache.headers)
     return Response(data, media_type=tilesets.MVT, headers=cache.headers)
