@@ -332,7 +332,8 @@ class Bench:
         self.notes.append("API key: an admin key from `landrelease keys create` was sent with every request")
         self.start_service()
         self.start_peers()
-        self.seed_backlog()
+        if {"summaries", "mixed"} & set(a.only.split(",")):
+            self.seed_backlog()
 
     def start_service(self) -> None:
         log = open(WORK / "service.log", "w")  # noqa: SIM115 - held open while the service runs
@@ -896,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=40, help="bbox requests per run (tiles: about this many)")
     parser.add_argument("--event-requests", type=int, default=100, help="events per run with one client")
     parser.add_argument("--pending", type=int, default=0,
-                        help="submissions awaiting review (default: 2%% of the hazards; the mixed load approves some)")
+                        help="submissions awaiting review (default 5%% of the hazards, 200-2000)")
     parser.add_argument("--mixed-seconds", type=float, default=60.0, help="length of the mixed load")
     parser.add_argument("--verify", type=int, default=30, help="hazards replayed through the ledger as a check")
     parser.add_argument("--seed", type=int, default=generate.SEED)
@@ -912,7 +913,7 @@ def main(argv: list[str] | None = None) -> int:
     hazards, events = generate.SIZES[args.size]
     args.hazards = args.hazards if args.hazards is not None else hazards
     args.events = args.events if args.events is not None else events
-    args.pending = args.pending or max(50, args.hazards // 50)
+    args.pending = args.pending or max(200, min(args.hazards // 20, 2000))
     only = set(args.only.split(","))
     if "imports" not in only:
         args.import_polygons = 0
