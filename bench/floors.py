@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 
 import psycopg
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from app.geometry import sql_area, sql_snap
 from app.ogc import params, tiles
@@ -26,9 +26,9 @@ OGR_TABLE = "bench.ogr_import"
 ANCHOR_TABLE = "bench.anchor_hazards"
 
 
-def tile_floor(url: str, collection: str, addresses: Iterable[tuple[int, int, int]],
-               tms_id: str = "WebMercatorQuad") -> list[float]:
-    """Milliseconds of each tile's statement, as the service runs it, without HTTP (one pooled connection)."""
+def timed_tiles(url: str, collection: str, addresses: Iterable[tuple[int, int, int]],
+                tms_id: str = "WebMercatorQuad") -> list[tuple[float, bytes]]:
+    """(milliseconds, bytes) of each tile's statement as the service runs it, without HTTP, on one connection."""
     engine = create_engine(url, pool_size=1)
     try:
         found, tms = collection_or_404(collection), tile_matrix_set_or_404(tms_id)
@@ -37,11 +37,22 @@ def tile_floor(url: str, collection: str, addresses: Iterable[tuple[int, int, in
         out = []
         for z, x, y in addresses:
             t = time.perf_counter()
-            tiles.tile(query, tms, z, x, y, engine)
-            out.append((time.perf_counter() - t) * 1000)
+            data = tiles.tile(query, tms, z, x, y, engine)
+            out.append(((time.perf_counter() - t) * 1000, data))
         return out
     finally:
         engine.dispose()
+
+
+def tile_floor(url: str, collection: str, addresses: Iterable[tuple[int, int, int]]) -> list[float]:
+    return [ms for ms, _ in timed_tiles(url, collection, addresses)]
+
+
+def gdal_pg(url: str) -> str:
+    """The GDAL `PG:` connection string of the service's database URL (a unix socket given as ?host=)."""
+    u = make_url(url)
+    host = u.host or str(u.query.get("host", ""))
+    return f"PG:host={host} port={u.port or u.query.get('port', 5432)} user={u.username} dbname={u.database}"
 
 
 def ogr2ogr(pg: str, path: str) -> float:
@@ -57,6 +68,7 @@ def ogr2ogr(pg: str, path: str) -> float:
 def prepare_anchor_table(conninfo: str) -> None:
     """The hand-made table: the hazards' columns, defaults, checks and indexes (not its foreign keys)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
         conn.execute(f"DROP TABLE IF EXISTS {ANCHOR_TABLE}")
         conn.execute(f"CREATE TABLE {ANCHOR_TABLE} (LIKE hazardous_areas INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
                      "INCLUDING INDEXES)")

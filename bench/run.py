@@ -665,7 +665,7 @@ class Bench:
         n = self.args.import_polygons
         name = f"6. import of a {n:,}-polygon GeoPackage (s)"
         ours, ogr, hand = Figure(), Figure(), Figure()
-        pg = f"PG:host={self.cluster.socket_dir} port=5432 user=postgres dbname=landrelease"
+        pg = floors.gdal_pg(self.cluster.url)
         repeats = self.args.import_repeats or self.repeats
         floors.prepare_anchor_table(self.conninfo)
         for _ in range(repeats):
