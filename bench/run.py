@@ -250,7 +250,7 @@ class Bench:
         self.notes: list[str] = []
         self.service: subprocess.Popen | None = None
         self.peers: list[peers.Peer] = []
-        self.peer_client = httpx.Client(timeout=600)
+        self.peer_client = httpx.Client(timeout=600, headers={"Accept-Encoding": "identity"})  # as the service's
         self.cluster = None
         self.key = ""
         self.floor_latencies: dict[str, Callable[[list[str]], list[float]]] = {}
@@ -816,7 +816,8 @@ class Bench:
             "",
             "1. All pages of `/collections/hazardous_areas/items?limit=10000` following `rel=next`, and the "
             "same through tipg and pygeoapi (bench/peers.py: each in its own venv, on its own port) over the view "
-            "`bench.tipg_hazards` (same rows, same properties, remaining geometry); features/s = features / "
+            "`bench.tipg_hazards` (same rows, same properties, remaining geometry), every server asked for "
+            "`Accept-Encoding: identity`; features/s = features / "
             "seconds spent in the requests (bodies fully received; the client's JSON parsing is not timed). The "
             "COPY floor is `psql -c \"COPY (SELECT json_build_object(...)) TO STDOUT\"` of the service's own "
             "source rows and declared properties, one Feature per line, 7 decimals. Peak RSS is VmHWM of the "
