@@ -427,13 +427,22 @@ def readable_states(key: ApiKey | None) -> list[str] | None:
     return key.readable_states
 
 
-def scope_filters(key: ApiKey | None, filters: dict[str, str]) -> None:
+def scope_filters(key: ApiKey | None, filters: dict[str, str], public: bool = True) -> None:
     """Narrow a multi-State read (an OGC layer, a tile) to what the key may read, in place.
 
     An editor or viewer sees its own State only: asking for another State is a 403, asking for none
-    gets its own.
+    gets its own. A layer that is not `public` (the submissions awaiting review) is read with a key only,
+    whatever LANDRELEASE_PUBLIC_READ says, each key its own part: its State's, an operator's its
+    organisation's (`organisation_of_key`).
     """
-    states = readable_states(key)
+    if public:
+        states = readable_states(key)
+    elif key is None:
+        raise Problem(404, "No such collection: it is read with a key only")
+    else:
+        states = key.readable_states
+        if key.role == "operator":
+            filters["organisation_of_key"] = str(key.organisation_id)
     if states is None:
         return
     assert key is not None  # only a key narrows the readable States

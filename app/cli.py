@@ -352,6 +352,85 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr: the phase, a bar and rows done of the total (redrawn at most 5 times a
+    second, and at each new phase)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._phase, self._drawn, self._started = "", 0.0, self._clock()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = self._clock()
+        if phase == self._phase and now - self._drawn < 0.2 and done < total:
+            return
+        if phase != self._phase and self._phase:
+            sys.stderr.write("\n")
+        self._phase, self._drawn = phase, now
+        share = done / total if total else 1.0
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\r{phase:<20} [{bar:<30}] {done:>9,}/{total:<9,} {now - self._started:7.1f} s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._phase:
+            sys.stderr.write("\n")
+
+
+def _import_history(args: argparse.Namespace) -> int:
+    """Import hazards with their land-release history (or events onto stored hazards), all or nothing."""
+    import getpass
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.audit import Actor
+    from app.files import columns, history
+    from app.problems import Problem
+
+    events = Path(args.events)
+    hazards = Path(args.hazards) if args.hazards else None
+    for path in (events, hazards):
+        if path is not None and not path.is_file():
+            print(f"landrelease import-history: no such file: {path}", file=sys.stderr)
+            return 2
+    try:
+        options = history.HistoryOptions(
+            events=events, hazards=hazards, hazards_layer="" if args.events_only else args.hazards_layer,
+            events_layer=args.events_layer, mapping=columns.read_mapping(",".join(args.map or [])),
+            event_mapping=columns.read_mapping(",".join(args.map_event or []), columns.EVENT_FIELDS), crs=args.crs,
+            repair=args.repair, border="accept" if args.accept_border else "refuse")
+    except Problem as exc:
+        print(f"landrelease import-history: {exc.detail}", file=sys.stderr)
+        return 2
+    bar = _ProgressBar()
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        engine = create_engine(database.sqlalchemy_url(url))
+        try:
+            with Session(engine) as session:
+                try:
+                    result = history.import_history(session, args.state.upper(), options,
+                                                    Actor(name=f"cli {getpass.getuser()}"), progress=bar)
+                except Problem as exc:
+                    bar.close()
+                    print(f"landrelease import-history: {exc.detail}", file=sys.stderr)
+                    for row in exc.extra.get("rejected", []):
+                        errors = "; ".join(f"{e['column']}: {e['message']}" for e in row["errors"]) \
+                            if "errors" in row else row["message"]
+                        print(f"  row {row['row']} ({row['external_id'] or '-'}): {errors}", file=sys.stderr)
+                    return 1
+        finally:
+            engine.dispose()
+    bar.close()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landrelease", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -442,6 +521,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record hazards that overlap land another hazard of the State counts clipped to the "
                           "land not already counted (default: refuse the file)")
     imp.set_defaults(func=_import)
+
+    hist = sub.add_parser("import-history", help="import hazards with their whole land-release history from files "
+                                                 "(a GeoPackage of both layers, two CSVs, or events alone)")
+    hist.add_argument("events", help="the events file, or a GeoPackage with the hazards and events layers")
+    hist.add_argument("--state", required=True, help="ISO 3166 alpha-3 code of the State, e.g. KHM")
+    hist.add_argument("--hazards", default=None, help="the hazards file, when they are in a file of their own")
+    hist.add_argument("--events-only", action="store_true",
+                      help="the GeoPackage holds events only, onto hazards already stored")
+    hist.add_argument("--hazards-layer", default=None, help="the hazards' layer (default hazardous_areas)")
+    hist.add_argument("--events-layer", default=None, help="the events' layer (default land_release_events)")
+    hist.add_argument("--map", action="append", metavar="FIELD=COLUMN", help="a hazards' column; repeat for several")
+    hist.add_argument("--map-event", action="append", metavar="FIELD=COLUMN",
+                      help="an events' column (e.g. hazard_external_id=HAZ_REF); repeat for several")
+    hist.add_argument("--crs", default=None, help="CRS of files that do not say their own, e.g. EPSG:32648")
+    hist.add_argument("--repair", action="store_true", help="repair invalid geometries and report it")
+    hist.add_argument("--accept-border", action="store_true",
+                      help="record hazards beyond the State's boundary flagged (default: refuse the files)")
+    hist.set_defaults(func=_import_history)
     return parser
 
 

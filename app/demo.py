@@ -119,7 +119,10 @@ def load_submissions(session: Session) -> None:
     submissions.hold(session, "BIH", submissions.hazard_report([survey]), Actor(name="NPA field office"),
                      organisation_id=ids["NPA"])
     clearance = ReleaseReport.model_validate({
-        "kind": "clearance", "date": "2026-11-01", "geometry": hazard.west, "items_destroyed": {"ap_mines": 3},
+        "kind": "clearance", "date": "2026-11-01", "geometry": hazard.west,
+        "devices": [{"category": "AP_MINE", "model": "PMA-2", "quantity": 2, "disposal": "destroyed_in_situ"},
+                    {"category": "AP_MINE", "model": "PROM-1", "quantity": 1, "disposal": "destroyed_in_situ"},
+                    {"category": "UXO", "model": "82 mm mortar bomb", "quantity": 1, "disposal": "removed"}],
         "start_date": "2026-08-17", "work_status": "completed", "methods": ["manual", "mechanical"],
         "clearance_depth_cm": 20, "land_use": ["agriculture", "grazing"], "handover_date": "2026-11-15",
         "handover_to": "the municipality", "direct_women": 12, "direct_girls": 9, "direct_men": 14, "direct_boys": 8,

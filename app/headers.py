@@ -7,8 +7,9 @@
   opens a blob: image), no inline script, no framing (`frame-ancestors 'none'` and
   `X-Frame-Options: DENY`). The interactive API docs (/docs) are Swagger UI, packaged with the service:
   the same policy, with inline styles allowed (Swagger UI sets some) and nothing from elsewhere.
-- `OPTIONS` on a path the service has: 204 with `Allow` listing the methods its routes declare; a 405
-  (a method the path does not have) carries the same `Allow`. An unknown path stays a 404. A CORS
+- `OPTIONS` on a path the service has: 204 with `Allow` listing the methods its routes declare (a route
+  that declares OPTIONS answers it itself: the OGC items, whose Allow depends on the key); a 405 (a method
+  the path does not have) carries the same `Allow`, a route's own 405 its own. An unknown path stays a 404. A CORS
   preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is left to the CORS middleware
   (app/http_cache.py), when origins are configured.
 - `HEAD` wherever `GET` is: answered as the GET would be (status and headers, the Content-Length and
@@ -41,6 +42,16 @@ DASHBOARD_POLICY = "; ".join([
 ])
 API_DOCS_POLICY = DASHBOARD_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 HTML_HEADERS = {"X-Frame-Options": "DENY"}
+
+
+def answers_options(scope: Scope) -> bool:
+    """A route of this path declares OPTIONS itself (its Allow depends on the key: app.ogc.transactions)."""
+    router = getattr(scope.get("app"), "router", None)
+    for context in iter_route_contexts(getattr(router, "routes", [])):
+        match, _ = context.matches({**scope, "method": "OPTIONS"})
+        if match is Match.FULL and "OPTIONS" in (getattr(context, "methods", None) or ()):
+            return True
+    return False
 
 
 def allowed_methods(scope: Scope) -> list[str]:
@@ -77,7 +88,7 @@ class SecurityHeaders:
         request_headers = {k.lower(): v for k, v in scope.get("headers", [])}
         preflight = b"origin" in request_headers and b"access-control-request-method" in request_headers \
             and bool(cors_origins())
-        if scope["method"] == "OPTIONS" and not preflight:
+        if scope["method"] == "OPTIONS" and not preflight and not answers_options(scope):
             methods = allowed_methods(scope)
             if methods:
                 response = Response(status_code=204, headers={"Allow": ", ".join(methods), **EVERY_RESPONSE})
@@ -94,15 +105,19 @@ class SecurityHeaders:
                     return
                 message = {"type": "http.response.body", "body": b""}
             if message["type"] == "http.response.start":
+                # a 405 of a method the path declares is the route's own refusal (for this feature, this key):
+                # its Allow stands; any other 405 gets the methods the path's routes declare
+                own = message["status"] == 405 and scope["method"] in allowed_methods(scope) and any(
+                    k.lower() == b"allow" for k, _ in message.get("headers", []))
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"
-                           or message["status"] != 405]
+                           or message["status"] != 405 or own]
                 present = {k.lower() for k, _ in headers}
                 extra = dict(EVERY_RESPONSE)
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     extra.update(HTML_HEADERS)
                     extra["Content-Security-Policy"] = _policy(scope["path"])
-                if message["status"] == 405:
+                if message["status"] == 405 and not own:
                     extra["Allow"] = ", ".join(allowed_methods(scope))
                 headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()
                             if k.lower().encode("latin-1") not in present]

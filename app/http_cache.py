@@ -193,7 +193,7 @@ class Compression:
 
 # --- cross-origin reads ------------------------------------------------------------------------
 EXPOSED = ["ETag", "Last-Modified", "Content-Crs", "Content-Length", "Content-Encoding", "Landrelease-Wal-Lsn",
-           "Landrelease-Read-From", "Retry-After"]
+           "Landrelease-Read-From", "Retry-After", "Location", "Allow"]
 
 
 def cors_origins() -> list[str]:
@@ -208,5 +208,5 @@ def add_cors(app: FastAPI) -> None:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
                        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                        allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "If-Match",
-                                      "Accept", "Landrelease-Wal-Lsn"],
+                                      "Accept", "Landrelease-Wal-Lsn", "Content-Crs", "X-Reason"],  # Part 4 writes
                        expose_headers=EXPOSED, max_age=600)

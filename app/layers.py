@@ -200,10 +200,17 @@ HAZARD_PROPERTIES: tuple[Property, ...] = (
 )
 HAZARD_INPUTS = tuple(p for p in HAZARD_PROPERTIES if p.input is not None)  # what the client gives of a hazard
 
+def _devices_found(category: str) -> str:
+    """SQL: how many devices of the category the event found (its devices, `event_devices`)."""
+    return (f"(SELECT COALESCE(sum(d.quantity), 0)::integer FROM event_devices d WHERE d.event_id = f.id "
+            f"AND d.category = '{category}')")
+
+
 EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
     Property("hazard_id", "f.hazard_id", "uuid", filterable=True),
     Property("external_id", "f.external_id", "string", filterable=True, sortable=True, shapefile="ext_id",
+             aliases=("external_id", "ext_id", "event_id", "event_ref", "event_external_id"),
              input=Input("text", min_length=1, max_length=200)),
     Property("kind", "f.kind", "string", sortable=True, filterable=True, values=EVENT_KINDS,
              input=Input("varchar(20)", required=True)),
@@ -239,6 +246,13 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("improvised_ap_mines", "f.improvised_ap_mines", "integer", filterable=True, shapefile="iap_mines"),
     Property("av_mines", "f.av_mines", "integer", filterable=True, sortable=True),
     Property("other_eo", "f.other_eo", "integer", filterable=True),
+    # the devices found (app.ledger.devices) that other_eo counts together, by category, and the models found
+    *(Property(name, _devices_found(category), "integer", filterable=True, tile=False, shapefile=short)
+      for name, category, short in (("uxo", "UXO", None), ("cluster_submunitions", "CLUSTER_SUBMUNITION", "cluster_sm"),
+                                    ("other_devices", "OTHER", "other_dev"))),
+    Property("device_models", "(SELECT COALESCE(array_agg(DISTINCT d.model ORDER BY d.model), '{}') FROM "
+             "event_devices d WHERE d.event_id = f.id AND d.model IS NOT NULL)", "array", tile=False,
+             shapefile="dev_models"),
     Property("new_hazard_id", "f.new_hazard_id", "uuid", filterable=True, tile=False, shapefile="new_hazard"),
     Property("voided", "f.voided_at IS NOT NULL", "boolean", filterable=True,
              export=False),  # the export has valid events only
@@ -246,6 +260,35 @@ EVENT_PROPERTIES: tuple[Property, ...] = (
     Property("recorded_at", "f.recorded_at", "date-time", filterable=True, sortable=True, tile=False, export=False),
 )
 EVENT_INPUTS = tuple(p for p in EVENT_PROPERTIES if p.input is not None)  # what the client gives of an event
+# An event's hazard by its external_id, in files: the column the export writes after `hazard_id` (read over
+# the hazard `h`), and the one the history import matches (app.files.history)
+EVENT_HAZARD_REFERENCE = Property("hazard_external_id", "h.external_id", "string", shapefile="hazard_ext",
+                                  aliases=("hazard_external_id", "hazard_ext", "hazard_ref", "hazard_code", "hazard"))
+
+# The submissions awaiting review (app.submissions), as reviewers and operators read them in the OGC API: the
+# source row `f` is a submission with its land-release report's kind (`event_kind`), what it would release
+# (`would_release_m2`) and its geometry (app.ogc.collections)
+SUBMISSION_KINDS = ("hazard", "release", "batch")
+PENDING_STATUSES = ("submitted", "returned")  # not approved yet: awaiting review, or returned for correction
+SUBMISSION_PROPERTIES: tuple[Property, ...] = (
+    Property("state", "f.state_iso3", "string", filterable=True, sortable=True),
+    Property("kind", "f.kind", "string", filterable=True, sortable=True, values=SUBMISSION_KINDS),
+    Property("event_kind", "f.event_kind", "string", filterable=True, values=EVENT_KINDS),  # a land-release report's
+    Property("status", "f.status", "string", filterable=True, sortable=True, values=PENDING_STATUSES),
+    Property("hazard_id", "f.hazard_id", "uuid", filterable=True, tile=False),  # the hazard a report is for
+    Property("organisation_id", "f.organisation_id", "uuid", filterable=True, tile=False),
+    Property("organisation", "(SELECT o.name FROM organisations o WHERE o.id = f.organisation_id)", "string",
+             filterable=True, sortable=True),
+    Property("revision", "f.revision", "integer", filterable=True),
+    Property("feature_count", "f.feature_count", "integer", filterable=True),
+    Property("area_m2", "f.area_m2", "number", filterable=True, sortable=True),  # of the submitted polygons
+    # a land-release report's: the land of its hazard, as it remains now, that approving it would release
+    Property("would_release_m2", "f.would_release_m2", "number", filterable=True, sortable=True),
+    Property("date_of_information", "f.date_of_information", "date", filterable=True, sortable=True),
+    Property("submitted_by", "f.submitted_by", "string", filterable=True, sortable=True),
+    Property("submitted_at", "f.submitted_at", "date-time", filterable=True, sortable=True),
+    Property("comment", "f.comment", "string", tile=False),  # a returned submission's: what to correct
+)
 
 
 def sql_json_properties(properties: tuple[Property, ...]) -> str:

@@ -308,6 +308,26 @@ class SubmissionHistory(Base):
     content: Mapped[dict | None] = mapped_column(JSONB)
 
 
+class HazardCorrection(Base):
+    """A correction of a hazard's declared attributes or polygon (0016; rules in app.ledger.corrections): who,
+    when, why, and the values it replaced (`before`) and set (`after`); the polygons as recorded before and after."""
+
+    __tablename__ = "hazard_corrections"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=RANDOM_UUID)
+    hazard_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("hazardous_areas.id"))
+    state_iso3: Mapped[str] = mapped_column(String(3), ForeignKey("states.iso3"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str] = mapped_column(Text)
+    before: Mapped[dict] = mapped_column(JSONB)
+    after: Mapped[dict] = mapped_column(JSONB)
+    before_geom = mapped_column(MultiPolygon, nullable=True)
+    after_geom = mapped_column(MultiPolygon, nullable=True)
+    submission_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("submissions.id"))
+
+
 class EventDevice(Base):
     """An explosive ordnance item a land-release report found (migration 0014; rules in app.ledger.devices)."""
 

@@ -94,6 +94,8 @@ def test_reference_seed_is_idempotent_and_never_overwrites(client) -> None:
     ("KHM", "2026-01-01", "2030-12-31", 3),
     ("AFG", "2015-06-30", "2023-03-01", 1),  # not the 2025 deadline granted later
     ("AFG", "2024-06-30", "2025-03-01", 2),
+    ("AFG", "2025-06-30", "2030-03-01", 3),  # granted at the Fifth Review Conference (Nov 2024)
+    ("ZWE", "2014-12-31", "2018-01-01", 4),  # the Third Review Conference's, not a 14MSP one
     ("BIH", "2019-06-30", "2021-03-01", 2),
     ("BIH", "2021-06-30", "2027-03-01", 3),
 ])

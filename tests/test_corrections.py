@@ -47,7 +47,7 @@ def test_only_the_committee_or_an_admin_corrects(client, client_as) -> None:
 
 def test_a_correction_replaces_the_fact_and_keeps_its_trace(client) -> None:
     old = afg_20msp(client)
-    assert old["deadline"] == "2025-03-01" and old["confidence"] == "low"
+    assert old["deadline"] == "2025-03-01" and old["confidence"] == "high"
     created = correct(client, "AFG", old["id"], reason="the decision document gives 2025-06-01",
                       deadline="2025-06-01", decided_on="2022-11-25", decided_by=None,
                       source="APLC/MSP.20/2022/xx", confidence="high")
@@ -60,7 +60,7 @@ def test_a_correction_replaces_the_fact_and_keeps_its_trace(client) -> None:
     assert kept["corrected"] is True and kept["deadline"] == "2025-03-01"  # the corrected fact is still shown
     assert [d["id"] for d in decisions if d["replaces"] == old["id"]] == [new["id"]]
     # It counts with its corrected values.
-    summary = client.get("/api/v1/states/AFG/summary", params={"as_of": "2025-04-01"}).json()["article5"]
+    summary = client.get("/api/v1/states/AFG/summary", params={"as_of": "2024-06-30"}).json()["article5"]
     assert summary["deadline"] == "2025-06-01" and summary["extensions"] == 2
     # A corrected fact is corrected through its correction; the chain is kept.
     body = correct(client, "AFG", old["id"], 409, reason="again", note="x")

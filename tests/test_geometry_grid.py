@@ -167,3 +167,25 @@ def test_densified_edges_are_short_keep_every_vertex_and_cut_once():
         assert after.area == pytest.approx(before.area, rel=1e-12)  # the same land, vertices added on its edges
     again = densified(cut)
     assert all(shapely.equals_exact(a, b, 0) for a, b in zip(cut, again, strict=True))
+
+
+def test_the_grid_overlays_run_in_a_query_the_planner_would_make_parallel(client):
+    """grid_intersection/grid_difference (0015) fall back in an exception block, which no parallel query can
+    run: declared parallel unsafe (0017), a large read that uses them runs instead of failing."""
+    from sqlalchemy import text
+
+    from app import database
+    from app.geometry import sql_area, sql_difference, sql_intersection
+
+    with database.session() as session:
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "max_parallel_workers_per_gather = 2"):
+            session.execute(text(f"SET LOCAL {setting}"))
+        session.execute(text("CREATE TEMP TABLE squares ON COMMIT DROP AS SELECT ST_Multi(ST_MakeEnvelope("
+                             "100 + i * 1e-3, 12, 100 + i * 1e-3 + 5e-4, 12.0005, 4326)) AS g "
+                             "FROM generate_series(1, 2000) i"))
+        area = session.execute(text(
+            f"SELECT sum({sql_area(sql_intersection('g', 'ST_Expand(g, -1e-4)'))} "
+            f"+ {sql_area(sql_difference('g', 'ST_Expand(g, -1e-4)'))}) FROM squares")).scalar_one()
+        session.rollback()
+    assert area > 2000 * 2000  # each square some 3,000 m2, in two pieces

@@ -115,7 +115,8 @@ def test_etag_and_304_until_the_ledger_changes(client) -> None:
         first = client.get(path)
         assert first.status_code == 200, path
         tag = tags[path] = first.headers["etag"]
-        assert tag.startswith('W/"') and first.headers["cache-control"] == "no-cache"
+        # a single feature of the ledger's layers has a strong ETag (If-Match on its writes: tests/test_ogc_part4.py)
+        assert tag.startswith('"' if "/items/" in path else 'W/"') and first.headers["cache-control"] == "no-cache"
         assert "Authorization" in first.headers["vary"]
         again = client.get(path, headers={"If-None-Match": tag})
         assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag, path

@@ -140,12 +140,10 @@ def test_migration_turns_the_counters_into_devices(client, database_url) -> None
     assert empty["id"] not in {d[0] for d in devices}
 
 
-def test_the_article_7_report_gives_the_years_records(client) -> None:
+def _year_2016(client) -> None:
     """2016: HALO clears 100 x 500 m manually for agriculture (4 PMN-2 destroyed, 1 removed, 1 UXO), MAG reduces
     100 x 500 m with mechanical assets and dogs for housing and agriculture (2 improvised AP mines), and HALO's
     voided report counts nowhere; 2017: one more clearance, outside the year."""
-    from tests.ledger_scenarios import true_area
-
     hazard = post_hazard(client, "A7-1", rect(0, 0, 500, 500))
     post_event(client, hazard["id"], "clearance", "2016-03-01", rect(0, 0, 100, 500), organisation="HALO",
                methods=["manual"], land_use=["agriculture"], direct_women=10, direct_girls=4, indirect_men=100,
@@ -162,6 +160,12 @@ def test_the_article_7_report_gives_the_years_records(client) -> None:
     post_event(client, hazard["id"], "clearance", "2017-02-01", rect(300, 0, 100, 500), organisation="HALO",
                methods=["manual"], land_use=["grazing"], direct_girls=7,
                devices=[{"category": "AP_MINE", "quantity": 3}])
+
+
+def test_the_article_7_report_gives_the_years_records(client) -> None:
+    from tests.ledger_scenarios import true_area
+
+    _year_2016(client)
     report = client.get("/api/v1/states/KHM/report", params={"year": 2016}).json()
     assert report["ap_mines_destroyed"] == [
         {"category": "AP_MINE", "model": "PMN-2", "disposal": "destroyed_in_situ", "quantity": 4},
@@ -178,3 +182,78 @@ def test_the_article_7_report_gives_the_years_records(client) -> None:
     by = [(b["organisation"], b["methods"], b["reports"]) for b in report["released_by_organisation"]]
     assert sorted(by) == [("HALO", ["manual"], 1), ("MAG", ["mdd", "mechanical"], 1)]
     assert report["released"]["items_destroyed"]["ap_mines"] == 5
+
+
+def _csv_rows(client, format: str) -> tuple[str, list[dict[str, str]]]:
+    import csv
+    import io
+
+    response = client.get("/api/v1/states/KHM/report", params={"year": 2016, "format": format, "headers": "names"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return response.headers["content-disposition"], list(csv.DictReader(io.StringIO(response.text)))
+
+
+def test_the_article_7_csv_files_give_the_years_records(client) -> None:
+    """The same hand-made 2016 as the JSON report above, one CSV table a figure (app/committee/formats.py)."""
+    import csv
+    import io
+
+    from tests.ledger_scenarios import true_area
+
+    _year_2016(client)
+    disposition, mines = _csv_rows(client, "csv-mines")
+    assert disposition == 'attachment; filename="article7-KHM-2016-mines.csv"'
+    assert [(m["category"], m["model"], m["disposal"], m["quantity"]) for m in mines] == [
+        ("AP_MINE", "PMN-2", "destroyed_in_situ", "4"), ("AP_MINE", "PMN-2", "removed", "1"),
+        ("IMPROVISED_AP_MINE", "", "", "2")]
+    assert {(m["state"], m["year"]) for m in mines} == {("KHM", "2016")}
+    _, people = _csv_rows(client, "csv-beneficiaries")
+    assert [(p["beneficiaries"], p["women"], p["girls"], p["men"], p["boys"], p["total"]) for p in people] == [
+        ("direct", "15", "4", "0", "3", "22"), ("indirect", "0", "0", "100", "0", "100")]
+    strip = true_area(0, 0, 100, 500)  # HALO's clearance; MAG's reduction is the strip beside it
+    reduced = true_area(100, 0, 100, 500)
+    _, uses = _csv_rows(client, "csv-land-use")
+    assert [u["land_use"] for u in uses] == ["agriculture", "housing"]
+    assert float(uses[0]["released_m2"]) == pytest.approx(strip + reduced, abs=1)
+    assert float(uses[1]["released_m2"]) == pytest.approx(reduced, abs=1)
+    assert float(uses[1]["released_km2"]) == round(reduced / 1e6, 3)
+    _, by = _csv_rows(client, "csv-organisations")
+    assert sorted((b["organisation"], b["methods"], b["reports"]) for b in by) == [
+        ("HALO", "manual", "1"), ("MAG", "mdd;mechanical", "1")]
+    assert sum(float(b["released_m2"]) for b in by) == pytest.approx(strip + reduced, abs=1)
+    # the formats are offered where the report's format parameter is declared
+    declared = client.get("/openapi.json").json()["paths"]["/api/v1/states/{iso3}/report"]["get"]["parameters"]
+    (fmt,) = [p for p in declared if p["name"] == "format"]
+    assert {"csv", "csv-mines", "csv-beneficiaries", "csv-land-use", "csv-organisations"} <= set(
+        fmt["schema"]["enum"])
+    # for people, the same tables are headed with the columns' titles in the reader's language
+    titled = client.get("/api/v1/states/KHM/report", params={"year": 2016, "format": "csv-land-use", "lang": "fr"})
+    assert next(csv.reader(io.StringIO(titled.text)))[:3] == [
+        "Code ISO", "Année", "Usage des terres après remise à disposition"]
+
+
+def test_the_devices_by_type_are_in_the_ogc_events_and_the_export(client, tmp_path) -> None:
+    """A clearance finds 3 PMN-2, 2 Type 72A, 1 UXO and 4 cluster submunitions; a reduction gives counters only
+    (1 AV mine, 2 other items): the events' declared properties split other_eo by device type."""
+    hazard = post_hazard(client, "DEV-1", rect(0, 0, 500, 500))
+    post_event(client, hazard["id"], "clearance", "2016-01-15", rect(0, 0, 100, 500), external_id="E-1", devices=[
+        {"category": "AP_MINE", "model": "PMN-2", "quantity": 3}, {"category": "AP_MINE", "model": "Type 72A",
+                                                                   "quantity": 2},
+        {"category": "UXO", "quantity": 1}, {"category": "CLUSTER_SUBMUNITION", "model": "BLU-26", "quantity": 4}])
+    post_event(client, hazard["id"], "reduction", "2016-02-15", rect(100, 0, 100, 500), external_id="E-2",
+               items_destroyed={"av_mines": 1, "other_eo": 2})
+    found = {"E-1": (5, 0, 0, 5, 1, 4, 0, ["BLU-26", "PMN-2", "Type 72A"]), "E-2": (0, 0, 1, 2, 0, 0, 2, [])}
+    columns = ("ap_mines", "improvised_ap_mines", "av_mines", "other_eo", "uxo", "cluster_submunitions",
+               "other_devices", "device_models")
+    items = client.get("/collections/land_release_events/items").json()["features"]
+    assert {f["properties"]["external_id"]: tuple(f["properties"][c] for c in columns) for f in items} == found
+    only_uxo = client.get("/collections/land_release_events/items", params={"filter": "uxo > 0"}).json()
+    assert [f["properties"]["external_id"] for f in only_uxo["features"]] == ["E-1"]
+    path = tmp_path / "KHM.gpkg"
+    path.write_bytes(export(client, format="gpkg").content)
+    exported = pyogrio.read_dataframe(path, layer="land_release_events")
+    rows = {r["external_id"]: r for r in exported.to_dict("records")}
+    for external_id, values in found.items():
+        assert tuple(rows[external_id][c] for c in columns[:-1]) == values[:-1]
+        assert (rows[external_id]["device_models"] or "") == ";".join(values[-1])

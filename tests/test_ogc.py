@@ -85,7 +85,7 @@ def test_conformance_declares_only_what_is_implemented(client) -> None:
 def test_collections_and_extent(client, ledger) -> None:
     body = client.get("/collections").json()
     ids = [c["id"] for c in body["collections"]]
-    assert ids == ["hazardous_areas", "land_release_events", "countries", "provinces"]
+    assert ids == ["hazardous_areas", "land_release_events", "countries", "provinces", "pending_submissions"]
     hazards = client.get("/collections/hazardous_areas").json()
     assert hazards["storageCrs"] == CRS84 and CRS84 in hazards["crs"]
     (x1, y1, x2, y2), = hazards["extent"]["spatial"]["bbox"]

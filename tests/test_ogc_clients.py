@@ -152,7 +152,8 @@ def test_owslib_reads_collections_items_queryables_and_a_filter(layer, live_serv
     api = Features(live_server, headers=auth_headers(admin_key))
     assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter" in api.conformance()["conformsTo"]
     collections = {c["id"]: c for c in api.collections()["collections"]}
-    assert set(collections) == {"hazardous_areas", "land_release_events", "countries", "provinces"}
+    assert set(collections) == {"hazardous_areas", "land_release_events", "countries", "provinces",
+                                "pending_submissions"}  # a key knows of the submissions awaiting review
     page = api.collection_items("hazardous_areas", limit=50)
     assert page["numberMatched"] == LAYER_SIZE and page["numberReturned"] == 50
     queryables = api.collection_queryables("hazardous_areas")

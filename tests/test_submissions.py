@@ -345,6 +345,51 @@ def test_a_batch_from_a_file_is_held_until_approved(client, halo_and_mag, tmp_pa
     assert set(_ledger_hazards(client)) == {"B-1", "B-2"}
 
 
+def test_a_returned_batch_is_resubmitted_as_a_new_file_keeping_its_history(client, halo_and_mag, tmp_path) -> None:
+    halo, mag = halo_and_mag
+
+    def survey(name: str, classes: list[str]) -> tuple[str, bytes]:
+        frame = gpd.GeoDataFrame(
+            {"external_id": [f"B-{i + 1}" for i in range(len(classes))], "classification": classes,
+             "recorded_on": ["2016-01-01"] * len(classes)},
+            geometry=[shape(rect(200 * i, 0, 100, 100)) for i in range(len(classes))], crs="EPSG:32648")
+        path = tmp_path / name
+        pyogrio.write_dataframe(frame, path, layer="survey", driver="GPKG")
+        return name, path.read_bytes()
+
+    first = halo.post("/api/v1/states/KHM/submissions/file", files={"file": survey("survey.gpkg", ["SHA", "SHA"])})
+    assert first.status_code == 201, first.text
+    batch = first.json()["id"]
+    hazard = post_hazard(client, "H-9", rect(0, 1000, 100, 100))
+    report = _submit_release(halo, hazard["id"], "cancellation", "2016-01-01", rect(0, 1000, 50, 50))
+    corrected = survey("survey-v2.gpkg", ["SHA", "CHA", "SHA"])
+    assert halo.put(f"/api/v1/submissions/{batch}/file", files={"file": corrected}).status_code == 409  # not returned
+    for submission in (batch, report["id"]):
+        assert client.post(f"/api/v1/submissions/{submission}/return", json={"comment": "B-2 is a CHA; add B-3"}
+                           ).status_code == 200
+    assert mag.put(f"/api/v1/submissions/{batch}/file", files={"file": corrected}).status_code == 404
+    bad = halo.put(f"/api/v1/submissions/{batch}/file", files={"file": survey("bad.gpkg", ["SHA", "XYZ"])})
+    assert bad.status_code == 422 and "1 of 2 rows are not valid" in bad.json()["detail"]
+    assert halo.put(f"/api/v1/submissions/{report['id']}/file", files={"file": corrected}).status_code == 422
+    unchanged = client.get(f"/api/v1/submissions/{batch}").json()["properties"]
+    assert unchanged["status"] == "returned" and unchanged["revision"] == 1 and unchanged["feature_count"] == 2
+
+    resubmitted = halo.put(f"/api/v1/submissions/{batch}/file", files={"file": corrected})
+    assert resubmitted.status_code == 200, resubmitted.text
+    props = resubmitted.json()["properties"]
+    assert props["status"] == "submitted" and props["revision"] == 2 and props["kind"] == "batch"
+    assert props["feature_count"] == 3 and props["content"]["file"] == "survey-v2.gpkg"
+    assert props["area_m2"] == pytest.approx(sum(true_area(200 * i, 0, 100, 100) for i in range(3)), abs=1)
+    assert _ledger_hazards(client).keys() == {"H-9"}  # still nothing of it in the ledger
+    approved = client.post(f"/api/v1/submissions/{batch}/approve").json()["properties"]
+    assert [(s["revision"], s["action"]) for s in approved["history"]] == [
+        (1, "submit"), (1, "return"), (2, "resubmit"), (2, "approve")]
+    assert approved["history"][0]["content"]["file"] == "survey.gpkg"
+    assert len(approved["history"][0]["content"]["hazards"]) == 2
+    hazards = _ledger_hazards(client)
+    assert hazards.keys() == {"H-9", "B-1", "B-2", "B-3"} and hazards["B-2"]["classification"] == "CHA"
+
+
 def test_the_summaries_show_the_backlog_and_count_it_nowhere_else(client, halo_and_mag) -> None:
     halo, mag = halo_and_mag
     hazard = post_hazard(client, "H-1", rect(0, 0, 500, 500))
@@ -398,3 +443,9 @@ def test_the_demo_has_a_review_queue(client) -> None:
         ("Armed Forces of BiH", "release", "returned")]
     assert all(f["properties"]["preview"]["approvable"] for f in queue[:2]), queue[1]["properties"]["preview"]
     assert client.get("/api/v1/states/BIH/summary").json()["remaining"] == before
+    # the clearance report's devices, one by one, are what its approval records: in the events layer by type
+    assert client.post(f"/api/v1/submissions/{queue[1]['id']}/approve").status_code == 200
+    (event,) = client.get("/collections/land_release_events/items",
+                          params={"state": "BIH", "filter": "uxo > 0"}).json()["features"]
+    assert (event["properties"]["ap_mines"], event["properties"]["uxo"], event["properties"]["device_models"]) == (
+        3, 1, ["82 mm mortar bomb", "PMA-2", "PROM-1"])

@@ -262,7 +262,7 @@ def test_overview_json_and_csv(client, scenario) -> None:
     assert rows["TCD"]["article5"]["deadline"] == "2025-01-01" and rows["TCD"]["article5"]["extensions"] is None
     assert rows["ERI"]["article5"]["deadline"] is None
 
-    response = client.get("/api/v1/summary", params={"as_of": "2023-12-31", "format": "csv"})
+    response = client.get("/api/v1/summary", params={"as_of": "2023-12-31", "format": "csv", "headers": "names"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     lines = response.text.splitlines()
@@ -343,7 +343,7 @@ def test_article7_report_for_2022(client, scenario) -> None:
     assert r["released"]["items_destroyed"] == {"ap_mines": 3, "improvised_ap_mines": 0, "av_mines": 1, "other_eo": 0}
     assert r["added"]["added_m2"] == approx(AREA_C) and r["added"]["added_count"] == 1
 
-    response = client.get("/api/v1/states/KHM/report", params={"year": 2022, "format": "csv"})
+    response = client.get("/api/v1/states/KHM/report", params={"year": 2022, "format": "csv", "headers": "names"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -497,7 +497,9 @@ def test_the_format_registry_drives_the_format_parameter_and_the_responses(clien
 
     document = client.get("/openapi.json").json()
     for path, result, names in (("/api/v1/summary", Overview, ["json", "csv", "xlsx"]),
-                                ("/api/v1/states/{iso3}/report", AnnualReport, ["json", "csv", "xlsx", "pdf"])):
+                                ("/api/v1/states/{iso3}/report", AnnualReport,
+                                 ["json", "csv", "csv-mines", "csv-beneficiaries", "csv-land-use", "csv-organisations",
+                                  "xlsx", "pdf"])):
         operation = document["paths"][path]["get"]
         parameter = next(p for p in operation["parameters"] if p["name"] == "format")
         assert parameter["schema"]["enum"] == list(formats.names(result)) == names

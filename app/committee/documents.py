@@ -192,7 +192,8 @@ OVERVIEW_DATES = ("original_deadline", "deadline", "projected_completion")
 
 
 def overview_xlsx(summary: Overview) -> bytes:
-    """The overview as a workbook: the CSV's columns and rows, with numbers, booleans and dates typed."""
+    """The overview as a workbook: the CSV's columns (under their titles) and rows, with numbers, booleans and dates
+    typed."""
     book = Workbook()
     assert book.active is not None
     book.remove(book.active)
@@ -200,7 +201,7 @@ def overview_xlsx(summary: Overview) -> bytes:
     for row in summaries.overview_rows(summary):
         rows.append([date.fromisoformat(row[c]) if c in OVERVIEW_DATES and row[c] else row[c]
                      for c in summaries.OVERVIEW_COLUMNS])
-    sheet = _sheet(book, _("Overview"), summaries.OVERVIEW_COLUMNS, rows)
+    sheet = _sheet(book, _("Overview"), summaries.overview_titles(), rows)
     for name in OVERVIEW_DATES:
         column = summaries.OVERVIEW_COLUMNS.index(name) + 1
         for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):

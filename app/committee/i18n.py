@@ -11,10 +11,15 @@
   cancelled, reduced, cleared = annulée, réduite, dépolluée; cancelada, reducida, despejada.
 - Dates in text: ISO 8601 in English (as the API gives them), the locale's long form in French and
   Spanish (Babel, CLDR); numbers with the locale's separators. Data cells (JSON, CSV, XLSX) keep typed
-  values: only their labels and sentences are translated.
+  values: only their labels and sentences are translated (a CSV's header row: the columns' titles, or with
+  `?headers=names` their machine names, app.committee.formats).
 - The dashboard's HTML marks its texts `{{English text}}`; its scripts look them up with `t("...")`
   from the messages the page carries (`page_messages`). `dashboard_messages` extracts both for the test
   that every message has a translation (tests/test_i18n.py).
+- Problems (app/problems.py) come in the request's language whatever raised them: the handlers translate
+  the detail, the title and each `errors[].message` with `translate`, which knows a message made elsewhere
+  with an f-string by its template (the f-string with each value written `{name}`, as tests/test_i18n.py
+  extracts it from the code), and the request-validation messages by pydantic's own templates.
 - A new message: write it in English with `_()` (or `{{...}}`, `t("...")`), then add its `msgid`/`msgstr`
   to both PO files; tests/test_i18n.py names every message that has no translation, and where it is.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
@@ -34,8 +40,6 @@ from babel.dates import format_date
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from fastapi import Query, Request
-
-from app.problems import Problem
 
 LANGUAGES = ("en", "fr", "es")
 DEFAULT = "en"
@@ -85,29 +89,55 @@ LANG_QUERY = Query(None, description="Language of the texts: en, fr or es (defau
                    pattern="^(en|fr|es)$")
 
 
+def of_request(request: Request) -> str:
+    """The language of a request's answer (its problems too: app/problems.py), as `use_language` sets it."""
+    return negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
 async def use_language(request: Request, lang: str | None = LANG_QUERY) -> AsyncIterator[str]:
-    """The route dependency: the request's language for the texts of its answer, and for its problems (a
-    problem raised in English by code that does not know the language is translated on its way out)."""
+    """The route dependency: the request's language for the texts of its answer."""
     token = _language.set(negotiate(lang, request.headers.get("accept-language")))
     try:
         yield _language.get()
-    except Problem as problem:
-        problem.detail = translate(problem.detail)
-        raise
     finally:
         _language.reset(token)
 
 
-_PLACEHOLDER = re.compile(r"\\\{(\w+)\\\}")
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """The texts made inside the block in `language` (a problem handler, outside the route's dependency)."""
+    token = _language.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
+_NAME = re.compile(r"\{(\w+)\}")
+_ESCAPED_NAME = re.compile(r"\\\{(\w+)\\\}")
+
+
+def _template(message: str) -> re.Pattern[str]:
+    """The pattern of the English texts a message with placeholders stands for (a value may be empty: a
+    plural's "s"; a name used twice is the same value twice)."""
+    seen: set[str] = set()
+
+    def group(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in seen:
+            return f"(?P={name})"
+        seen.add(name)
+        return f"(?P<{name}>.*?)"
+
+    return re.compile(f"^{_ESCAPED_NAME.sub(group, re.escape(message))}$", re.S)
 
 
 def _templates(language: str) -> list[tuple[re.Pattern[str], str]]:
-    found = []
-    for message in CATALOGS.get(language, {}):
-        if "{" in message:
-            pattern = _PLACEHOLDER.sub(lambda m: f"(?P<{m.group(1)}>.+?)", re.escape(message))
-            found.append((re.compile(f"^{pattern}$", re.S), message))
-    return found
+    """The catalogue's messages with placeholders, the most specific (most fixed text) first; one whose fixed
+    text has no word ("{where}: {message}") would match any text, and is not one."""
+    messages = [m for m in CATALOGS.get(language, {}) if _NAME.search(m) and re.search(r"[^\W\d_]", _NAME.sub("", m))]
+    messages.sort(key=lambda m: -len(_NAME.sub("", m)))
+    return [(_template(m), m) for m in messages]
 
 
 _TEMPLATES = {language: _templates(language) for language in CATALOGS}
@@ -115,7 +145,8 @@ _TEMPLATES = {language: _templates(language) for language in CATALOGS}
 
 def translate(english: str) -> str:
     """An English text made elsewhere in the current language: a message of the catalogue, or one with
-    placeholders whose values are taken from the text; else the text as it is."""
+    placeholders whose values are taken from the text (each value translated too when it is a message:
+    a status, a pydantic message inside "Value error, ..."); else the text as it is."""
     catalog = CATALOGS.get(current())
     if not catalog:
         return english
@@ -124,8 +155,14 @@ def translate(english: str) -> str:
     for pattern, message in _TEMPLATES[current()]:
         match = pattern.match(english)
         if match:
-            return catalog[message].format(**match.groupdict())
+            values = {name: translate(value) if value else value for name, value in match.groupdict().items()}
+            return _fill(catalog[message], values)
     return english
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    """The text with its {name} placeholders put in (str.format would read other braces in it too)."""
+    return _NAME.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 def _(message: str, **values: Any) -> str:

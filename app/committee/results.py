@@ -236,7 +236,8 @@ class StateSummary(Result):
     article5: Article5Progress
     milestones: list[Milestone]
     pending: list[PendingSubmissions] = Field(
-        default_factory=list, description="The backlog of submissions as it stands now, whatever the date asked")
+        default_factory=list, description="The backlog of submissions at the end of the date asked: submitted "
+                                          "by then, neither approved nor rejected by then")
 
 
 class OverviewRow(Result):
@@ -246,7 +247,8 @@ class OverviewRow(Result):
     released_last_year: ReleasedArea
     article5: Article5Progress
     pending: list[PendingSubmissions] = Field(
-        default_factory=list, description="The backlog of submissions as it stands now, whatever the date asked")
+        default_factory=list, description="The backlog of submissions at the end of the date asked: submitted "
+                                          "by then, neither approved nor rejected by then")
 
 
 class Overview(Result):

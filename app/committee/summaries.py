@@ -320,7 +320,7 @@ def state_summary(session: Session, iso3: str, as_of: date) -> StateSummary:
             by_year=[ReleaseYear.model_validate(y) for y in by_year]),
         article5=progress(standing, left["total"]["area_m2"], window["released_m2"], as_of),
         milestones=_milestones(session, iso3, as_of, releases),
-        pending=submissions.backlog(session, [iso3]).get(iso3, []),
+        pending=submissions.backlog(session, [iso3], as_of).get(iso3, []),
     )
 
 
@@ -330,7 +330,7 @@ def overview(session: Session, as_of: date, states: list[str] | None = None) -> 
     standings = article5.standings(session, as_of, states)
     left = remaining(session, as_of, list(standings))
     window = released_in_window(session, as_of, list(standings))
-    pending = submissions.backlog(session, list(standings))
+    pending = submissions.backlog(session, list(standings), as_of)
     rows = []
     for iso3, standing in standings.items():
         remains = left.get(iso3) or {"sha": _area(), "cha": _area(), "total": _area()}
@@ -352,13 +352,34 @@ OVERVIEW_COLUMNS = (
 )
 
 
+def overview_titles() -> tuple[str, ...]:
+    """The overview's column titles in the current language, in OVERVIEW_COLUMNS' order (the CSV's and the
+    workbook's header row; `?headers=names` gives OVERVIEW_COLUMNS themselves, for programs)."""
+    titles = {
+        "state": _("ISO code"), "name": _("State"), "status": _("Article 5 status"),
+        "bound": _("Bound by the Convention"), "bound_reason": _("Why"),
+        "sha_count": _("SHA areas"), "sha_km2": _("SHA remaining (km²)"), "cha_count": _("CHA areas"),
+        "cha_km2": _("CHA remaining (km²)"), "remaining_count": _("Remaining areas"),
+        "remaining_km2": _("Remaining area (km²)"),
+        "cancelled_last_year_km2": _("Cancelled in the last 365 days (km²)"),
+        "reduced_last_year_km2": _("Reduced in the last 365 days (km²)"),
+        "cleared_last_year_km2": _("Cleared in the last 365 days (km²)"),
+        "released_last_year_km2": _("Released in the last 365 days (km²)"),
+        "original_deadline": _("Original deadline"), "deadline": _("Deadline"), "extensions": _("Extensions"),
+        "days_remaining": _("Days remaining"), "projected_completion": _("Projected completion"),
+        "on_track": _("On track"), "required_rate_km2_per_year": _("Required rate (km² per year)"),
+    }
+    return tuple(titles[column] for column in OVERVIEW_COLUMNS)
+
+
 def km2(area_m2: float | None) -> float | None:
     """An area in km2 as the CSVs give it (app.committee.units)."""
     return units.km2(area_m2, CSV_KM2_DECIMALS)
 
 
-def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]]) -> str:
-    return spreadsheet.csv_text(header, ([row[column] for column in header] for row in rows))
+def _csv(header: tuple[str, ...], rows: Iterator[dict[str, Any]], titles: tuple[str, ...] | None) -> str:
+    """The rows' `header` columns, under their titles (or under the column names themselves: titles None)."""
+    return spreadsheet.csv_text(titles or header, ([row[column] for column in header] for row in rows))
 
 
 def _day(value: date | None) -> str | None:
@@ -384,10 +405,10 @@ def overview_rows(summary: Overview) -> Iterator[dict[str, Any]]:
         }
 
 
-def overview_csv(summary: Overview) -> str:
-    """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row; areas in km2 rounded to 3
-    decimals."""
-    return _csv(OVERVIEW_COLUMNS, overview_rows(summary))
+def overview_csv(summary: Overview, column_names: bool = False) -> str:
+    """The overview as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row of the columns' titles in
+    the current language (`column_names`: OVERVIEW_COLUMNS, for programs); areas in km2 rounded to 3 decimals."""
+    return _csv(OVERVIEW_COLUMNS, overview_rows(summary), None if column_names else overview_titles())
 
 
 # --- the Article 7 report ------------------------------------------------------------------------
@@ -515,13 +536,81 @@ def _year_records(session: Session, iso3: str, year: int, as_of: date) -> dict[s
     }
 
 
+# The year's records (the Minimum Data Requirements) as CSV tables, one a format (app.committee.formats)
+MINES_COLUMNS = ("state", "year", "category", "model", "disposal", "quantity")
+BENEFICIARIES_COLUMNS = ("state", "year", "beneficiaries", "women", "girls", "men", "boys", "total")
+LAND_USE_COLUMNS = ("state", "year", "land_use", "released_m2", "released_km2")
+ORGANISATIONS_COLUMNS = ("state", "year", "organisation", "methods", "reports", "released_m2", "released_km2")
+
+
+def record_titles(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The column titles of the year's record tables in the current language, in `columns`' order."""
+    titles = {
+        "state": _("ISO code"), "year": _("Year"), "category": _("Category"), "model": _("Model"),
+        "disposal": _("Disposal"), "quantity": _("Quantity"), "beneficiaries": _("Beneficiaries"),
+        "women": _("Women"), "girls": _("Girls"), "men": _("Men"), "boys": _("Boys"), "total": _("Total"),
+        "land_use": _("Land use after release"), "released_m2": _("Released area (m²)"),
+        "released_km2": _("Released area (km²)"), "organisation": _("Organisation"), "methods": _("Methods"),
+        "reports": _("Reports"),
+    }
+    return tuple(titles[column] for column in columns)
+
+
+def _record_csv(columns: tuple[str, ...], rows: Iterator[dict[str, Any]], column_names: bool) -> str:
+    return _csv(columns, rows, None if column_names else record_titles(columns))
+
+
+def ap_mines_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The AP mines (and improvised AP mines) the year's reports found, by type, model and disposal (Form G)."""
+    return _record_csv(MINES_COLUMNS, ({"state": report.state, "year": report.year, **m.model_dump()}
+                                       for m in report.ap_mines_destroyed), column_names)
+
+
+def beneficiaries_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The year's beneficiaries by sex and age: a row of the direct ones, a row of the indirect ones."""
+    people = report.beneficiaries.model_dump()
+    def rows() -> Iterator[dict[str, Any]]:
+        for reach in ("direct", "indirect"):
+            counts = {group: people[f"{reach}_{group}"] for group in ("women", "girls", "men", "boys")}
+            yield {"state": report.state, "year": report.year, "beneficiaries": reach, **counts,
+                   "total": sum(counts.values())}
+    return _record_csv(BENEFICIARIES_COLUMNS, rows(), column_names)
+
+
+def land_use_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The land the year released, by its use after release (a report naming several uses counts in each)."""
+    return _record_csv(LAND_USE_COLUMNS, ({"state": report.state, "year": report.year, "land_use": u.land_use,
+                                           "released_m2": round(u.released_m2, 2), "released_km2": km2(u.released_m2)}
+                                          for u in report.released_by_land_use), column_names)
+
+
+def organisations_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The land the year released by organisation and methods (`;`-separated), with the reports behind it."""
+    return _record_csv(ORGANISATIONS_COLUMNS, (
+        {"state": report.state, "year": report.year, "organisation": b.organisation, "methods": ";".join(b.methods),
+         "reports": b.reports, "released_m2": round(b.released_m2, 2), "released_km2": km2(b.released_m2)}
+        for b in report.released_by_organisation), column_names)
+
+
 REPORT_COLUMNS = ("external_id", "name", "region", "province_code", "province", "classification", "contamination",
                   "remaining_m2", "remaining_km2", "centroid_lon", "centroid_lat")
 
 
-def annual_report_csv(report: AnnualReport) -> str:
-    """The mined areas table as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row, then a TOTAL row;
-    km2 rounded to 3 decimals."""
+def report_titles() -> tuple[str, ...]:
+    """The mined-areas table's column titles in the current language, in REPORT_COLUMNS' order."""
+    titles = {
+        "external_id": _("Area ID"), "name": _("Name"), "region": _("Region"), "province_code": _("Province code"),
+        "province": _("Province"), "classification": _("Classification"), "contamination": _("Type of contamination"),
+        "remaining_m2": _("Remaining area (m²)"), "remaining_km2": _("Remaining area (km²)"),
+        "centroid_lon": _("Centroid longitude"), "centroid_lat": _("Centroid latitude"),
+    }
+    return tuple(titles[column] for column in REPORT_COLUMNS)
+
+
+def annual_report_csv(report: AnnualReport, column_names: bool = False) -> str:
+    """The mined areas table as spreadsheet-safe CSV (app/committee/spreadsheet.py) with a header row of the columns'
+    titles in the current language (`column_names`: REPORT_COLUMNS, for programs), then a TOTAL row; km2 rounded to 3
+    decimals."""
     def rows() -> Iterator[dict[str, Any]]:
         for a in report.mined_areas:
             yield {**a.model_dump(), "contamination": ";".join(a.contamination),
@@ -531,7 +620,7 @@ def annual_report_csv(report: AnnualReport) -> str:
                "province_code": None, "province": None, "classification": None,
                "contamination": None, "remaining_m2": round(total.area_m2, 2),
                "remaining_km2": km2(total.area_m2), "centroid_lon": None, "centroid_lat": None}
-    return _csv(REPORT_COLUMNS, rows())
+    return _csv(REPORT_COLUMNS, rows(), None if column_names else report_titles())
 
 
 # --- for people ----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import uuid
 from typing import Any
 
@@ -25,17 +24,12 @@ from app.geometry import (
 )
 from app.layers import HAZARD_INPUTS
 from app.ledger import NewHazard, overlaps, require_state
-from app.ledger.book import HAZARD_INPUT_COLUMNS
+from app.ledger.book import HAZARD_INPUT_COLUMNS, copy_type
 from app.places import boundaries, provinces
 from app.problems import Problem
 
 MAX_LISTED_HAZARDS = 1000  # the answer lists the hazards one by one up to this many
 BULK_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000
-
-
-def _copy_type(sql_type: str) -> str:
-    """The type a binary COPY sends a column's values as (a varchar(N) travels as text)."""
-    return re.sub(r"^varchar\(\d+\)", "text", sql_type)
 
 
 # The hazard's inputs as the layer declares them (app.layers.HAZARD_INPUTS), each a stored column.
@@ -49,7 +43,7 @@ _RESUBMITTED = f"""
     ) ON COMMIT DROP
 """
 _RESUBMITTED_COLUMNS = ("ord", *HAZARD_INPUT_COLUMNS, "wkb")
-_RESUBMITTED_TYPES = ("int4", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
+_RESUBMITTED_TYPES = ("int4", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea")
 # stored content equal: an array's items compared as sorted sets (both are stored sorted, once each); an
 # absent (NULL) optional array equals only an absent one
 _SAME_INPUTS = " AND ".join(f"(CASE WHEN h.{column} IS NOT NULL THEN ARRAY(SELECT unnest(h.{column}) ORDER BY 1) END)"
@@ -59,7 +53,7 @@ _SAME_INPUTS = " AND ".join(f"(CASE WHEN h.{column} IS NOT NULL THEN ARRAY(SELEC
 _HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "baseline_geom", "baseline_area_m2", "remaining_geom",
                    "remaining_area_m2")
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
-_HAZARD_TYPES = ("uuid", "text", *(_copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
+_HAZARD_TYPES = ("uuid", "text", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "bytea", "float8",
                  "bytea", "float8")
 _AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
 _AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")
@@ -132,14 +126,16 @@ LOAD_CHUNK = 5_000  # hazards measured and encoded at a time, while PostgreSQL s
 
 
 def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], actor: audit.Actor,
-                        source: str | None = None, clip: bool = False, border: str = "refuse") -> dict[str, Any]:
+                        source: str | None = None, clip: bool = False, border: str = "refuse",
+                        commit: bool = True) -> dict[str, Any]:
     """Record many hazards in one transaction with COPY; the same outcome as `ledger.record_hazards`.
 
     Identical re-imports are reported unchanged; an external_id that exists with different content
     is a 409 and nothing is stored. A new hazard overlapping land another hazard of the State counts
     (or a hazard of the file before it) is a 409 naming each pair, nothing stored; with `clip` it is
     recorded clipped (app/ledger/overlaps.py: one statement over the spatial index checks the whole file,
-    after the COPY, in the same transaction). Commits on success.
+    after the COPY, in the same transaction). Commits on success, unless `commit` is False (the history
+    import records the hazards' events in the same transaction: app.files.history).
 
     The geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already on the grid, so
     they are stored as they are. The new hazards are COPYed (binary) straight into `hazardous_areas`
@@ -220,7 +216,8 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
              "external_ids": [hazards[index_of[k]].external_id for k in clipped],
              "details": [json.dumps({"area_m2": c["clipped_m2"], "overlaps": c["overlaps"], "import": import_id})
                          for c in clipped.values()]})
-    session.commit()
+    if commit:
+        session.commit()
     listed: list[dict[str, Any]] = []
     if len(hazards) <= MAX_LISTED_HAZARDS:  # else only the totals come back
         for i, h in enumerate(hazards):

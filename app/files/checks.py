@@ -32,7 +32,7 @@ from app.geometry import (
     screen_polygonal,
     to_wgs84_densified,
 )
-from app.layers import HAZARD_INPUTS, Property
+from app.layers import EVENT_INPUTS, HAZARD_INPUTS, Property
 from app.ledger import NewHazard
 from app.ledger.input import HazardProperties, accepted_values, new_hazard, plainly_valid
 from app.settings import get_settings
@@ -50,7 +50,8 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-_CODES = {p.name: {v.lower(): v for v in accepted_values(p)} for p in HAZARD_INPUTS if p.values}
+# the codes of the hazards' inputs and of the events' (the history import reads both; no name is in both)
+_CODES = {p.name: {v.lower(): v for v in accepted_values(p)} for p in (*HAZARD_INPUTS, *EVENT_INPUTS) if p.values}
 
 
 def _declared(prop: Property, text: str) -> str:
@@ -74,6 +75,9 @@ def _cell(prop: Property, value: Any) -> Any:
         items = list(value) if isinstance(value, list | tuple) else re.split(r"[;,|]", str(value).strip("[] "))
         texts = [str(i).strip().strip("'\"") for i in items]
         return [_declared(prop, t) if prop.values else t for t in texts if t] or None
+    if prop.type == "integer":  # a count or a measure: a whole number, however the file's driver read it
+        number = str(value).strip()
+        return int(float(number)) if re.fullmatch(r"\d+(\.0*)?", number) else number
     if isinstance(value, float) and value.is_integer():  # a reference or code the file's driver read as a number
         return str(int(value))
     text = str(value).strip()

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.committee import spreadsheet
-from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, HAZARD_STATUSES, Property
+from app.layers import EVENT_HAZARD_REFERENCE, EVENT_PROPERTIES, HAZARD_PROPERTIES, HAZARD_STATUSES, Property
 from app.ledger import require_state
 from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.problems import Problem
@@ -40,12 +40,11 @@ EXPORT_FORMATS = {
 }
 EXPORT_LAYERS = ("hazardous_areas", "land_release_events")
 # the 10-character Shapefile field names, as the layers declare them
-SHAPEFILE_NAMES = {p.name: p.shapefile for p in (*HAZARD_PROPERTIES, *EVENT_PROPERTIES) if p.shapefile}
-SHAPEFILE_NAMES["hazard_external_id"] = "hazard_ext"  # the events' export adds their hazard's reference
+SHAPEFILE_NAMES = {p.name: p.shapefile for p in (*HAZARD_PROPERTIES, *EVENT_PROPERTIES, EVENT_HAZARD_REFERENCE)
+                   if p.shapefile}  # the events' export adds their hazard's reference
 
 
 _ID = Property("id", "f.id", "uuid")
-_HAZARD_REFERENCE = Property("hazard_external_id", "h.external_id", "string")  # an event's, after its hazard_id
 
 
 def _exported(properties: tuple[Property, ...]) -> tuple[Property, ...]:
@@ -54,7 +53,7 @@ def _exported(properties: tuple[Property, ...]) -> tuple[Property, ...]:
     if "hazard_id" not in [p.name for p in columns]:
         return columns
     after = [p.name for p in columns].index("hazard_id") + 1
-    return (*columns[:after], _HAZARD_REFERENCE, *columns[after:])
+    return (*columns[:after], EVENT_HAZARD_REFERENCE, *columns[after:])
 
 
 _HAZARD_COLUMNS = _exported(HAZARD_PROPERTIES)

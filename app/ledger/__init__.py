@@ -1,6 +1,8 @@
 """The ledger: the domain of hazards and land-release events, between the routers and SQL.
 
 - `book`: recording hazards and events, voids, replays, and the ledger's JSON reads;
+- `corrections`: correcting a hazard (its declared attributes, its polygon with every event replayed), each
+  correction kept with who, when, why, before and after;
 - `input`: the rules the properties follow on the way in, for the JSON API and the file import;
 - `as_of`: the ledger seen at a date (the SELECT of the hazards as they stood at the end of a day);
 - `overlaps`: land is counted once per State;

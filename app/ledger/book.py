@@ -27,6 +27,7 @@ hazard so that concurrent writers to one hazard are applied one after the other.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -166,6 +167,13 @@ HAZARD_INPUT_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS)
 assert all(p.column for p in HAZARD_INPUTS), "a property the client gives is a stored column (f.<column>)"
 EVENT_INPUT_COLUMNS = tuple(str(p.column) for p in EVENT_INPUTS)
 assert all(p.column for p in EVENT_INPUTS), "a property the client gives is a stored column (f.<column>)"
+
+
+def copy_type(sql_type: str) -> str:
+    """The type a binary COPY sends a column's values as (a varchar(N) travels as text)."""
+    return re.sub(r"^varchar\(\d+\)", "text", sql_type)
+
+
 # A CHA split off by a reclassification sets these itself and inherits every other input of its SHA.
 _SET_BY_SPLIT = ("external_id", "classification", "recorded_on")
 _INHERITED_COLUMNS = tuple(str(p.column) for p in HAZARD_INPUTS if p.name not in _SET_BY_SPLIT)
@@ -273,6 +281,28 @@ _HAZARD_FOR_UPDATE = text(
     "remaining_area_m2 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
 )
 
+
+def sql_release_step(source: str) -> str:
+    """The CTEs `cut`, `measured` and `step` of one step of the replay, for each row of `source` (a relation
+    with the working remaining geometry `r`, its area `ra`, the event's polygon `s` and any other columns,
+    which `step` keeps): `step.rel_g` and `step.rel_a` are what the event releases, `step.rest_g` what
+    remains of the hazard after it (its area is `step.ra - step.rel_a`). The one copy of the rule, for one
+    event (`_apply`) and for the k-th events of many hazards at once (`app.ledger.history`)."""
+    return f"""
+    cut AS MATERIALIZED (SELECT src.*, {sql_intersection('src.s', 'src.r')} AS rel,
+                                {sql_difference('src.r', 'src.s')} AS rest FROM {source} src),
+    measured AS MATERIALIZED (SELECT cut.*, {sql_area('rest')} AS rest_a FROM cut),
+    step AS MATERIALIZED (
+        SELECT measured.*,
+            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY}
+                 WHEN rest_a < {MIN_AREA_M2} THEN r ELSE rel END AS rel_g,
+            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN 0
+                 WHEN rest_a < {MIN_AREA_M2} THEN ra ELSE ra - rest_a END AS rel_a,
+            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN r
+                 WHEN rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY} ELSE rest END AS rest_g
+        FROM measured)"""
+
+
 # One step of the replay: the event takes what its polygon covers of the hazard's working remaining
 # geometry. Its released area is how much the measured remaining area falls, so that baseline minus
 # the released areas is exactly the remaining area at every date. A remnant under MIN_AREA_M2 goes
@@ -281,18 +311,8 @@ _APPLY_EVENT = text(
     f"""
     WITH h AS (SELECT remaining_geom AS r, remaining_area_m2 AS ra FROM hazardous_areas WHERE id = :hazard_id),
     e AS (SELECT submitted_geom AS s FROM land_release_events WHERE id = :event_id),
-    cut AS MATERIALIZED (SELECT h.r, h.ra, {sql_intersection('e.s', 'h.r')} AS rel,
-                                {sql_difference('h.r', 'e.s')} AS rest FROM h, e),
-    measured AS MATERIALIZED (SELECT r, ra, rel, rest, {sql_area('rest')} AS rest_a FROM cut),
-    step AS MATERIALIZED (
-        SELECT ra,
-            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY}
-                 WHEN rest_a < {MIN_AREA_M2} THEN r ELSE rel END AS rel_g,
-            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN 0
-                 WHEN rest_a < {MIN_AREA_M2} THEN ra ELSE ra - rest_a END AS rel_a,
-            CASE WHEN ra < {MIN_AREA_M2} OR ra - rest_a < {MIN_AREA_M2} THEN r
-                 WHEN rest_a < {MIN_AREA_M2} THEN {SQL_EMPTY} ELSE rest END AS rest_g
-        FROM measured),
+    he AS (SELECT h.r, h.ra, e.s FROM h, e),
+    {sql_release_step('he')},
     upd_event AS (
         UPDATE land_release_events SET released_geom = step.rel_g, released_area_m2 = step.rel_a
         FROM step WHERE id = :event_id RETURNING step.ra, step.rel_a)

@@ -168,6 +168,18 @@ class ItemsDestroyed(BaseModel):
     other_eo: int = Field(0, ge=0, strict=True)
 
 
+def checked_polygon(geojson: Any, crs: CRS) -> PolygonalGeometry | None:
+    """A polygon of a request (an event's, a corrected hazard's), read in its CRS and checked: a 422 naming what
+    is wrong; None when none is given."""
+    if geojson is None:
+        return None
+    try:
+        return read_polygonal(geojson, crs, max_vertices=get_settings().max_vertices_per_geometry)
+    except GeometryError as exc:
+        raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
+                      errors=[{"field": exc.where, "message": exc.message}]) from exc
+
+
 def read_features(body: Any) -> list[Any]:
     """The features of a GeoJSON Feature or FeatureCollection body (422 when it is neither or empty)."""
     if not isinstance(body, dict) or body.get("type") not in ("Feature", "FeatureCollection"):

@@ -3,7 +3,7 @@ OpenAPI document describes every answer of the hazard, event and import routes."
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -71,3 +71,42 @@ class ImportResult(BaseModel):
     hazards: list[ImportedHazard]  # one by one up to 1000 hazards, else empty
     clipped: list[dict[str, Any]]
     clipped_count: int
+
+
+class EventReplayed(BaseModel):
+    id: uuid.UUID
+    released_area_m2_before: float
+    released_area_m2: float  # on the corrected polygon
+
+
+class HazardCorrected(BaseModel):
+    """What a correction of a hazard answers (app.ledger.corrections)."""
+
+    id: uuid.UUID
+    correction_id: uuid.UUID
+    before: dict[str, Any]  # the stored columns it changed, as they were
+    after: dict[str, Any]  # and as they are now (with a polygon: baseline_area_m2 too)
+    polygon_corrected: bool
+    baseline_area_m2: float
+    remaining_area_m2: float
+    status: str
+    events: list[EventReplayed]  # the events whose released area the corrected polygon changed
+
+
+class HazardCorrection(BaseModel):
+    """One correction in a hazard's history: who, when, why, before and after."""
+
+    id: uuid.UUID
+    at: datetime
+    by: str
+    reason: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    before_geometry: dict[str, Any] | None  # GeoJSON (WGS84) of the polygon before a polygon correction
+    after_geometry: dict[str, Any] | None
+    submission_id: uuid.UUID | None  # an approved submission reconciled as this correction
+
+
+class HazardCorrections(BaseModel):
+    hazard_id: uuid.UUID
+    corrections: list[HazardCorrection]

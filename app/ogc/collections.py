@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.geometry import sql_extent
-from app.layers import EVENT_PROPERTIES, HAZARD_PROPERTIES, Property
+from app.geometry import sql_area, sql_extent, sql_intersection
+from app.layers import (
+    EVENT_PROPERTIES,
+    HAZARD_PROPERTIES,
+    PENDING_STATUSES,
+    SUBMISSION_PROPERTIES,
+    Property,
+    sql_releases_land,
+)
 from app.ledger.as_of import hazards_sql, reclassified_land_sql, whole_reclassification_sql
 from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_geojson_geometry
 from app.ogc.tilesets import TILESETS_VECTOR, TILING_SCHEMES
@@ -19,6 +26,7 @@ from app.places.layers import COUNTRY_PROPERTIES, PROVINCE_PROPERTIES
 from app.problems import Problem
 
 if TYPE_CHECKING:
+    from app.access import ApiKey
     from app.ogc.params import ItemsQuery
 
 GEOJSON = "application/geo+json"
@@ -66,6 +74,9 @@ class Collection:
     extra_params: tuple[str, ...] = ()
     date_intervals: bool = False  # `datetime` may be an interval start/end (else only an instant)
     voided_readable_by_id: bool = False  # a voided row is still readable as a single item
+    # False: not public; read with a key only, each key its own part (app.access.scope_filters: its State, an
+    # operator its organisation's), and no other reader learns it is there (404)
+    public: bool = True
 
 
 def _bbox_condition(query: ItemsQuery, geom: str, params: dict[str, Any]) -> str | None:
@@ -124,6 +135,37 @@ def _events_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list
     if bbox:
         where.append(bbox)
     return source, where
+
+
+def _pending_submissions_source(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:
+    """The submissions not approved yet, each with its geometry (a whole-hazard reclassification, which has none,
+    the land of its hazard that remains) and the land a land-release report would release now; as of a date, the
+    ones submitted by then (an interval: submitted within it)."""
+    event_kind = "s.content -> 'event' ->> 'kind'"
+    released = sql_area(sql_intersection("s.geom", "h.remaining_geom"))
+    statuses = ", ".join(f"'{s}'" for s in PENDING_STATUSES)
+    source = f"""(SELECT s.id, s.state_iso3, s.kind, s.status, {event_kind} AS event_kind, s.organisation_id,
+                         s.hazard_id, s.revision, s.feature_count, s.area_m2, s.date_of_information, s.submitted_by,
+                         s.submitted_at, s.comment, COALESCE(s.geom, h.remaining_geom) AS geom,
+                         CASE WHEN s.kind = 'release' THEN
+                             CASE WHEN {sql_releases_land(event_kind)} AND s.geom IS NOT NULL THEN {released} ELSE 0 END
+                         END AS would_release_m2
+                  FROM submissions s LEFT JOIN hazardous_areas h ON h.id = s.hazard_id
+                  WHERE s.status IN ({statuses})) f"""
+    where = []
+    dates = query.dates
+    for name, bound, condition in (("as_of", dates.as_of, "< CAST(:as_of AS date) + 1"),
+                                   ("date_start", dates.start, ">= CAST(:date_start AS date)"),
+                                   ("date_end", dates.end, "< CAST(:date_end AS date) + 1")):
+        if bound is not None:
+            where.append(f"f.submitted_at {condition}")
+            params[name] = bound
+    for name, column in (("state", "state_iso3"), ("organisation_of_key", "organisation_id")):
+        if name in query.filters:
+            where.append(f"f.{column} = :{name}")
+            params[name] = query.filters[name]
+    bbox = _bbox_condition(query, "f.geom", params)
+    return source, where + ([bbox] if bbox else [])
 
 
 def _hazard_feature_geometry(query: ItemsQuery) -> str:
@@ -226,15 +268,39 @@ COLLECTIONS: dict[str, Collection] = {
         tile_geometry=lambda query: "f.geom",
         extent_table=_boundaries_extent("provinces"), extent_geometry="geom", extent_date="no_date",
     ),
+    "pending_submissions": Collection(
+        id="pending_submissions",
+        title="Submissions awaiting review (not public)",
+        description="What operators reported and the national centre has not approved yet (submitted, or returned "
+                    "for correction): new hazards, batches and land-release reports with the polygons submitted, "
+                    "and the land a report would release now. Nothing here counts in the other collections until "
+                    "it is approved. Read with a key only: the State's (an operator: its organisation's). "
+                    "`datetime` selects by the day submitted.",
+        filters=("state",),
+        properties=SUBMISSION_PROPERTIES,
+        source=_pending_submissions_source,
+        feature_geometry=lambda query: sql_geojson("f.geom", query.crs),
+        tile_geometry=lambda query: "f.geom",
+        # the extent of the States it may hold (the boundaries): where the submissions lie is not told to anyone
+        extent_table=_boundaries_extent("countries"), extent_geometry="geom", extent_date="no_date",
+        date_intervals=True,
+        public=False,
+    ),
 }
 
 
-def collection_or_404(collection_id: str) -> Collection:
-    collection = COLLECTIONS.get(collection_id)
-    if collection is None:
-        raise Problem(404, f"No collection '{collection_id}': the collections are "
-                           f"{', '.join(COLLECTIONS)} (GET /collections).")
-    return collection
+def collection_or_404(collection_id: str, key: ApiKey | None = None) -> Collection:
+    """The collection, when the reader (`key`; None: anonymous) may know of it; else a 404 naming those it may."""
+    readable = {c.id: c for c in readable_collections(key)}
+    if collection_id not in readable:
+        raise Problem(404, f"No collection '{collection_id}': the collections are {', '.join(readable)} "
+                           "(GET /collections).")
+    return readable[collection_id]
+
+
+def readable_collections(key: ApiKey | None) -> list[Collection]:
+    """The collections the reader (`key`; None: anonymous) may know of."""
+    return [c for c in COLLECTIONS.values() if c.public or key is not None]
 
 
 def source_and_conditions(query: ItemsQuery, params: dict[str, Any]) -> tuple[str, list[str]]:

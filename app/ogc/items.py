@@ -161,19 +161,28 @@ def make_page(query: ItemsQuery, links: pages.Links, engine: Engine | None = Non
                                              after=query.after), links, engine)
 
 
-def feature_text(query: ItemsQuery, feature_id: str, engine: Engine | None = None) -> str:
-    """One feature as GeoJSON text, or a 404 (read through `engine`, default the primary's)."""
+def feature_id_or_404(query: ItemsQuery, feature_id: str) -> uuid.UUID:
     try:
-        key = uuid.UUID(feature_id)
+        return uuid.UUID(feature_id)
     except ValueError as exc:
         raise Problem(404, f"No feature '{feature_id}' in {query.collection.id} (ids are UUIDs)") from exc
-    params: dict[str, Any] = {"id": key}
+
+
+def feature_select(query: ItemsQuery, feature_id: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """The SELECT of one feature's GeoJSON text (no row: no such feature), and its parameters."""
+    params: dict[str, Any] = {"id": feature_id}
     source, where = source_and_conditions(query, params)
     if query.collection.voided_readable_by_id:
         where = [w for w in where if w != "f.voided_at IS NULL"]  # a voided event is still readable by id
     condition = " AND ".join([*where, "f.id = :id"])
+    return f"SELECT {feature_sql(query)} FROM {source} WHERE {condition}", params
+
+
+def feature_text(query: ItemsQuery, feature_id: str, engine: Engine | None = None) -> str:
+    """One feature as GeoJSON text, or a 404 (read through `engine`, default the primary's)."""
+    sql, params = feature_select(query, feature_id_or_404(query, feature_id))
     with (engine or database.get_engine()).connect() as conn:
-        row = conn.execute(text(f"SELECT {feature_sql(query)} FROM {source} WHERE {condition}"), params).scalar()
+        row = conn.execute(text(sql), params).scalar()
     if row is None:
         raise Problem(404, f"No feature '{feature_id}' in {query.collection.id}"
                            + (f" as of {query.dates.as_of}" if query.dates.as_of else ""))

@@ -127,9 +127,8 @@ def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-# The items parameters that a tile does not take (paging, output CRS, filtering, sorting, selection).
-ITEMS_ONLY = ("limit", "offset", "after", "crs", "f", "filter", "filter-lang", "filter-crs", "sortby", "properties",
-              "skipGeometry")
+# The items parameters that a tile does not take (paging, output CRS, sorting, selection).
+ITEMS_ONLY = ("limit", "offset", "after", "crs", "f", "sortby", "properties", "skipGeometry")
 
 
 def queryable_parameters(q: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:

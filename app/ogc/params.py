@@ -26,6 +26,8 @@ from app.settings import get_settings
 DEFAULT_LIMIT = 100
 COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f", "filter", "filter-lang",
                       "filter-crs", "sortby", "properties", "skipGeometry")
+# a tile (and its TileJSON) takes the items' filters, with the same meaning: bbox, datetime, filter, the queryables
+TILE_PARAMS = ("bbox", "bbox-crs", "datetime", "f", "filter", "filter-lang", "filter-crs")
 FILTER_VALUES: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATIONS, "status": HAZARD_STATUSES, "kind": EVENT_KINDS,
 }
@@ -243,8 +245,7 @@ def read_include_voided(params: Mapping[str, str]) -> bool:
 def read_items_query(collection: Collection, params: Mapping[str, str], conn: Connection, *,
                      paging: bool = True) -> ItemsQuery:
     """Every parameter of an items (or tiles) request, checked; a 400 names the first bad one."""
-    check_known_params(collection, params, COMMON_ITEM_PARAMS if paging
-                       else ("bbox", "bbox-crs", "datetime", "f"), queryables=paging)
+    check_known_params(collection, params, COMMON_ITEM_PARAMS if paging else TILE_PARAMS, queryables=True)
     read_format(params)
     query = ItemsQuery(collection=collection)
     if paging:
@@ -275,8 +276,8 @@ def read_items_query(collection: Collection, params: Mapping[str, str], conn: Co
         query.baseline = read_geometry_choice(collection, params)
     if "include_voided" in collection.extra_params:
         query.include_voided = read_include_voided(params)
+    read_filter(query, params, conn)
     if paging:
-        read_filter(query, params, conn)
         query.sortby = read_sortby(collection, params.get("sortby"))
         if query.after is not None and query.sortby:
             query.after_key = read_after_key(query, params["after"])

@@ -8,6 +8,9 @@ text, contamination as a comma-separated list). Geometry is clipped to the tile 
 units of a 4096 extent. A polygon that would be drawn smaller than POINT_BELOW units across (under
 a pixel or two at the zoom) is drawn as a point inside it (app/places: no tile over contaminated land
 is empty at the world's zoom levels).
+
+The items' CQL2 `filter` (with `filter-lang`, `filter-crs`) and the queryables' parameters apply to a tile
+too, with the same meaning; they are in the tile's URL and so in its ETag (app/http_cache.py).
 """
 from __future__ import annotations
 
@@ -45,8 +48,9 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
     """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units)."""
     params: dict = {}
     source, where = source_and_conditions(query, params)
+    params.update(query.condition_params)  # the filter and the queryables' parameters (app.ogc.filters)
     geom = query.collection.tile_geometry(query)
-    conditions = [*where, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
+    conditions = [*where, *query.conditions, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     srid = int(tms.srid)
     world = ", ".join(repr(float(v)) for v in tms.bounds)
     sql = f"""

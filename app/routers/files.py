@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from app import access
 from app.audit import Actor
 from app.database import get_session
-from app.files import columns, imports
+from app.files import columns, history, imports
 from app.files import export as file_export
 from app.ledger.results import ImportResult
 from app.models import HAZARD_STATUSES
@@ -78,6 +78,66 @@ def import_file(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
+
+
+@router.post(
+    "/states/{iso3}/history-imports", status_code=202,
+    summary="Import hazards with their whole land-release history from files, as a job (all or nothing)",
+    description="A GeoPackage with a hazards layer (`hazards_layer`, default hazardous_areas) and an events layer "
+                "(`events_layer`, default land_release_events) in `events`; or the hazards in `hazards` and the events "
+                "in `events` (two CSVs with WKT, ...); or `events` alone onto hazards already stored (a GeoPackage "
+                "then needs `hazards_layer` empty). Events name their hazard by its external_id "
+                f"(columns: {', '.join(columns.EVENT_FIELDS)}); they are applied as the ledger applies them one by "
+                "one, with the same refusals. The answer is 202 with the job's URL (Location): poll it for the phase, "
+                "the rows done and then the result or the problem. Jobs live in the service's memory: a restart "
+                "forgets them (an interrupted import stored nothing).",
+    dependencies=[Depends(access.state_writer)],
+    responses={202: {"description": "The import runs: its job's status is at the Location URL"},
+               415: {"description": "Not a file format this service reads"}})
+def import_history(
+    iso3: ISO3,
+    events: UploadFile = File(..., description="The events, or a GeoPackage with the hazards and events layers"),
+    hazards: UploadFile | None = File(None, description="The hazards, when they are in a file of their own"),
+    hazards_layer: str | None = Form(None, description="The hazards' layer of a GeoPackage (empty: events only)"),
+    events_layer: str | None = Form(None, description="The events' layer of a GeoPackage"),
+    mapping: str | None = Form(None, description="The hazards' columns: field=column,..."),
+    event_mapping: str | None = Form(None, description="The events' columns: field=column,... (e.g. "
+                                                       "hazard_external_id=HAZ_REF)"),
+    crs: str | None = Form(None, description="CRS for files that do not say their own (e.g. EPSG:32648)"),
+    repair: bool = Form(False, description="Repair invalid geometries (make_valid) and report it"),
+    border: Literal["refuse", "accept"] = Form("refuse", description="Hazards beyond the State's boundary: refuse "
+                                                                     "or accept them flagged"),
+    actor: Actor = Depends(request_actor),
+) -> JSONResponse:
+    folder = Path(tempfile.mkdtemp(prefix="landrelease-history-"))
+    try:
+        paths = {}
+        for name, upload in (("events", events), ("hazards", hazards)):
+            if upload is None:
+                continue
+            paths[name] = folder / name / _safe_name(upload.filename)
+            paths[name].parent.mkdir()
+            with paths[name].open("wb") as out:
+                shutil.copyfileobj(upload.file, out, length=1024 * 1024)
+        options = history.HistoryOptions(
+            events=paths["events"], hazards=paths.get("hazards"), hazards_layer=hazards_layer,
+            events_layer=events_layer or None, mapping=columns.read_mapping(mapping),
+            event_mapping=columns.read_mapping(event_mapping, columns.EVENT_FIELDS), crs=crs or None, repair=repair,
+            border=border, source=", ".join(u.filename or "upload" for u in (hazards, events) if u is not None))
+        job = history.start_job(iso3.upper(), options, actor, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    url = f"/api/v1/states/{iso3.upper()}/history-imports/{job.id}"
+    return JSONResponse({**job.as_dict(), "url": url}, status_code=202, headers={"Location": url})
+
+
+@router.get(
+    "/states/{iso3}/history-imports/{job_id}",
+    summary="The status of a history import: its phase, rows done of the total, then its result or its problem",
+    dependencies=[Depends(access.state_writer)])
+def history_import_status(iso3: ISO3, job_id: str) -> JSONResponse:
+    return JSONResponse(history.find_job(iso3.upper(), job_id).as_dict())
 
 
 @router.get(

@@ -14,13 +14,20 @@ from app import access, ledger
 from app.audit import Actor
 from app.bodies import JsonBodyRoute
 from app.database import get_session
-from app.geometry import GeometryError, read_polygonal
 from app.layers import Classification, HazardStatus
+from app.ledger import corrections
 from app.ledger.devices import Device
-from app.ledger.input import EventProperties, HazardProperties, ItemsDestroyed, new_event, parse_hazards, read_features
-from app.ledger.results import EventRecorded, EventVoided, HazardsRecorded
+from app.ledger.input import (
+    EventProperties,
+    HazardProperties,
+    ItemsDestroyed,
+    checked_polygon,
+    new_event,
+    parse_hazards,
+    read_features,
+)
+from app.ledger.results import EventRecorded, EventVoided, HazardCorrected, HazardCorrections, HazardsRecorded
 from app.params import ISO3, MAX_OFFSET, CalendarDate
-from app.problems import Problem
 from app.routers.deps import input_crs, request_actor
 from app.settings import get_settings
 
@@ -36,6 +43,19 @@ class EventIn(EventProperties):  # type: ignore[misc,valid-type]  # the declared
     devices: list[Device] | None = Field(
         None, max_length=10_000, description="The explosive ordnance found, one by one (the counters of "
                                              "items_destroyed are their totals)")
+
+
+class CorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why the hazard is corrected")
+    properties: dict[str, Any] = Field(
+        default_factory=dict, description="The declared properties to correct (the others are kept): "
+                                          + ", ".join(corrections.CORRECTABLE))
+    geometry: dict[str, Any] | None = Field(
+        None, description="The corrected polygon (GeoJSON Polygon/MultiPolygon, in `crs`): every valid event is "
+                          "replayed against it")
+    border: Literal["refuse", "accept"] = Field(
+        "refuse", description="A corrected polygon beyond the State's boundary: refuse (422) or accept it flagged")
 
 
 class VoidIn(BaseModel):
@@ -135,6 +155,27 @@ def get_hazard(hazard_id: uuid.UUID, as_of: CalendarDate | None = Query(None, de
     return JSONResponse(ledger.hazard_feature(session, hazard_id, as_of), media_type="application/geo+json")
 
 
+@router.patch("/hazards/{hazard_id}", summary="Correct a hazard's declared properties and/or its polygon (a reason "
+                                             "is required; the previous values are kept)",
+              response_model=HazardCorrected, dependencies=[Depends(access.hazard_writer)],
+              responses={409: {"description": "The ledger refuses it (overlap, an event left releasing nothing, "
+                                              "external_id taken); nothing changed"},
+                         422: {"description": "Invalid, not correctable (classification: a reclassification event), "
+                                              "or it changes nothing; nothing changed"}})
+def correct_hazard(hazard_id: uuid.UUID, body: CorrectionIn, crs: CRS = Depends(input_crs),
+                   session: Session = Depends(get_session), actor: Actor = Depends(request_actor)) -> JSONResponse:
+    return JSONResponse(corrections.correct_hazard(session, hazard_id, body.properties,
+                                                   checked_polygon(body.geometry, crs), body.reason, actor,
+                                                   border=body.border))
+
+
+@router.get("/hazards/{hazard_id}/corrections", summary="A hazard's corrections: who, when, why, before and after",
+            response_model=HazardCorrections, dependencies=[Depends(access.hazard_reader)])
+def hazard_corrections(hazard_id: uuid.UUID, session: Session = Depends(get_session)) -> HazardCorrections:
+    return HazardCorrections.model_validate({"hazard_id": hazard_id,
+                                             "corrections": corrections.corrections_of(session, hazard_id)})
+
+
 @router.post("/hazards/{hazard_id}/events", status_code=201, summary="Record a land-release event on a hazard",
              response_model=EventRecorded,
              dependencies=[Depends(access.hazard_writer)],
@@ -148,15 +189,8 @@ def post_event(
     session: Session = Depends(get_session),
     actor: Actor = Depends(request_actor),
 ) -> JSONResponse:
-    geometry = None
-    if body.geometry is not None:
-        try:
-            geometry = read_polygonal(body.geometry, crs, max_vertices=get_settings().max_vertices_per_geometry)
-        except GeometryError as exc:
-            raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
-                          errors=[{"field": exc.where, "message": exc.message}]) from exc
-    event = new_event(body, geometry, items=body.items_destroyed.model_dump(), organisation_id=body.organisation_id,
-                      devices=body.devices)
+    event = new_event(body, checked_polygon(body.geometry, crs), items=body.items_destroyed.model_dump(),
+                      organisation_id=body.organisation_id, devices=body.devices)
     result = ledger.record_event(session, hazard_id, event, actor)
     return JSONResponse(result, status_code=201 if result["created"] else 200)
 

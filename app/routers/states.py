@@ -164,6 +164,7 @@ def state_summary(iso3: ISO3, as_of: CalendarDate | None = AsOf,
     return summaries.state_summary(session, iso3.upper(), as_of or date.today())
 
 
+HEADERS = Query("titles", description=formats.HEADERS_DESCRIPTION)
 OVERVIEW_FORMATS = formats.description(Overview)
 REPORT_FORMATS = formats.description(AnnualReport)
 
@@ -172,10 +173,11 @@ REPORT_FORMATS = formats.description(AnnualReport)
             response_model=Overview, responses=formats.responses(Overview))
 def overview(as_of: CalendarDate | None = AsOf,
              format: OverviewFormat = Query(formats.JSON, description=OVERVIEW_FORMATS),
+             headers: formats.CsvHeaders = HEADERS,
              key: access.ApiKey | None = Depends(access.overview_reader),
              session: Session = Depends(get_read_session)) -> BaseModel | Response:
     day = as_of or date.today()
-    return formats.respond(summaries.overview(session, day, access.readable_states(key)), format)
+    return formats.respond(summaries.overview(session, day, access.readable_states(key)), format, headers)
 
 
 @router.get("/states/{iso3}/report", summary="Article 7 mined-areas table at the end of a year, and its land release",
@@ -183,11 +185,12 @@ def overview(as_of: CalendarDate | None = AsOf,
             responses=formats.responses(AnnualReport))
 def annual_report(iso3: ISO3, year: int = Query(..., description="The reporting year (end of December)"),
                   format: ReportFormat = Query(formats.JSON, description=REPORT_FORMATS),
+                  headers: formats.CsvHeaders = HEADERS,
                   session: Session = Depends(get_read_session)) -> BaseModel | Response:
     if not 1999 <= year <= date.today().year:
         raise Problem(422, i18n._("year {year} is out of range: give a year from 1999 (the Convention's entry into "
                                   "force) to {last}.", year=year, last=date.today().year))
-    return formats.respond(summaries.annual_report(session, iso3.upper(), year), format)
+    return formats.respond(summaries.annual_report(session, iso3.upper(), year), format, headers)
 
 
 @router.get("/states/{iso3}/overlaps",
@@ -206,5 +209,8 @@ def list_overlaps(iso3: ISO3, session: Session = Depends(get_session)) -> Overla
                     "hazard, implausible areas, vertices more than 5 km apart, repaired geometries",
             dependencies=[Depends(access.state_reader)], response_model=QualityReport)
 def quality(iso3: ISO3, session: Session = Depends(get_session)) -> QualityReport:
+    """Each row's `message` in the request's language (`?lang=`, `Accept-Language`); the kinds stay codes."""
     require_state(session, iso3.upper())
-    return quality_report(session, iso3.upper())
+    report = quality_report(session, iso3.upper())
+    return report.model_copy(update={"rows": [row.model_copy(update={"message": i18n.translate(row.message)})
+                                              for row in report.rows]})

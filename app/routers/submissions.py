@@ -64,22 +64,18 @@ def submit_hazards(
                               direct=_direct(key, iso3))
 
 
-@router.post("/states/{iso3}/submissions/file", status_code=201, response_model=SubmissionFeature,
-             summary="Submit a batch of hazards from a file (as the import reads and checks it) for review",
-             responses={**ANSWERS, 413: {"description": "A file beyond the import's limits"},
-                        415: {"description": "Not a file format this service reads"}})
-def submit_file(
-    iso3: ISO3,
-    file: UploadFile = File(..., description="The file; a Shapefile comes zipped with its .shp, .shx, .dbf, .prj"),
-    mapping: str | None = Form(None, description='{"external_id": "REF"} or external_id=REF,classification=CLASS'),
-    layer: str | None = Form(None, description="Layer to read from a file with several layers"),
-    crs: str | None = Form(None, description="CRS for a file that does not say its own (e.g. EPSG:32648)"),
-    repair: bool = Form(False, description="Repair invalid geometries (make_valid) and report it"),
-    organisation_id: uuid.UUID | None = Form(None, description="The organisation that did the work (an editor's "
-                                                                "entry); an operator's is its own"),
-    session: Session = Depends(get_session),
-    key: ApiKey = Depends(access.submitter),
-) -> SubmissionFeature:
+FILE = File(..., description="The file; a Shapefile comes zipped with its .shp, .shx, .dbf, .prj")
+MAPPING = Form(None, description='{"external_id": "REF"} or external_id=REF,classification=CLASS')
+LAYER = Form(None, description="Layer to read from a file with several layers")
+FILE_CRS = Form(None, description="CRS for a file that does not say its own (e.g. EPSG:32648)")
+FILE_REPAIR = Form(False, description="Repair invalid geometries (make_valid) and report it")
+FILE_ANSWERS: dict[int | str, dict[str, Any]] = {413: {"description": "A file beyond the import's limits"},
+                                                 415: {"description": "Not a file format this service reads"}}
+
+
+def _file_report(session: Session, file: UploadFile, mapping: str | None, layer: str | None, crs: str | None,
+                 repair: bool) -> submissions.Report:
+    """The hazards of an uploaded file, read and checked as the import reads and checks them."""
     options = imports.ImportOptions(mapping=columns.read_mapping(mapping), layer=layer or None, crs=crs or None,
                                     repair=repair, source=file.filename)
     folder = Path(tempfile.mkdtemp(prefix="landrelease-submission-"))
@@ -91,7 +87,25 @@ def submit_file(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     session.rollback()
-    report = submissions.hazard_report(checked.hazards, file=options.source or path.name)
+    return submissions.hazard_report(checked.hazards, file=options.source or path.name)
+
+
+@router.post("/states/{iso3}/submissions/file", status_code=201, response_model=SubmissionFeature,
+             summary="Submit a batch of hazards from a file (as the import reads and checks it) for review",
+             responses={**ANSWERS, **FILE_ANSWERS})
+def submit_file(
+    iso3: ISO3,
+    file: UploadFile = FILE,
+    mapping: str | None = MAPPING,
+    layer: str | None = LAYER,
+    crs: str | None = FILE_CRS,
+    repair: bool = FILE_REPAIR,
+    organisation_id: uuid.UUID | None = Form(None, description="The organisation that did the work (an editor's "
+                                                                "entry); an operator's is its own"),
+    session: Session = Depends(get_session),
+    key: ApiKey = Depends(access.submitter),
+) -> SubmissionFeature:
+    report = _file_report(session, file, mapping, layer, crs, repair)
     return submissions.submit(iso3.upper(), report, key.actor, organisation_id=_organisation(key, organisation_id),
                               direct=_direct(key, iso3))
 
@@ -159,6 +173,26 @@ def resubmit(
 ) -> SubmissionFeature:
     report = submissions.resubmitted_report(session, submission_id, body, crs, repair)
     session.rollback()
+    return submissions.resubmit(submission_id, report, key.actor)
+
+
+@router.put("/submissions/{submission_id}/file", response_model=SubmissionFeature,
+            summary="Resubmit a submission of hazards returned for correction as a new file (read and checked as the "
+                    "import reads and checks it); the earlier revisions stay in its history",
+            responses={409: {"description": "The submission is not returned for correction"},
+                       422: {"description": "Invalid file, or the submission is a land-release report"},
+                       **FILE_ANSWERS})
+def resubmit_file(
+    submission_id: uuid.UUID,
+    file: UploadFile = FILE,
+    mapping: str | None = MAPPING,
+    layer: str | None = LAYER,
+    crs: str | None = FILE_CRS,
+    repair: bool = FILE_REPAIR,
+    session: Session = Depends(get_session),
+    key: ApiKey = Depends(access.submission_resubmitter),
+) -> SubmissionFeature:
+    report = _file_report(session, file, mapping, layer, crs, repair)
     return submissions.resubmit(submission_id, report, key.actor)
 
 

@@ -5,6 +5,7 @@
 - `results`: the typed answers and bodies of the submission routes.
 """
 from app.submissions.book import (
+    Report,
     SubmissionFilter,
     approve,
     backlog,
@@ -23,7 +24,7 @@ from app.submissions.book import (
 )
 
 __all__ = [
-    "SubmissionFilter", "approve", "backlog", "decide", "event_geometry", "get", "hazard_report", "hold",
+    "Report", "SubmissionFilter", "approve", "backlog", "decide", "event_geometry", "get", "hazard_report", "hold",
     "list_submissions",
     "preview", "release_report", "resubmit", "resubmitted_report", "review", "submit",
 ]

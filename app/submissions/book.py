@@ -17,7 +17,9 @@ Rules (issue 15; IMAS 05.10: information is validated before it is used):
   `submitted`, unchanged.
 - Reconciliation at approval: a submitted hazard is approved as a new hazard, or linked to an
   existing hazard of the State, its polygon then becoming an event of the kind the reviewer chooses
-  on that hazard.
+  on that hazard, or as a correction of an existing hazard (`reconcile=correct`: its polygon and the
+  properties it gives, but its reference and recorded date, replace the hazard's through
+  `app.ledger.corrections`, kept in the hazard's history with the submission's id).
 - Every transition records who and when on the record (`submitted_by`, `reviewed_by`,
   `approved_by`, `approved_at`) and in the audit log; the ledger's own audit entries name the
   approving reviewer as their writer.
@@ -47,6 +49,8 @@ from sqlalchemy.orm import Session
 from app import audit, database, ledger
 from app.committee.results import PendingSubmissions
 from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
+from app.ledger import corrections
+from app.ledger.as_of import hazards_sql
 from app.ledger.input import HazardProperties, new_event, new_hazard, parse_hazards, read_features
 from app.problems import Problem
 from app.settings import get_settings
@@ -252,6 +256,8 @@ def _apply(session: Session, row: Any, approval: Approval, actor: audit.Actor) -
         event = ledger.record_event(session, row.hazard_id, _stored_event(row.content, row.organisation_id), actor)
         return {"events": [event]}
     hazards = _stored_hazards(row.content)
+    if approval.reconcile == "correct":
+        return _correct(session, row, approval, len(hazards), actor)
     if approval.reconcile == "link":
         if approval.hazard_id is None or approval.event_kind is None:
             raise Problem(422, "reconcile=link needs the existing hazard (hazard_id) and the event its polygon "
@@ -275,6 +281,31 @@ def _apply(session: Session, row: Any, approval: Approval, actor: audit.Actor) -
         session.execute(text("UPDATE hazardous_areas SET organisation_id = :org WHERE id = ANY(CAST(:ids AS uuid[]))"),
                         {"org": row.organisation_id, "ids": created})
     return {"hazards": recorded}
+
+
+# What a submitted hazard does not change of the hazard it corrects: its reference and when it was recorded.
+_KEPT_BY_CORRECTION = ("external_id", "recorded_on")
+
+
+def _correct(session: Session, row: Any, approval: Approval, count: int, actor: audit.Actor) -> dict[str, Any]:
+    """The submitted hazard as a correction of an existing one: its polygon and the properties it gives replace
+    the hazard's, through the ledger's correction (every event replayed; its class is not changed)."""
+    if approval.hazard_id is None:
+        raise Problem(422, "reconcile=correct needs the hazard the submission corrects (hazard_id).")
+    if count != 1:
+        raise Problem(422, f"A batch of {count} hazards is approved as new hazards: correct with a single hazard's "
+                           "submission.")
+    target = session.execute(text("SELECT state_iso3 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL"),
+                             {"id": approval.hazard_id}).scalar()
+    if target != row.state_iso3:
+        raise Problem(422, f"No hazard {approval.hazard_id} in {row.state_iso3} for the submission to correct.")
+    (submitted,) = row.content["hazards"]
+    given = {k: v for k, v in submitted["properties"].items() if v is not None and k not in _KEPT_BY_CORRECTION}
+    corrected = corrections.correct_hazard(
+        session, approval.hazard_id, given, _stored_geometry(submitted["geometry"]),
+        approval.reason or f"submission {row.id} (revision {row.revision}) approved as a correction", actor,
+        border=approval.border, submission_id=row.id)
+    return {"corrected": str(approval.hazard_id), "correction": corrected}
 
 
 def _approve(session: Session, submission_id: uuid.UUID, approval: Approval, actor: audit.Actor,
@@ -411,28 +442,66 @@ def list_submissions(session: Session, iso3: str, where: SubmissionFilter, *, li
     return SubmissionCollection(features=features, numberMatched=matched, numberReturned=len(features))
 
 
-def backlog(session: Session, states: list[str] | None = None) -> dict[str, list[PendingSubmissions]]:
+def backlog(session: Session, states: list[str] | None = None,
+            as_of: date | None = None) -> dict[str, list[PendingSubmissions]]:
     """Per State, the submissions not approved yet (submitted, or returned for correction), per kind:
     how many and their area (a hazard's submitted area; a land-release report's land of its hazard that
-    remains now, what it claims to release)."""
-    rows = session.execute(
-        text(f"""
-            SELECT s.state_iso3, s.kind, count(*) AS submissions,
-                   COALESCE(sum(CASE WHEN s.kind = 'release'
-                                     THEN {sql_area(sql_intersection('s.geom', 'h.remaining_geom'))}
-                                     ELSE s.area_m2 END), 0) AS area_m2
-            FROM submissions s LEFT JOIN hazardous_areas h ON h.id = s.hazard_id
-            WHERE s.status IN ('submitted', 'returned')
-              AND (CAST(:states AS text[]) IS NULL OR s.state_iso3 = ANY(CAST(:states AS text[])))
-            GROUP BY s.state_iso3, s.kind ORDER BY s.state_iso3, s.kind
-        """),
-        {"states": states},
-    )
+    remains, what it claims to release).
+
+    At a past `as_of`: those submitted by the end of that day and neither approved nor rejected by then (the
+    latest step of each one's history by then), with the polygons of the revision then pending and, for a
+    land-release report, the land of its hazard that remained at that date (the ledger as of then)."""
+    if as_of is None or as_of >= date.today():
+        rows = session.execute(
+            text(f"""
+                SELECT s.state_iso3, s.kind, count(*) AS submissions,
+                       COALESCE(sum(CASE WHEN s.kind = 'release'
+                                         THEN {sql_area(sql_intersection('s.geom', 'h.remaining_geom'))}
+                                         ELSE s.area_m2 END), 0) AS area_m2
+                FROM submissions s LEFT JOIN hazardous_areas h ON h.id = s.hazard_id
+                WHERE s.status IN ('submitted', 'returned')
+                  AND (CAST(:states AS text[]) IS NULL OR s.state_iso3 = ANY(CAST(:states AS text[])))
+                GROUP BY s.state_iso3, s.kind ORDER BY s.state_iso3, s.kind
+            """),
+            {"states": states},
+        )
+    else:
+        rows = session.execute(text(_BACKLOG_THEN), {"states": states, "as_of": as_of})
     result: dict[str, list[PendingSubmissions]] = {}
     for row in rows:
         result.setdefault(row.state_iso3, []).append(
             PendingSubmissions(kind=row.kind, count=row.submissions, area_m2=row.area_m2))
     return result
+
+
+# The backlog at the end of :as_of, from the submissions' history: each one's latest step by then, the content
+# of the revision it had then (its polygons as `hold` unions them), and the remaining land of a report's hazard
+# at that date.
+_POLYGONS_THEN = ("(SELECT ST_Multi(ST_CollectionExtract(ST_Union(ST_SetSRID(ST_GeomFromGeoJSON(g.geojson), 4326)), "
+                  "3)) FROM (SELECT p.content ->> 'geometry' AS geojson WHERE p.kind = 'release' UNION ALL "
+                  "SELECT f ->> 'geometry' FROM jsonb_array_elements(p.content -> 'hazards') f) g)")
+_BACKLOG_THEN = f"""
+    WITH last AS (
+        SELECT DISTINCT ON (h.submission_id) h.submission_id, h.revision, h.status
+        FROM submission_history h JOIN submissions s ON s.id = h.submission_id
+        WHERE h.at < CAST(:as_of AS date) + 1
+          AND (CAST(:states AS text[]) IS NULL OR s.state_iso3 = ANY(CAST(:states AS text[])))
+        ORDER BY h.submission_id, h.id DESC
+    ), pending AS (
+        SELECT s.state_iso3, s.kind, s.hazard_id,
+               (SELECT c.content FROM submission_history c WHERE c.submission_id = s.id AND c.revision = l.revision
+                  AND c.content IS NOT NULL ORDER BY c.id DESC LIMIT 1) AS content
+        FROM last l JOIN submissions s ON s.id = l.submission_id
+        WHERE l.status IN ('submitted', 'returned')
+    ), shaped AS (
+        SELECT p.state_iso3, p.kind, p.hazard_id, {_POLYGONS_THEN} AS geom FROM pending p
+    )
+    SELECT p.state_iso3, p.kind, count(*) AS submissions,
+           COALESCE(sum(CASE WHEN p.kind = 'release' THEN {sql_area(sql_intersection('p.geom', 'r.remaining_geom'))}
+                             ELSE {sql_area('p.geom')} END), 0) AS area_m2
+    FROM shaped p LEFT JOIN ({hazards_sql(True)}) r ON r.id = p.hazard_id
+    GROUP BY p.state_iso3, p.kind ORDER BY p.state_iso3, p.kind
+"""
 
 
 def resubmitted_report(session: Session, submission_id: uuid.UUID, body: Any, crs: CRS, repair: bool) -> Report:

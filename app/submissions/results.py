@@ -89,17 +89,21 @@ class ReleaseReport(EventProperties):  # type: ignore[misc,valid-type]  # the de
 
 
 class Approval(BaseModel):
-    """How a reviewer approves: a submitted hazard as a new hazard, or linked to an existing one, whose
-    event its polygon then becomes."""
+    """How a reviewer approves: a submitted hazard as a new hazard, linked to an existing one (whose event its
+    polygon then becomes), or as a correction of an existing one (its polygon and attributes replace the
+    hazard's: app.ledger.corrections)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    reconcile: Literal["new", "link"] = "new"
-    hazard_id: uuid.UUID | None = Field(None, description="With reconcile=link: the existing hazard")
+    reconcile: Literal["new", "link", "correct"] = "new"
+    hazard_id: uuid.UUID | None = Field(None, description="With reconcile=link or correct: the existing hazard")
     event_kind: Literal["cancellation", "reduction", "clearance", "reclassification"] | None = Field(
         None, description="With reconcile=link: the event the submitted polygon becomes on that hazard")
     date: CalendarDate | None = Field(None, description="With reconcile=link: the event's date (default: the "
                                                         "submitted hazard's recorded_on)")
+    reason: str | None = Field(None, min_length=1, max_length=2000,
+                               description="With reconcile=correct: why (default: the submission, approved as a "
+                                           "correction of the hazard)")
     overlap: Literal["refuse", "clip"] = Field(
         "refuse", description="A new hazard overlapping land another hazard counts: refuse (409) or clip it")
     border: Literal["refuse", "accept"] = Field(

@@ -3,7 +3,19 @@
 "use strict";
 
 (() => {
+  const t = Dashboard.t;
   const iso3 = window.location.pathname.split("/").filter(Boolean)[1].toUpperCase();
+  // the submission's states and the event kinds, in the page's language
+  const STATUS = {
+    submitted: () => t("submitted"), returned: () => t("returned"), approved: () => t("approved"),
+    rejected: () => t("rejected"),
+  };
+  const EVENT = {
+    cancellation: () => t("cancellation"), reduction: () => t("reduction"), clearance: () => t("clearance"),
+    reclassification: () => t("reclassification"),
+  };
+  const label = (names, value) => (names[value] ? names[value]() : value);
+  const when = (iso) => `${Dashboard.day(iso.slice(0, 10))} ${iso.slice(11, 16)}`;
   const COLOURS = { submitted: "#1f6fd1", remaining: "#d0021b" };
   const EMPTY = { type: "FeatureCollection", features: [] };
   let map = null;
@@ -13,7 +25,7 @@
 
   function m2(value) {
     return value === null || value === undefined ? "–"
-      : `${Math.round(value).toLocaleString("en-GB")} m²`;
+      : `${Math.round(value).toLocaleString(Dashboard.LANG === "en" ? "en-GB" : Dashboard.LANG)} m²`;
   }
 
   function ensureMap() {
@@ -82,22 +94,28 @@
   function describe(submission) {
     const p = submission.properties;
     const rows = [
-      ["Kind", p.kind === "release" ? `land-release report (${p.content.event.kind} of ${p.content.event.date})`
-        : p.kind === "batch" ? `${p.feature_count} hazards from ${p.content.file || "a collection"}` : "new hazard"],
-      ["Organisation", p.organisation || "–"],
-      ["Status", `${p.status} (revision ${p.revision})`],
-      ["Submitted", `${p.submitted_at.slice(0, 16).replace("T", " ")} by ${p.submitted_by}`],
-      ["Submitted area", m2(p.area_m2)],
+      [t("Kind"), p.kind === "release"
+        ? t("land-release report ({kind} of {date})", { kind: label(EVENT, p.content.event.kind),
+                                                         date: Dashboard.day(p.content.event.date) })
+        : p.kind === "batch" ? t("{count} hazards from {file}", { count: p.feature_count,
+                                                                   file: p.content.file || t("a collection") })
+          : t("new hazard")],
+      [t("Organisation"), p.organisation || "–"],
+      [t("Status"), t("{status} (revision {revision})", { status: label(STATUS, p.status), revision: p.revision })],
+      [t("Submitted"), t("{when} by {who}", { when: when(p.submitted_at), who: p.submitted_by })],
+      [t("Submitted area"), m2(p.area_m2)],
     ];
-    if (p.reviewed_by) rows.push(["Reviewed", `${p.reviewed_at.slice(0, 16).replace("T", " ")} by ${p.reviewed_by}`]);
-    if (p.comment) rows.push(["Comment", p.comment]);
+    if (p.reviewed_by) rows.push([t("Reviewed"), t("{when} by {who}", { when: when(p.reviewed_at), who: p.reviewed_by })]);
+    if (p.comment) rows.push([t("Comment"), p.comment]);
     if (p.preview) {
       const v = p.preview;
       const changes = [];
-      if (v.hazards_created) changes.push(`add ${v.hazards_created} hazard(s), ${m2(v.created_area_m2)}`);
-      if (v.events.length) changes.push(`release ${m2(v.released_area_m2)}`);
-      rows.push(["Approving would", v.approvable ? (changes.join("; ") || "change nothing")
-        : `be refused: ${v.problem.detail}`]);
+      if (v.hazards_created) {
+        changes.push(t("add {count} hazard(s), {area}", { count: v.hazards_created, area: m2(v.created_area_m2) }));
+      }
+      if (v.events.length) changes.push(t("release {area}", { area: m2(v.released_area_m2) }));
+      rows.push([t("Approving would"), v.approvable ? (changes.join("; ") || t("change nothing"))
+        : t("be refused: {reason}", { reason: v.problem.detail })]);
     }
     const list = document.getElementById("details");
     list.replaceChildren();
@@ -116,7 +134,8 @@
     document.querySelectorAll("#queue li").forEach((li) => li.classList.toggle("selected", li.dataset.id === submission.id));
     const p = submission.properties;
     document.getElementById("selected-title").textContent =
-      `${p.organisation || "The national centre"}: ${p.kind === "hazard" ? (p.content.hazards[0].properties.external_id) : p.kind}`;
+      `${p.organisation || t("The national centre")}: ${p.kind === "hazard" ? (p.content.hazards[0].properties.external_id)
+        : p.kind === "batch" ? t("batch of hazards") : t("land-release report")}`;
     describe(submission);
     const form = document.getElementById("review-form");
     form.hidden = p.status !== "submitted";
@@ -133,15 +152,17 @@
       li.dataset.id = submission.id;
       li.dataset.status = p.status;
       li.tabIndex = 0;
-      const what = p.kind === "release" ? `${p.content.event.kind} report` : p.kind === "batch" ? "batch of hazards" : "new hazard";
-      li.textContent = `${p.organisation || "national centre"} · ${what} · ${p.status} · ${p.submitted_at.slice(0, 10)}`;
+      const what = p.kind === "release" ? t("{kind} report", { kind: label(EVENT, p.content.event.kind) })
+        : p.kind === "batch" ? t("batch of hazards") : t("new hazard");
+      li.textContent = `${p.organisation || t("national centre")} · ${what} · ${label(STATUS, p.status)} · `
+        + Dashboard.day(p.submitted_at.slice(0, 10));
       li.addEventListener("click", () => select(submission));
       queue.append(li);
     }
     queue.dataset.count = String(submissions.length);
     if (!submissions.length) {
       const li = document.createElement("li");
-      li.textContent = "No submissions with this status.";
+      li.textContent = t("No submissions with this status.");
       queue.append(li);
     }
   }
@@ -151,7 +172,8 @@
     const comment = document.getElementById("comment").value.trim();
     const result = document.getElementById("review-result");
     const body = action === "approve" ? {} : { comment };
-    const response = await fetch(`/api/v1/submissions/${selected.id}/${action}`, {
+    // the answer (its problem too) in the page's language
+    const response = await fetch(Dashboard.withLang(`/api/v1/submissions/${selected.id}/${action}`), {
       method: "POST", headers: { ...Dashboard.authHeaders(), "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
@@ -163,13 +185,13 @@
       return;
     }
     result.classList.remove("error");
-    result.textContent = `The submission is ${answer.properties.status}.`;
+    result.textContent = t("The submission is {status}.", { status: label(STATUS, answer.properties.status) });
     result.dataset.outcome = answer.properties.status;
     await load(answer.id);
   }
 
   async function load(keep) {
-    Dashboard.setStatus("Loading…");
+    Dashboard.setStatus(t("Loading…"));
     try {
       const status = document.getElementById("status-filter").value;
       const query = new URLSearchParams(status ? { status } : {});

@@ -1,0 +1,291 @@
+"""The bulk history import: hazards with their whole land-release history from files, all or nothing.
+
+What it reads (each file through `app.files.reader`'s worker, as the hazard import reads one):
+- a GeoPackage with two layers: the hazards (`hazards_layer`, default `hazardous_areas`) as the hazard
+  import takes them (app.files.imports: columns, checks, bulk load), and their events (`events_layer`,
+  default `land_release_events`): our own export reads back;
+- or two files (e.g. two CSVs with a WKT column): the hazards, and the events;
+- or the events alone, onto hazards already stored (a GeoPackage's events layer, or a CSV).
+An event names its hazard by the hazard's external_id (`hazard_external_id`, or an alias of
+`app.layers.EVENT_HAZARD_REFERENCE`, or a hazard of the file); its other columns are matched to the
+declared event inputs (`app.layers.EVENT_INPUTS`: kind, date, organisation, the GICHD Minimum Data
+Requirements fields) and the items destroyed (ap_mines, improvised_ap_mines, av_mines, other_eo) by
+their names and aliases, or by an `event_mapping`; any CRS, from the file. A reclassification of a whole
+hazard has no geometry (an empty WKT cell, a row without geometry).
+
+How it is applied: every row is checked with the JSON API's rules (`EventProperties`, `read_polygonal`,
+vectorised where it can be) and any rejected row is a 422 listing them all; then, in ONE transaction,
+the hazards are bulk-loaded (`bulk_load.record_hazards_bulk`, without its commit) and the events applied
+set-based by the ledger (`app.ledger.history.apply_history`): the outcome of recording them one by one,
+with the same refusals; one refusal and nothing is stored. The audit log gets each hazard and each
+event as the ledger writes them, and one entry for the import, all with the import's id.
+
+Progress: `import_history` reports (phase, done, total) to a callback: the CLI draws a bar on stderr,
+and over HTTP the import is a job (`start_job`) whose status the client polls. Jobs live in this
+process (a restart loses them, and with them their result; the import itself is all or nothing, so an
+interrupted import stored nothing): at most `MAX_RUNNING_JOBS` run at once and the last `KEPT_JOBS` are
+kept.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+from pydantic import ValidationError
+from pyproj import CRS
+from pyproj.exceptions import ProjError
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import audit, database
+from app.files.bulk_load import BULK_STATEMENT_TIMEOUT_MS, record_hazards_bulk
+from app.files.checks import Rejected, _column_cells, _read_geometry
+from app.files.columns import EVENT_COLUMN_ALIASES, REQUIRED_EVENT_FIELDS, resolve_columns
+from app.files.imports import ImportOptions, read_and_check, read_file
+from app.geometry import THREE_D_WARNING, PolygonalGeometry, screen_polygonal, to_wgs84_densified
+from app.layers import EVENT_HAZARD_REFERENCE, EVENT_INPUTS, EVENT_PROPERTIES
+from app.ledger import require_state
+from app.ledger.history import HistoryEvent, Progress, apply_history
+from app.ledger.input import EventProperties, ItemsDestroyed, new_event
+from app.models import ITEM_KINDS
+from app.problems import Problem
+from app.settings import get_settings
+
+log = logging.getLogger(__name__)
+DEFAULT_HAZARDS_LAYER = "hazardous_areas"  # our own export's layers
+DEFAULT_EVENTS_LAYER = "land_release_events"
+MAX_RUNNING_JOBS = 1  # history imports at once in this process (each takes its State's write lock)
+KEPT_JOBS = 100
+
+
+@dataclass
+class HistoryOptions:
+    """What to read: the events file, and the hazards (a file of their own, the GeoPackage's other layer, or none)."""
+
+    events: Path
+    hazards: Path | None = None  # None: the events go onto hazards already stored
+    hazards_layer: str | None = None
+    events_layer: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)  # the hazards' columns (app.files.columns)
+    event_mapping: dict[str, str] = field(default_factory=dict)
+    crs: str | None = None  # for files that carry no CRS
+    repair: bool = False
+    border: str = "refuse"
+    source: str | None = None  # the file name(s), for the audit log
+
+
+_BY_NAME = {p.name: p for p in (*EVENT_INPUTS, EVENT_HAZARD_REFERENCE,
+                                *(p for p in EVENT_PROPERTIES if p.name in ITEM_KINDS))}
+_INPUT_NAMES = tuple(p.name for p in EVENT_INPUTS)
+
+
+def _geometries(frame: gpd.GeoDataFrame, crs: CRS, repair: bool) -> tuple[np.ndarray, list[dict[str, Any] | None]]:
+    """Each row's accepted geometry (None where it has none or it is refused) and the problem with it."""
+    settings = get_settings()
+    values = np.asarray(frame.geometry.values, dtype=object)
+    present = np.flatnonzero(np.array([g is not None for g in values], dtype=bool))
+    accepted = np.full(len(values), None, dtype=object)
+    problems: list[dict[str, Any] | None] = [None] * len(values)
+    if len(present) == 0:
+        return accepted, problems
+    wgs84 = to_wgs84_densified(values[present], crs, settings.max_vertices_per_geometry)
+    screen = screen_polygonal(wgs84, max_vertices=settings.max_vertices_per_geometry, densify=False)
+    for k in np.flatnonzero(screen.accepted):
+        accepted[present[k]] = PolygonalGeometry(screen.geometry[k],
+                                                 warnings=[THREE_D_WARNING] if screen.three_d[k] else [])
+    for k in np.flatnonzero(~screen.accepted):
+        accepted[present[k]], problems[present[k]] = _read_geometry(wgs84[k], repair,
+                                                                    settings.max_vertices_per_geometry)
+    return accepted, problems
+
+
+def check_events(frame: gpd.GeoDataFrame, crs: CRS, columns: dict[str, str],
+                 repair: bool) -> tuple[list[HistoryEvent], list[Rejected]]:
+    """Every event row through the JSON API's rules (`EventProperties`, `ItemsDestroyed`, `read_polygonal`)."""
+    cells = {target: _column_cells(_BY_NAME[target], frame[column].tolist()) for target, column in columns.items()}
+    geometries, geometry_problems = _geometries(frame, crs, repair)
+    events: list[HistoryEvent] = []
+    rejected: list[Rejected] = []
+    reference = EVENT_HAZARD_REFERENCE.name
+    for index in range(len(frame)):
+        values = {t: v[index] for t, v in cells.items() if v[index] is not None}
+        problems: list[dict[str, str]] = []
+        hazard = values.pop(reference, None)
+        if hazard is None:
+            problems.append({"field": reference, "column": columns.get(reference, reference),
+                             "message": "the event's hazard (its external_id) is missing"})
+        items = {k: values.pop(k) for k in ITEM_KINDS if k in values}
+        properties = kinds = None
+        try:
+            properties = EventProperties.model_validate({k: values[k] for k in _INPUT_NAMES if k in values})
+        except ValidationError as exc:
+            problems += [{"field": str(e["loc"][0]) if e["loc"] else "row",
+                          "column": columns.get(str(e["loc"][0]), "row") if e["loc"] else "row",
+                          "message": e["msg"]} for e in exc.errors()]
+        try:
+            kinds = ItemsDestroyed.model_validate(items)
+        except ValidationError as exc:
+            problems += [{"field": str(e["loc"][0]), "column": columns.get(str(e["loc"][0]), "row"),
+                          "message": e["msg"]} for e in exc.errors()]
+        if geometry_problems[index] is not None:
+            problems.append(geometry_problems[index])  # type: ignore[arg-type]
+        if problems:
+            rejected.append(Rejected(index + 1, values.get("external_id"), problems))
+            continue
+        assert properties is not None and kinds is not None  # no problems: both were read
+        events.append(HistoryEvent(index + 1, str(hazard),
+                                   new_event(properties, geometries[index], kinds.model_dump())))
+    return events, rejected
+
+
+def read_events(path: Path, options: HistoryOptions, layer: str | None) -> tuple[list[HistoryEvent], dict[str, str]]:
+    """The events of a file (a 422 listing every rejected row) and the columns matched."""
+    frame, crs, _ = read_file(path, ImportOptions(layer=layer, crs=options.crs))
+    if len(frame) == 0:
+        raise Problem(422, f"'{path.name}' has no events.")
+    columns = resolve_columns([c for c in frame.columns if c != frame.geometry.name], options.event_mapping,
+                              EVENT_COLUMN_ALIASES, REQUIRED_EVENT_FIELDS)
+    try:
+        events, rejected = check_events(frame, crs, columns, options.repair)
+    except ProjError as exc:
+        raise Problem(422, f"The coordinates of '{path.name}' cannot be transformed from its CRS ({crs.name}) "
+                           "to WGS84.") from exc
+    if rejected:
+        listed = "; ".join(f"row {r.row}" + (f" ({r.external_id})" if r.external_id else "") + ": "
+                           + ", ".join(f"{e['column']}: {e['message']}" for e in r.errors) for r in rejected[:10])
+        raise Problem(422, f"{len(rejected)} of {len(frame)} events are not valid; nothing was stored. {listed}",
+                      title="Invalid rows", rejected=[r.__dict__ for r in rejected[:1000]], mapping=columns)
+    return events, columns
+
+
+def _quiet(phase: str, done: int, total: int) -> None:
+    """No progress report."""
+
+
+def import_history(session: Session, iso3: str, options: HistoryOptions, actor: audit.Actor,
+                   progress: Progress = _quiet) -> dict[str, Any]:
+    """Read, check and record hazards and their events, all or nothing (see the module docstring)."""
+    require_state(session, iso3)
+    # one big statement per step, as in the hazard bulk load: the per-request statement timeout is for reads
+    session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
+    started = time.perf_counter()
+    gpkg = options.events.suffix.lower() == ".gpkg"
+    hazards_path = options.hazards or (options.events if gpkg and options.hazards_layer != "" else None)
+    checked = None
+    if hazards_path is not None:
+        progress("reading hazards", 0, 1)
+        layer = options.hazards_layer or (DEFAULT_HAZARDS_LAYER if hazards_path == options.events else None)
+        checked = read_and_check(session, hazards_path, ImportOptions(
+            mapping=options.mapping, layer=layer, crs=options.crs, repair=options.repair,
+            source=options.source, border=options.border))
+        progress("reading hazards", 1, 1)
+    progress("reading events", 0, 1)
+    events_layer = options.events_layer or (DEFAULT_EVENTS_LAYER if gpkg else None)
+    events, event_columns = read_events(options.events, options, events_layer)
+    progress("reading events", 1, 1)
+    source = options.source or ", ".join(p.name for p in dict.fromkeys(
+        x for x in (hazards_path, options.events) if x is not None))
+    hazards: dict[str, Any] = {"rows": 0, "created": 0, "unchanged": 0}
+    import_id = str(uuid.uuid4())
+    if checked is not None:
+        progress("recording hazards", 0, len(checked.hazards))
+        loaded = record_hazards_bulk(session, iso3, checked.hazards, actor, source=source, border=options.border,
+                                     commit=False)
+        import_id = loaded["import_id"]
+        hazards = {"rows": loaded["rows"], "created": loaded["created"], "unchanged": loaded["unchanged"],
+                   "created_area_m2": loaded["created_area_m2"], "mapping": checked.mapping,
+                   "warnings": checked.warnings}
+        progress("recording hazards", len(checked.hazards), len(checked.hazards))
+    try:
+        applied = apply_history(session, iso3, events, actor, import_id=import_id, source=source, progress=progress)
+    except Problem:
+        session.rollback()
+        raise
+    progress("committing", 0, 1)
+    session.commit()
+    progress("committing", 1, 1)
+    return {"state": iso3, "file": source, "import_id": import_id, "hazards": hazards,
+            "events": {"rows": len(events), "mapping": event_columns, **applied},
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+@dataclass
+class HistoryJob:
+    """A history import running (or run) in this process: what a client polls."""
+
+    id: str
+    state: str
+    status: str = "queued"  # queued, running, done, failed
+    phase: str = "queued"
+    done: int = 0
+    total: int = 0
+    result: dict[str, Any] | None = None
+    problem: dict[str, Any] | None = None
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+
+    def report(self, phase: str, done: int, total: int) -> None:
+        self.phase, self.done, self.total = phase, done, total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "status": self.status, "phase": self.phase,
+                "done": self.done, "total": self.total, "result": self.result, "problem": self.problem,
+                "created_at": self.created_at, "finished_at": self.finished_at}
+
+
+_jobs: dict[str, HistoryJob] = {}
+_jobs_lock = threading.Lock()
+_running = threading.BoundedSemaphore(MAX_RUNNING_JOBS)
+
+
+def start_job(iso3: str, options: HistoryOptions, actor: audit.Actor, folder: Path) -> HistoryJob:
+    """Run `import_history` on a thread of its own with a session of its own; `folder` (the uploaded files)
+    is removed when it ends."""
+    job = HistoryJob(id=str(uuid.uuid4()), state=iso3)
+    with _jobs_lock:
+        _jobs[job.id] = job
+        for old in list(_jobs)[:-KEPT_JOBS]:
+            del _jobs[old]
+
+    def run() -> None:
+        try:
+            with _running:
+                job.status = "running"
+                with database.session() as session:
+                    job.result = import_history(session, iso3, options, actor, progress=job.report)
+                job.status, job.phase = "done", "done"
+        except Problem as exc:
+            job.status, job.problem = "failed", {"status": exc.status, "title": exc.title, "detail": exc.detail,
+                                                 **exc.extra}
+        except Exception:  # the job's own record says it failed; the service goes on
+            log.exception("history import %s failed", job.id)
+            job.status, job.problem = "failed", {"status": 500, "title": "Internal Server Error",
+                                                 "detail": "The import failed; nothing was stored."}
+        finally:
+            job.finished_at = datetime.now(UTC).isoformat()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    threading.Thread(target=run, name=f"history-import-{job.id}", daemon=True).start()
+    return job
+
+
+def find_job(iso3: str, job_id: str) -> HistoryJob:
+    """The job of this State with this id; a 404 when this process has none (a restart forgets its jobs)."""
+    job = _jobs.get(job_id)
+    if job is None or job.state != iso3:
+        raise Problem(404, f"No history import {job_id} of {iso3} in this service: jobs are kept in memory, and a "
+                           "restart forgets them (an interrupted import stored nothing: send it again).")
+    return job
+
+
+__all__ = ["HistoryJob", "HistoryOptions", "check_events", "find_job", "import_history", "start_job"]
