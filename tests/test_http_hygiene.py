@@ -5,6 +5,7 @@ import gzip
 import http.client
 import json
 import math
+from typing import Any
 from urllib.parse import urlsplit
 
 import brotli
@@ -113,14 +114,24 @@ def test_etag_and_304_until_the_ledger_changes(client) -> None:
              f"/collections/hazardous_areas/items/{hazard['id']}", "/collections/hazardous_areas/tiles/WebMercatorQuad",
              "/collections/hazardous_areas/tiles/WebMercatorQuad/12/{}/{}".format(*tile_of(500_500, 1_450_500, 12))]
     tags = {}
+
+    def revalidated(path: str) -> tuple[str, Any]:
+        """A GET and its revalidation. A weak ETag is of the database's snapshot, which any commit in the cluster
+        moves (autovacuum's ANALYZE too): when one came between the two requests, the pair is taken again."""
+        for _ in range(3):
+            first = client.get(path)
+            assert first.status_code == 200, path
+            again = client.get(path, headers={"If-None-Match": first.headers["etag"]})
+            if again.status_code == 304:
+                break
+        return first, again
+
     for path in paths:
-        first = client.get(path)
-        assert first.status_code == 200, path
+        first, again = revalidated(path)
         tag = tags[path] = first.headers["etag"]
         # a single feature of the ledger's layers has a strong ETag (If-Match on its writes: tests/test_ogc_part4.py)
         assert tag.startswith('"' if "/items/" in path else 'W/"') and first.headers["cache-control"] == "no-cache"
         assert "Authorization" in first.headers["vary"]
-        again = client.get(path, headers={"If-None-Match": tag})
         assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag, path
         assert client.get(path, headers={"If-None-Match": f'"other", {tag}'}).status_code == 304
         assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
