@@ -210,6 +210,24 @@ def delete(session: Session, organisation_id: uuid.UUID, actor: audit.Actor) -> 
     session.commit()
 
 
+def _check_named(row: Any, name: str | None, organisation_id: uuid.UUID) -> None:
+    """A name given beside an organisation_id is its name or short name (else 422)."""
+    if name is not None and name.strip().lower() not in (row.name.lower(), (row.short_name or "").lower()):
+        raise Problem(422, f"organisation '{name}' is not the name of organisation_id {organisation_id} "
+                           f"('{row.name}'): give one of them.")
+
+
+def check_reporting(session: Session, iso3: str, organisation_id: uuid.UUID, name: str | None) -> None:
+    """The organisation a submission is held for is of the State's register, and the name its report gives (if
+    any) is that organisation's: checked when the report is submitted, as the ledger checks it at approval."""
+    row = session.execute(text("SELECT id, name, short_name, state_iso3 FROM organisations WHERE id = :id"),
+                          {"id": organisation_id}).one_or_none()
+    if row is None or row.state_iso3 != iso3:
+        raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
+                           f"GET /api/v1/states/{iso3}/organisations.")
+    _check_named(row, name, organisation_id)
+
+
 def for_event(session: Session, iso3: str, name: str | None, organisation_id: uuid.UUID | None,
               actor: audit.Actor) -> tuple[uuid.UUID | None, str | None]:
     """The register entry (id, name) of an event's organisation, given by id or by name.
@@ -223,9 +241,7 @@ def for_event(session: Session, iso3: str, name: str | None, organisation_id: uu
         if row is None or row.state_iso3 != iso3:
             raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
                                f"GET /api/v1/states/{iso3}/organisations.")
-        if name is not None and name.strip().lower() not in (row.name.lower(), (row.short_name or "").lower()):
-            raise Problem(422, f"organisation '{name}' is not the name of organisation_id {organisation_id} "
-                               f"('{row.name}'): give one of them.")
+        _check_named(row, name, organisation_id)
         return row.id, row.name
     if name is None or not name.strip():
         return None, None

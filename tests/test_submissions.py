@@ -252,6 +252,19 @@ def test_an_approval_the_ledger_refuses_leaves_the_submission_as_it_was(client, 
     assert _ledger_hazards(client)["NTS-2"]["baseline_area_m2"] == pytest.approx(true_area(500, 0, 200, 300), abs=1)
 
 
+def test_a_report_naming_another_organisation_is_refused_when_submitted(client, halo_and_mag) -> None:
+    """An operator's report is its own organisation's: a report that names another is a 422 at once, not a
+    submission that the ledger would refuse at approval."""
+    halo, _ = halo_and_mag
+    hazard = post_hazard(client, "H-1", rect(0, 0, 500, 500))
+    refused = _submit_release(halo, hazard["id"], "clearance", "2016-01-01", rect(0, 0, 100, 100), expect=422,
+                              organisation="MAG")
+    assert "is not the name of organisation_id" in refused["detail"] and "HALO" in refused["detail"]
+    assert client.get("/api/v1/states/KHM/submissions").json()["features"] == []
+    own = _submit_release(halo, hazard["id"], "clearance", "2016-01-01", rect(0, 0, 100, 100), organisation="halo")
+    assert client.post(f"/api/v1/submissions/{own['id']}/approve").status_code == 200
+
+
 def test_return_and_resubmit_keeps_the_history(client, halo_and_mag) -> None:
     halo, mag = halo_and_mag
     hazard = post_hazard(client, "H-1", rect(0, 0, 500, 500))

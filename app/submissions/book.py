@@ -46,7 +46,7 @@ from shapely.geometry import mapping
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app import audit, database, ledger
+from app import audit, database, ledger, organisations
 from app.committee.results import PendingSubmissions
 from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
 from app.ledger import corrections
@@ -165,11 +165,8 @@ def hold(session: Session, iso3: str, report: Report, actor: audit.Actor, *,
     """Hold the report in a new submission, in `session` (not committed); its id."""
     ledger.require_state(session, iso3)
     if organisation_id is not None:
-        registered = session.execute(text("SELECT state_iso3 FROM organisations WHERE id = :id"),
-                                     {"id": organisation_id}).scalar()
-        if registered != iso3:
-            raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
-                               f"GET /api/v1/states/{iso3}/organisations.")
+        event = report.content.get("event") or {}
+        organisations.check_reporting(session, iso3, organisation_id, event.get("organisation"))
     submission_id: uuid.UUID = session.execute(
         text(f"""
             WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
