@@ -34,11 +34,11 @@ def timed_tiles(url: str, collection: str, addresses: Iterable[tuple[int, int, i
         found, tms = collection_or_404(collection), tile_matrix_set_or_404(tms_id)
         with engine.connect() as conn:
             query = params.read_items_query(found, {}, conn, paging=False)
-        out = []
-        for z, x, y in addresses:
-            t = time.perf_counter()
-            data = tiles.tile(query, tms, z, x, y, engine)
-            out.append(((time.perf_counter() - t) * 1000, data))
+            out = []
+            for z, x, y in addresses:
+                t = time.perf_counter()
+                data = tiles.tile(query, tms, z, x, y, conn)
+                out.append(((time.perf_counter() - t) * 1000, data))
         return out
     finally:
         engine.dispose()

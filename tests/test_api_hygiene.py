@@ -116,6 +116,7 @@ def test_every_route_with_a_json_body_checks_it() -> None:
     for route in body_routes:
         assert takes_upload(route) or isinstance(route, JsonBodyRoute), route.path
     assert [r.path for r in body_routes if takes_upload(r)] == ["/api/v1/states/{iso3}/imports",
+                                                                "/api/v1/states/{iso3}/history-imports",
                                                                 "/api/v1/states/{iso3}/submissions/file",
                                                                 "/api/v1/submissions/{submission_id}/file"]
 
