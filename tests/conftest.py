@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,38 @@ REFERENCE_TABLES = {"states", "alembic_version", "spatial_ref_sys",
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def migrated_pgdata() -> Iterator[Path]:
+    """The data folder of a stopped cluster, migrated to head: made once per session (initdb and every
+    migration, 0008's boundaries included) and copied by `migrated_cluster` wherever a test needs one."""
+    folder = _private_cluster_folder()
+    template = EmbeddedCluster(folder, fsync=False)
+    template.start()
+    try:
+        migrate.upgrade(template.url)
+    finally:
+        template.shut_down()
+    yield template.pgdata
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_cluster(pgdata: Path, data_dir: Path) -> None:
+    """Put a copy of a stopped cluster's data folder in `data_dir/pg` (owners and modes kept)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(pgdata), str(data_dir / "pg")], check=True)
+
+
+@pytest.fixture
+def migrated_cluster(migrated_pgdata: Path) -> Callable[[Path], Path]:
+    """`migrated_cluster(data_dir)`: a stopped cluster, migrated to head, in `data_dir/pg` (returns data_dir)."""
+    def _copy(data_dir: Path) -> Path:
+        copy_cluster(migrated_pgdata, data_dir)
+        return data_dir
+
+    return _copy
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         url = database.sqlalchemy_url(given)
@@ -31,10 +63,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     folder = _private_cluster_folder()
+    copy_cluster(request.getfixturevalue("migrated_pgdata"), folder)
     cluster = EmbeddedCluster(folder, fsync=False)
     cluster.start()
     try:
-        migrate.upgrade(cluster.url)
         yield cluster.url
     finally:
         database.dispose()
