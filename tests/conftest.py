@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from app import database, migrate
 from app.embedded import EmbeddedCluster
@@ -21,6 +21,7 @@ from app.embedded import EmbeddedCluster
 # Tables that hold reference data seeded by the migrations; every other table is emptied before each test.
 REFERENCE_TABLES = {"states", "alembic_version", "spatial_ref_sys",
                     "countries", "provinces", "country_parts", "province_parts"}  # boundaries: 0008
+SEEDED_REFERENCE_TABLES = ("states",)  # not emptied, but seeded again when changed (seed_reference_data)
 
 
 @pytest.fixture(scope="session")
@@ -88,22 +89,57 @@ def cluster_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# Each table's fingerprint: its rows, its newest row version and the values of its identity sequences. A
+# table whose fingerprint is the one the last reset left was not written since (an update makes a newer row
+# version, a delete leaves fewer rows, an insert more rows or a newer version, and draws from its sequence).
+Fingerprint = tuple[int, int | None, tuple[int | None, ...]]
+_SEQUENCES = text("""
+    SELECT t.relname, s.last_value FROM pg_sequences s
+    JOIN pg_class c ON c.relname = s.sequencename AND c.relnamespace = to_regnamespace(s.schemaname)
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    JOIN pg_class t ON t.oid = d.refobjid
+    WHERE s.schemaname = 'public' ORDER BY s.sequencename""")
+# What the last reset of each database left: the fingerprint of each table.
+_reset_left: dict[str, dict[str, Fingerprint]] = {}
+
+
+def _fingerprints(conn: Connection, tables: list[str]) -> dict[str, Fingerprint]:
+    sequences: dict[str, list[int | None]] = {}
+    for table, last_value in conn.execute(_SEQUENCES):
+        sequences.setdefault(table, []).append(last_value)
+    rows = conn.execute(text(" UNION ALL ".join(
+        f"SELECT CAST('{table}' AS text), count(*), max(CAST(CAST(xmin AS text) AS bigint)) FROM \"{table}\""
+        for table in tables)))
+    return {table: (count, newest, tuple(sequences.get(table, []))) for table, count, newest in rows}
+
+
 def reset_database() -> None:
-    """Bring the schema back to its freshly migrated state."""
+    """Bring the schema back to its freshly migrated state: empty the tables written since the last reset
+    (their identity sequences restarted), and seed the reference data again if it was changed."""
+    try:
+        from app.committee.article5 import seed_reference_data
+    except ImportError:
+        seed_reference_data = None
     engine = database.get_engine()
     with engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-            if row[0] not in REFERENCE_TABLES
-        ]
-        if tables:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        try:
-            from app.committee.article5 import seed_reference_data
-        except ImportError:
-            return
-        seed_reference_data(conn)
+        public = [row[0] for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))]
+        tables = [table for table in public if table not in REFERENCE_TABLES]
+        watched = tables + [table for table in SEEDED_REFERENCE_TABLES if table in public]
+        left = _reset_left.get(str(engine.url), {})
+        now = _fingerprints(conn, watched)
+        written = [table for table in tables if now[table] != left.get(table)]
+        if written:
+            conn.execute(text(f"TRUNCATE {', '.join(written)} RESTART IDENTITY CASCADE"))
+            now = _fingerprints(conn, watched)
+        seeded = [table for table, (count, _, _) in left.items() if count]
+        if seed_reference_data and (not left or any(now[table] != left[table] for table in seeded)):
+            refilled = [table for table in seeded if table in tables]
+            if refilled:
+                conn.execute(text(f"TRUNCATE {', '.join(refilled)} RESTART IDENTITY CASCADE"))
+            seed_reference_data(conn)
+            now = _fingerprints(conn, watched)
+        _reset_left[str(engine.url)] = now
 
 
 @pytest.fixture(autouse=True)
