@@ -4,15 +4,16 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from app import database, migrate
 from app.embedded import EmbeddedCluster
@@ -20,10 +21,42 @@ from app.embedded import EmbeddedCluster
 # Tables that hold reference data seeded by the migrations; every other table is emptied before each test.
 REFERENCE_TABLES = {"states", "alembic_version", "spatial_ref_sys",
                     "countries", "provinces", "country_parts", "province_parts"}  # boundaries: 0008
+SEEDED_REFERENCE_TABLES = ("states",)  # not emptied, but seeded again when changed (seed_reference_data)
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def migrated_pgdata() -> Iterator[Path]:
+    """The data folder of a stopped cluster, migrated to head: made once per session (initdb and every
+    migration, 0008's boundaries included) and copied by `migrated_cluster` wherever a test needs one."""
+    folder = _private_cluster_folder()
+    template = EmbeddedCluster(folder, fsync=False)
+    template.start()
+    try:
+        migrate.upgrade(template.url)
+    finally:
+        template.shut_down()
+    yield template.pgdata
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_cluster(pgdata: Path, data_dir: Path) -> None:
+    """Put a copy of a stopped cluster's data folder in `data_dir/pg` (owners and modes kept)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(pgdata), str(data_dir / "pg")], check=True)
+
+
+@pytest.fixture
+def migrated_cluster(migrated_pgdata: Path) -> Callable[[Path], Path]:
+    """`migrated_cluster(data_dir)`: a stopped cluster, migrated to head, in `data_dir/pg` (returns data_dir)."""
+    def _copy(data_dir: Path) -> Path:
+        copy_cluster(migrated_pgdata, data_dir)
+        return data_dir
+
+    return _copy
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         url = database.sqlalchemy_url(given)
@@ -31,10 +64,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     folder = _private_cluster_folder()
+    copy_cluster(request.getfixturevalue("migrated_pgdata"), folder)
     cluster = EmbeddedCluster(folder, fsync=False)
     cluster.start()
     try:
-        migrate.upgrade(cluster.url)
         yield cluster.url
     finally:
         database.dispose()
@@ -56,22 +89,57 @@ def cluster_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# Each table's fingerprint: its rows, its newest row version and the values of its identity sequences. A
+# table whose fingerprint is the one the last reset left was not written since (an update makes a newer row
+# version, a delete leaves fewer rows, an insert more rows or a newer version, and draws from its sequence).
+Fingerprint = tuple[int, int | None, tuple[int | None, ...]]
+_SEQUENCES = text("""
+    SELECT t.relname, s.last_value FROM pg_sequences s
+    JOIN pg_class c ON c.relname = s.sequencename AND c.relnamespace = to_regnamespace(s.schemaname)
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    JOIN pg_class t ON t.oid = d.refobjid
+    WHERE s.schemaname = 'public' ORDER BY s.sequencename""")
+# What the last reset of each database left: the fingerprint of each table.
+_reset_left: dict[str, dict[str, Fingerprint]] = {}
+
+
+def _fingerprints(conn: Connection, tables: list[str]) -> dict[str, Fingerprint]:
+    sequences: dict[str, list[int | None]] = {}
+    for table, last_value in conn.execute(_SEQUENCES):
+        sequences.setdefault(table, []).append(last_value)
+    rows = conn.execute(text(" UNION ALL ".join(
+        f"SELECT CAST('{table}' AS text), count(*), max(CAST(CAST(xmin AS text) AS bigint)) FROM \"{table}\""
+        for table in tables)))
+    return {table: (count, newest, tuple(sequences.get(table, []))) for table, count, newest in rows}
+
+
 def reset_database() -> None:
-    """Bring the schema back to its freshly migrated state."""
+    """Bring the schema back to its freshly migrated state: empty the tables written since the last reset
+    (their identity sequences restarted), and seed the reference data again if it was changed."""
+    try:
+        from app.committee.article5 import seed_reference_data
+    except ImportError:
+        seed_reference_data = None
     engine = database.get_engine()
     with engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-            if row[0] not in REFERENCE_TABLES
-        ]
-        if tables:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        try:
-            from app.committee.article5 import seed_reference_data
-        except ImportError:
-            return
-        seed_reference_data(conn)
+        public = [row[0] for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))]
+        tables = [table for table in public if table not in REFERENCE_TABLES]
+        watched = tables + [table for table in SEEDED_REFERENCE_TABLES if table in public]
+        left = _reset_left.get(str(engine.url), {})
+        now = _fingerprints(conn, watched)
+        written = [table for table in tables if now[table] != left.get(table)]
+        if written:
+            conn.execute(text(f"TRUNCATE {', '.join(written)} RESTART IDENTITY CASCADE"))
+            now = _fingerprints(conn, watched)
+        seeded = [table for table, (count, _, _) in left.items() if count]
+        if seed_reference_data and (not left or any(now[table] != left[table] for table in seeded)):
+            refilled = [table for table in seeded if table in tables]
+            if refilled:
+                conn.execute(text(f"TRUNCATE {', '.join(refilled)} RESTART IDENTITY CASCADE"))
+            seed_reference_data(conn)
+            now = _fingerprints(conn, watched)
+        _reset_left[str(engine.url)] = now
 
 
 @pytest.fixture(autouse=True)

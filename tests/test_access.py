@@ -265,8 +265,9 @@ def test_cli_keys_create_list_revoke(client, anon, database_url: str) -> None:
     assert all(e["actor"].startswith("cli ") for e in actors if e["table"] == "api_keys")
 
 
-def test_cli_keys_with_the_embedded_cluster_running_or_not(cluster_dir: Path) -> None:
+def test_cli_keys_with_the_embedded_cluster_running_or_not(cluster_dir: Path, migrated_cluster) -> None:
     tmp_path = cluster_dir
+    migrated_cluster(tmp_path / "data")  # installed before, and stopped
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["LANDRELEASE_DATA_DIR"] = str(tmp_path / "data")
     # Not running: the command starts the private cluster briefly, and stops it again.

@@ -67,10 +67,10 @@ def test_dump_and_restore_through_database_url(client, database_url: str, tmp_pa
 
 
 @pytest.fixture
-def embedded(cluster_dir: Path) -> Iterator[EmbeddedCluster]:
+def embedded(cluster_dir: Path, migrated_cluster) -> Iterator[EmbeddedCluster]:
     """An embedded cluster of the test's own, migrated, as the process-wide database, watched as a
     serving process watches it: restores run under a live service."""
-    settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
+    settings = Settings(LANDRELEASE_DATA_DIR=migrated_cluster(cluster_dir / "data"), DATABASE_URL=None)
     database.dispose()
     try:
         with database.open_database(settings, watch=True) as url:

@@ -95,8 +95,9 @@ def test_shared_buffers_follow_a_container_memory_limit(tmp_path: Path, monkeypa
     assert embedded.shared_buffers_mb() == 128
 
 
-def test_stale_pid_file_from_another_process_is_ignored(cluster_dir: Path) -> None:
+def test_stale_pid_file_from_another_process_is_ignored(cluster_dir: Path, migrated_cluster) -> None:
     tmp_path = cluster_dir
+    migrated_cluster(tmp_path / "data")
     cluster = EmbeddedCluster(tmp_path / "data", fsync=False)
     cluster.start()
     cluster.stop()

@@ -51,9 +51,9 @@ def _active_backend(cluster: EmbeddedCluster) -> int | None:
     return row[0] if row else None
 
 
-def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path, own_database: None,
+def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path, own_database: None, migrated_cluster,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
+    settings = Settings(LANDRELEASE_DATA_DIR=migrated_cluster(cluster_dir / "data"), DATABASE_URL=None)
     from app.main import create_app
 
     with database.open_database(settings, watch=True) as url:
@@ -108,9 +108,10 @@ def test_service_restarts_its_killed_cluster_and_serves_again(cluster_dir: Path,
     assert healed_after < 30
 
 
-def test_an_external_database_is_waited_for_not_restarted(cluster_dir: Path, own_database: None) -> None:
+def test_an_external_database_is_waited_for_not_restarted(cluster_dir: Path, own_database: None,
+                                                         migrated_cluster) -> None:
     """With DATABASE_URL the service restarts nothing: it reports degraded and serves again once the server is back."""
-    server = EmbeddedCluster(cluster_dir / "external", fsync=False)
+    server = EmbeddedCluster(migrated_cluster(cluster_dir / "external"), fsync=False)
     server.start()
     try:
         settings = Settings(DATABASE_URL=server.url, LANDRELEASE_DATA_DIR=cluster_dir / "unused")
@@ -133,9 +134,9 @@ def test_an_external_database_is_waited_for_not_restarted(cluster_dir: Path, own
         server.shut_down()
 
 
-def test_a_cluster_held_for_maintenance_is_left_down(cluster_dir: Path, own_database: None) -> None:
+def test_a_cluster_held_for_maintenance_is_left_down(cluster_dir: Path, own_database: None, migrated_cluster) -> None:
     """While a point-in-time recovery holds the cluster the watchdog waits, and /health says why."""
-    settings = Settings(LANDRELEASE_DATA_DIR=cluster_dir / "data", DATABASE_URL=None)
+    settings = Settings(LANDRELEASE_DATA_DIR=migrated_cluster(cluster_dir / "data"), DATABASE_URL=None)
     from app.main import create_app
 
     with database.open_database(settings, watch=True) as url:
