@@ -210,22 +210,19 @@ def delete(session: Session, organisation_id: uuid.UUID, actor: audit.Actor) -> 
     session.commit()
 
 
-def _check_named(row: Any, name: str | None, organisation_id: uuid.UUID) -> None:
-    """A name given beside an organisation_id is its name or short name (else 422)."""
-    if name is not None and name.strip().lower() not in (row.name.lower(), (row.short_name or "").lower()):
-        raise Problem(422, f"organisation '{name}' is not the name of organisation_id {organisation_id} "
-                           f"('{row.name}'): give one of them.")
-
-
-def check_reporting(session: Session, iso3: str, organisation_id: uuid.UUID, name: str | None) -> None:
-    """The organisation a submission is held for is of the State's register, and the name its report gives (if
-    any) is that organisation's: checked when the report is submitted, as the ledger checks it at approval."""
+def check_reporting(session: Session, iso3: str, organisation_id: uuid.UUID, name: str | None) -> tuple[uuid.UUID, str]:
+    """The register entry (id, name) of organisation_id: it must be of the State's register, and a name given
+    beside it (a report's, an event's) its name or short name, else 422. A submission is checked so when it is
+    submitted, as the ledger checks its event at approval."""
     row = session.execute(text("SELECT id, name, short_name, state_iso3 FROM organisations WHERE id = :id"),
                           {"id": organisation_id}).one_or_none()
     if row is None or row.state_iso3 != iso3:
         raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
                            f"GET /api/v1/states/{iso3}/organisations.")
-    _check_named(row, name, organisation_id)
+    if name is not None and name.strip().lower() not in (row.name.lower(), (row.short_name or "").lower()):
+        raise Problem(422, f"organisation '{name}' is not the name of organisation_id {organisation_id} "
+                           f"('{row.name}'): give one of them.")
+    return row.id, row.name
 
 
 def for_event(session: Session, iso3: str, name: str | None, organisation_id: uuid.UUID | None,
@@ -236,13 +233,7 @@ def for_event(session: Session, iso3: str, name: str | None, organisation_id: uu
     added to the register (kind `other`) when it is not there yet.
     """
     if organisation_id is not None:
-        row = session.execute(text("SELECT id, name, short_name, state_iso3 FROM organisations WHERE id = :id"),
-                              {"id": organisation_id}).one_or_none()
-        if row is None or row.state_iso3 != iso3:
-            raise Problem(422, f"organisation_id {organisation_id} is not in the register of {iso3}: see "
-                               f"GET /api/v1/states/{iso3}/organisations.")
-        _check_named(row, name, organisation_id)
-        return row.id, row.name
+        return check_reporting(session, iso3, organisation_id, name)
     if name is None or not name.strip():
         return None, None
     wanted = name.strip()

@@ -16,7 +16,7 @@ from app.access import ApiKey
 from app.bodies import JsonBodyRoute
 from app.database import get_session
 from app.files import columns, imports
-from app.ledger.input import parse_hazards, read_features
+from app.ledger.input import checked_polygon, parse_hazards, read_features
 from app.params import ISO3, MAX_OFFSET, CalendarDate
 from app.problems import Problem
 from app.routers.deps import input_crs
@@ -122,7 +122,7 @@ def submit_release(
 ) -> SubmissionFeature:
     iso3 = access.state_of_hazard(session, hazard_id, key)
     session.rollback()
-    report = submissions.release_report(hazard_id, body, submissions.event_geometry(body.geometry, crs))
+    report = submissions.release_report(hazard_id, body, checked_polygon(body.geometry, crs))
     return submissions.submit(iso3, report, key.actor, organisation_id=_organisation(key, body.organisation_id),
                               direct=_direct(key, iso3))
 

@@ -10,7 +10,6 @@ from app.submissions.book import (
     approve,
     backlog,
     decide,
-    event_geometry,
     get,
     hazard_report,
     hold,
@@ -24,7 +23,7 @@ from app.submissions.book import (
 )
 
 __all__ = [
-    "Report", "SubmissionFilter", "approve", "backlog", "decide", "event_geometry", "get", "hazard_report", "hold",
+    "Report", "SubmissionFilter", "approve", "backlog", "decide", "get", "hazard_report", "hold",
     "list_submissions",
     "preview", "release_report", "resubmit", "resubmitted_report", "review", "submit",
 ]

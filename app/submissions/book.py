@@ -48,10 +48,10 @@ from sqlalchemy.orm import Session
 
 from app import audit, database, ledger, organisations
 from app.committee.results import PendingSubmissions
-from app.geometry import WGS84, GeometryError, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
+from app.geometry import WGS84, PolygonalGeometry, read_polygonal, sql_area, sql_intersection
 from app.ledger import corrections
 from app.ledger.as_of import hazards_sql
-from app.ledger.input import HazardProperties, new_event, new_hazard, parse_hazards, read_features
+from app.ledger.input import HazardProperties, checked_polygon, new_event, new_hazard, parse_hazards, read_features
 from app.problems import Problem
 from app.settings import get_settings
 from app.submissions.results import (
@@ -516,15 +516,4 @@ def resubmitted_report(session: Session, submission_id: uuid.UUID, body: Any, cr
         errors = [{"field": "body/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise Problem(422, "The land-release report is not valid: "
                            + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from exc
-    return release_report(row.hazard_id, report, event_geometry(report.geometry, crs))
-
-
-def event_geometry(geojson: dict[str, Any] | None, crs: CRS) -> PolygonalGeometry | None:
-    """A land-release report's polygon, checked as the ledger's JSON API checks an event's."""
-    if geojson is None:
-        return None
-    try:
-        return read_polygonal(geojson, crs, max_vertices=get_settings().max_vertices_per_geometry)
-    except GeometryError as exc:
-        raise Problem(422, f"{exc.where}: {exc.message}", title="Invalid geometry",
-                      errors=[{"field": exc.where, "message": exc.message}]) from exc
+    return release_report(row.hazard_id, report, checked_polygon(report.geometry, crs))
