@@ -262,6 +262,14 @@ def test_a_report_naming_another_organisation_is_refused_when_submitted(client, 
     assert "is not the name of organisation_id" in refused["detail"] and "HALO" in refused["detail"]
     assert client.get("/api/v1/states/KHM/submissions").json()["features"] == []
     own = _submit_release(halo, hazard["id"], "clearance", "2016-01-01", rect(0, 0, 100, 100), organisation="halo")
+    # nor when a returned report comes back naming another organisation
+    assert client.post(f"/api/v1/submissions/{own['id']}/return", json={"comment": "the date"}).status_code == 200
+    other = {"kind": "clearance", "date": "2016-01-02", "geometry": rect(0, 0, 100, 100), "organisation": "MAG"}
+    resubmitted = halo.put(f"/api/v1/submissions/{own['id']}", params=UTM, json=other)
+    assert resubmitted.status_code == 422 and "is not the name of organisation_id" in resubmitted.json()["detail"]
+    assert client.get(f"/api/v1/submissions/{own['id']}").json()["properties"]["status"] == "returned"
+    assert halo.put(f"/api/v1/submissions/{own['id']}", params=UTM,
+                    json={**other, "organisation": "HALO"}).status_code == 200
     assert client.post(f"/api/v1/submissions/{own['id']}/approve").status_code == 200
 
 

@@ -276,14 +276,14 @@ def _not_allowed(detail: str, allow: list[str]) -> Problem:
 
 @router.options("/collections/{collectionId}/items", include_in_schema=False)
 def items_options(collectionId: str, key: ApiKey | None = Depends(access.optional_key)) -> Response:  # noqa: N803
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     return Response(status_code=204, headers={"Allow": ", ".join(transactions.allowed(found, key))})
 
 
 @router.options("/collections/{collectionId}/items/{featureId}", include_in_schema=False)
 def item_options(collectionId: str, featureId: str, key: ApiKey | None = Depends(access.optional_key),  # noqa: N803
                  session: Session = Depends(get_session)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     allow = transactions.allowed_on_feature(session, found, featureId, key)
     return Response(status_code=204, headers={"Allow": ", ".join(allow)})
 
@@ -307,7 +307,7 @@ def create_item(
     key: ApiKey = Depends(access.authenticated_key),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     if found.id not in transactions.WRITABLE:
         raise _not_allowed(f"{found.id} is read-only: the ledger's layers are {', '.join(transactions.WRITABLE)}.",
                            transactions.allowed(found, key))
@@ -328,7 +328,7 @@ def create_item(
 def _correct(collection_id: str, feature_id: str, body: Any, content_crs: str | None, x_reason: str | None,
              reason: str | None, if_match: str | None, border: str, key: ApiKey, session: Session,
              replace: bool) -> JSONResponse:
-    found = ogc_collections.collection_or_404(collection_id)
+    found = ogc_collections.collection_or_404(collection_id, key)
     if found.id != transactions.HAZARDS:
         raise _not_allowed(f"A feature of {found.id} is not replaced or updated"
                            + (": an event is voided (DELETE, with its reason) and recorded again."
@@ -381,7 +381,7 @@ def delete_item(collectionId: str, featureId: str, x_reason: str | None = _X_REA
                 reason: str | None = _REASON, if_match: str | None = _IF_MATCH,
                 key: ApiKey = Depends(access.authenticated_key),
                 session: Session = Depends(get_session)) -> JSONResponse:
-    found = ogc_collections.collection_or_404(collectionId)
+    found = ogc_collections.collection_or_404(collectionId, key)
     if found.id != transactions.EVENTS:
         raise _not_allowed(transactions.NOT_DELETED if found.id == transactions.HAZARDS
                            else f"{found.id} is read-only.",

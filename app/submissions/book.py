@@ -159,14 +159,20 @@ def _geometry_params(report: Report) -> dict[str, Any]:
     return {"wkbs": [p.geometry.wkb for p in report.polygons] or None}
 
 
+def _check_reporting(session: Session, iso3: str, organisation_id: uuid.UUID | None, report: Report) -> None:
+    """A report held for an organisation names none other (app.organisations.check_reporting): checked when it is
+    submitted and when it is resubmitted, not left for the approval to find."""
+    if organisation_id is not None:
+        event = report.content.get("event") or {}
+        organisations.check_reporting(session, iso3, organisation_id, event.get("organisation"))
+
+
 # --- submitting ------------------------------------------------------------------------------------
 def hold(session: Session, iso3: str, report: Report, actor: audit.Actor, *,
          organisation_id: uuid.UUID | None, direct: bool = False) -> uuid.UUID:
     """Hold the report in a new submission, in `session` (not committed); its id."""
     ledger.require_state(session, iso3)
-    if organisation_id is not None:
-        event = report.content.get("event") or {}
-        organisations.check_reporting(session, iso3, organisation_id, event.get("organisation"))
+    _check_reporting(session, iso3, organisation_id, report)
     submission_id: uuid.UUID = session.execute(
         text(f"""
             WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
@@ -211,6 +217,7 @@ def resubmit(submission_id: uuid.UUID, report: Report, actor: audit.Actor) -> Su
             raise Problem(422, f"The submission is a {current.kind} report: resubmit a {current.kind} report.")
         if report.kind == "release" and report.hazard_id != current.hazard_id:
             raise Problem(422, f"The submission reports on hazard {current.hazard_id}: resubmit it for that hazard.")
+        _check_reporting(session, current.state_iso3, current.organisation_id, report)
         session.execute(
             text(f"""
                 WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
