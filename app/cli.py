@@ -7,12 +7,15 @@ import logging
 import signal
 import sys
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app import database, migrate
 from app.embedded import EmbeddedCluster, EmbeddedClusterError
 from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -219,6 +222,31 @@ def _read_state(command: str, state: str, read: Callable[[Any, str], T]) -> T | 
             return None
 
 
+@contextlib.contextmanager
+def _import_session() -> Iterator[Session]:
+    """A session on the service's database, migrated to head, for an import run from the command line."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    with database.open_database() as url:
+        migrate.upgrade(url)
+        engine = create_engine(database.sqlalchemy_url(url))
+        try:
+            with Session(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+
+
+def _print_refusal(command: str, exc: Any) -> None:
+    """An import's refusal on stderr: its detail, then each rejected row with what is wrong in it."""
+    print(f"landrelease {command}: {exc.detail}", file=sys.stderr)
+    for row in exc.extra.get("rejected", []):
+        errors = ("; ".join(f"{e['column']}: {e['message']}" for e in row["errors"]) if "errors" in row
+                  else row["message"])
+        print(f"  row {row['row']} ({row['external_id'] or '-'}): {errors}", file=sys.stderr)
+
+
 def _overlaps(args: argparse.Namespace) -> int:
     """The pairs of a State's hazards that count the same land (app/ledger/overlaps.py), to clean."""
     import json
@@ -311,9 +339,6 @@ def _import(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from app.audit import Actor
     from app.files import columns, imports
     from app.problems import Problem
@@ -329,23 +354,13 @@ def _import(args: argparse.Namespace) -> int:
         return 2
     options = imports.ImportOptions(mapping=mapping, layer=args.layer, crs=args.crs, repair=args.repair,
                                         source=path.name, border="accept" if args.accept_border else "refuse")
-    with database.open_database() as url:
-        migrate.upgrade(url)
-        engine = create_engine(database.sqlalchemy_url(url))
+    with _import_session() as session:
         try:
-            with Session(engine) as session:
-                try:
-                    result = imports.import_hazards(session, args.state.upper(), path, options,
-                                                        Actor(name=f"cli {getpass.getuser()}"),
-                                                        clip=args.clip_overlaps)
-                except Problem as exc:
-                    print(f"landrelease import: {exc.detail}", file=sys.stderr)
-                    for row in exc.extra.get("rejected", []):
-                        errors = "; ".join(f"{e['column']}: {e['message']}" for e in row["errors"])
-                        print(f"  row {row['row']} ({row['external_id'] or '-'}): {errors}", file=sys.stderr)
-                    return 1
-        finally:
-            engine.dispose()
+            result = imports.import_hazards(session, args.state.upper(), path, options,
+                                            Actor(name=f"cli {getpass.getuser()}"), clip=args.clip_overlaps)
+        except Problem as exc:
+            _print_refusal("import", exc)
+            return 1
     if len(result["hazards"]) > 20:
         result["hazards"] = result["hazards"][:20] + [{"...": f"{len(result['hazards']) - 20} more"}]
     print(json.dumps(result, indent=2, default=str))
@@ -385,9 +400,6 @@ def _import_history(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
     from app.audit import Actor
     from app.files import columns, history
     from app.problems import Problem
@@ -408,24 +420,14 @@ def _import_history(args: argparse.Namespace) -> int:
         print(f"landrelease import-history: {exc.detail}", file=sys.stderr)
         return 2
     bar = _ProgressBar()
-    with database.open_database() as url:
-        migrate.upgrade(url)
-        engine = create_engine(database.sqlalchemy_url(url))
+    with _import_session() as session:
         try:
-            with Session(engine) as session:
-                try:
-                    result = history.import_history(session, args.state.upper(), options,
-                                                    Actor(name=f"cli {getpass.getuser()}"), progress=bar)
-                except Problem as exc:
-                    bar.close()
-                    print(f"landrelease import-history: {exc.detail}", file=sys.stderr)
-                    for row in exc.extra.get("rejected", []):
-                        errors = "; ".join(f"{e['column']}: {e['message']}" for e in row["errors"]) \
-                            if "errors" in row else row["message"]
-                        print(f"  row {row['row']} ({row['external_id'] or '-'}): {errors}", file=sys.stderr)
-                    return 1
-        finally:
-            engine.dispose()
+            result = history.import_history(session, args.state.upper(), options,
+                                            Actor(name=f"cli {getpass.getuser()}"), progress=bar)
+        except Problem as exc:
+            bar.close()
+            _print_refusal("import-history", exc)
+            return 1
     bar.close()
     print(json.dumps(result, indent=2, default=str))
     return 0
