@@ -10,7 +10,6 @@ import numpy as np
 import psycopg
 import shapely
 from psycopg.copy import QueuedLibpqWriter
-from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -55,8 +54,6 @@ _HAZARD_COLUMNS = ("id", "state_iso3", *HAZARD_INPUT_COLUMNS, "province_code", "
 # binary COPY: a geometry travels as EWKB, which is PostGIS's binary input format
 _HAZARD_TYPES = ("uuid", "text", *(copy_type(sql_type) for _, sql_type, _, _ in _INPUTS), "text", "bytea",
                  "float8", "bytea", "float8")
-_AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
-_AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")
 
 
 def _spatial_order(geometries: np.ndarray) -> np.ndarray:
@@ -177,14 +174,12 @@ def record_hazards_bulk(session: Session, iso3: str, hazards: list[NewHazard], a
                         copy.write_row((ids[i], iso3, *hazards[i].stored_values().values(), province, ewkb, area,
                                         ewkb, area))
             del geometries
-            detail = Jsonb({"import": (import_id := str(uuid.uuid4())), "source": source})
-            with cursor.copy(f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(_AUDIT_TYPES))
-                for i in order.tolist():
-                    repair = hazards[i].geometry.repair  # kept for the data-quality report (app/places)
-                    copy.write_row((iso3, actor.name, actor.key_id, "hazardous_areas", str(ids[i]), "create",
-                                    hazards[i].external_id,
-                                    Jsonb({**detail.obj, "repair": repair}) if repair else detail))
+            detail = {"import": (import_id := str(uuid.uuid4())), "source": source}
+            # a repair is kept in the entry for the data-quality report (app/places)
+            audit.copy_entries(cursor, actor, iso3, "hazardous_areas", "create", (
+                (ids[i], hazards[i].external_id,
+                 {**detail, "repair": repair} if (repair := hazards[i].geometry.repair) else detail)
+                for i in order.tolist()))
     except psycopg.errors.UniqueViolation as exc:  # another request recorded one of these external_ids meanwhile
         session.rollback()
         raise Problem(409, "another request recorded some of these hazards at the same time; nothing was stored. "

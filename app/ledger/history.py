@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -78,8 +77,6 @@ _NEW_TABLE = f"""
         organisation_id uuid, wkb bytea
     ) ON COMMIT DROP
 """
-_AUDIT_COLUMNS = ("state_iso3", "actor", "key_id", "table_name", "row_id", "action", "external_id", "detail")
-_AUDIT_TYPES = ("text", "text", "uuid", "text", "text", "text", "text", "jsonb")
 _KIND_RANK = {"clearance": 0, "reduction": 1, "cancellation": 2}  # as LEDGER_ORDER ranks the kinds of one day
 
 
@@ -434,14 +431,12 @@ def _audit(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uui
     """One audit entry per event, as `record_event` writes it (with the import's id), and one for the import."""
     raw = session.connection().connection.driver_connection
     assert raw is not None  # the session's open connection
-    with raw.cursor() as cursor, cursor.copy(
-            f"COPY audit_log ({', '.join(_AUDIT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(list(_AUDIT_TYPES))
-        for k, item in enumerate(items):
-            copy.write_row((iso3, actor.name, actor.key_id, "land_release_events", str(ids[k]), "create",
-                            item.event.external_id,
-                            Jsonb({"hazard_id": str(hazards[item.hazard_external_id].id), "kind": item.event.kind,
-                                   "date": item.event.date.isoformat(), "import": import_id})))
+    with raw.cursor() as cursor:
+        audit.copy_entries(cursor, actor, iso3, "land_release_events", "create", (
+            (ids[k], item.event.external_id,
+             {"hazard_id": str(hazards[item.hazard_external_id].id), "kind": item.event.kind,
+              "date": item.event.date.isoformat(), "import": import_id})
+            for k, item in enumerate(items)))
     audit.record(session, actor, state_iso3=iso3, table="land_release_events", row_id=import_id,
                  action="import history", detail={"import": import_id, "source": source, "events": len(items)})
 
