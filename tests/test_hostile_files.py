@@ -514,13 +514,15 @@ def test_imports_wait_for_a_free_reader_then_are_503(client, tmp_path, limits) -
 
 
 def _worker_pids() -> set[int]:
+    """The file readers this test process started (its own children: other suites on the host do not count)."""
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"app.files.reader" in (entry / "cmdline").read_bytes():
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == os.getpid() and b"app.files.reader" in (entry / "cmdline").read_bytes():
                     pids.add(int(entry.name))
-            except OSError:
+            except (OSError, IndexError, ValueError):
                 pass
     return pids
 

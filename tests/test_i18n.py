@@ -29,11 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 GRAMMAR = {"expected_plural"}  # pydantic's plural "s": a translation may write its plural its own way
 
-# The code whose problems reach the review (submissions) and report endpoints, every problem handler, and the
-# data-quality report's messages.
-PROBLEM_CODE = ("app/problems.py", "app/access.py", "app/bodies.py", "app/params.py", "app/routers/submissions.py",
-                "app/submissions", "app/ledger/book.py", "app/ledger/input.py", "app/places/boundaries.py",
-                "app/places/quality.py", "app/routers/states.py", "app/routers/dashboard.py", "app/committee")
+# The code whose problems reach a reader: all of the service (every endpoint's problems, every problem handler,
+# the data-quality report's messages).
+PROBLEM_CODE = ("app",)
 # The calls that make a problem's detail (or a validation or quality message), and the position of the text.
 PROBLEM_CALLS = {"Problem": 1, "localised_problem": 2, "problem_response": 0, "_unauthorised": 0, "_forbidden": 0,
                  "ValueError": 0, "_": 0, "_hazard_row": 3}
@@ -59,11 +57,11 @@ def _texts(node: ast.expr) -> list[str]:
 
 
 def problem_messages() -> dict[str, str]:
-    """Every problem detail and title the review and report endpoints can answer with (as templates), the
+    """Every problem detail and title the service can answer with (as templates), the
     HTTP status phrases (default titles) and pydantic's validation messages (the 422s)."""
     found: dict[str, str] = {}
     files = [path for name in PROBLEM_CODE for path in
-             (sorted((ROOT / name).glob("*.py")) if (ROOT / name).is_dir() else [ROOT / name])]
+             (sorted((ROOT / name).rglob("*.py")) if (ROOT / name).is_dir() else [ROOT / name])]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, (ast.Call, ast.Dict)):

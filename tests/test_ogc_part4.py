@@ -148,6 +148,9 @@ def test_a_round_trip_as_qgis_makes_it(http, admin_key) -> None:
     event_tag = editor.get(event_location).headers["etag"]
     no_reason = editor.delete(event_location, headers={"If-Match": event_tag})
     assert no_reason.status_code == 400 and "X-Reason" in no_reason.json()["detail"]
+    en_francais = editor.delete(event_location, headers={"If-Match": event_tag, "Accept-Language": "fr"})
+    assert en_francais.status_code == 400 and en_francais.headers["content-language"] == "fr"
+    assert en_francais.json()["title"] == "Raison requise" and "l’en-tête X-Reason" in en_francais.json()["detail"]
     voided = editor.delete(event_location, headers={"If-Match": event_tag, "X-Reason": "recorded on the wrong hazard"})
     assert voided.status_code == 200, voided.text
     assert voided.json()["voided"] is True
