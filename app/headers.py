@@ -12,6 +12,8 @@
   the path does not have) carries the same `Allow`, a route's own 405 its own. An unknown path stays a 404. A CORS
   preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is left to the CORS middleware
   (app/http_cache.py), when origins are configured.
+- An answer in a language (the Committee's documents, the dashboard, every problem): `Content-Language`, and
+  `Vary: Accept-Language`, so that a cache does not give one reader's French report to the next reader.
 - `HEAD` wherever `GET` is: answered as the GET would be (status and headers, the Content-Length and
   Content-Encoding included), without the body.
 """
@@ -22,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.committee import i18n
 from app.http_cache import cors_origins
 from app.routers.api_docs import API_DOCS_PATH
 
@@ -119,6 +122,13 @@ class SecurityHeaders:
                     extra["Content-Security-Policy"] = _policy(scope["path"])
                 if message["status"] == 405 and not own:
                     extra["Allow"] = ", ".join(allowed_methods(scope))
+                language = scope.get(i18n.SCOPE_KEY)
+                if language is not None:
+                    extra["Content-Language"] = language
+                if language is not None or b"content-language" in present:
+                    varies = b",".join(v for k, v in headers if k.lower() == b"vary").lower()
+                    if b"accept-language" not in varies:
+                        headers.append((b"vary", b"Accept-Language"))
                 headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()
                             if k.lower().encode("latin-1") not in present]
                 message = {**message, "headers": headers}

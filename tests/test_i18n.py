@@ -155,6 +155,23 @@ def test_reasons_and_dates_in_the_language(client) -> None:
     assert response.status_code == 422 and "lang" in response.json()["detail"]
 
 
+def test_answers_in_a_language_say_so_and_vary_with_accept_language(client) -> None:
+    """A cache must not give one reader's French answer to the next reader: Content-Language and Vary."""
+    def varies(response) -> bool:
+        return "accept-language" in ",".join(response.headers.get_list("vary")).lower()
+
+    spanish = client.get("/api/v1/states/UKR/summary", headers={"Accept-Language": "es"})
+    assert spanish.status_code == 200 and spanish.headers["content-language"] == "es" and varies(spanish)
+    english = client.get("/api/v1/states/UKR/summary")
+    assert english.headers["content-language"] == "en" and varies(english)
+    page = client.get("/dashboard", params={"lang": "fr"})
+    assert page.headers["content-language"] == "fr" and varies(page)
+    problem = client.get("/collections/nothing/items", headers={"Accept-Language": "fr"})
+    assert problem.status_code == 404 and problem.headers["content-language"] == "fr" and varies(problem)
+    assert problem.json()["detail"].startswith("Pas de collection 'nothing'")
+    assert not varies(client.get("/conformance"))  # an answer in no language does not vary with it
+
+
 def test_problems_of_the_report_endpoints_in_the_language(client) -> None:
     response = client.get("/api/v1/states/KHM/report", params={"year": 1990, "lang": "fr"})
     assert response.status_code == 422

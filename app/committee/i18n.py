@@ -85,6 +85,7 @@ def negotiate(lang: str | None, accept_language: str | None) -> str:
     return found or DEFAULT
 
 
+SCOPE_KEY = "landrelease.language"  # where a request's negotiated language is kept for its answer's headers
 LANG_QUERY = Query(None, description="Language of the texts: en, fr or es (default: from Accept-Language, else en)",
                    pattern="^(en|fr|es)$")
 
@@ -97,6 +98,7 @@ def of_request(request: Request) -> str:
 async def use_language(request: Request, lang: str | None = LANG_QUERY) -> AsyncIterator[str]:
     """The route dependency: the request's language for the texts of its answer."""
     token = _language.set(negotiate(lang, request.headers.get("accept-language")))
+    request.scope[SCOPE_KEY] = _language.get()  # the answer's Content-Language (app.headers)
     try:
         yield _language.get()
     finally:
