@@ -18,7 +18,8 @@ ledger and never around it: every write is one of the ledger's own (app.ledger),
   they are (null, or the feature's value, as QGIS does), any other value of them is a 422 naming them.
 - A correction or a void needs its reason: the `X-Reason` header (percent-encoded UTF-8 for text beyond
   ASCII) or the `reason` query parameter; without one, a 400 saying so.
-- Optimistic locking: each feature has a strong `ETag`, a hash of its content (its default representation:
+- Optimistic locking: each feature has a strong `ETag` (on its reads, and on the answer of the write that made
+  or changed it), a hash of its content (its default representation:
   CRS84, as it stands now), followed for another representation (`crs`, `datetime`, ...) by a hash of that
   request's parameters. `If-Match` on PUT, PATCH and DELETE compares the content part under the hazard's row
   lock; a stale tag is a 412 and nothing is written. `If-Match` is not required (QGIS does not send it).

@@ -321,8 +321,12 @@ def create_item(
         iso3 = access.state_of_hazard(session, hazard_id, key)
         check(iso3, key)
         written = transactions.record_event(session, key, iso3, hazard_id, given, geometry, _base(request))
-    return JSONResponse(written.body, status_code=written.status,
-                        headers={"Location": written.location} if written.location else None)
+    headers = {"Location": written.location} if written.location else {}
+    if written.status in (200, 201):  # the feature as recorded: its ETag, for an If-Match without a GET first
+        now = transactions.version(session, found, uuid.UUID(str(written.body["id"])))
+        if now:
+            headers["ETag"] = transactions.etag(now[0], [])
+    return JSONResponse(written.body, status_code=written.status, headers=headers)
 
 
 def _correct(collection_id: str, feature_id: str, body: Any, content_crs: str | None, x_reason: str | None,
