@@ -169,6 +169,10 @@ def test_answers_in_a_language_say_so_and_vary_with_accept_language(client) -> N
     problem = client.get("/collections/nothing/items", headers={"Accept-Language": "fr"})
     assert problem.status_code == 404 and problem.headers["content-language"] == "fr" and varies(problem)
     assert problem.json()["detail"].startswith("Pas de collection 'nothing'")
+    # `lang` is a parameter of the OGC items and tiles too (a page of the dashboard sends it with every request)
+    bad_limit = client.get("/collections/hazardous_areas/items", params={"lang": "es", "limit": "0"})
+    assert bad_limit.status_code == 400 and bad_limit.headers["content-language"] == "es", bad_limit.text
+    assert bad_limit.json()["title"] == "Parámetro no válido"
     assert not varies(client.get("/conformance"))  # an answer in no language does not vary with it
 
 

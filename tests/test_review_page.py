@@ -4,6 +4,7 @@ approve / return / reject buttons; an operator sees its own organisation's submi
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy.orm import Session
 
 from app import access, database
@@ -75,3 +76,36 @@ def test_the_centre_reviews_and_the_operator_follows_its_own(live_server, admin_
         assert browser.evaluate("document.getElementById('review-form').hidden") is True
         assert browser.evaluate("document.querySelector('#queue li').dataset.status") == "returned"
         browser.screenshot(artifacts_dir / "review_operator_MAG.png")
+
+
+def test_the_reviewer_approves_a_survey_as_a_correction_of_the_hazard_it_redraws(live_server, admin_key) -> None:
+    """A resurveyed hazard comes in as a new polygon: the reviewer picks the hazard under it and approves the
+    submission as its correction (not a second, overlapping hazard)."""
+    admin = httpx.Client(base_url=live_server, headers=auth_headers(admin_key), timeout=60)
+    hazard = admin.post("/api/v1/states/KHM/hazards", params=UTM,
+                        json=hazard_feature("H-1", rect(0, 0, 500, 500))).json()["hazards"][0]
+    _, halo_key = _operator(admin, "HALO")
+    halo = httpx.Client(base_url=live_server, headers=auth_headers(halo_key), timeout=60)
+    redrawn = halo.post("/api/v1/states/KHM/submissions", params=UTM,
+                        json=hazard_feature("H-1-NTS", rect(0, 0, 500, 600))).json()
+
+    with Chromium() as browser:
+        browser.open(f"{live_server}/dashboard/KHM/review#key={admin_key}")
+        assert browser.wait_for(READY) == "true", browser.evaluate("document.getElementById('status').textContent")
+        browser.wait_for("document.getElementById('reconcile-hazard').dataset.count === '1'")
+        assert browser.evaluate("document.getElementById('reconcile').hidden") is False
+        assert browser.evaluate("document.getElementById('reconcile-hazard').value") == hazard["id"]
+        # approved as a new hazard, it would count H-1's land twice: the page says why it is refused
+        browser.evaluate("document.querySelector('#review-form [data-action=approve]').click()")
+        browser.wait_for("document.getElementById('review-result').dataset.outcome === 'refused'")
+        assert "overlap" in browser.evaluate("document.getElementById('review-result').textContent")
+        browser.evaluate("""(() => { const as = document.getElementById('reconcile-as'); as.value = 'correct';
+                                    as.dispatchEvent(new Event('change')); })()""")
+        assert browser.evaluate("document.getElementById('reconcile-kind').parentElement.hidden") is True
+        browser.evaluate("document.querySelector('#review-form [data-action=approve]').click()")
+        browser.wait_for("document.getElementById('review-result').dataset.outcome === 'approved'")
+    after = admin.get(f"/api/v1/hazards/{hazard['id']}").json()["properties"]
+    assert after["baseline_area_m2"] == pytest.approx(hazard["baseline_area_m2"] * 1.2, rel=1e-4)
+    assert after["external_id"] == "H-1"  # a correction keeps the hazard's reference
+    assert admin.get(f"/api/v1/submissions/{redrawn['id']}").json()["properties"]["status"] == "approved"
+    assert admin.get("/api/v1/states/KHM/hazards").json()["numberMatched"] == 1

@@ -24,10 +24,11 @@ from app.problems import Problem
 from app.settings import get_settings
 
 DEFAULT_LIMIT = 100
+# `lang`: the language of a problem, as on every endpoint (app.problems; the dashboard's pages send it)
 COMMON_ITEM_PARAMS = ("limit", "offset", "after", "bbox", "bbox-crs", "datetime", "crs", "f", "filter", "filter-lang",
-                      "filter-crs", "sortby", "properties", "skipGeometry")
+                      "filter-crs", "sortby", "properties", "skipGeometry", "lang")
 # a tile (and its TileJSON) takes the items' filters, with the same meaning: bbox, datetime, filter, the queryables
-TILE_PARAMS = ("bbox", "bbox-crs", "datetime", "f", "filter", "filter-lang", "filter-crs")
+TILE_PARAMS = ("bbox", "bbox-crs", "datetime", "f", "filter", "filter-lang", "filter-crs", "lang")
 FILTER_VALUES: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATIONS, "status": HAZARD_STATUSES, "kind": EVENT_KINDS,
 }

@@ -129,6 +129,46 @@
     list.dataset.approvable = String(Boolean(p.preview && p.preview.approvable));
   }
 
+  // How a single submitted hazard is approved (app.submissions: reconcile new, link or correct).
+  function approval() {
+    if (document.getElementById("reconcile").hidden) return {};
+    const as = document.getElementById("reconcile-as").value;
+    if (as === "new") return document.getElementById("reconcile-clip").checked ? { overlap: "clip" } : {};
+    const body = { reconcile: as, hazard_id: document.getElementById("reconcile-hazard").value || null };
+    if (as === "link") body.event_kind = document.getElementById("reconcile-kind").value;
+    return body;
+  }
+
+  function showReconcileFields() {
+    const as = document.getElementById("reconcile-as").value;
+    document.querySelectorAll("#reconcile [data-for]").forEach((field) => {
+      field.hidden = !field.dataset.for.split(" ").includes(as);
+    });
+  }
+
+  // The State's hazards under the submitted polygon's box: the ones it may link to or correct.
+  async function offerHazards(submission) {
+    const fieldset = document.getElementById("reconcile");
+    fieldset.hidden = submission.properties.kind !== "hazard" || submission.properties.status !== "submitted";
+    document.getElementById("reconcile-as").value = "new";
+    document.getElementById("reconcile-clip").checked = false;
+    showReconcileFields();
+    const choice = document.getElementById("reconcile-hazard");
+    choice.replaceChildren();
+    const box = bounds([submission.geometry]);
+    if (fieldset.hidden || !box) return;
+    const query = new URLSearchParams({ bbox: box.join(","), limit: "50", state: iso3 });
+    const page = await Dashboard.getJSON(`/collections/hazardous_areas/items?${query}`);
+    for (const hazard of page.features) {
+      const option = document.createElement("option");
+      option.value = hazard.id;
+      const p = hazard.properties;
+      option.textContent = `${p.external_id}${p.name ? ` · ${p.name}` : ""} · ${p.classification} · ${m2(p.remaining_area_m2)}`;
+      choice.append(option);
+    }
+    choice.dataset.count = String(page.features.length);
+  }
+
   async function select(submission) {
     selected = submission;
     document.querySelectorAll("#queue li").forEach((li) => li.classList.toggle("selected", li.dataset.id === submission.id));
@@ -140,7 +180,7 @@
     const form = document.getElementById("review-form");
     form.hidden = p.status !== "submitted";
     document.getElementById("review-result").textContent = "";
-    await showOnMap(submission);
+    await Promise.all([showOnMap(submission), offerHazards(submission)]);
   }
 
   function renderQueue() {
@@ -171,7 +211,7 @@
     if (!selected) return;
     const comment = document.getElementById("comment").value.trim();
     const result = document.getElementById("review-result");
-    const body = action === "approve" ? {} : { comment };
+    const body = action === "approve" ? approval() : { comment };
     // the answer (its problem too) in the page's language
     const response = await fetch(Dashboard.withLang(`/api/v1/submissions/${selected.id}/${action}`), {
       method: "POST", headers: { ...Dashboard.authHeaders(), "Content-Type": "application/json" },
@@ -212,6 +252,7 @@
     }
   }
 
+  document.getElementById("reconcile-as").addEventListener("change", showReconcileFields);
   document.getElementById("filter-form").addEventListener("submit", (event) => { event.preventDefault(); load(); });
   document.querySelectorAll("#review-form [data-action]").forEach((button) =>
     button.addEventListener("click", () => review(button.dataset.action)));
