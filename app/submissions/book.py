@@ -529,8 +529,9 @@ def backlog(session: Session, states: list[str] | None = None,
 
 
 # The backlog at the end of :as_of, from the submissions' history: each one's latest step by then, the content
-# of the revision it had then (its polygons as `hold` unions them), and the remaining land of a report's hazard
-# at that date.
+# of the revision it had then (its polygons as `hold` unions them; the stored ones, area and claim while that is
+# still its revision), and the remaining land of a report's hazard at that date (the stored claim holds where it
+# is the land the claim was measured against: `sql_claimed_m2`).
 _POLYGONS_THEN = ("(SELECT ST_Multi(ST_CollectionExtract(ST_Union(ST_SetSRID(ST_GeomFromGeoJSON(g.geojson), 4326)), "
                   "3)) FROM (SELECT p.content ->> 'geometry' AS geojson WHERE p.kind = 'release' UNION ALL "
                   "SELECT f ->> 'geometry' FROM jsonb_array_elements(p.content -> 'hazards') f) g)")
@@ -542,17 +543,22 @@ _BACKLOG_THEN = f"""
           AND (CAST(:states AS text[]) IS NULL OR s.state_iso3 = ANY(CAST(:states AS text[])))
         ORDER BY h.submission_id, h.id DESC
     ), pending AS (
-        SELECT s.state_iso3, s.kind, s.hazard_id,
+        SELECT s.state_iso3, s.kind, s.hazard_id, s.revision = l.revision AS current, s.geom AS current_geom,
+               s.area_m2, s.claimed_m2, s.claimed_digest,
                (SELECT c.content FROM submission_history c WHERE c.submission_id = s.id AND c.revision = l.revision
                   AND c.content IS NOT NULL ORDER BY c.id DESC LIMIT 1) AS content
         FROM last l JOIN submissions s ON s.id = l.submission_id
         WHERE l.status IN ('submitted', 'returned')
     ), shaped AS (
-        SELECT p.state_iso3, p.kind, p.hazard_id, {_POLYGONS_THEN} AS geom FROM pending p
+        SELECT p.state_iso3, p.kind, p.hazard_id,
+               CASE WHEN p.current THEN p.current_geom ELSE {_POLYGONS_THEN} END AS geom,
+               CASE WHEN p.current THEN p.area_m2 END AS area_m2, p.claimed_m2,
+               CASE WHEN p.current THEN p.claimed_digest END AS claimed_digest
+        FROM pending p
     )
     SELECT p.state_iso3, p.kind, count(*) AS submissions,
-           COALESCE(sum(CASE WHEN p.kind = 'release' THEN {sql_area(sql_intersection('p.geom', 'r.remaining_geom'))}
-                             ELSE {sql_area('p.geom')} END), 0) AS area_m2
+           COALESCE(sum(CASE WHEN p.kind = 'release' THEN {sql_claimed_m2('p', 'r')}
+                             ELSE COALESCE(p.area_m2, {sql_area('p.geom')}) END), 0) AS area_m2
     FROM shaped p LEFT JOIN ({hazards_sql(True)}) r ON r.id = p.hazard_id
     GROUP BY p.state_iso3, p.kind ORDER BY p.state_iso3, p.kind
 """
