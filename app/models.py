@@ -289,6 +289,9 @@ class Submission(Base):
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str | None] = mapped_column(Text)
     applied: Mapped[dict | None] = mapped_column(JSONB)
+    # a land-release report's claim on its hazard's remaining land and the stamp it holds while (0019)
+    claimed_m2: Mapped[float | None] = mapped_column(Float)
+    claimed_digest: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class SubmissionHistory(Base):

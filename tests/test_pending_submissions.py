@@ -1,19 +1,22 @@
 """The submissions awaiting review as an OGC collection of their own (`pending_submissions`): not public,
 each key reads its own part (the State's; an operator its organisation's), and what leaves review (approved,
-rejected) leaves the collection; and the backlog the summaries show at a past date, from the submissions'
-history."""
+rejected) leaves the collection; what a land-release report would release is what its hazard remains now
+(stored with the report, measured again when the hazard changes); and the backlog the summaries show at a
+past date, from the submissions' history."""
 from __future__ import annotations
 
 from datetime import date
 
 import mapbox_vector_tile
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app import database
+from app import database, migrate
 from app.settings import get_settings
-from tests.ledger_scenarios import hazard_feature, post_event, post_hazard, rect, true_area
+from app.submissions.book import sql_claim_digest
+from tests.ledger_scenarios import UTM48N, hazard_feature, post_event, post_hazard, rect, true_area
 from tests.test_submissions import (  # noqa: F401 (fixtures)
     _organisation,
     _submit_hazard,
@@ -133,6 +136,61 @@ def test_what_leaves_review_leaves_the_collection(client, queue) -> None:
     # the approved hazard is in the ledger's layer, once
     hazards = client.get("/collections/hazardous_areas/items").json()["features"]
     assert sorted(f["properties"]["external_id"] for f in hazards) == ["H-1", "MAG-1"]
+
+
+def _claimed(client: TestClient, submission_id: str) -> tuple[float, float]:
+    """What the land-release report would release, as the collection gives it and as the summaries' backlog counts
+    it (in the State's summary and in the overview)."""
+    would = client.get(f"{PENDING}/items/{submission_id}").json()["properties"]["would_release_m2"]
+    (pending,) = client.get("/api/v1/states/KHM/summary").json()["pending"]
+    row = next(r for r in client.get("/api/v1/summary").json()["states"] if r["state"] == "KHM")
+    assert row["pending"] == [pending] and pending["kind"] == "release" and pending["count"] == 1
+    return would, pending["area_m2"]
+
+
+def test_what_a_report_would_release_follows_its_hazard(client, halo_and_mag) -> None:  # noqa: F811
+    """MAG's clearance of the west 100 x 500 m of H-1 (500 x 500 m) waits for review while the centre clears the
+    west 50 m itself, voids that clearance, corrects H-1's polygon 50 m east, and MAG resubmits 200 m wide."""
+    _, mag = halo_and_mag
+    hazard = post_hazard(client, "H-1", rect(0, 1000, 500, 500))
+    report = _submit_release(mag, hazard["id"], "clearance", "2024-02-10", rect(0, 1000, 100, 500))["id"]
+    assert _claimed(client, report) == pytest.approx((true_area(0, 1000, 100, 500),) * 2, abs=1)
+    cleared = post_event(client, hazard["id"], "clearance", "2024-03-01", rect(0, 1000, 50, 500))
+    assert _claimed(client, report) == pytest.approx((true_area(50, 1000, 50, 500),) * 2, abs=1)
+    assert client.post(f"/api/v1/events/{cleared['id']}/void", json={"reason": "entered twice"}).status_code == 200
+    assert _claimed(client, report) == pytest.approx((true_area(0, 1000, 100, 500),) * 2, abs=1)
+    corrected = client.patch(f"/api/v1/hazards/{hazard['id']}", params={"crs": UTM48N}, json={
+        "reason": "the survey's polygon lies 50 m east", "geometry": rect(50, 1000, 500, 500)})
+    assert corrected.status_code == 200, corrected.text
+    assert _claimed(client, report) == pytest.approx((true_area(50, 1000, 50, 500),) * 2, abs=1)
+    assert client.post(f"/api/v1/submissions/{report}/return", json={"comment": "the lane is 200 m wide"}
+                       ).status_code == 200
+    assert mag.put(f"/api/v1/submissions/{report}", params={"crs": UTM48N}, json={
+        "kind": "clearance", "date": "2024-02-10", "geometry": rect(0, 1000, 200, 500)}).status_code == 200
+    assert _claimed(client, report) == pytest.approx((true_area(50, 1000, 150, 500),) * 2, abs=1)
+
+
+def test_migration_0019_measures_what_the_pending_reports_claim(client, halo_and_mag, database_url) -> None:  # noqa: F811
+    """Reports pending when the claims began to be stored have theirs measured by the migration, current."""
+    halo, mag = halo_and_mag
+    hazard = post_hazard(client, "H-1", rect(0, 1000, 500, 500))
+    reports = [_submit_release(who, hazard["id"], kind, "2024-02-10", polygon)["id"] for who, kind, polygon in [
+        (mag, "clearance", rect(0, 1000, 100, 500)), (halo, "cancellation", rect(400, 1000, 200, 500))]]
+    before = ScriptDirectory.from_config(migrate.alembic_config(database_url)).get_revision(
+        "0019_submission_claims").down_revision
+    try:
+        migrate.downgrade(database_url, before)
+        migrate.upgrade(database_url, "head")
+    finally:
+        migrate.upgrade(database_url, "head")
+    with database.session() as session:
+        stored = session.execute(text(
+            f"SELECT s.claimed_m2, s.claimed_digest = {sql_claim_digest('s.geom', 'h.remaining_geom')} AS current "
+            "FROM submissions s JOIN hazardous_areas h ON h.id = s.hazard_id WHERE s.id = ANY(:ids) "
+            "ORDER BY array_position(CAST(:ids AS uuid[]), s.id)"), {"ids": reports}).all()
+    assert [r.current for r in stored] == [True, True]
+    assert [r.claimed_m2 for r in stored] == pytest.approx([true_area(0, 1000, 100, 500),
+                                                            true_area(400, 1000, 100, 500)], abs=1)
 
 
 def _dated(submission_id: str, action: str, revision: int, day: str) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from app.geometry import sql_area, sql_extent, sql_intersection
+from app.geometry import sql_extent
 from app.layers import (
     EVENT_PROPERTIES,
     HAZARD_PROPERTIES,
@@ -24,6 +24,7 @@ from app.ogc.crs import CRS84_URI, LISTED_CRS, sql_geojson, sql_geojson_geometry
 from app.ogc.tilesets import TILESETS_VECTOR, TILING_SCHEMES
 from app.places.layers import COUNTRY_PROPERTIES, PROVINCE_PROPERTIES
 from app.problems import Problem
+from app.submissions import sql_claimed_m2
 
 if TYPE_CHECKING:
     from app.access import ApiKey
@@ -142,7 +143,7 @@ def _pending_submissions_source(query: ItemsQuery, params: dict[str, Any]) -> tu
     the land of its hazard that remains) and the land a land-release report would release now; as of a date, the
     ones submitted by then (an interval: submitted within it)."""
     event_kind = "s.content -> 'event' ->> 'kind'"
-    released = sql_area(sql_intersection("s.geom", "h.remaining_geom"))
+    released = sql_claimed_m2("s", "h")  # stored with the report while its hazard does not change
     statuses = ", ".join(f"'{s}'" for s in PENDING_STATUSES)
     source = f"""(SELECT s.id, s.state_iso3, s.kind, s.status, {event_kind} AS event_kind, s.organisation_id,
                          s.hazard_id, s.revision, s.feature_count, s.area_m2, s.date_of_information, s.submitted_by,

@@ -29,9 +29,18 @@ Rules (issue 15; IMAS 05.10: information is validated before it is used):
 - What approving would change (the new hazards' area after clipping, the land released, the
   overlaps or the rule that would refuse it) is computed by applying it in a transaction that is
   rolled back.
+- What a land-release report claims (the land of its hazard, as it remains, that its polygons cover:
+  the backlog's area, the `would_release_m2` of the pending submissions) is always what measuring it
+  now gives. It is measured when the report is submitted or resubmitted and stored with it
+  (`claimed_m2`), stamped with a digest of everything the measure reads (`claimed_digest`: the
+  measure's SQL, the SQL function and GEOS version it runs, the report's polygons and the hazard's
+  remaining geometry); a read takes the stored figure while its stamp is the digest of now, and
+  measures again, in the same statement, where it is not (the hazard changed since). No ledger write
+  touches the submissions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -151,8 +160,46 @@ def _history(session: Session, submission_id: uuid.UUID, action: str, status: st
     )
 
 
+# --- what a land-release report claims of its hazard (see the module docstring) ---------------------------
+def _sql_measured_claim(geom: str, remaining: str) -> str:
+    return sql_area(sql_intersection(geom, remaining))
+
+
+# What the measure runs besides its own SQL: the overlay function (migrations 0015, 0017) and GEOS; a digest
+# computed once per statement.
+_MEASURED_BY = (f"(SELECT decode(md5('{hashlib.md5(_sql_measured_claim('a', 'b').encode()).hexdigest()}' || "
+                "pg_get_functiondef(CAST('grid_intersection(geometry, geometry, double precision)' AS regprocedure)) "
+                "|| postgis_geos_version()), 'hex'))")
+
+
+def sql_claim_digest(geom: str, remaining: str) -> str:
+    """SQL: the stamp of a claim measured now from a report's polygons `geom` and its hazard's `remaining`
+    geometry (a uuid: md5 of the measure and of both geometries)."""
+    return (f"CAST(md5({_MEASURED_BY} || COALESCE(ST_AsEWKB({geom}), ''::bytea) || ST_AsEWKB({remaining})) "
+            "AS uuid)")
+
+
+def sql_claimed_m2(submission: str, hazard: str) -> str:
+    """SQL: the land of the hazard row `hazard`, as it remains, that the land-release report `submission` (a
+    submissions row) covers: its stored figure while its stamp holds, else measured now."""
+    geom, remaining = f"{submission}.geom", f"{hazard}.remaining_geom"
+    return (f"CASE WHEN {submission}.claimed_digest = {sql_claim_digest(geom, remaining)} "
+            f"THEN {submission}.claimed_m2 ELSE {_sql_measured_claim(geom, remaining)} END")
+
+
+def sql_claim(geom: str, remaining: str) -> str:
+    """The SELECT list of a claim measured now (`claimed_m2`, `claimed_digest`)."""
+    return (f"{_sql_measured_claim(geom, remaining)} AS claimed_m2, "
+            f"{sql_claim_digest(geom, remaining)} AS claimed_digest")
+
+
 _GEOMETRY = ("(SELECT ST_Multi(ST_CollectionExtract(ST_Union(ST_GeomFromWKB(w, 4326)), 3)) "
              "FROM unnest(CAST(:wkbs AS bytea[])) w)")
+
+
+# The claim of a land-release report on its hazard (:hazard_id), measured as it is held: no row for other reports
+_CLAIM = (f"SELECT {sql_claim('g.geom', 'h.remaining_geom')} FROM g JOIN hazardous_areas h "
+          "ON h.id = CAST(:hazard_id AS uuid)")
 
 
 def _geometry_params(report: Report) -> dict[str, Any]:
@@ -175,12 +222,14 @@ def hold(session: Session, iso3: str, report: Report, actor: audit.Actor, *,
     _check_reporting(session, iso3, organisation_id, report)
     submission_id: uuid.UUID = session.execute(
         text(f"""
-            WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
+            WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom), c AS MATERIALIZED ({_CLAIM})
             INSERT INTO submissions (state_iso3, organisation_id, kind, hazard_id, content, geom, area_m2,
-                feature_count, date_of_information, submitted_by, submitted_key_id, submitted_at)
+                feature_count, date_of_information, submitted_by, submitted_key_id, submitted_at, claimed_m2,
+                claimed_digest)
             SELECT :iso3, :organisation_id, :kind, :hazard_id, CAST(:content AS jsonb), g.geom,
-                   {sql_area('g.geom')}, :features, :date_of_information, :actor, :key_id, clock_timestamp()
-            FROM g RETURNING id
+                   {sql_area('g.geom')}, :features, :date_of_information, :actor, :key_id, clock_timestamp(),
+                   c.claimed_m2, c.claimed_digest
+            FROM g LEFT JOIN c ON true RETURNING id
         """),
         {"iso3": iso3, "organisation_id": organisation_id, "kind": report.kind, "hazard_id": report.hazard_id,
          "content": json.dumps(report.content), "features": max(len(report.polygons), 1),
@@ -220,14 +269,16 @@ def resubmit(submission_id: uuid.UUID, report: Report, actor: audit.Actor) -> Su
         _check_reporting(session, current.state_iso3, current.organisation_id, report)
         session.execute(
             text(f"""
-                WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom)
+                WITH g AS MATERIALIZED (SELECT {_GEOMETRY} AS geom), c AS MATERIALIZED ({_CLAIM})
                 UPDATE submissions SET kind = :kind, content = CAST(:content AS jsonb), geom = g.geom,
                     area_m2 = {sql_area('g.geom')}, feature_count = :features,
                     date_of_information = :date_of_information, status = 'submitted', revision = revision + 1,
-                    submitted_by = :actor, submitted_key_id = :key_id, submitted_at = clock_timestamp()
-                FROM g WHERE id = :id
+                    submitted_by = :actor, submitted_key_id = :key_id, submitted_at = clock_timestamp(),
+                    claimed_m2 = c.claimed_m2, claimed_digest = c.claimed_digest
+                FROM g LEFT JOIN c ON true WHERE id = :id
             """),
             {"id": submission_id, "kind": report.kind, "content": json.dumps(report.content),
+             "hazard_id": report.hazard_id,
              "features": max(len(report.polygons), 1), "date_of_information": report.date_of_information,
              "actor": actor.name, "key_id": actor.key_id, **_geometry_params(report)},
         )
@@ -450,7 +501,7 @@ def backlog(session: Session, states: list[str] | None = None,
             as_of: date | None = None) -> dict[str, list[PendingSubmissions]]:
     """Per State, the submissions not approved yet (submitted, or returned for correction), per kind:
     how many and their area (a hazard's submitted area; a land-release report's land of its hazard that
-    remains, what it claims to release).
+    remains, what it claims to release: `sql_claimed_m2`, stored while the hazard does not change).
 
     At a past `as_of`: those submitted by the end of that day and neither approved nor rejected by then (the
     latest step of each one's history by then), with the polygons of the revision then pending and, for a
@@ -459,8 +510,7 @@ def backlog(session: Session, states: list[str] | None = None,
         rows = session.execute(
             text(f"""
                 SELECT s.state_iso3, s.kind, count(*) AS submissions,
-                       COALESCE(sum(CASE WHEN s.kind = 'release'
-                                         THEN {sql_area(sql_intersection('s.geom', 'h.remaining_geom'))}
+                       COALESCE(sum(CASE WHEN s.kind = 'release' THEN {sql_claimed_m2('s', 'h')}
                                          ELSE s.area_m2 END), 0) AS area_m2
                 FROM submissions s LEFT JOIN hazardous_areas h ON h.id = s.hazard_id
                 WHERE s.status IN ('submitted', 'returned')
@@ -479,8 +529,9 @@ def backlog(session: Session, states: list[str] | None = None,
 
 
 # The backlog at the end of :as_of, from the submissions' history: each one's latest step by then, the content
-# of the revision it had then (its polygons as `hold` unions them), and the remaining land of a report's hazard
-# at that date.
+# of the revision it had then (its polygons as `hold` unions them; the stored ones, area and claim while that is
+# still its revision), and the remaining land of a report's hazard at that date (the stored claim holds where it
+# is the land the claim was measured against: `sql_claimed_m2`).
 _POLYGONS_THEN = ("(SELECT ST_Multi(ST_CollectionExtract(ST_Union(ST_SetSRID(ST_GeomFromGeoJSON(g.geojson), 4326)), "
                   "3)) FROM (SELECT p.content ->> 'geometry' AS geojson WHERE p.kind = 'release' UNION ALL "
                   "SELECT f ->> 'geometry' FROM jsonb_array_elements(p.content -> 'hazards') f) g)")
@@ -492,17 +543,22 @@ _BACKLOG_THEN = f"""
           AND (CAST(:states AS text[]) IS NULL OR s.state_iso3 = ANY(CAST(:states AS text[])))
         ORDER BY h.submission_id, h.id DESC
     ), pending AS (
-        SELECT s.state_iso3, s.kind, s.hazard_id,
+        SELECT s.state_iso3, s.kind, s.hazard_id, s.revision = l.revision AS current, s.geom AS current_geom,
+               s.area_m2, s.claimed_m2, s.claimed_digest,
                (SELECT c.content FROM submission_history c WHERE c.submission_id = s.id AND c.revision = l.revision
                   AND c.content IS NOT NULL ORDER BY c.id DESC LIMIT 1) AS content
         FROM last l JOIN submissions s ON s.id = l.submission_id
         WHERE l.status IN ('submitted', 'returned')
     ), shaped AS (
-        SELECT p.state_iso3, p.kind, p.hazard_id, {_POLYGONS_THEN} AS geom FROM pending p
+        SELECT p.state_iso3, p.kind, p.hazard_id,
+               CASE WHEN p.current THEN p.current_geom ELSE {_POLYGONS_THEN} END AS geom,
+               CASE WHEN p.current THEN p.area_m2 END AS area_m2, p.claimed_m2,
+               CASE WHEN p.current THEN p.claimed_digest END AS claimed_digest
+        FROM pending p
     )
     SELECT p.state_iso3, p.kind, count(*) AS submissions,
-           COALESCE(sum(CASE WHEN p.kind = 'release' THEN {sql_area(sql_intersection('p.geom', 'r.remaining_geom'))}
-                             ELSE {sql_area('p.geom')} END), 0) AS area_m2
+           COALESCE(sum(CASE WHEN p.kind = 'release' THEN {sql_claimed_m2('p', 'r')}
+                             ELSE COALESCE(p.area_m2, {sql_area('p.geom')}) END), 0) AS area_m2
     FROM shaped p LEFT JOIN ({hazards_sql(True)}) r ON r.id = p.hazard_id
     GROUP BY p.state_iso3, p.kind ORDER BY p.state_iso3, p.kind
 """
