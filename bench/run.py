@@ -633,10 +633,7 @@ class Bench:
             plans = conn.execute("""
                 SELECT h.id, h.state_iso3, p.cx, p.cy, p.rmax_m, p.free_from, p.free_to FROM bench.hazard_plan p
                 JOIN hazardous_areas h ON h.external_id = p.external_id AND h.state_iso3 = p.state_iso3
-                WHERE p.free_to > p.free_from AND h.status = 'active'
-                      -- the synthetic hazards are not all inside their State: events go to those whose wedges are
-                      AND EXISTS (SELECT 1 FROM countries c WHERE c.iso3 = h.state_iso3 AND ST_Covers(c.geom,
-                          ST_Buffer(ST_SetSRID(ST_MakePoint(p.cx, p.cy), 4326)::geography, p.rmax_m * 1.3)::geometry))
+                WHERE p.free_to > p.free_from AND h.status = 'active'  -- the wedges lie in the State (generate.py)
                       AND NOT EXISTS (SELECT 1 FROM land_release_events e  -- untouched by an earlier run (--reuse-data)
                                       WHERE e.hazard_id = h.id AND e.organisation = 'bench')
                       AND NOT EXISTS (SELECT 1 FROM submissions s WHERE s.hazard_id = h.id)
@@ -649,7 +646,7 @@ class Bench:
         for slot in range(slots):
             for hid, iso3, cx, cy, rmax, a0, a1 in plans:
                 step = (a1 - a0) / slots
-                w = generate.wedge(cx, cy, rmax * 1.3, a0 + slot * step, a0 + (slot + 1) * step)
+                w = generate.wedge(cx, cy, rmax * generate.EVENT_REACH, a0 + slot * step, a0 + (slot + 1) * step)
                 yield (iso3, f"{self.base}/api/v1/hazards/{hid}/events",
                        {"kind": "clearance", "date": when, "organisation": "bench",
                         "geometry": {"type": "Polygon", "coordinates": [[list(c) for c in w.exterior.coords]]}})
