@@ -553,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
         url = cluster.url
         migrate.upgrade(url)
     try:
-        load(url, n_hazards, n_events, args.seed, Path(args.files_dir))
+        report = load(url, n_hazards, n_events, args.seed, Path(args.files_dir))
+        for phase, spent in report.phases.items():
+            print(f"  {phase}: {spent.wall_s:.1f} s (CPU: this process {spent.python_cpu_s:.1f} s, PostgreSQL "
+                  f"{spent.postgres_cpu_s:.1f} s)")
         if args.verify:
             print("replay check:", verify_with_replay(sqlalchemy_url(url), args.verify, args.seed))
         if args.import_file:
