@@ -1,4 +1,4 @@
-"""Deterministic synthetic data for the benchmark: hazards, land-release events and an import file.
+"""Deterministic synthetic data for the benchmark, loaded through the service's own history import.
 
     python -m bench.generate --size small --data-dir bench/work/data     # into the embedded cluster
     python -m bench.generate --hazards 2000 --events 8000 --database-url postgresql://...
@@ -6,41 +6,43 @@
 What is generated (seeded: the same arguments and day give the same hazards and events; only the
 database ids (uuids) differ between loads; event dates end 30 days before the day of the run):
 - N hazardous areas spread over eight States of geodata/article5_states.csv, clustered around
-  "sites" the way survey data is; each a star-shaped (hence valid) polygon of 20-500 vertices whose
-  area is log-uniform from 1 ha to 5 km2; 60% SHA, 40% CHA; recorded between 2000 and 2022.
+  "sites" the way survey data is (more sites per State as N grows); each a star-shaped (hence valid)
+  polygon of 20-500 vertices whose area is log-uniform from 1 ha to 1 km2; 60% SHA, 40% CHA;
+  recorded between 2000 and 2022. The service counts land once per State and keeps a State's hazards
+  and events inside its boundary (app/ledger/overlaps.py, app/places), so a hazard is placed only where
+  its circle (the polygon's reach) touches no other hazard of its State and the circle its events reach
+  lies inside the State (geodata/boundaries); elsewhere its centre is drawn again.
 - M land-release events (cancellation / reduction / clearance) over them. The events of one hazard
   are disjoint wedges around its centre (together covering a fraction of the hazard, all of it for
-  one hazard in ten), reaching past the hazard's edge so that part of each polygon falls outside.
+  one hazard in ten), reaching 30% past the hazard's edge so that part of each polygon falls outside.
 - a GeoPackage of 100,000 hazard polygons (20-60 vertices) for the import measurement, for a State
   the generated hazards do not use (Croatia), written with pyogrio.
 
-How the ledger columns are filled (the choice, and why it is correct):
-Replaying 40,000 or 800,000 events one by one through the ledger would take longer than the
-benchmark itself, so the load is bulk SQL with the ledger's own SQL fragments (app.geometry:
-sql_snap, sql_intersection, sql_difference, sql_area):
-1. hazards: COPY of hex EWKB into a staging table, then one INSERT ... SELECT with
-   baseline = remaining = sql_snap(polygon) and the areas by ST_Area(geography) (sql_area);
-2. events: one INSERT ... SELECT in (date, id) order (so `arrival` follows the dates) with
-   released_geom = sql_intersection(event, baseline) and outside_area_m2 = area(event - baseline).
-   Because the wedges of one hazard are disjoint, "what remained just before the event" cuts the
-   event exactly as the baseline does: the replay order cannot change any released piece;
-3. hazards: remaining_geom = sql_difference(baseline, union of released pieces), remaining_area_m2
-   its geodesic area (0 and status 'released' on the last event's date when under MIN_AREA_M2),
-   and the last event of each hazard absorbs the centimetre-level rounding so that
-   baseline_area_m2 - sum(released_area_m2) = remaining_area_m2 holds exactly, as in the ledger.
-`verify_with_replay` then replays a sample of hazards through `app.ledger.replay` (in a rolled-back
-transaction) and reports the largest difference in remaining area and any status mismatch.
-Not generated: reclassifications (splits), voids, audit-log rows for the bulk load.
+How they reach the ledger: as a national centre would move its history, through the bulk history
+import (`app.files.history.import_history`, what `landrelease import-history` and
+`POST /api/v1/states/{iso3}/history-imports` run), one State at a time: each State's hazards and events
+are written to a GeoPackage of their own (layers `hazardous_areas` and `land_release_events`, the
+columns the import reads), then imported in-process, all or nothing, with the ledger's checks,
+refusals and audit entries. `load` reports each import's progress in the log and returns the wall and
+CPU seconds of each of its phases (this process and the import's PostgreSQL backend, as
+bench/measure_history_import.py's `PhaseClock` takes them), summed over the States.
+`verify_with_replay` then replays a sample of hazards one by one through `app.ledger.replay` (in a
+rolled-back transaction) and reports the largest difference in remaining area from what the set-based
+import stored, and any status mismatch.
+Not generated: reclassifications (splits), voids.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -49,8 +51,6 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-from app.geometry import MIN_AREA_M2, SQL_EMPTY, sql_area, sql_difference, sql_intersection, sql_snap  # noqa: E402
 
 SIZES = {"small": (10_000, 40_000), "large": (200_000, 800_000)}
 IMPORT_POLYGONS = 100_000
@@ -69,13 +69,25 @@ STATES = [
     ("YEM", 1.0, 43.8, 13.2, 47.5, 16.0),
     ("AGO", 1.0, 14.5, -15.5, 21.5, -9.5),
 ]
-SITES_PER_STATE = 60
+SITES_PER_STATE = 60  # at least; one site per HAZARDS_PER_SITE hazards of the State beyond that
+HAZARDS_PER_SITE = 100
+SITE_SPREAD_DEG = 0.08
+LARGEST_HAZARD_M2 = 1e6
+EVENT_REACH = 1.3  # an event's wedge reaches this many times the hazard's largest radius
+PLACEMENT_TRIES = 1000
 KINDS = ("cancellation", "reduction", "clearance")
 KIND_P = (0.35, 0.25, 0.40)
 ORGANISATIONS = ("HALO Trust", "MAG", "NPA", "DDG", "national army", "CMAC", "FSD")
 M_PER_DEG_LAT = 110_540.0
 M_PER_DEG_LON = 111_320.0
 EPOCH = date(2000, 1, 1)
+# the import's limits for the reader worker, raised for a whole State's history in one file (app/settings)
+IMPORT_LIMITS = {"LANDRELEASE_MAX_IMPORT_FEATURES": "2000000", "LANDRELEASE_MAX_IMPORT_VERTICES": "100000000",
+                 "LANDRELEASE_IMPORT_SECONDS": "7200", "LANDRELEASE_IMPORT_CPU_SECONDS": "7200",
+                 "LANDRELEASE_IMPORT_MEMORY_MB": "8192"}
+HAZARD_COLUMNS = ("external_id", "classification", "contamination", "recorded_on", "name")
+EVENT_COLUMNS = ("hazard_external_id", "external_id", "kind", "date", "organisation", "ap_mines",
+                 "improvised_ap_mines", "av_mines", "other_eo")
 
 
 def _known_states() -> set[str]:
@@ -103,23 +115,65 @@ def _to_lonlat(cx: float, cy: float, r: np.ndarray, theta: np.ndarray) -> np.nda
     return np.column_stack([cx + r * np.cos(theta) / kx, cy + r * np.sin(theta) / M_PER_DEG_LAT])
 
 
-def star_polygon(rng: np.random.Generator, cx: float, cy: float, area_m2: float, vertices: int):
-    """A valid star-shaped polygon of about `area_m2` around (cx, cy); returns (polygon, rmax_m)."""
+def _star_radii(rng: np.random.Generator, area_m2: float, vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """The angles and radii (m) of a valid star-shaped polygon of about `area_m2`."""
     r0 = math.sqrt(area_m2 / math.pi)
     theta = 2 * math.pi * (np.arange(vertices) + rng.uniform(0.0, 0.8, vertices)) / vertices
     k = int(rng.integers(2, 6))
     phase = rng.uniform(0, 2 * math.pi, 2)
     r = r0 * (1 + 0.22 * np.sin(k * theta + phase[0]) + 0.08 * np.sin(3 * k * theta + phase[1])
               + rng.uniform(-0.04, 0.04, vertices))
-    coords = _to_lonlat(cx, cy, r, theta)
-    return shapely.Polygon(coords), float(r.max())
+    return theta, r
+
+
+def star_polygon(rng: np.random.Generator, cx: float, cy: float, area_m2: float, vertices: int):
+    """A valid star-shaped polygon of about `area_m2` around (cx, cy); returns (polygon, rmax_m)."""
+    theta, r = _star_radii(rng, area_m2, vertices)
+    return shapely.Polygon(_to_lonlat(cx, cy, r, theta)), float(r.max())
+
+
+def _circle(cx: float, cy: float, radius_m: float) -> shapely.Polygon:
+    """A 32-gon around (cx, cy), in the same local metres as the hazards and wedges."""
+    theta = np.linspace(0, 2 * math.pi, 33)[:-1]
+    return shapely.Polygon(_to_lonlat(cx, cy, np.full(32, radius_m), theta))
+
+
+class _Placement:
+    """Where a State's hazards may go: inside its boundary (with the reach of their events), and not on
+    another hazard of the State (the circle of each polygon's largest radius, on a grid of cells)."""
+
+    CELL_DEG = 0.05  # hazards overlap only from neighbouring cells (rmax < 760 m)
+
+    def __init__(self, boundary: Any) -> None:
+        shapely.prepare(boundary)
+        self.boundary = boundary
+        self.cells: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
+
+    def _cell(self, x: float, y: float) -> tuple[int, int]:
+        return int(math.floor(x / self.CELL_DEG)), int(math.floor(y / self.CELL_DEG))
+
+    def free(self, cx: float, cy: float, rmax: float) -> bool:
+        kx = M_PER_DEG_LON * math.cos(math.radians(cy))
+        i, j = self._cell(cx, cy)
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                for x, y, r in self.cells.get((i + di, j + dj), ()):
+                    if math.hypot((x - cx) * kx, (y - cy) * M_PER_DEG_LAT) < 1.02 * (r + rmax) + 10:
+                        return False
+        return bool(self.boundary.contains(_circle(cx, cy, 1.05 * EVENT_REACH * rmax)))
+
+    def take(self, cx: float, cy: float, rmax: float) -> None:
+        self.cells.setdefault(self._cell(cx, cy), []).append((cx, cy, rmax))
 
 
 def wedge(cx: float, cy: float, radius_m: float, a0: float, a1: float) -> shapely.Polygon:
-    """The sector from angle a0 to a1 (radians), out to `radius_m` (arc in steps of at most 15 degrees)."""
+    """The sector from angle a0 to a1 (radians), out to `radius_m` (arc in steps of at most 15 degrees); the
+    whole disc when it goes all the way round (a ring through its centre would touch itself)."""
     steps = max(2, int(math.ceil((a1 - a0) / (math.pi / 12))) + 1)
     theta = np.linspace(a0, a1, steps)
     arc = _to_lonlat(cx, cy, np.full(steps, radius_m), theta)
+    if a1 - a0 >= 2 * math.pi - 1e-9:
+        return shapely.Polygon(arc)
     return shapely.Polygon(np.vstack([[cx, cy], arc]))
 
 
@@ -127,20 +181,31 @@ def _date_text(days: int) -> str:
     return (EPOCH + timedelta(days=int(days))).isoformat()
 
 
+def _boundaries(states: list[str]) -> dict[str, Any]:
+    """Each State's boundary (geodata/boundaries, as the service loads it)."""
+    import geopandas as gpd
+
+    frame = gpd.read_file(f"/vsigzip/{BOUNDARIES}").set_index("iso3")
+    return {iso3: frame.geometry[iso3] for iso3 in states}
+
+
 def generate_rows(n_hazards: int, n_events: int, seed: int = SEED, last_event_day: date | None = None):
-    """Yield nothing; return (hazard rows, event rows, plans) as lists, deterministic for a seed."""
+    """(hazard rows, event rows, plans), deterministic for a seed. A hazard row is HAZARD_COLUMNS plus its
+    State and polygon, an event row EVENT_COLUMNS plus its State and wedge (shapely geometries)."""
     rng = np.random.default_rng(seed)
     known = _known_states()
     states = [s for s in STATES if s[0] in known]
     weights = np.array([s[1] for s in states]) / sum(s[1] for s in states)
+    state_idx = rng.choice(len(states), size=n_hazards, p=weights)
+    per_state = np.bincount(state_idx, minlength=len(states))
     sites = {
-        s[0]: np.column_stack([rng.uniform(s[2], s[4], SITES_PER_STATE), rng.uniform(s[3], s[5], SITES_PER_STATE)])
-        for s in states
+        s[0]: np.column_stack([rng.uniform(s[2], s[4], n), rng.uniform(s[3], s[5], n)])
+        for s, n in ((s, max(SITES_PER_STATE, int(per_state[k]) // HAZARDS_PER_SITE)) for k, s in enumerate(states))
     }
+    placement = {iso3: _Placement(boundary) for iso3, boundary in _boundaries([s[0] for s in states]).items()}
     last_day = ((last_event_day or (date.today() - timedelta(days=30))) - EPOCH).days
     recorded_max = (date(2022, 12, 31) - EPOCH).days
 
-    state_idx = rng.choice(len(states), size=n_hazards, p=weights)
     # events per hazard: Poisson around M/N, then nudged so that the total is exactly M
     mean = n_events / max(n_hazards, 1)
     counts = rng.poisson(mean, n_hazards)
@@ -158,25 +223,33 @@ def generate_rows(n_hazards: int, n_events: int, seed: int = SEED, last_event_da
         room = np.flatnonzero(counts < 24)
         np.add.at(counts, rng.choice(room, spill), 1)
 
-    hazards, events, plans, geoms, event_geoms = [], [], [], [], []
+    hazards: list[list[Any]] = []
+    events: list[list[Any]] = []
+    plans: list[Plan] = []
     serial = {s[0]: 0 for s in states}
     for i in range(n_hazards):
         iso3 = states[state_idx[i]][0]
         serial[iso3] += 1
-        site = int(rng.integers(0, SITES_PER_STATE))
-        sx, sy = sites[iso3][site]
-        cx, cy = float(sx + rng.normal(0, 0.08)), float(sy + rng.normal(0, 0.08))
-        area = float(math.exp(rng.uniform(math.log(1e4), math.log(5e6))))
-        vertices = int(rng.integers(20, 501))
-        polygon, rmax = star_polygon(rng, cx, cy, area, vertices)
+        area = float(math.exp(rng.uniform(math.log(1e4), math.log(LARGEST_HAZARD_M2))))
+        theta, r = _star_radii(rng, area, int(rng.integers(20, 501)))
+        rmax = float(r.max())
+        for _ in range(PLACEMENT_TRIES):  # a centre near a site, where the hazard and its events fit
+            site = int(rng.integers(0, len(sites[iso3])))
+            sx, sy = sites[iso3][site]
+            cx, cy = float(sx + rng.normal(0, SITE_SPREAD_DEG)), float(sy + rng.normal(0, SITE_SPREAD_DEG))
+            if placement[iso3].free(cx, cy, rmax):
+                break
+        else:
+            raise RuntimeError(f"no room for hazard {i + 1} in {iso3} after {PLACEMENT_TRIES} tries: generate fewer")
+        placement[iso3].take(cx, cy, rmax)
+        polygon = shapely.Polygon(_to_lonlat(cx, cy, r, theta))
         external_id = f"{iso3}-B{serial[iso3]:07d}"
         recorded = int(rng.integers(0, recorded_max))
         classification = "SHA" if rng.random() < 0.6 else "CHA"
-        contamination = "{AP_MINE}" if rng.random() < 0.7 else rng.choice(
-            ["{AP_MINE,AV_MINE}", "{IMPROVISED_AP_MINE}", "{ERW}", "{AP_MINE,ERW}"])
-        hazards.append([external_id, iso3, classification, contamination, f"{iso3} region {site % 12 + 1}",
-                        _date_text(recorded), f"Site {site} area {serial[iso3]}"])
-        geoms.append(polygon)
+        contamination = "AP_MINE" if rng.random() < 0.7 else str(rng.choice(
+            ["AP_MINE,AV_MINE", "IMPROVISED_AP_MINE", "ERW", "AP_MINE,ERW"]))
+        hazards.append([external_id, classification, contamination, _date_text(recorded),
+                        f"Site {site} area {serial[iso3]}", iso3, polygon])
 
         k = int(counts[i])
         start = float(rng.uniform(0, 2 * math.pi))
@@ -192,82 +265,22 @@ def generate_rows(n_hazards: int, n_events: int, seed: int = SEED, last_event_da
                 kind = KINDS[kinds[j]]
                 items = [int(rng.poisson(1.5)), int(rng.poisson(0.2)), int(rng.poisson(0.1)),
                          int(rng.poisson(2.0))] if kind == "clearance" else [0, 0, 0, 0]
-                events.append([external_id, iso3, f"{external_id}-E{j + 1:02d}", kind, _date_text(days[j]),
-                               ORGANISATIONS[int(rng.integers(0, len(ORGANISATIONS)))], *items])
-                event_geoms.append(wedge(cx, cy, rmax * 1.3, float(bounds[j]), float(bounds[j + 1])))
+                events.append([external_id, f"{external_id}-E{j + 1:02d}", kind, _date_text(days[j]),
+                               ORGANISATIONS[int(rng.integers(0, len(ORGANISATIONS)))], *items, iso3,
+                               wedge(cx, cy, rmax * EVENT_REACH, float(bounds[j]), float(bounds[j + 1]))])
         free = (start + span, start + 2 * math.pi) if fraction < 1.0 else (0.0, 0.0)
         plans.append(Plan(external_id, iso3, cx, cy, rmax, *free))
-    hazard_wkb = shapely.to_wkb(shapely.set_srid(np.array(geoms, dtype=object), 4326), hex=True, include_srid=True)
-    event_wkb = shapely.to_wkb(shapely.set_srid(np.array(event_geoms, dtype=object), 4326), hex=True,
-                               include_srid=True) if event_geoms else []
-    for row, g in zip(hazards, hazard_wkb, strict=False):
-        row.append(g)
-    for row, g in zip(events, event_wkb, strict=False):
-        row.append(g)
     return hazards, events, plans
 
 
-# --- loading ---------------------------------------------------------------------------------
-STAGING = """
+# --- loading: through the history import ----------------------------------------------------------
+PLAN_TABLE = """
 CREATE SCHEMA IF NOT EXISTS bench;
-DROP TABLE IF EXISTS bench.stage_hazards, bench.stage_events, bench.hazard_plan, bench.hazard_result;
-CREATE UNLOGGED TABLE bench.stage_hazards (external_id text, state_iso3 text, classification text,
-    contamination text[], region text, recorded_on date, name text, geom geometry);
-CREATE UNLOGGED TABLE bench.stage_events (hazard_external_id text, state_iso3 text, external_id text, kind text,
-    date date, organisation text, ap_mines int, improvised_ap_mines int, av_mines int, other_eo int, geom geometry);
+DROP TABLE IF EXISTS bench.hazard_plan, bench.loaded;
 CREATE TABLE bench.hazard_plan (external_id text PRIMARY KEY, state_iso3 text, cx float8, cy float8,
     rmax_m float8, free_from float8, free_to float8);
 """
-
-INSERT_HAZARDS = f"""
-INSERT INTO hazardous_areas (state_iso3, external_id, name, classification, contamination, region, recorded_on,
-                             baseline_geom, baseline_area_m2, remaining_geom, remaining_area_m2)
-SELECT s.state_iso3, s.external_id, s.name, s.classification, s.contamination, s.region, s.recorded_on,
-       g.geom, a.m2, g.geom, a.m2
-FROM bench.stage_hazards s
-CROSS JOIN LATERAL (SELECT {sql_snap('s.geom')} AS geom) g
-CROSS JOIN LATERAL (SELECT {sql_area('g.geom')} AS m2) a
-"""
-
-INSERT_EVENTS = f"""
-INSERT INTO land_release_events (hazard_id, state_iso3, external_id, kind, date, submitted_geom, released_geom,
-    released_area_m2, outside_area_m2, organisation, ap_mines, improvised_ap_mines, av_mines, other_eo)
-SELECT h.id, e.state_iso3, e.external_id, e.kind, e.date, s.sub, r.rel, {sql_area('r.rel')},
-       {sql_area(sql_difference('s.sub', 'h.baseline_geom'))}, e.organisation, e.ap_mines, e.improvised_ap_mines,
-       e.av_mines, e.other_eo
-FROM bench.stage_events e
-JOIN hazardous_areas h ON h.state_iso3 = e.state_iso3 AND h.external_id = e.hazard_external_id
-CROSS JOIN LATERAL (SELECT {sql_snap('e.geom')} AS sub) s
-CROSS JOIN LATERAL (SELECT {sql_intersection('s.sub', 'h.baseline_geom')} AS rel) r
-ORDER BY e.date, e.external_id
-"""
-
-HAZARD_RESULT = f"""
-CREATE UNLOGGED TABLE bench.hazard_result AS
-WITH agg AS (
-    SELECT hazard_id, ST_Union(released_geom) AS released, sum(released_area_m2) AS released_m2
-    FROM land_release_events WHERE voided_at IS NULL GROUP BY hazard_id),
-last AS (
-    SELECT DISTINCT ON (hazard_id) hazard_id, id AS event_id, date
-    FROM land_release_events WHERE voided_at IS NULL ORDER BY hazard_id, date DESC, arrival DESC),
-rest AS (
-    SELECT h.id, h.baseline_area_m2, agg.released_m2, last.event_id, last.date,
-           {sql_difference('h.baseline_geom', 'agg.released')} AS geom
-    FROM hazardous_areas h JOIN agg ON agg.hazard_id = h.id JOIN last ON last.hazard_id = h.id)
-SELECT id, baseline_area_m2, released_m2, event_id, date, geom, {sql_area('geom')} AS m2 FROM rest
-"""
-
-APPLY_RESULT = [
-    # a remnant under MIN_AREA_M2 goes with the last event (the hazard is released in full on its date)
-    f"""UPDATE bench.hazard_result SET geom = {SQL_EMPTY}, m2 = 0 WHERE m2 < {MIN_AREA_M2}""",
-    """UPDATE land_release_events e SET released_area_m2 = e.released_area_m2
-           + (r.baseline_area_m2 - r.released_m2 - r.m2)
-       FROM bench.hazard_result r WHERE e.id = r.event_id""",
-    """UPDATE hazardous_areas h SET remaining_geom = r.geom, remaining_area_m2 = r.m2,
-           status = CASE WHEN r.m2 = 0 THEN 'released' ELSE 'active' END,
-           released_on = CASE WHEN r.m2 = 0 THEN r.date END
-       FROM bench.hazard_result r WHERE h.id = r.id""",
-]
+PROGRESS_EVERY_S = 15.0  # within a phase, a progress line in the log at most this often
 
 
 def conninfo_of(url: str) -> str:
@@ -285,55 +298,153 @@ def loaded(conninfo: str) -> tuple[int, int, int] | None:
     return tuple(row) if row else None
 
 
-def load(conninfo: str, n_hazards: int, n_events: int, seed: int = SEED, log=print) -> dict[str, float]:
-    """Generate and bulk-load; returns timings in seconds. Existing generated rows are removed first."""
-    timings: dict[str, float] = {}
+def write_history_files(folder: Path, hazards: list[list[Any]], events: list[list[Any]]) -> dict[str, Path]:
+    """One GeoPackage per State (`generate_rows`' rows), its layers as the history import reads them."""
+    import geopandas as gpd
+    import pyogrio
+
+    from app.files.history import DEFAULT_EVENTS_LAYER, DEFAULT_HAZARDS_LAYER
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.gpkg"):
+        old.unlink()
+    files: dict[str, Path] = {}
+    for iso3 in dict.fromkeys(h[len(HAZARD_COLUMNS)] for h in hazards):
+        path = files[iso3] = folder / f"{iso3}.gpkg"
+        for layer, rows, columns in ((DEFAULT_HAZARDS_LAYER, hazards, HAZARD_COLUMNS),
+                                     (DEFAULT_EVENTS_LAYER, events, EVENT_COLUMNS)):
+            mine = [r for r in rows if r[len(columns)] == iso3]
+            frame = gpd.GeoDataFrame({c: [r[k] for r in mine] for k, c in enumerate(columns)},
+                                     geometry=[r[-1] for r in mine], crs="EPSG:4326")
+            pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", append=path.exists())
+    return files
+
+
+@dataclass
+class PhaseTime:
+    """One phase of the history import, summed over the States: wall seconds, and the CPU seconds of this
+    process (with the ended file readers) and of the import's PostgreSQL backend."""
+
+    wall_s: float = 0.0
+    python_cpu_s: float = 0.0
+    postgres_cpu_s: float = 0.0
+
+
+@dataclass
+class LoadReport:
+    """What `load` took: the rows generated, the files written, and each State's history import."""
+
+    hazards: int
+    events: int
+    generate_s: float = 0.0
+    files_s: float = 0.0
+    import_s: float = 0.0  # every State's import, one after the other, end to end
+    states: dict[str, float] = field(default_factory=dict)  # iso3: seconds of its import
+    phases: dict[str, PhaseTime] = field(default_factory=dict)
+
+    def add(self, iso3: str, clock: Any, seconds: float) -> None:
+        """A State's import as its `PhaseClock` saw it: a phase lasts until the next one begins."""
+        self.states[iso3] = seconds
+        self.import_s += seconds
+        phases = list(clock.phases.items())
+        for k, (phase, (began, ended, *_)) in enumerate(phases):
+            following = phases[k + 1][1][0] if k + 1 < len(phases) else seconds
+            python_s, postgres_s = clock.cpu.get(phase, (0.0, 0.0))
+            total = self.phases.setdefault(phase, PhaseTime())
+            total.wall_s += max(ended, following) - began
+            total.python_cpu_s += python_s
+            total.postgres_cpu_s += postgres_s
+
+    @property
+    def cpu_s(self) -> tuple[float, float]:
+        """(this process, PostgreSQL) CPU seconds of all the imports."""
+        return (sum(p.python_cpu_s for p in self.phases.values()),
+                sum(p.postgres_cpu_s for p in self.phases.values()))
+
+    def summary(self) -> str:
+        python_s, postgres_s = self.cpu_s
+        return (f"generated in {self.generate_s:.1f} s, written to files in {self.files_s:.1f} s, imported in "
+                f"{self.import_s:.1f} s (CPU: this process {python_s:.1f} s, PostgreSQL {postgres_s:.1f} s; "
+                + ", ".join(f"{iso3} {s:.1f} s" for iso3, s in self.states.items()) + ")")
+
+
+class _LoggedProgress:
+    """A history import's progress callback: its `PhaseClock`, and a line in the log when a phase begins and
+    at most every PROGRESS_EVERY_S within it."""
+
+    def __init__(self, iso3: str, clock: Any, log: Callable[[str], None]) -> None:
+        self.iso3, self.clock, self.log = iso3, clock, log
+        self.phase = ""
+        self.printed = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        self.clock(phase, done, total)
+        now = time.monotonic()
+        if phase != self.phase or now - self.printed >= PROGRESS_EVERY_S:
+            self.phase, self.printed = phase, now
+            self.log(f"  [{time.strftime('%H:%M:%S')}] {self.iso3}: {phase} {done:,}/{total:,}")
+
+
+def load(url: str, n_hazards: int, n_events: int, seed: int = SEED, folder: Path = ROOT / "bench" / "work" /
+         "history-files", log: Callable[[str], None] = print) -> LoadReport:
+    """Generate, write each State's GeoPackage into `folder` and import it through the history import, State
+    after State, into the database at `url` (emptied of hazards, events and audit entries first: the benchmark
+    owns it)."""
+    for name, value in IMPORT_LIMITS.items():
+        os.environ.setdefault(name, value)
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from app import database
+    from app.audit import Actor
+    from app.files import history
+    from app.settings import get_settings
+    from bench.measure_history_import import PhaseClock
+
+    get_settings.cache_clear()  # the limits above
+    report = LoadReport(n_hazards, n_events)
     t = time.perf_counter()
     hazards, events, plans = generate_rows(n_hazards, n_events, seed)
-    timings["generate_s"] = time.perf_counter() - t
-    log(f"generated {len(hazards)} hazards, {len(events)} events in {timings['generate_s']:.1f} s")
-    with psycopg.connect(conninfo, autocommit=False) as conn:
-        conn.execute("SET statement_timeout = 0")
-        conn.execute("SET synchronous_commit = off")
-        t = time.perf_counter()
-        conn.execute(STAGING)
-        with conn.cursor().copy("COPY bench.stage_hazards FROM STDIN") as copy:
-            for row in hazards:
-                copy.write_row(row)
-        with conn.cursor().copy("COPY bench.stage_events FROM STDIN") as copy:
-            for row in events:
-                copy.write_row(row)
+    report.generate_s = time.perf_counter() - t
+    log(f"generated {len(hazards):,} hazards, {len(events):,} events in {report.generate_s:.1f} s")
+    t = time.perf_counter()
+    files = write_history_files(folder, hazards, events)
+    report.files_s = time.perf_counter() - t
+    log(f"wrote {len(files)} history files into {folder} in {report.files_s:.1f} s")
+    conninfo = conninfo_of(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("TRUNCATE land_release_events, hazardous_areas, audit_log CASCADE")
+        conn.execute("DROP TABLE IF EXISTS bench.loaded")
+    engine = create_engine(database.sqlalchemy_url(url))
+    try:
+        for iso3, path in files.items():
+            with Session(engine) as session:
+                clock = PhaseClock(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                result = history.import_history(session, iso3, history.HistoryOptions(events=path, source=path.name),
+                                                Actor("bench"), progress=_LoggedProgress(iso3, clock, log))
+                clock.finish()
+            report.add(iso3, clock, time.perf_counter() - clock.started)
+            log(f"{iso3}: {result['hazards']['created']:,} hazards and {result['events']['rows']:,} events imported "
+                f"in {report.states[iso3]:.1f} s")
+    finally:
+        engine.dispose()
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(PLAN_TABLE)
         with conn.cursor().copy("COPY bench.hazard_plan FROM STDIN") as copy:
             for p in plans:
                 copy.write_row([p.external_id, p.state_iso3, p.cx, p.cy, p.rmax_m, p.free_from, p.free_to])
-        timings["copy_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        # start from an empty ledger (the benchmark owns this database)
-        conn.execute("TRUNCATE land_release_events, hazardous_areas, audit_log CASCADE")
-        conn.execute(INSERT_HAZARDS)
-        timings["insert_hazards_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        conn.execute(INSERT_EVENTS)
-        timings["insert_events_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        conn.execute(HAZARD_RESULT)
-        for statement in APPLY_RESULT:
-            conn.execute(statement)
-        conn.execute("DROP TABLE bench.stage_hazards, bench.stage_events, bench.hazard_result")
-        timings["remaining_s"] = time.perf_counter() - t
-        conn.execute("DROP TABLE IF EXISTS bench.loaded")
         conn.execute("CREATE TABLE bench.loaded AS SELECT %s::int AS hazards, %s::int AS events, %s::int AS seed",
                      (n_hazards, n_events, seed))
-        conn.commit()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE hazardous_areas")
         conn.execute("VACUUM ANALYZE land_release_events")
-    log("loaded: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
-    return timings
+    log("loaded: " + report.summary())
+    return report
 
 
 def verify_with_replay(url: str, sample: int = 50, seed: int = SEED) -> dict[str, float]:
-    """Replay a sample of hazards through the ledger (rolled back) and compare with the bulk load."""
+    """Replay a sample of hazards one by one through the ledger (rolled back) and compare with what the
+    history import stored."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
@@ -419,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="load into this database (default: the embedded cluster)")
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / "work" / "data"),
                         help="embedded cluster folder when no --database-url (default bench/work/data)")
+    parser.add_argument("--files-dir", default=str(ROOT / "bench" / "work" / "history-files"),
+                        help="where each State's history GeoPackage is written (default bench/work/history-files)")
     parser.add_argument("--verify", type=int, default=50, help="hazards to replay through the ledger (0: none)")
     parser.add_argument("--import-file", help="also write the import GeoPackage here")
     parser.add_argument("--import-polygons", type=int, default=IMPORT_POLYGONS)
@@ -426,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     n_hazards, n_events = SIZES[args.size]
     n_hazards = args.hazards if args.hazards is not None else n_hazards
     n_events = args.events if args.events is not None else n_events
+
+    from app.database import sqlalchemy_url
 
     cluster = None
     url = args.database_url
@@ -438,10 +553,12 @@ def main(argv: list[str] | None = None) -> int:
         url = cluster.url
         migrate.upgrade(url)
     try:
-        load(conninfo_of(url), n_hazards, n_events, args.seed)
+        report = load(url, n_hazards, n_events, args.seed, Path(args.files_dir))
+        for phase, spent in report.phases.items():
+            print(f"  {phase}: {spent.wall_s:.1f} s (CPU: this process {spent.python_cpu_s:.1f} s, PostgreSQL "
+                  f"{spent.postgres_cpu_s:.1f} s)")
         if args.verify:
-            print("replay check:", verify_with_replay(url.replace("postgresql://", "postgresql+psycopg://", 1),
-                                                      args.verify, args.seed))
+            print("replay check:", verify_with_replay(sqlalchemy_url(url), args.verify, args.seed))
         if args.import_file:
             print("import file:", write_import_file(Path(args.import_file), args.import_polygons))
     finally:

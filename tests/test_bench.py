@@ -1,6 +1,7 @@
-"""The benchmark's floors and its check of the mixed load's writes (bench/floors.py, bench/mixed.py), on the
-test PostGIS: a floor that measured another statement or another table than the service's would make every
-ratio of bench/results*.md wrong."""
+"""The benchmark's load, floors and its check of the mixed load's writes (bench/generate.py, bench/floors.py,
+bench/mixed.py), on the test PostGIS: a load that stored another ledger than the service's rules give, or a
+floor that measured another statement or another table than the service's, would make every ratio of
+bench/results*.md wrong."""
 from __future__ import annotations
 
 import uuid
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 import shapely
 
-from bench import floors, mixed
+from bench import floors, generate, mixed
 from bench.generate import conninfo_of
 from bench.run import tile_address
 from tests.ledger_scenarios import post_event, post_hazard, rect, rect_lonlat
@@ -22,6 +23,32 @@ def conninfo(database_url: str) -> Iterator[str]:
     yield conninfo_of(database_url)
     with psycopg.connect(conninfo_of(database_url), autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+
+
+def test_the_bench_loads_its_history_through_the_import_and_the_ledger_replays_it_alike(conninfo, database_url,
+                                                                                       tmp_path) -> None:
+    logged: list[str] = []
+    report = generate.load(database_url, 24, 96, folder=tmp_path, log=logged.append)
+    hazards, _, _ = generate.generate_rows(24, 96)
+    states = {h[len(generate.HAZARD_COLUMNS)] for h in hazards}
+    assert set(report.states) == states and report.import_s > 0
+    for iso3 in states:  # the load's progress is in the bench's log, State by State
+        assert any(f"{iso3}: replaying events" in line for line in logged), iso3
+    with psycopg.connect(conninfo) as conn:
+        counts = conn.execute("""
+            SELECT (SELECT count(*) FROM hazardous_areas), (SELECT count(*) FROM land_release_events),
+                   (SELECT count(*) FROM audit_log WHERE table_name = 'land_release_events' AND action = 'create'),
+                   (SELECT count(*) FROM bench.hazard_plan), (SELECT count(*) FROM land_release_events e
+                    JOIN hazardous_areas h ON h.id = e.hazard_id WHERE e.released_area_m2 <= 0),
+                   (SELECT max(abs(h.baseline_area_m2 - h.remaining_area_m2 - r.m2)) FROM hazardous_areas h
+                    JOIN (SELECT hazard_id, sum(released_area_m2) AS m2 FROM land_release_events GROUP BY hazard_id) r
+                    ON r.hazard_id = h.id)""").fetchone()
+    assert counts[:5] == (24, 96, 96, 24, 0)  # every generated event released land, each with its audit entry
+    assert counts[5] < 1e-6  # the ledger's balance: baseline = remaining + what the events released
+    assert generate.loaded(conninfo) == (24, 96, generate.SEED)
+    check = generate.verify_with_replay(database_url, sample=24)
+    assert check["checked"] > 0 and check["status_mismatches"] == 0, check
+    assert check["max_remaining_diff_of_baseline"] < 1e-9, check  # one by one, the same remaining areas
 
 
 def test_the_tile_floor_runs_the_very_tile_the_service_sends(client, database_url) -> None:
