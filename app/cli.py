@@ -230,7 +230,7 @@ def _import_session() -> Iterator[Session]:
 
     with database.open_database() as url:
         migrate.upgrade(url)
-        engine = create_engine(database.sqlalchemy_url(url))
+        engine = create_engine(database.sqlalchemy_url(url), connect_args=database.connect_args())
         try:
             with Session(engine) as session:
                 yield session
@@ -297,7 +297,7 @@ def _keys(args: argparse.Namespace) -> int:
 
     with database.open_database() as url:
         migrate.upgrade(url)
-        engine = create_engine(database.sqlalchemy_url(url))
+        engine = create_engine(database.sqlalchemy_url(url), connect_args=database.connect_args())
         actor = Actor(name=f"cli {getpass.getuser()}")
         try:
             with Session(engine) as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,20 @@ log = logging.getLogger(__name__)
 
 _engine: Engine | None = None
 _sessions: sessionmaker[Session] | None = None
+
+
+# PostgreSQL's JIT compiler is off for the service's connections: PostGIS declares its functions costly, so
+# the planner's estimates of the ledger's statements pass the JIT thresholds although they touch few rows, and
+# compiling them takes longer than running them (a State's boundary check in the history import: 8-9 s with
+# JIT, 0.5-0.7 s without; bench/findings.md). The embedded cluster is initialised with it off as well.
+NO_JIT = "-c jit=off"
+
+
+def connect_args(statement_timeout_ms: int | None = None) -> dict[str, Any]:
+    """The options of every connection the service or one of its commands opens: no JIT, and the statement
+    timeout when one is given (a command's long import has none)."""
+    timeout = "" if statement_timeout_ms is None else f"-c statement_timeout={statement_timeout_ms} "
+    return {"options": timeout + NO_JIT, "connect_timeout": 10}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -60,7 +75,7 @@ def configure(url: str, settings: Settings | None = None) -> Engine:
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
-        connect_args={"options": f"-c statement_timeout={settings.statement_timeout_ms}", "connect_timeout": 10},
+        connect_args=connect_args(settings.statement_timeout_ms),
     )
     _sessions = sessionmaker(_engine, expire_on_commit=False)
     return _engine

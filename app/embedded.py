@@ -272,6 +272,7 @@ class EmbeddedCluster:
             # PostgreSQL's default of 128 MB keeps little of a national ledger in memory; a quarter of the
             # machine's memory (the usual advice), at most 4 GB, holds the hazards a layer is paged from
             conf.write(f"shared_buffers = '{shared_buffers_mb()}MB'\n")
+            conf.write("jit = off\n")  # as the service's connections have it (app.database.NO_JIT)
 
     def postmaster_pid(self) -> int | None:
         """The pid of this cluster's live postmaster, from postmaster.pid (None: it is not running)."""

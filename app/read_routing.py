@@ -103,7 +103,7 @@ class Standby:
             database.sqlalchemy_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
             # tcp_user_timeout: a standby host that vanished from the network (no refusal, no answer) fails
             # the next ping in seconds, not after the system's TCP retransmissions (minutes).
-            connect_args={"options": f"-c statement_timeout={get_settings().statement_timeout_ms}",
+            connect_args={**database.connect_args(get_settings().statement_timeout_ms),
                           "connect_timeout": CONNECT_TIMEOUT_S, "tcp_user_timeout": TCP_USER_TIMEOUT_MS},
         )
         self._check: StandbyCheck | None = None

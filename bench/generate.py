@@ -415,7 +415,7 @@ def load(url: str, n_hazards: int, n_events: int, seed: int = SEED, folder: Path
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("TRUNCATE land_release_events, hazardous_areas, audit_log CASCADE")
         conn.execute("DROP TABLE IF EXISTS bench.loaded")
-    engine = create_engine(database.sqlalchemy_url(url))
+    engine = create_engine(database.sqlalchemy_url(url), connect_args=database.connect_args())
     try:
         for iso3, path in files.items():
             with Session(engine) as session:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from app import migrate
+from app import database, migrate
 from app.embedded import (
     EmbeddedCluster,
     EmbeddedClusterError,
@@ -45,6 +45,8 @@ def test_embedded_cluster_life_cycle(cluster_dir: Path) -> None:
         shared = conn.execute(text("SELECT setting::bigint * 8 / 1024 FROM pg_settings "
                                    "WHERE name = 'shared_buffers'")).scalar_one()
         assert shared == shared_buffers_mb() and 128 <= shared <= 4096
+        # no JIT (app.database.NO_JIT): compiling the ledger's PostGIS statements cost more than running them
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"
         conn.execute(text("CREATE TABLE marker (id int)"))
         conn.execute(text("INSERT INTO marker VALUES (1)"))
     engine.dispose()
@@ -155,6 +157,16 @@ def test_health_reports_postgis(client) -> None:
     body = response.json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["postgis"].startswith("3.")
+
+
+def test_the_service_connections_run_without_jit(database_url: str) -> None:
+    """On a server of its own too (DATABASE_URL, JIT on by PostgreSQL's default): the service turns it off."""
+    engine = create_engine(database.sqlalchemy_url(database_url), connect_args=database.connect_args(60_000))
+    with engine.connect() as conn:
+        jit, source = conn.execute(text("SELECT setting, source FROM pg_settings WHERE name = 'jit'")).one()
+        assert (jit, source) == ("off", "client")  # the connection's own, whatever the server's configuration
+        assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "1min"
+    engine.dispose()
 
 
 def test_health_is_503_when_database_unreachable(client, monkeypatch: pytest.MonkeyPatch) -> None:
