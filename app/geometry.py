@@ -532,11 +532,20 @@ def sql_without_slivers(expr: str) -> str:
     must not count as remaining land. The opening (eroded by `SLIVER_DEG`, grown back by one and a
     half times that) is only a mask: the result is the geometry within it, so every vertex it keeps is one of
     its own (GEOS's buffer drops vertices that lie within a hundredth of the distance of the line
-    through their neighbours, which would undo the densification of the edges).
+    through their neighbours, which would undo the densification of the edges). A geometry that lies
+    within its mask (it has no sliver: nearly always) is the result as it is; the overlay with the mask,
+    on the grid, is made only for one that does not, or where GEOS cannot tell (`covered_by_or_false`,
+    migration 0019). The geometry and its mask are each computed once (`OFFSET 0` keeps PostgreSQL from
+    copying `expr` into every place that names it).
     """
-    mask = f"ST_Buffer(ST_Buffer(g, -{SLIVER_DEG}, 'join=mitre'), {1.5 * SLIVER_DEG!r}, 'join=mitre')"
-    return sql_polygonal(f"(SELECT {sql_grid_intersection('g', mask)} "
-                         f"FROM (SELECT {sql_polygonal(expr)} AS g) AS opened)")
+    kept = f"CASE WHEN covered_by_or_false(g, mask) THEN g ELSE {sql_grid_intersection('g', 'mask')} END"
+    return sql_polygonal(f"(SELECT {kept} FROM (SELECT g, {sql_sliver_mask('g')} AS mask FROM "
+                         f"(SELECT {sql_polygonal(expr)} AS g OFFSET 0) AS difference OFFSET 0) AS opened)")
+
+
+def sql_sliver_mask(expr: str) -> str:
+    """The mask of `sql_without_slivers`: the geometry eroded by `SLIVER_DEG` and grown back by 1.5 times that."""
+    return f"ST_Buffer(ST_Buffer(({expr}), -{SLIVER_DEG}, 'join=mitre'), {1.5 * SLIVER_DEG!r}, 'join=mitre')"
 
 
 def sql_grid_intersection(a: str, b: str) -> str:
