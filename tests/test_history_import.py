@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,10 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from app import database
+from app.audit import Actor
 from app.cli import main as cli_main
+from app.files import history
+from app.ledger import overlaps, void_event
 from app.settings import get_settings
 from tests.conftest import reset_database
 from tests.ledger_scenarios import UTM48N, X0, Y0, post_event, post_hazard, rect
@@ -262,3 +267,54 @@ def test_a_history_job_is_for_the_states_writers_and_unknown_jobs_say_why(client
     assert other.get(f"/api/v1/states/KHM/history-imports/{job['id']}").status_code == 403
     missing = client.get("/api/v1/states/KHM/history-imports/0f6b8a52-0000-4000-8000-000000000000")
     assert missing.status_code == 404 and "restart" in missing.json()["detail"]
+
+
+def _advisory_waiters() -> int:
+    with database.get_engine().connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar()
+
+
+def _until(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the writers did not reach the lock"
+        time.sleep(0.05)
+
+
+def test_a_void_and_a_history_import_on_one_state_both_finish(client, tmp_path) -> None:
+    """Both take the State's lock and the hazard's row lock: in one order (the State's first), so the later one
+    waits for the other instead of the two waiting for each other (a deadlock)."""
+    hazard = post_hazard(client, "S-1", rect(0, 0, 100, 100), classification="SHA")
+    mistake = post_event(client, hazard["id"], "clearance", "2016-03-01", rect(0, 0, 30, 100))
+    strip = gpd.GeoSeries([box(X0 + 50, Y0, X0 + 80, Y0 + 100)], crs=UTM48N).to_crs(4326)[0]
+    csv = tmp_path / "events.csv"
+    csv.write_text(f"hazard_external_id,external_id,kind,date,WKT\nS-1,CSV-1,clearance,2016-06-01,\"{strip.wkt}\"\n")
+    outcome: dict[str, Any] = {}
+
+    def run(name: str, write: Any) -> None:
+        try:
+            with database.session() as session:
+                outcome[name] = write(session)
+        except Exception as exc:  # what a deadlock raises, for the assertion below
+            outcome[name] = exc
+
+    actor = Actor(name="test")
+    history_import = threading.Thread(target=run, args=("import", lambda s: history.import_history(
+        s, "KHM", history.HistoryOptions(events=csv), actor)))
+    void = threading.Thread(target=run, args=("void", lambda s: void_event(
+        s, uuid.UUID(mistake["id"]), "recorded on the wrong hazard", actor)))
+    with database.session() as holder:  # the State's lock held while both writers line up behind it
+        overlaps.lock_state(holder, "KHM")
+        history_import.start()
+        _until(lambda: _advisory_waiters() == 1)
+        void.start()
+        _until(lambda: _advisory_waiters() == 2)
+        holder.commit()
+    history_import.join(timeout=120)
+    void.join(timeout=120)
+    assert not isinstance(outcome["import"], Exception), outcome["import"]
+    assert not isinstance(outcome["void"], Exception), outcome["void"]
+    assert outcome["void"]["voided"] and outcome["import"]["events"]["rows"] == 1
+    imported = _ledger()
+    assert 2900 < imported["events"]["CSV-1"][0] < 3100  # the strip, released once the mistake is voided
+    assert abs(imported["hazards"]["S-1"][1] + imported["events"]["CSV-1"][0] - imported["hazards"]["S-1"][0]) < 0.01
