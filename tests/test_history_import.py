@@ -318,3 +318,83 @@ def test_a_void_and_a_history_import_on_one_state_both_finish(client, tmp_path) 
     imported = _ledger()
     assert 2900 < imported["events"]["CSV-1"][0] < 3100  # the strip, released once the mistake is voided
     assert abs(imported["hazards"]["S-1"][1] + imported["events"]["CSV-1"][0] - imported["hazards"]["S-1"][0]) < 0.01
+
+
+def _post(client, files: dict[str, Path], **form: str) -> Any:
+    opened = {name: (path.name, path.open("rb")) for name, path in files.items()}
+    try:
+        return client.post("/api/v1/states/KHM/history-imports", files=opened, data=form)
+    finally:
+        for _, f in opened.values():
+            f.close()
+
+
+def test_events_only_from_a_geopackage_over_http(client, tmp_path) -> None:
+    """`events_only=true` reads a GeoPackage's events onto the hazards stored, not its hazards layer (an empty
+    `hazards_layer` cannot say it: a form's empty field is no field)."""
+    hazards, events = _sample()
+    hazards = hazards[:2]
+    events = [e for e in events if e["hazard"] in ("H-000", "H-001") and e["kind"] != "reclassification"]
+    for h in hazards:
+        post_hazard(client, h["external_id"], rect(h["x"], h["y"], 100, 100), classification=h["classification"],
+                    recorded_on=h["recorded_on"])
+    path = _write_gpkg(tmp_path / "export.gpkg", hazards, events)  # our own export: both layers
+    both = _post(client, {"events": path}, events_only="true", hazards_layer="hazardous_areas")
+    assert both.status_code == 422 and "events_only" in both.json()["detail"], both.text
+    job = _run_job(client, {"events": path}, events_only="true")
+    assert job["status"] == "done", job
+    assert job["result"]["hazards"]["rows"] == 0 and job["result"]["events"]["rows"] == len(events)
+    assert "reading hazards" not in job["phases_seen"]
+
+
+def test_a_file_that_cannot_be_imported_is_refused_before_any_job(client, tmp_path) -> None:
+    post_hazard(client, "S-1", rect(0, 0, 100, 100))
+    jobs = len(history._jobs)
+    text_file = tmp_path / "events.txt"
+    text_file.write_text("not a format\n")
+    assert _post(client, {"events": text_file}).status_code == 415
+    no_hazard_column = tmp_path / "events.csv"
+    no_hazard_column.write_text("HAZ_REF,kind,date,WKT\nS-1,clearance,2016-01-01,\n")
+    refused = _post(client, {"events": no_hazard_column})
+    assert refused.status_code == 422 and "hazard_external_id" in refused.json()["detail"], refused.text
+    hazards, events = _sample()
+    gpkg = _write_gpkg(tmp_path / "history.gpkg", hazards[:1], events[:4])
+    refused = _post(client, {"events": gpkg}, events_layer="events")
+    assert refused.status_code == 422 and "land_release_events" in refused.json()["detail"], refused.text
+    bad_row = tmp_path / "bad.csv"
+    bad_row.write_text("hazard_external_id,kind,date,WKT\nS-1,demolition,2016-01-01,\n")
+    refused = _post(client, {"events": bad_row})
+    assert refused.status_code == 422 and refused.json()["rejected"][0]["row"] == 1, refused.text
+    assert len(history._jobs) == jobs  # no job was started
+    with database.session() as session:
+        assert session.execute(text("SELECT count(*) FROM land_release_events")).scalar() == 0
+
+
+def test_the_queue_of_jobs_is_bounded_and_a_waiting_job_is_never_forgotten(client, tmp_path, monkeypatch) -> None:
+    post_hazard(client, "S-1", rect(0, 0, 100, 100))
+    strip = gpd.GeoSeries([box(X0, Y0, X0 + 30, Y0 + 100)], crs=UTM48N).to_crs(4326)[0]
+    csv = tmp_path / "events.csv"
+    csv.write_text(f"hazard_external_id,external_id,kind,date,WKT\nS-1,E-1,clearance,2016-06-01,\"{strip.wkt}\"\n")
+    monkeypatch.setattr(history, "MAX_QUEUED_JOBS", 1)
+    monkeypatch.setattr(history, "KEPT_JOBS", 1)
+    history._running.acquire()  # the import running: the next ones wait
+    try:
+        first, second = _post(client, {"events": csv}), _post(client, {"events": csv})
+        assert first.status_code == 202 and second.status_code == 202, (first.text, second.text)
+        full = _post(client, {"events": csv})
+        assert full.status_code == 503 and int(full.headers["Retry-After"]) > 0, full.text
+        assert "send the files again" in full.json()["detail"]
+        for waiting in (first, second):  # kept while they wait, though only one finished job is kept
+            assert client.get(waiting.headers["Location"]).json()["status"] == "queued"
+    finally:
+        history._running.release()
+    ended = {}
+    for response in (first, second):
+        _until(lambda r=response: client.get(r.headers["Location"]).json()["finished_at"] is not None)
+        ended[response] = client.get(response.headers["Location"]).json()
+    assert ended[first]["status"] == "done" and ended[second]["problem"]["status"] == 409  # E-1 exists by then
+    third = _post(client, {"events": csv})
+    assert third.status_code == 202
+    assert client.get(first.headers["Location"]).status_code == 404  # finished, and the oldest beyond KEPT_JOBS
+    assert client.get(second.headers["Location"]).status_code == 200
+    _until(lambda: client.get(third.headers["Location"]).json()["finished_at"] is not None)
