@@ -311,6 +311,7 @@ def start_job(iso3: str, options: HistoryOptions, actor: audit.Actor) -> History
     try:
         with database.session() as session:
             require_state(session, iso3)
+            session.rollback()  # no transaction (nor connection) held while the files are read
             files = read_history(session, options)
     except BaseException:
         with _jobs_lock:
