@@ -412,7 +412,8 @@ def _import_history(args: argparse.Namespace) -> int:
             return 2
     try:
         options = history.HistoryOptions(
-            events=events, hazards=hazards, hazards_layer="" if args.events_only else args.hazards_layer,
+            events=events, hazards=hazards, events_only=args.events_only,
+            hazards_layer=args.hazards_layer,
             events_layer=args.events_layer, mapping=columns.read_mapping(",".join(args.map or [])),
             event_mapping=columns.read_mapping(",".join(args.map_event or []), columns.EVENT_FIELDS), crs=args.crs,
             repair=args.repair, border="accept" if args.accept_border else "refuse")

@@ -179,7 +179,8 @@ def test_a_submitted_hazard_is_approved_as_a_correction_of_an_existing_one(clien
 def test_a_correction_the_ledger_refuses_leaves_the_submission_submitted(client) -> None:
     h = post_hazard(client, "KHM-C-9", rect(0, 0, 1000, 1000))
     cha = {"type": "Feature", "geometry": rect(0, 0, 1000, 1000),
-           "properties": {"external_id": "X-1", "classification": "CHA", "recorded_on": "2020-01-01"}}
+           "properties": {"external_id": "X-1", "classification": "CHA", "recorded_on": "2020-01-01",
+                          "name": "Confirmed by technical survey"}}
     # an admin's submission is the centre's own entry, approved at once: submit as an operator's instead
     from fastapi.testclient import TestClient
     from sqlalchemy.orm import Session
@@ -191,11 +192,30 @@ def test_a_correction_the_ledger_refuses_leaves_the_submission_submitted(client)
     organisation = client.post("/api/v1/states/KHM/organisations", json={"name": "NPA", "kind": "ngo"}).json()["id"]
     with Session(database.get_engine()) as session:
         _, secret = access.create_key(session, name="NPA", role="operator", organisation_id=organisation)
+    sha = {**cha, "properties": {**cha["properties"], "external_id": "X-2", "classification": "SHA"}}
     with TestClient(create_app(), headers=auth_headers(secret)) as operator:
         held = operator.post("/api/v1/states/KHM/submissions", json=cha, params={"crs": UTM48N, "border": "accept"})
-    assert held.status_code == 201, held.text
+        held_sha = operator.post("/api/v1/states/KHM/submissions", json=sha, params={"crs": UTM48N, "border": "accept"})
+    assert held.status_code == 201 and held_sha.status_code == 201, (held.text, held_sha.text)
     refused = client.post(f"/api/v1/submissions/{held.json()['id']}/approve",
                           json={"reconcile": "correct", "hazard_id": h["id"]})
-    assert refused.status_code == 422 and "reclassification" in refused.json()["detail"]
+    # the reviewer is told what to do: record the reclassification, then approve again
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert f"POST /api/v1/hazards/{h['id']}/events with kind reclassification" in detail, detail
+    assert "then approve this submission again with reconcile=correct" in detail
+    in_french = client.post(f"/api/v1/submissions/{held.json()['id']}/approve", params={"lang": "fr"},
+                            json={"reconcile": "correct", "hazard_id": h["id"]})
+    assert in_french.json()["detail"].startswith(f"La soumission donne une ZDC et la zone dangereuse {h['id']}")
     assert client.get(f"/api/v1/submissions/{held.json()['id']}").json()["properties"]["status"] == "submitted"
     assert hazard(client, h["id"])["classification"] == "SHA"
+    # done so, the same submission is approved as the correction it is
+    post_event(client, h["id"], "reclassification", "2019-06-01", None)
+    approved = client.post(f"/api/v1/submissions/{held.json()['id']}/approve",
+                           json={"reconcile": "correct", "hazard_id": h["id"], "border": "accept"})
+    assert approved.status_code == 200, approved.text
+    # a hazard recorded as a CHA does not become an SHA: the submission goes back to its operator
+    confirmed = post_hazard(client, "KHM-C-10", rect(3000, 0, 500, 500), classification="CHA")
+    back = client.post(f"/api/v1/submissions/{held_sha.json()['id']}/approve",
+                       json={"reconcile": "correct", "hazard_id": confirmed["id"]})
+    assert back.status_code == 422 and "Return the submission to the operator" in back.json()["detail"], back.text

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,10 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from app import database
+from app.audit import Actor
 from app.cli import main as cli_main
+from app.files import history
+from app.ledger import overlaps, void_event
 from app.settings import get_settings
 from tests.conftest import reset_database
 from tests.ledger_scenarios import UTM48N, X0, Y0, post_event, post_hazard, rect
@@ -262,3 +267,134 @@ def test_a_history_job_is_for_the_states_writers_and_unknown_jobs_say_why(client
     assert other.get(f"/api/v1/states/KHM/history-imports/{job['id']}").status_code == 403
     missing = client.get("/api/v1/states/KHM/history-imports/0f6b8a52-0000-4000-8000-000000000000")
     assert missing.status_code == 404 and "restart" in missing.json()["detail"]
+
+
+def _advisory_waiters() -> int:
+    with database.get_engine().connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar()
+
+
+def _until(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the writers did not reach the lock"
+        time.sleep(0.05)
+
+
+def test_a_void_and_a_history_import_on_one_state_both_finish(client, tmp_path) -> None:
+    """Both take the State's lock and the hazard's row lock: in one order (the State's first), so the later one
+    waits for the other instead of the two waiting for each other (a deadlock)."""
+    hazard = post_hazard(client, "S-1", rect(0, 0, 100, 100), classification="SHA")
+    mistake = post_event(client, hazard["id"], "clearance", "2016-03-01", rect(0, 0, 30, 100))
+    strip = gpd.GeoSeries([box(X0 + 50, Y0, X0 + 80, Y0 + 100)], crs=UTM48N).to_crs(4326)[0]
+    csv = tmp_path / "events.csv"
+    csv.write_text(f"hazard_external_id,external_id,kind,date,WKT\nS-1,CSV-1,clearance,2016-06-01,\"{strip.wkt}\"\n")
+    outcome: dict[str, Any] = {}
+
+    def run(name: str, write: Any) -> None:
+        try:
+            with database.session() as session:
+                outcome[name] = write(session)
+        except Exception as exc:  # what a deadlock raises, for the assertion below
+            outcome[name] = exc
+
+    actor = Actor(name="test")
+    history_import = threading.Thread(target=run, args=("import", lambda s: history.import_history(
+        s, "KHM", history.HistoryOptions(events=csv), actor)))
+    void = threading.Thread(target=run, args=("void", lambda s: void_event(
+        s, uuid.UUID(mistake["id"]), "recorded on the wrong hazard", actor)))
+    with database.session() as holder:  # the State's lock held while both writers line up behind it
+        overlaps.lock_state(holder, "KHM")
+        history_import.start()
+        _until(lambda: _advisory_waiters() == 1)
+        void.start()
+        _until(lambda: _advisory_waiters() == 2)
+        holder.commit()
+    history_import.join(timeout=120)
+    void.join(timeout=120)
+    assert not isinstance(outcome["import"], Exception), outcome["import"]
+    assert not isinstance(outcome["void"], Exception), outcome["void"]
+    assert outcome["void"]["voided"] and outcome["import"]["events"]["rows"] == 1
+    imported = _ledger()
+    assert 2900 < imported["events"]["CSV-1"][0] < 3100  # the strip, released once the mistake is voided
+    assert abs(imported["hazards"]["S-1"][1] + imported["events"]["CSV-1"][0] - imported["hazards"]["S-1"][0]) < 0.01
+
+
+def _post(client, files: dict[str, Path], **form: str) -> Any:
+    opened = {name: (path.name, path.open("rb")) for name, path in files.items()}
+    try:
+        return client.post("/api/v1/states/KHM/history-imports", files=opened, data=form)
+    finally:
+        for _, f in opened.values():
+            f.close()
+
+
+def test_events_only_from_a_geopackage_over_http(client, tmp_path) -> None:
+    """`events_only=true` reads a GeoPackage's events onto the hazards stored, not its hazards layer (an empty
+    `hazards_layer` cannot say it: a form's empty field is no field)."""
+    hazards, events = _sample()
+    hazards = hazards[:2]
+    events = [e for e in events if e["hazard"] in ("H-000", "H-001") and e["kind"] != "reclassification"]
+    for h in hazards:
+        post_hazard(client, h["external_id"], rect(h["x"], h["y"], 100, 100), classification=h["classification"],
+                    recorded_on=h["recorded_on"])
+    path = _write_gpkg(tmp_path / "export.gpkg", hazards, events)  # our own export: both layers
+    both = _post(client, {"events": path}, events_only="true", hazards_layer="hazardous_areas")
+    assert both.status_code == 422 and "events_only" in both.json()["detail"], both.text
+    job = _run_job(client, {"events": path}, events_only="true")
+    assert job["status"] == "done", job
+    assert job["result"]["hazards"]["rows"] == 0 and job["result"]["events"]["rows"] == len(events)
+    assert "reading hazards" not in job["phases_seen"]
+
+
+def test_a_file_that_cannot_be_imported_is_refused_before_any_job(client, tmp_path) -> None:
+    post_hazard(client, "S-1", rect(0, 0, 100, 100))
+    jobs = len(history._jobs)
+    text_file = tmp_path / "events.txt"
+    text_file.write_text("not a format\n")
+    assert _post(client, {"events": text_file}).status_code == 415
+    no_hazard_column = tmp_path / "events.csv"
+    no_hazard_column.write_text("HAZ_REF,kind,date,WKT\nS-1,clearance,2016-01-01,\n")
+    refused = _post(client, {"events": no_hazard_column})
+    assert refused.status_code == 422 and "hazard_external_id" in refused.json()["detail"], refused.text
+    hazards, events = _sample()
+    gpkg = _write_gpkg(tmp_path / "history.gpkg", hazards[:1], events[:4])
+    refused = _post(client, {"events": gpkg}, events_layer="events")
+    assert refused.status_code == 422 and "land_release_events" in refused.json()["detail"], refused.text
+    bad_row = tmp_path / "bad.csv"
+    bad_row.write_text("hazard_external_id,kind,date,WKT\nS-1,demolition,2016-01-01,\n")
+    refused = _post(client, {"events": bad_row})
+    assert refused.status_code == 422 and refused.json()["rejected"][0]["row"] == 1, refused.text
+    assert len(history._jobs) == jobs  # no job was started
+    with database.session() as session:
+        assert session.execute(text("SELECT count(*) FROM land_release_events")).scalar() == 0
+
+
+def test_the_queue_of_jobs_is_bounded_and_a_waiting_job_is_never_forgotten(client, tmp_path, monkeypatch) -> None:
+    post_hazard(client, "S-1", rect(0, 0, 100, 100))
+    strip = gpd.GeoSeries([box(X0, Y0, X0 + 30, Y0 + 100)], crs=UTM48N).to_crs(4326)[0]
+    csv = tmp_path / "events.csv"
+    csv.write_text(f"hazard_external_id,external_id,kind,date,WKT\nS-1,E-1,clearance,2016-06-01,\"{strip.wkt}\"\n")
+    monkeypatch.setattr(history, "MAX_QUEUED_JOBS", 1)
+    monkeypatch.setattr(history, "KEPT_JOBS", 1)
+    history._running.acquire()  # the import running: the next ones wait
+    try:
+        first, second = _post(client, {"events": csv}), _post(client, {"events": csv})
+        assert first.status_code == 202 and second.status_code == 202, (first.text, second.text)
+        full = _post(client, {"events": csv})
+        assert full.status_code == 503 and int(full.headers["Retry-After"]) > 0, full.text
+        assert "send the files again" in full.json()["detail"]
+        for waiting in (first, second):  # kept while they wait, though only one finished job is kept
+            assert client.get(waiting.headers["Location"]).json()["status"] == "queued"
+    finally:
+        history._running.release()
+    ended = {}
+    for response in (first, second):
+        _until(lambda r=response: client.get(r.headers["Location"]).json()["finished_at"] is not None)
+        ended[response] = client.get(response.headers["Location"]).json()
+    assert ended[first]["status"] == "done" and ended[second]["problem"]["status"] == 409  # E-1 exists by then
+    third = _post(client, {"events": csv})
+    assert third.status_code == 202
+    assert client.get(first.headers["Location"]).status_code == 404  # finished, and the oldest beyond KEPT_JOBS
+    assert client.get(second.headers["Location"]).status_code == 200
+    _until(lambda: client.get(third.headers["Location"]).json()["finished_at"] is not None)

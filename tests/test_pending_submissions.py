@@ -5,6 +5,7 @@ rejected) leaves the collection; what a land-release report would release is wha
 past date, from the submissions' history."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import mapbox_vector_tile
@@ -119,6 +120,24 @@ def test_each_key_reads_its_own_part_and_anonymous_readers_learn_nothing(client,
     # an operator's key still reads its own part only, whatever the public may read
     assert _ids(halo) == mine
     assert _ids(client_as("editor", "BIH")) == set()
+
+
+def test_the_api_document_names_only_the_public_collections(client, client_as, monkeypatch) -> None:
+    """The OpenAPI document is one for every reader: it names what /collections lists to anyone, not the
+    collection read with a key only (no path of its own, no query parameter of its properties)."""
+    monkeypatch.setattr(get_settings(), "public_read", True)
+    anonymous = client_as(None)
+    public = {c["id"] for c in anonymous.get("/collections").json()["collections"]}
+    assert "hazardous_areas" in public and "pending_submissions" not in public
+    for path in ("/api", "/openapi.json"):
+        response = anonymous.get(path)
+        assert response.status_code == 200 and "pending_submissions" not in response.text, path
+        document = response.json()
+        own_paths = {p.split("/")[2] for p in document["paths"] if re.fullmatch(r"/collections/[^{/]+/items", p)}
+        assert own_paths == (public if path == "/api" else set()), path
+        names = {p["name"] for p in document["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]}
+        assert "external_id" in names and not names & {"revision", "would_release_m2", "submitted_by"}, path
+    assert client.get(f"{PENDING}/items").status_code == 200  # a key still reads it
 
 
 def test_what_leaves_review_leaves_the_collection(client, queue) -> None:

@@ -5,7 +5,7 @@ What it reads (each file through `app.files.reader`'s worker, as the hazard impo
   import takes them (app.files.imports: columns, checks, bulk load), and their events (`events_layer`,
   default `land_release_events`): our own export reads back;
 - or two files (e.g. two CSVs with a WKT column): the hazards, and the events;
-- or the events alone, onto hazards already stored (a GeoPackage's events layer, or a CSV).
+- or the events alone, onto hazards already stored (a CSV, or a GeoPackage's events layer with `events_only`).
 An event names its hazard by the hazard's external_id (`hazard_external_id`, or an alias of
 `app.layers.EVENT_HAZARD_REFERENCE`, or a hazard of the file); its other columns are matched to the
 declared event inputs (`app.layers.EVENT_INPUTS`: kind, date, organisation, the GICHD Minimum Data
@@ -21,15 +21,17 @@ with the same refusals; one refusal and nothing is stored. The audit log gets ea
 event as the ledger writes them, and one entry for the import, all with the import's id.
 
 Progress: `import_history` reports (phase, done, total) to a callback: the CLI draws a bar on stderr,
-and over HTTP the import is a job (`start_job`) whose status the client polls. Jobs live in this
-process (a restart loses them, and with them their result; the import itself is all or nothing, so an
-interrupted import stored nothing): at most `MAX_RUNNING_JOBS` run at once and the last `KEPT_JOBS` are
-kept.
+and over HTTP the import is a job (`start_job`) whose status the client polls. The files are read and
+checked (`read_history`: format, layers, columns, every row) before the job is answered, so a file
+that cannot be imported is its 4xx problem at once; the job records them (`record_history`). Jobs live
+in this process (a restart loses them, and with them their result; the import itself is all or
+nothing, so an interrupted import stored nothing): at most `MAX_RUNNING_JOBS` run at once and
+`MAX_QUEUED_JOBS` wait (one more is a 503 with Retry-After); the last `KEPT_JOBS` finished jobs are
+kept, and a job that has not finished is never forgotten.
 """
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -50,7 +52,7 @@ from app import audit, database
 from app.files.bulk_load import BULK_STATEMENT_TIMEOUT_MS, record_hazards_bulk
 from app.files.checks import Rejected, _column_cells, _read_geometry
 from app.files.columns import EVENT_COLUMN_ALIASES, REQUIRED_EVENT_FIELDS, resolve_columns
-from app.files.imports import ImportOptions, read_and_check, read_file
+from app.files.imports import CheckedFile, ImportOptions, read_and_check, read_file
 from app.geometry import THREE_D_WARNING, PolygonalGeometry, screen_polygonal, to_wgs84_densified
 from app.layers import EVENT_HAZARD_REFERENCE, EVENT_INPUTS, EVENT_PROPERTIES
 from app.ledger import require_state
@@ -64,7 +66,9 @@ log = logging.getLogger(__name__)
 DEFAULT_HAZARDS_LAYER = "hazardous_areas"  # our own export's layers
 DEFAULT_EVENTS_LAYER = "land_release_events"
 MAX_RUNNING_JOBS = 1  # history imports at once in this process (each takes its State's write lock)
-KEPT_JOBS = 100
+MAX_QUEUED_JOBS = 4  # jobs waiting for their turn, each holding its checked rows in memory; one more is a 503
+RETRY_AFTER_S = 60  # what the 503 of a full queue tells the client to wait
+KEPT_JOBS = 100  # finished jobs kept for their clients to read; a job that has not finished is never dropped
 
 
 @dataclass
@@ -72,7 +76,8 @@ class HistoryOptions:
     """What to read: the events file, and the hazards (a file of their own, the GeoPackage's other layer, or none)."""
 
     events: Path
-    hazards: Path | None = None  # None: the events go onto hazards already stored
+    hazards: Path | None = None  # None: the GeoPackage's hazards layer, or with `events_only` none
+    events_only: bool = False  # the events go onto hazards already stored (a GeoPackage's hazards layer is not read)
     hazards_layer: str | None = None
     events_layer: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)  # the hazards' columns (app.files.columns)
@@ -171,15 +176,33 @@ def _quiet(phase: str, done: int, total: int) -> None:
     """No progress report."""
 
 
-def import_history(session: Session, iso3: str, options: HistoryOptions, actor: audit.Actor,
-                   progress: Progress = _quiet) -> dict[str, Any]:
-    """Read, check and record hazards and their events, all or nothing (see the module docstring)."""
-    require_state(session, iso3)
-    # one big statement per step, as in the hazard bulk load: the per-request statement timeout is for reads
-    session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
+@dataclass
+class HistoryFiles:
+    """A history's files read and every row checked, none rejected: what `record_history` records."""
+
+    hazards: CheckedFile | None  # None: the events go onto hazards already stored
+    events: list[HistoryEvent]
+    event_columns: dict[str, str]  # field: column of the events' file
+    source: str
+    border: str  # the hazards beyond the State's boundary: "refuse" or "accept" (flagged)
+    seconds: float  # reading and checking took
+
+
+def _check_options(options: HistoryOptions) -> None:
+    """`events_only` contradicts a hazards file or layer: a 422 rather than a guess at which one is meant."""
+    if options.events_only and (options.hazards is not None or options.hazards_layer):
+        raise Problem(422, "events_only: the events go onto hazards already stored, so send no hazards file and no "
+                           "hazards_layer with it (or leave events_only out to import the hazards too).",
+                      invalid_params=[{"name": "events_only", "reason": "given with hazards or hazards_layer"}])
+
+
+def read_history(session: Session, options: HistoryOptions, progress: Progress = _quiet) -> HistoryFiles:
+    """Read and check the files (format, layers, columns, every row); a file that cannot be imported is its
+    4xx problem (a 422 listing every rejected row). Writes nothing."""
     started = time.perf_counter()
+    _check_options(options)
     gpkg = options.events.suffix.lower() == ".gpkg"
-    hazards_path = options.hazards or (options.events if gpkg and options.hazards_layer != "" else None)
+    hazards_path = options.hazards or (options.events if gpkg and not options.events_only else None)
     checked = None
     if hazards_path is not None:
         progress("reading hazards", 0, 1)
@@ -194,11 +217,21 @@ def import_history(session: Session, iso3: str, options: HistoryOptions, actor: 
     progress("reading events", 1, 1)
     source = options.source or ", ".join(p.name for p in dict.fromkeys(
         x for x in (hazards_path, options.events) if x is not None))
+    return HistoryFiles(checked, events, event_columns, source, options.border, time.perf_counter() - started)
+
+
+def record_history(session: Session, iso3: str, files: HistoryFiles, actor: audit.Actor,
+                   progress: Progress = _quiet) -> dict[str, Any]:
+    """Record the hazards and their events read by `read_history`, all or nothing, and commit."""
+    started = time.perf_counter()
+    # one big statement per step, as in the hazard bulk load: the per-request statement timeout is for reads
+    session.execute(text(f"SET LOCAL statement_timeout = {BULK_STATEMENT_TIMEOUT_MS}"))
+    checked, events, source = files.hazards, files.events, files.source
     hazards: dict[str, Any] = {"rows": 0, "created": 0, "unchanged": 0}
     import_id = str(uuid.uuid4())
     if checked is not None:
         progress("recording hazards", 0, len(checked.hazards))
-        loaded = record_hazards_bulk(session, iso3, checked.hazards, actor, source=source, border=options.border,
+        loaded = record_hazards_bulk(session, iso3, checked.hazards, actor, source=source, border=files.border,
                                      commit=False)
         import_id = loaded["import_id"]
         hazards = {"rows": loaded["rows"], "created": loaded["created"], "unchanged": loaded["unchanged"],
@@ -214,8 +247,15 @@ def import_history(session: Session, iso3: str, options: HistoryOptions, actor: 
     session.commit()
     progress("committing", 1, 1)
     return {"state": iso3, "file": source, "import_id": import_id, "hazards": hazards,
-            "events": {"rows": len(events), "mapping": event_columns, **applied},
-            "seconds": round(time.perf_counter() - started, 1)}
+            "events": {"rows": len(events), "mapping": files.event_columns, **applied},
+            "seconds": round(files.seconds + time.perf_counter() - started, 1)}
+
+
+def import_history(session: Session, iso3: str, options: HistoryOptions, actor: audit.Actor,
+                   progress: Progress = _quiet) -> dict[str, Any]:
+    """Read, check and record hazards and their events, all or nothing (see the module docstring)."""
+    require_state(session, iso3)
+    return record_history(session, iso3, read_history(session, options, progress), actor, progress)
 
 
 # --- jobs ------------------------------------------------------------------------------------------
@@ -248,21 +288,43 @@ _jobs_lock = threading.Lock()
 _running = threading.BoundedSemaphore(MAX_RUNNING_JOBS)
 
 
-def start_job(iso3: str, options: HistoryOptions, actor: audit.Actor, folder: Path) -> HistoryJob:
-    """Run `import_history` on a thread of its own with a session of its own; `folder` (the uploaded files)
-    is removed when it ends."""
-    job = HistoryJob(id=str(uuid.uuid4()), state=iso3)
+def _admit(job: HistoryJob) -> None:
+    """Keep the job, unless as many as the queue holds are not finished (a 503); forget the oldest finished
+    jobs beyond `KEPT_JOBS`, never one that has not finished."""
     with _jobs_lock:
+        unfinished = sum(1 for j in _jobs.values() if j.finished_at is None)
+        if unfinished >= MAX_RUNNING_JOBS + MAX_QUEUED_JOBS:
+            raise Problem(503, f"{unfinished} history imports are running or waiting in this service, as many as it "
+                               "takes: send the files again when one has finished.",
+                          title="Service Unavailable", headers={"Retry-After": str(RETRY_AFTER_S)})
         _jobs[job.id] = job
-        for old in list(_jobs)[:-KEPT_JOBS]:
+        finished = [k for k, j in _jobs.items() if j.finished_at is not None]
+        for old in finished[:max(len(finished) - KEPT_JOBS, 0)]:
             del _jobs[old]
+
+
+def start_job(iso3: str, options: HistoryOptions, actor: audit.Actor) -> HistoryJob:
+    """Read and check the files now (a file that cannot be imported is its problem, raised here, and no job),
+    then record them on a thread of its own with a session of its own; the files may be removed on return."""
+    job = HistoryJob(id=str(uuid.uuid4()), state=iso3, phase="reading files")
+    _admit(job)  # its place in the queue is taken while the files are read
+    try:
+        with database.session() as session:
+            require_state(session, iso3)
+            session.rollback()  # no transaction (nor connection) held while the files are read
+            files = read_history(session, options)
+    except BaseException:
+        with _jobs_lock:
+            del _jobs[job.id]
+        raise
+    job.phase = "queued"
 
     def run() -> None:
         try:
             with _running:
                 job.status = "running"
                 with database.session() as session:
-                    job.result = import_history(session, iso3, options, actor, progress=job.report)
+                    job.result = record_history(session, iso3, files, actor, progress=job.report)
                 job.status, job.phase = "done", "done"
         except Problem as exc:
             job.status, job.problem = "failed", {"status": exc.status, "title": exc.title, "detail": exc.detail,
@@ -273,7 +335,6 @@ def start_job(iso3: str, options: HistoryOptions, actor: audit.Actor, folder: Pa
                                                  "detail": "The import failed; nothing was stored."}
         finally:
             job.finished_at = datetime.now(UTC).isoformat()
-            shutil.rmtree(folder, ignore_errors=True)
 
     threading.Thread(target=run, name=f"history-import-{job.id}", daemon=True).start()
     return job
@@ -288,4 +349,5 @@ def find_job(iso3: str, job_id: str) -> HistoryJob:
     return job
 
 
-__all__ = ["HistoryJob", "HistoryOptions", "check_events", "find_job", "import_history", "start_job"]
+__all__ = ["HistoryFiles", "HistoryJob", "HistoryOptions", "check_events", "find_job", "import_history", "read_history",
+           "record_history", "start_job"]

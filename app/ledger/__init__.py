@@ -16,6 +16,7 @@ from app.ledger.book import (
     NewHazard,
     hazard_feature,
     list_hazards,
+    lock_state_of,
     record_event,
     record_hazards,
     replay,
@@ -24,6 +25,6 @@ from app.ledger.book import (
 )
 
 __all__ = [
-    "LEDGER_ORDER", "NewEvent", "NewHazard", "hazard_feature", "list_hazards", "record_event",
+    "LEDGER_ORDER", "NewEvent", "NewHazard", "hazard_feature", "list_hazards", "lock_state_of", "record_event",
     "record_hazards", "replay", "require_state", "void_event",
 ]

@@ -24,6 +24,14 @@ Accounting rules (shared/domain.md):
   date) may not make two hazards overlap more.
 All geometry work happens in PostGIS, in the transaction of the write, under a row lock on the
 hazard so that concurrent writers to one hazard are applied one after the other.
+
+Lock order: a write that takes both its State's overlap lock (`overlaps.lock_state`, which
+`overlaps.WriteCheck` takes too) and hazard row locks takes the State's lock FIRST, then the rows (an
+SHA before the CHAs split off it; many rows in that order, then by id). The hazard imports, the history
+import, a void, a split (a reclassification with a polygon) and a correction of a hazard's polygon or
+recorded_on take both (`lock_state_of` takes a hazard's State lock before its row is read FOR UPDATE);
+an event that is not a split and a correction of other attributes take the row lock alone. Two writes
+taking the two locks in the other order could each wait for the other (a deadlock, refused by PostgreSQL).
 """
 from __future__ import annotations
 
@@ -276,6 +284,14 @@ def record_hazards(session: Session, iso3: str, hazards: list[NewHazard], actor:
 
 
 # --- events -------------------------------------------------------------------------------------
+def lock_state_of(session: Session, hazard_id: uuid.UUID) -> None:
+    """The overlap lock of the hazard's State, taken before its row lock (the ledger's lock order: see the module
+    docstring). A hazard never changes State, so its State is read without a lock."""
+    iso3 = session.execute(text("SELECT state_iso3 FROM hazardous_areas WHERE id = :id"), {"id": hazard_id}).scalar()
+    if iso3 is not None:
+        overlaps.lock_state(session, iso3)
+
+
 _HAZARD_FOR_UPDATE = text(
     f"SELECT id, state_iso3, {', '.join(HAZARD_INPUT_COLUMNS)}, reclassified_on, status, released_on, "
     "remaining_area_m2 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
@@ -512,6 +528,8 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                  today: date | None = None) -> dict[str, Any]:
     """Apply one land-release event to a hazard (replaying later events when it is back-dated)."""
     today = today or date.today()
+    if new.kind == "reclassification" and new.geometry is not None:  # a split checks overlaps: the State first
+        lock_state_of(session, hazard_id)
     hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one_or_none()
     if hazard is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")
@@ -621,8 +639,9 @@ def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.
         raise Problem(404, f"No land-release event with id {event_id}")
     if event.voided_at is not None:
         raise Problem(409, f"The event {event_id} was already voided on {event.voided_at.date()}.")
+    overlaps.lock_state(session, event.state_iso3)  # a void may give land back: the State's lock, then the row's
     session.execute(_HAZARD_FOR_UPDATE, {"id": event.hazard_id}).one()
-    check = overlaps.WriteCheck(session, event.state_iso3, event.hazard_id)  # a void may give land back
+    check = overlaps.WriteCheck(session, event.state_iso3, event.hazard_id)
     if event.new_hazard_id is not None:
         child_events = session.execute(
             text("SELECT count(*) FROM land_release_events WHERE hazard_id = :c AND voided_at IS NULL"),

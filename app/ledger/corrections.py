@@ -14,6 +14,8 @@ rule 4: the history of every hazard stays readable):
   by a reclassification (it is what that reclassification took: correct the SHA's event instead).
 - `recorded_on` may move, but not after the earliest valid event of the hazard, nor for a split-off CHA.
 - `external_id` stays unique in the State (409).
+- A correction that may give the hazard land back at some date (its polygon, its recorded_on: `checks_overlaps`)
+  takes its State's overlap lock before the hazard's row lock, the ledger's lock order (`app.ledger.book`).
 - Each correction is a row of `hazard_corrections` (who, when, why, the values before and after, the polygons
   before and after) and an audit entry (`correct`); a correction that changes nothing is a 422.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,7 +34,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.geometry import MIN_AREA_M2, PolygonalGeometry, geodesic_area_m2, sql_area, sql_difference, sql_snap
 from app.layers import HAZARD_INPUTS
-from app.ledger.book import _check_splits, _json, replay
+from app.ledger.book import _check_splits, _json, lock_state_of, replay
 from app.ledger.input import HazardProperties, new_hazard
 from app.ledger.overlaps import WriteCheck
 from app.places import boundaries, provinces
@@ -50,6 +52,12 @@ _LOCKED = text(
     f"SELECT id, state_iso3, parent_id, reclassified_on, baseline_area_m2, {', '.join(_COLUMNS.values())}, "
     "ST_AsBinary(baseline_geom) AS baseline_wkb FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
 )
+
+
+def checks_overlaps(given: Iterable[str], geometry: bool) -> bool:
+    """Whether a correction giving these properties (by name) and, with `geometry`, a polygon may give the hazard
+    land back (its overlaps are checked), and so takes its State's lock first."""
+    return geometry or "recorded_on" in given
 
 
 def _stored(value: Any) -> Any:
@@ -90,6 +98,8 @@ def correct_hazard(session: Session, hazard_id: uuid.UUID, given: Mapping[str, A
     """Correct a hazard's declared attributes (`given`: name -> value, the others kept) and, when `geometry` is
     given, its polygon; all or nothing, committed. A correction that changes nothing is a 422, or with
     `unchanged_ok` (an idempotent replace) None, nothing recorded."""
+    if checks_overlaps(given, geometry is not None):
+        lock_state_of(session, hazard_id)
     row = session.execute(_LOCKED, {"id": hazard_id}).one_or_none()
     if row is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")

@@ -120,7 +120,7 @@ def apply_history(session: Session, iso3: str, items: list[HistoryEvent], actor:
     """Record many events onto hazards of `iso3` (stored, or recorded earlier in this transaction), as the
     ledger would, all or nothing; does not commit (a refusal rolls the transaction back and raises).
 
-    Takes the State's overlap lock and a row lock on every hazard touched, as the ledger's writes do.
+    Takes the State's overlap lock, then a row lock on every hazard touched, in the ledger's lock order.
     """
     today = today or date.today()
     progress("checking events", 0, len(items))
@@ -171,7 +171,7 @@ def _hazards(session: Session, iso3: str, external_ids: list[str]) -> dict[str, 
     rows = session.execute(
         text("SELECT id, external_id, classification, recorded_on, reclassified_on, border_flag "
              "FROM hazardous_areas WHERE state_iso3 = :iso3 AND voided_at IS NULL AND external_id = ANY(:ids) "
-             "ORDER BY id FOR UPDATE"),
+             "ORDER BY parent_id IS NOT NULL, id FOR UPDATE"),  # the ledger's lock order: an SHA before its CHAs
         {"iso3": iso3, "ids": external_ids})
     return {r.external_id: _Hazard(r.id, r.external_id, r.classification, r.recorded_on, r.reclassified_on,
                                    r.border_flag) for r in rows}

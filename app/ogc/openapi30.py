@@ -1,4 +1,9 @@
-"""The OpenAPI document as 3.0 (what OGC API - Features clients read), and the items parameters in it."""
+"""The OpenAPI document as 3.0 (what OGC API - Features clients read), and the items parameters in it.
+
+The document is one for every reader (it is open, and cached by the application), so it names the public
+collections only (`readable_collections(None)`, as `/collections` lists them to an anonymous reader): a
+collection read with a key only (`pending_submissions`) has no path and no query parameters of its own in it.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,7 +12,7 @@ from typing import Any
 from app.layers import EVENT_KINDS
 from app.models import CLASSIFICATIONS, HAZARD_STATUSES
 from app.ogc import filters
-from app.ogc.collections import COLLECTIONS
+from app.ogc.collections import readable_collections
 from app.ogc.params import DEFAULT_LIMIT, max_limit
 from app.params import ISO3_PATTERN
 
@@ -75,13 +80,13 @@ def _add_collection_paths(document: dict[str, Any]) -> None:
     templated = paths.get("/collections/{collectionId}/items", {}).get("get")
     if templated is None:
         return
-    for collection_id in COLLECTIONS:
+    for collection_id in (c.id for c in readable_collections(None)):
         operation = {**templated, "operationId": f"{templated.get('operationId', 'items')}_{collection_id}",
                      "parameters": [p for p in templated.get("parameters", []) if p.get("name") != "collectionId"]}
         paths[f"/collections/{collection_id}/items"] = {"get": operation}
 
 
-def items_parameters(collection_ids: list[str]) -> list[dict[str, Any]]:
+def items_parameters() -> list[dict[str, Any]]:
     """The items parameters as OpenAPI 3.0, with the limit maximum declared for clients (GDAL's PAGE_SIZE)."""
     def q(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "description": description, "schema": schema,
@@ -133,14 +138,15 @@ ITEMS_ONLY = ("limit", "offset", "after", "crs", "f", "sortby", "properties", "s
 
 def queryable_parameters(q: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
     """The queryables of simple types as query parameters (Part 3: queryables-query-parameters), those of
-    every collection, except the ones declared above with their own rules (state, classification, ...)."""
+    every public collection, except the ones declared above with their own rules (state, classification, ...)."""
     declared = {"state", "classification", "status", "kind"}
+    public = readable_collections(None)
     out: dict[str, dict[str, Any]] = {}
-    for collection in COLLECTIONS.values():
+    for collection in public:
         for name, prop in filters.queryable_properties(collection.properties).items():
             if name in declared or name in out or prop.type not in filters.SIMPLE_TYPES:
                 continue
-            owners = [c.id for c in COLLECTIONS.values()
+            owners = [c.id for c in public
                       if name in filters.queryable_parameter_names(c.properties)]
             out[name] = q(name, f"Features whose {name} equals this ({', '.join(owners)})",
                           filters.json_schema(prop.type))

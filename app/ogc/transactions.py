@@ -209,7 +209,10 @@ def _check_if_match(if_match: str | None, current: str) -> None:
                            "redo the change on what it is now.", title="Precondition Failed")
 
 
-def _lock_hazard(session: Session, hazard_id: uuid.UUID) -> None:
+def _lock_hazard(session: Session, hazard_id: uuid.UUID, *, checks_overlaps: bool) -> None:
+    """The hazard's row lock, after its State's lock when the write checks overlaps (the ledger's lock order)."""
+    if checks_overlaps:
+        ledger.lock_state_of(session, hazard_id)
     session.execute(text("SELECT id FROM hazardous_areas WHERE id = :id FOR UPDATE"), {"id": hazard_id})
 
 
@@ -304,7 +307,8 @@ def correct_hazard(session: Session, collection: Collection, hazard_id: uuid.UUI
     """PUT (replace) or PATCH (merge) of a hazard, as a correction through the ledger, under its row lock."""
     feature = _feature(body, partial=not replace)
     crs, north_first = content_crs(crs_header)
-    _lock_hazard(session, hazard_id)
+    _lock_hazard(session, hazard_id, checks_overlaps=corrections.checks_overlaps(
+        feature["properties"], feature.get("geometry") is not None))
     found = version(session, collection, hazard_id)
     if found is None:
         raise Problem(404, f"No feature '{hazard_id}' in {collection.id}")
@@ -329,7 +333,7 @@ def void_event(session: Session, collection: Collection, event_id: uuid.UUID, wh
                                 {"id": event_id}).scalar()
     if hazard_id is None:
         raise Problem(404, f"No feature '{event_id}' in {collection.id}")
-    _lock_hazard(session, hazard_id)
+    _lock_hazard(session, hazard_id, checks_overlaps=True)  # a void may give land back
     found = version(session, collection, event_id)
     assert found is not None  # the event exists (a voided one is still readable by id)
     _check_if_match(if_match, found[0])

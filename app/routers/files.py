@@ -85,20 +85,32 @@ def import_file(
     summary="Import hazards with their whole land-release history from files, as a job (all or nothing)",
     description="A GeoPackage with a hazards layer (`hazards_layer`, default hazardous_areas) and an events layer "
                 "(`events_layer`, default land_release_events) in `events`; or the hazards in `hazards` and the events "
-                "in `events` (two CSVs with WKT, ...); or `events` alone onto hazards already stored (a GeoPackage "
-                "then needs `hazards_layer` empty). Events name their hazard by its external_id "
-                f"(columns: {', '.join(columns.EVENT_FIELDS)}); they are applied as the ledger applies them one by "
-                "one, with the same refusals. The answer is 202 with the job's URL (Location): poll it for the phase, "
-                "the rows done and then the result or the problem. Jobs live in the service's memory: a restart "
-                "forgets them (an interrupted import stored nothing).",
+                "in `events` (two CSVs with WKT, ...); or `events` alone onto hazards already stored (a CSV, or a "
+                "GeoPackage with `events_only=true`: its hazards layer is then not read). Events name their hazard by "
+                f"its external_id (columns: {', '.join(columns.EVENT_FIELDS)}); they are applied as the ledger applies "
+                "them one by one, with the same refusals. The files are read and every row checked before the answer: "
+                "a file that cannot be imported (format, layer, columns, rows) is its 4xx problem at once. Then the "
+                "answer is 202 with the job's URL (Location): poll it for the phase, the rows done and then the result "
+                "or the problem (a refusal of the ledger). One import runs at a time and a few wait; when that many "
+                "are waiting, a 503 with Retry-After. Jobs live in the service's memory: a restart forgets them (an "
+                "interrupted import stored nothing).",
     dependencies=[Depends(access.state_writer)],
-    responses={202: {"description": "The import runs: its job's status is at the Location URL"},
-               415: {"description": "Not a file format this service reads"}})
+    responses={202: {"description": "The files were read and checked; the import runs: its job's status is at the "
+                                    "Location URL"},
+               413: {"description": "A file has more rows or vertices than an import may read, or reading it took "
+                                    "more time than an import may use"},
+               415: {"description": "Not a file format this service reads"},
+               422: {"description": "Rejected rows (listed), no column for a required field, no such layer, or "
+                                    "events_only with hazards; nothing stored"},
+               503: {"description": "As many history imports as the service queues are running or waiting: send "
+                                    "the files again after Retry-After"}})
 def import_history(
     iso3: ISO3,
     events: UploadFile = File(..., description="The events, or a GeoPackage with the hazards and events layers"),
     hazards: UploadFile | None = File(None, description="The hazards, when they are in a file of their own"),
-    hazards_layer: str | None = Form(None, description="The hazards' layer of a GeoPackage (empty: events only)"),
+    events_only: bool = Form(False, description="The events go onto hazards already stored: a GeoPackage's hazards "
+                                                "layer is not read (no `hazards` or `hazards_layer` with it)"),
+    hazards_layer: str | None = Form(None, description="The hazards' layer of a GeoPackage"),
     events_layer: str | None = Form(None, description="The events' layer of a GeoPackage"),
     mapping: str | None = Form(None, description="The hazards' columns: field=column,..."),
     event_mapping: str | None = Form(None, description="The events' columns: field=column,... (e.g. "
@@ -120,14 +132,14 @@ def import_history(
             with paths[name].open("wb") as out:
                 shutil.copyfileobj(upload.file, out, length=1024 * 1024)
         options = history.HistoryOptions(
-            events=paths["events"], hazards=paths.get("hazards"), hazards_layer=hazards_layer,
-            events_layer=events_layer or None, mapping=columns.read_mapping(mapping),
+            events=paths["events"], hazards=paths.get("hazards"), events_only=events_only,
+            hazards_layer=hazards_layer or None, events_layer=events_layer or None,
+            mapping=columns.read_mapping(mapping),
             event_mapping=columns.read_mapping(event_mapping, columns.EVENT_FIELDS), crs=crs or None, repair=repair,
             border=border, source=", ".join(u.filename or "upload" for u in (hazards, events) if u is not None))
-        job = history.start_job(iso3.upper(), options, actor, folder)
-    except BaseException:
+        job = history.start_job(iso3.upper(), options, actor)  # the files read and checked: they may go
+    finally:
         shutil.rmtree(folder, ignore_errors=True)
-        raise
     url = f"/api/v1/states/{iso3.upper()}/history-imports/{job.id}"
     return JSONResponse({**job.as_dict(), "url": url}, status_code=202, headers={"Location": url})
 

@@ -40,10 +40,6 @@ def _declared(parameters: list[dict[str, Any]], names: tuple[str, ...] | None = 
             for p in parameters if names is None or p["name"] in names]
 
 
-COLLECTION_ID = {"name": "collectionId", "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": list(ogc_collections.COLLECTIONS)}}
-
-
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -151,7 +147,7 @@ def queryables(collectionId: str, request: Request,  # noqa: N803
             responses={200: {"content": {ogc_collections.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"},
                        400: {"description": "A parameter is not valid"},
                        404: {"description": "Unknown collection"}},
-            openapi_extra={"parameters": _declared(openapi30.items_parameters(list(ogc_collections.COLLECTIONS)))})
+            openapi_extra={"parameters": _declared(openapi30.items_parameters())})
 def items(collectionId: str, request: Request,  # noqa: N803
           key: ApiKey | None = Depends(access.public_reader),
           engine: Engine = Depends(read_engine)) -> Response:
@@ -204,7 +200,7 @@ def items(collectionId: str, request: Request,  # noqa: N803
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature",
             responses={200: {"content": {ogc_collections.GEOJSON: {}}}, 404: {"description": "Unknown feature"}},
-            openapi_extra={"parameters": _declared(openapi30.items_parameters(list(ogc_collections.COLLECTIONS)),
+            openapi_extra={"parameters": _declared(openapi30.items_parameters(),
                                                    ("crs", "datetime", "geometry", "f"))})
 def item(collectionId: str, featureId: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
@@ -429,7 +425,7 @@ def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKe
                        400: {"description": "A parameter (or z/x/y) is not valid"},
                        404: {"description": "Unknown collection or tile matrix set"}},
             openapi_extra={"parameters": _declared(
-                [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
+                [p for p in openapi30.items_parameters()
                  if p["name"] not in openapi30.ITEMS_ONLY])})
 def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
          key: ApiKey | None = Depends(access.public_reader),
@@ -476,7 +472,7 @@ def collection_tileset(collectionId: str, tileMatrixSetId: str, request: Request
             summary="TileJSON 3.0 of a collection's WebMercatorQuad tiles (the query's filters go on the template)",
             responses={404: {"description": "Unknown collection"}},
             openapi_extra={"parameters": _declared(
-                [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
+                [p for p in openapi30.items_parameters()
                  if p["name"] not in ("limit", "offset", "after", "crs", "f")])})
 def collection_tilejson(collectionId: str, request: Request,  # noqa: N803
                         key: ApiKey | None = Depends(access.public_reader),

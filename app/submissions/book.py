@@ -350,17 +350,35 @@ def _correct(session: Session, row: Any, approval: Approval, count: int, actor: 
     if count != 1:
         raise Problem(422, f"A batch of {count} hazards is approved as new hazards: correct with a single hazard's "
                            "submission.")
-    target = session.execute(text("SELECT state_iso3 FROM hazardous_areas WHERE id = :id AND voided_at IS NULL"),
-                             {"id": approval.hazard_id}).scalar()
-    if target != row.state_iso3:
+    target = session.execute(text("SELECT state_iso3, classification, reclassified_on FROM hazardous_areas "
+                                  "WHERE id = :id AND voided_at IS NULL"), {"id": approval.hazard_id}).one_or_none()
+    if target is None or target.state_iso3 != row.state_iso3:
         raise Problem(422, f"No hazard {approval.hazard_id} in {row.state_iso3} for the submission to correct.")
     (submitted,) = row.content["hazards"]
+    _same_class(submitted["properties"].get("classification"), target, approval.hazard_id)
     given = {k: v for k, v in submitted["properties"].items() if v is not None and k not in _KEPT_BY_CORRECTION}
     corrected = corrections.correct_hazard(
         session, approval.hazard_id, given, _stored_geometry(submitted["geometry"]),
         approval.reason or f"submission {row.id} (revision {row.revision}) approved as a correction", actor,
         border=approval.border, submission_id=row.id)
     return {"corrected": str(approval.hazard_id), "correction": corrected}
+
+
+def _same_class(given: str | None, hazard: Any, hazard_id: uuid.UUID) -> None:
+    """A correction does not change a hazard's class (`app.ledger.corrections`): a submission that gives another
+    class is refused with what the reviewer does instead."""
+    now = "CHA" if hazard.reclassified_on is not None else hazard.classification
+    if given is None or given in (hazard.classification, now):
+        return
+    if given == "CHA":
+        raise Problem(422, f"The submission gives a CHA and hazard {hazard_id} is an SHA: a correction does not change "
+                           "the class. Record the hazard's reclassification first (POST "
+                           f"/api/v1/hazards/{hazard_id}/events with kind reclassification, dated when direct evidence "
+                           "was found; without a geometry the whole hazard becomes a CHA), then approve this "
+                           "submission again with reconcile=correct.")
+    raise Problem(422, f"The submission gives an SHA and hazard {hazard_id} is a CHA: a CHA does not become an SHA "
+                       "again. Return the submission to the operator to correct its classification, then approve it "
+                       "with reconcile=correct.")
 
 
 def _approve(session: Session, submission_id: uuid.UUID, approval: Approval, actor: audit.Actor,
