@@ -8,15 +8,15 @@ Measured on the bench database of `bench.measure_history_import` (8,000 events a
 machine shared): the overlay of each difference with its mask took about 0.16-0.7 ms an event, this test
 about 0.03-0.08 ms; 7,991 of the 8,000 differences lie within their mask.
 
-Revision ID: 0019_within_mask
-Revises: 0018_province_lookup
+Revision ID: 0020_within_mask
+Revises: 0019_submission_claims
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0019_within_mask"
-down_revision = "0018_province_lookup"
+revision = "0020_within_mask"
+down_revision = "0019_submission_claims"
 branch_labels = None
 depends_on = None
 
