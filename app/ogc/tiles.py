@@ -46,9 +46,13 @@ def read_tile_address(z: str, x: str, y: str, tms: TileMatrixSet) -> tuple[int, 
 def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
     """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units).
 
-    Each feature's geometry is transformed once and drawn once: `rows` and `layer` are MATERIALIZED,
-    else PostgreSQL inlines them and repeats ST_Transform in every use of it (the point rule reads it
-    five times) and ST_AsMVTGeom in the outer `IS NOT NULL` filter.
+    The point rule reads the feature's 4326 box transformed to the tile's CRS (both tile matrix sets map
+    longitude and latitude to x and y separately and monotonically, so it is the box of the transformed
+    geometry), and only a feature drawn whole is transformed whole; one drawn as a point is the
+    ST_PointOnSurface of its 4326 geometry, transformed (at zooms 0-5 most features are points, and
+    ST_Transform of every vertex was most of a tile's time). Each is computed once: `rows` and `layer`
+    are MATERIALIZED, else PostgreSQL inlines them into every use (the point rule reads the box four
+    times) and ST_AsMVTGeom into the outer `IS NOT NULL` filter.
     """
     params: dict = {}
     source, where = source_and_conditions(query, params)
@@ -66,14 +70,16 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
                                                       Box2D(ST_MakeEnvelope({world}, {srid}))), 4326) AS env4326,
                           (:x2 - :x1) * {POINT_BELOW / EXTENT} AS point_below),
         rows AS MATERIALIZED (
-            SELECT ST_Transform({geom}, {srid}) AS g, {sql_tile_attributes(query.collection.properties)}
+            SELECT {geom} AS g, Box2D(ST_Transform(ST_SetSRID(Box2D({geom})::geometry, 4326), {srid})) AS box,
+                   {sql_tile_attributes(query.collection.properties)}
             FROM {source} CROSS JOIN t
             WHERE {' AND '.join(conditions)}
         ),
         layer AS MATERIALIZED (
-            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(r.g) - ST_XMin(r.g) < t.point_below
-                                      AND ST_YMax(r.g) - ST_YMin(r.g) < t.point_below
-                                     THEN ST_PointOnSurface(r.g) ELSE r.g END,
+            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(r.box) - ST_XMin(r.box) < t.point_below
+                                      AND ST_YMax(r.box) - ST_YMin(r.box) < t.point_below
+                                     THEN ST_Transform(ST_PointOnSurface(r.g), {srid})
+                                     ELSE ST_Transform(r.g, {srid}) END,
                                 t.env, {EXTENT}, {BUFFER}, true) AS geom,
                    {', '.join(f'r.{a}' for a in attributes)}
             FROM rows r CROSS JOIN t
