@@ -428,12 +428,14 @@ def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKe
                 [p for p in openapi30.items_parameters(list(ogc_collections.COLLECTIONS))
                  if p["name"] not in openapi30.ITEMS_ONLY])})
 def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
-         key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId, key)
-    tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
-    zoom, column, row = tiles.read_tile_address(z, x, y, tms)
-    with engine.connect() as conn:  # one connection for the parameters, the validator and the tile
+    # one connection for the key, the parameters, the validator and the tile, each statement its own
+    # transaction (autocommit: no BEGIN and ROLLBACK round trips; the validator is taken before the tile)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        key = access.public_reader_on(request, conn)
+        found = ogc_collections.collection_or_404(collectionId, key)
+        tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+        zoom, column, row = tiles.read_tile_address(z, x, y, tms)
         query = params.read_items_query(found, _params(request), conn, paging=False)
         access.scope_filters(key, query.filters, public=found.public)
         cache = http_cache.validator(request, conn, access.readable_states(key))
