@@ -36,7 +36,8 @@ from app.ogc.collections import COLLECTIONS  # noqa: E402
 from app.ogc.params import read_items_query  # noqa: E402
 from app.ogc.tiles import BUFFER, EXTENT, tile_sql  # noqa: E402
 from bench import generate  # noqa: E402
-from bench.run import TIPG_LAYER, percentile, stop, wait_http  # noqa: E402
+from bench.peers import VIEW as TIPG_LAYER  # noqa: E402
+from bench.run import percentile, stop, wait_http  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
 BARE = f"""
