@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, database
 from app.audit import Actor
 from app.database import get_session
 from app.models import API_KEY_ROLES
@@ -182,7 +182,7 @@ def revoke_key(session: Session, key_id: uuid.UUID | str, actor: Actor | None = 
             "created_at": row.created_at.isoformat(), "revoked_at": row.revoked_at.isoformat()}
 
 
-def authenticate(session: Session, secret: str) -> ApiKey | None:
+def authenticate(session: Session | Connection, secret: str) -> ApiKey | None:
     """The key this secret belongs to, or None when it is unknown or revoked."""
     if not secret or len(secret) > 200:
         return None
@@ -218,10 +218,15 @@ def _unauthorised(detail: str) -> Problem:
 
 def optional_key(request: Request, session: Session = Depends(get_session)) -> ApiKey | None:
     """The authenticated key, None when no key was sent; 401 for an unknown or revoked key."""
+    return key_of_request(request, session)
+
+
+def key_of_request(request: Request, bind: Session | Connection) -> ApiKey | None:
+    """`optional_key`, looked up on `bind` (a session or connection of the primary)."""
     secret = presented_secret(request)
     if secret is None:
         return None
-    key = authenticate(session, secret)
+    key = authenticate(bind, secret)
     if key is None:
         raise _unauthorised("The API key is not known or has been revoked. Ask an administrator for a valid key.")
     request.state.api_key = key
@@ -405,6 +410,16 @@ def public_reader(key: ApiKey | None = Depends(optional_key)) -> ApiKey | None:
     if key is None and public_read_open():
         return None
     return authenticated_key(key)
+
+
+def public_reader_on(request: Request, conn: Connection) -> ApiKey | None:
+    """`public_reader` for a route that reads on `conn`: the key is looked up on it when it is the primary's
+    (one connection for the key and the read), else on the primary, since a standby may not yet have
+    replayed a key's revocation. Each request looks its key up: a revoked key is refused at once."""
+    if conn.engine is database.get_engine():
+        return public_reader(key_of_request(request, conn))
+    with database.get_engine().connect() as primary:
+        return public_reader(key_of_request(request, primary))
 
 
 def public_state_reader(iso3: ISO3, key: ApiKey | None = Depends(public_reader)) -> ApiKey | None:

@@ -7,7 +7,9 @@ Validators (the OGC items, items pages, single items, tiles, tilesets and collec
   the key's States, the representation). Two equal snapshots see the same data, and every committed
   write changes the snapshot, so an ETag seen again means nothing the answer depends on has changed;
   it may change for a write elsewhere (a key created), never stays for a write that matters. It is taken
-  before the answer is made, so an answer is never labelled newer than it is. Cheap: one query.
+  before the answer is made, or by the answer's own statement (a tile asked for without `If-None-Match`:
+  `SNAPSHOT_COLUMNS` beside the tile, the snapshot the tile was read in), so an answer is never labelled
+  newer than it is. Cheap: one query, or none of its own.
 - `If-None-Match` with the current ETag (or `*`) is answered 304 with the ETag and no body, before
   the answer is made (a page of 10,000 features costs one query).
 - `Last-Modified` is the time of the ledger's last audited write (`audit_log.at`; for keys that read
@@ -81,6 +83,10 @@ class Validator:
         return Response(status_code=304, headers=self.headers)
 
 
+# what a validator is made of, as the columns of a statement: the snapshot and the last audited write
+SNAPSHOT_COLUMNS = "pg_current_snapshot()::text, (SELECT max(at) FROM audit_log)"
+
+
 def validator(request: Request, bind: Engine | Connection, states: list[str] | None,
               representation: str = "json") -> Validator:
     """The validator of what this request reads now: the snapshot, the request and the key's scope.
@@ -90,8 +96,13 @@ def validator(request: Request, bind: Engine | Connection, states: list[str] | N
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return validator(request, conn, states, representation)
-    snapshot, last_write = bind.execute(text(
-        "SELECT pg_current_snapshot()::text, (SELECT max(at) FROM audit_log)")).one()
+    snapshot, last_write = bind.execute(text(f"SELECT {SNAPSHOT_COLUMNS}")).one()
+    return validator_of(request, snapshot, last_write, states, representation)
+
+
+def validator_of(request: Request, snapshot: str, last_write: datetime | None, states: list[str] | None,
+                 representation: str = "json") -> Validator:
+    """The validator of an answer read in `snapshot` (the SNAPSHOT_COLUMNS its statement read)."""
     query = sorted(request.query_params.multi_items())
     key = json.dumps([snapshot, request.url.path, query, states, representation])
     etag = f'W/"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'

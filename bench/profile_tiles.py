@@ -1,11 +1,11 @@
 """Tile latency of one or more versions of the service beside tipg and the tile's bare SQL, in one run.
 
-    python -m bench.profile_tiles --data-dir bench/work/data [--code old=/path/to/checkout] [--rounds 5]
+    python -m bench.profile_tiles --data-dir bench/work/data [--code old=/path/to/checkout] [--rounds 5] [--zooms 0-14]
 
 On a cluster loaded by `python -m bench.generate` (bench/work/data by default): starts `landrelease serve`
 from each `--code` checkout (default: this one) on the same database with an admin key, tipg when
 bench/work/tipg-venv exists (the view `bench.tipg_hazards` of bench/run.py), then GETs the tiles
-bench/run.py measures (the tile under five hazard centres at every zoom 8-14) round after round, the
+bench/run.py measures (the tile under five hazard centres at every zoom 0-14, or `--zooms`) round after round, the
 versions taking turns, so every figure is taken on the same loaded machine. The floor is the
 service's own tile SQL (`app.ogc.tiles.tile_sql`) and a bare `ST_AsMVT` of the remaining geometry
 with the same attributes, run over one open psycopg connection. Prints p50 and p95 per version (ms,
@@ -36,7 +36,8 @@ from app.ogc.collections import COLLECTIONS  # noqa: E402
 from app.ogc.params import read_items_query  # noqa: E402
 from app.ogc.tiles import BUFFER, EXTENT, tile_sql  # noqa: E402
 from bench import generate  # noqa: E402
-from bench.run import TIPG_LAYER, percentile, stop, wait_http  # noqa: E402
+from bench.peers import VIEW as TIPG_LAYER  # noqa: E402
+from bench.run import percentile, stop, wait_http  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
 BARE = f"""
@@ -49,12 +50,12 @@ BARE = f"""
     WHERE t.geom IS NOT NULL"""
 
 
-def addresses(conninfo: str) -> list[tuple[int, int, int]]:
-    """bench/run.py's tiles: under five hazard centres, zooms 8-14."""
+def addresses(conninfo: str, zooms: range) -> list[tuple[int, int, int]]:
+    """bench/run.py's tiles: under five hazard centres, at each of `zooms`."""
     with psycopg.connect(conninfo) as conn:
         centres = conn.execute("SELECT cx, cy FROM bench.hazard_plan ORDER BY md5(external_id) LIMIT 5").fetchall()
     out = []
-    for z in range(8, 15):
+    for z in zooms:
         for lon, lat in centres:
             n = 2 ** z
             out.append((z, int((lon + 180) / 360 * n),
@@ -83,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=str(WORK / "data"))
     parser.add_argument("--code", action="append", default=[], help="name=checkout (repeatable; default: this one)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--zooms", default="0-14", help="first-last zoom (bench/run.py's figure 3: 0-14)")
     args = parser.parse_args(argv)
     codes = [tuple(c.split("=", 1)) for c in args.code] or [("this", str(ROOT))]
     cluster = EmbeddedCluster(Path(args.data_dir), fsync=False)
     cluster.start()
     conninfo = generate.conninfo_of(cluster.url)
-    tiles = addresses(conninfo)
+    first, _, last = args.zooms.partition("-")
+    tiles = addresses(conninfo, range(int(first), int(last or first) + 1))
     processes: list[subprocess.Popen] = []
     try:
         clients: dict[str, tuple[httpx.Client, str]] = {}

@@ -13,7 +13,10 @@ import sys
 import mapbox_vector_tile
 import pytest
 from pyproj import Transformer
+from sqlalchemy.orm import Session
 
+from app import access, database
+from tests.conftest import auth_headers, make_api_key
 from tests.ledger_scenarios import UTM48N, post_hazard, rect
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -106,6 +109,22 @@ def test_the_limits_follow_what_the_key_may_read(client, client_as, ledger) -> N
         "/collections/hazardous_areas/tiles/WebMercatorQuad").json()["tileMatrixSetLimits"]}
     assert own["16"]["minTileRow"] > everything["16"]["minTileRow"]  # rows count from the north
     assert client_as(None).get("/collections/hazardous_areas/tiles/WebMercatorQuad").status_code == 401
+
+
+def test_a_tile_is_read_with_the_keys_scope_and_a_revoked_key_is_refused_at_once(client, ledger) -> None:
+    """The tile looks its key up on its own connection, on every request."""
+    secret = make_api_key("viewer", "KHM")
+    x, y = mercator_tile(ledger["lon"], ledger["lat"], 10)  # the KHM squares and the THA one 5 km north
+    path = f"/collections/hazardous_areas/tiles/WebMercatorQuad/10/{x}/{y}"
+    assert external_ids(client.get(path)) == {"KHM-A", "KHM-B", "THA-A"}
+    assert external_ids(client.get(path, headers=auth_headers(secret))) == {"KHM-A", "KHM-B"}
+    with Session(database.get_engine()) as session:
+        key = access.authenticate(session, secret)
+        assert key is not None
+        access.revoke_key(session, key.id)
+    refused = client.get(path, headers=auth_headers(secret))
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert client.get(path, headers=auth_headers("lr_not-a-key-anyone-was-given")).status_code == 401
 
 
 def test_tilejson_carries_the_template_with_the_filters_and_the_fields(client, ledger) -> None:

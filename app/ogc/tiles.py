@@ -14,6 +14,8 @@ too, with the same meaning; they are in the tile's URL and so in its ETag (app/h
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, text
 
 from app.layers import sql_tile_attributes, tile_attribute_names
@@ -43,12 +45,18 @@ def read_tile_address(z: str, x: str, y: str, tms: TileMatrixSet) -> tuple[int, 
     return zoom, values["x"], values["y"]
 
 
-def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
+def tile_sql(query: ItemsQuery, tms: TileMatrixSet, beside: str = "") -> tuple[str, dict]:
     """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units).
+    `beside`: more columns for the statement to read after the tile (in the same snapshot).
 
-    Each feature's geometry is transformed once and drawn once: `rows` and `layer` are MATERIALIZED,
-    else PostgreSQL inlines them and repeats ST_Transform in every use of it (the point rule reads it
-    five times) and ST_AsMVTGeom in the outer `IS NOT NULL` filter.
+    The point rule reads the feature's 4326 box transformed to the tile's CRS (both tile matrix sets map
+    longitude and latitude to x and y separately and monotonically, so it is the box of the transformed
+    geometry), and only a feature drawn whole is transformed whole; one drawn as a point is the
+    ST_PointOnSurface of its 4326 geometry, transformed (at zooms 0-5 most features are points, and
+    ST_Transform of every vertex was most of a tile's time). Each is computed once: the two sub-queries
+    end in `OFFSET 0`, else PostgreSQL inlines them into every use (the point rule reads the box four
+    times) and ST_AsMVTGeom into the outer `IS NOT NULL` filter; unlike MATERIALIZED CTEs they stream,
+    where a low zoom's rows (every geometry with its attributes) spilled to temporary files.
     """
     params: dict = {}
     source, where = source_and_conditions(query, params)
@@ -64,21 +72,21 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
                           ST_Transform(ST_ClipByBox2D(ST_MakeEnvelope(:x1 - :margin, :y1 - :margin, :x2 + :margin,
                                                                       :y2 + :margin, {srid}),
                                                       Box2D(ST_MakeEnvelope({world}, {srid}))), 4326) AS env4326,
-                          (:x2 - :x1) * {POINT_BELOW / EXTENT} AS point_below),
-        rows AS MATERIALIZED (
-            SELECT ST_Transform({geom}, {srid}) AS g, {sql_tile_attributes(query.collection.properties)}
-            FROM {source} CROSS JOIN t
-            WHERE {' AND '.join(conditions)}
-        ),
-        layer AS MATERIALIZED (
-            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(r.g) - ST_XMin(r.g) < t.point_below
-                                      AND ST_YMax(r.g) - ST_YMin(r.g) < t.point_below
-                                     THEN ST_PointOnSurface(r.g) ELSE r.g END,
+                          (:x2 - :x1) * {POINT_BELOW / EXTENT} AS point_below)
+        SELECT ST_AsMVT(layer, :layer, {EXTENT}, 'geom'){f", {beside}" if beside else ""} FROM (
+            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(r.box) - ST_XMin(r.box) < t.point_below
+                                      AND ST_YMax(r.box) - ST_YMin(r.box) < t.point_below
+                                     THEN ST_Transform(ST_PointOnSurface(r.g), {srid})
+                                     ELSE ST_Transform(r.g, {srid}) END,
                                 t.env, {EXTENT}, {BUFFER}, true) AS geom,
                    {', '.join(f'r.{a}' for a in attributes)}
-            FROM rows r CROSS JOIN t
-        )
-        SELECT ST_AsMVT(layer, :layer, {EXTENT}, 'geom') FROM layer WHERE layer.geom IS NOT NULL
+            FROM (SELECT {geom} AS g, Box2D(ST_Transform(ST_SetSRID(Box2D({geom})::geometry, 4326), {srid})) AS box,
+                         {sql_tile_attributes(query.collection.properties)}
+                  FROM {source} CROSS JOIN t
+                  WHERE {' AND '.join(conditions)}
+                  OFFSET 0) r CROSS JOIN t
+            OFFSET 0
+        ) layer WHERE layer.geom IS NOT NULL
     """
     params["layer"] = query.collection.id
     return sql, params
@@ -86,8 +94,15 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet) -> tuple[str, dict]:
 
 def tile(query: ItemsQuery, tms: TileMatrixSet, z: int, x: int, y: int, conn: Connection) -> bytes:
     """The tile's bytes; empty when no feature falls in it."""
-    sql, params = tile_sql(query, tms)
+    return tile_beside("", query, tms, z, x, y, conn)[0]
+
+
+def tile_beside(columns: str, query: ItemsQuery, tms: TileMatrixSet, z: int, x: int, y: int,
+                conn: Connection) -> tuple[bytes, tuple[Any, ...]]:
+    """The tile's bytes (empty when no feature falls in it) and `columns`, read by the tile's statement."""
+    sql, params = tile_sql(query, tms, columns)
     x1, y1, x2, y2 = tms.envelope(z, x, y)
     margin = tms.tile_span(z) * BUFFER / EXTENT
-    data = conn.execute(text(sql), {**params, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "margin": margin}).scalar()
-    return bytes(data) if data else b""
+    data, *others = conn.execute(text(sql), {**params, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                                             "margin": margin}).one()
+    return (bytes(data) if data else b""), tuple(others)

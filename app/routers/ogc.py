@@ -428,18 +428,27 @@ def _extent_bbox(conn: Connection, found: ogc_collections.Collection, key: ApiKe
                 [p for p in openapi30.items_parameters()
                  if p["name"] not in openapi30.ITEMS_ONLY])})
 def tile(collectionId: str, tileMatrixSetId: str, z: str, x: str, y: str, request: Request,  # noqa: N803
-         key: ApiKey | None = Depends(access.public_reader),
          engine: Engine = Depends(read_engine)) -> Response:
-    found = ogc_collections.collection_or_404(collectionId, key)
-    tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
-    zoom, column, row = tiles.read_tile_address(z, x, y, tms)
-    with engine.connect() as conn:  # one connection for the parameters, the validator and the tile
+    # one connection for the key, the parameters, the validator and the tile, each statement its own
+    # transaction (autocommit: no BEGIN and ROLLBACK round trips; the validator is read before the tile
+    # or by the tile's own statement, never after it)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        key = access.public_reader_on(request, conn)
+        found = ogc_collections.collection_or_404(collectionId, key)
+        tms = tilesets.tile_matrix_set_or_404(tileMatrixSetId)
+        zoom, column, row = tiles.read_tile_address(z, x, y, tms)
         query = params.read_items_query(found, _params(request), conn, paging=False)
         access.scope_filters(key, query.filters, public=found.public)
-        cache = http_cache.validator(request, conn, access.readable_states(key))
-        if cache.matches(request):
-            return cache.not_modified()
-        data = tiles.tile(query, tms, zoom, column, row, conn)
+        states = access.readable_states(key)
+        if request.headers.get("if-none-match"):  # the validator first: a 304 makes no tile
+            cache = http_cache.validator(request, conn, states)
+            if cache.matches(request):
+                return cache.not_modified()
+            data = tiles.tile(query, tms, zoom, column, row, conn)
+        else:  # the validator read by the tile's own statement: one round trip
+            data, (snapshot, last_write) = tiles.tile_beside(http_cache.SNAPSHOT_COLUMNS, query, tms, zoom, column,
+                                                             row, conn)
+            cache = http_cache.validator_of(request, snapshot, last_write, states)
     if not data:
         return Response(status_code=204, headers=cache.headers)
     return Response(data, media_type=tilesets.MVT, headers=cache.headers)
