@@ -64,16 +64,22 @@ def event_bodies(conninfo: str) -> Iterator[tuple[str, dict[str, Any]]]:
                          "geometry": {"type": "Polygon", "coordinates": [[list(c) for c in w.exterior.coords]]}}
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU seconds of these processes so far (/proc/<pid>/stat)."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU seconds of each of these processes so far (/proc/<pid>/stat; an ended one is left out)."""
+    spent = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # it ended
+        except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        spent[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return spent
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second (a process that ended in
+    between, such as an autovacuum worker, would otherwise take its whole life off the total)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def cluster_pids(data_dir: Path) -> list[int]:
@@ -103,8 +109,8 @@ def rate(post: Any, bodies: list[tuple[str, dict[str, Any]]], clients: int, serv
     bad = [c for c in codes if c != 201]
     if bad:
         raise RuntimeError(f"{len(bad)} events not accepted: {bad[:5]}")
-    return (len(bodies) / elapsed, (after[0] - before[0]) / len(bodies) * 1000,
-            (after[1] - before[1]) / len(bodies) * 1000)
+    return (len(bodies) / elapsed, cpu_since(before[0], after[0]) / len(bodies) * 1000,
+            cpu_since(before[1], after[1]) / len(bodies) * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
