@@ -282,13 +282,6 @@ _HAZARD_FOR_UPDATE = text(
 )
 
 
-# What `record_event` reads of the hazard it locks: what its rules ask (and a split's CHA its external_id).
-_HAZARD_FOR_EVENT = text(
-    "SELECT id, state_iso3, external_id, classification, recorded_on, reclassified_on, released_on "
-    "FROM hazardous_areas WHERE id = :id AND voided_at IS NULL FOR UPDATE"
-)
-
-
 def sql_release_step(source: str) -> str:
     """The CTEs `cut`, `measured` and `step` of one step of the replay, for each row of `source` (a relation
     with the working remaining geometry `r`, its area `ra`, the event's polygon `s` and any other columns,
@@ -564,7 +557,7 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
                  today: date | None = None) -> dict[str, Any]:
     """Apply one land-release event to a hazard (replaying later events when it is back-dated)."""
     today = today or date.today()
-    hazard = session.execute(_HAZARD_FOR_EVENT, {"id": hazard_id}).one_or_none()
+    hazard = session.execute(_HAZARD_FOR_UPDATE, {"id": hazard_id}).one_or_none()
     if hazard is None:
         raise Problem(404, f"No hazardous area with id {hazard_id}")
     # the organisation as an entry of the State's register: its id, and its name there
