@@ -10,10 +10,16 @@ no replay) on a part of a hazard no event has touched, as bench/run.py's figure 
 hazard used once (organisation `profile-events`). `--in-process` calls the route through a
 TestClient in this process instead and prints the seconds per SQL statement (bench/statement_timer.py)
 and, when pyinstrument is importable (`PYTHONPATH=bench/work/prof-lib`), a profile.
+
+Beside each rate it prints the CPU time per event of the service's process and of the cluster's
+processes (the postmaster and its children: backends, WAL writer, autovacuum), read from /proc: on a
+shared machine the rates move with the load, the CPU per event much less. One service process
+runs Python on one core at a time, so its CPU per event bounds its rate (1000 / ms per event).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -58,16 +64,53 @@ def event_bodies(conninfo: str) -> Iterator[tuple[str, dict[str, Any]]]:
                          "geometry": {"type": "Polygon", "coordinates": [[list(c) for c in w.exterior.coords]]}}
 
 
-def rate(post: Any, bodies: list[tuple[str, dict[str, Any]]], clients: int) -> float:
-    """Accepted events per second of wall time."""
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU seconds of each of these processes so far (/proc/<pid>/stat; an ended one is left out)."""
+    spent = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        spent[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return spent
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second (a process that ended in
+    between, such as an autovacuum worker, would otherwise take its whole life off the total)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def cluster_pids(data_dir: Path) -> list[int]:
+    """The cluster's postmaster and its children (the children come and go: read them again each time)."""
+    postmaster = (data_dir / "pg" / "postmaster.pid").read_text().split()[0]
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and _parent(p) == postmaster]
+    return [int(postmaster), *children]
+
+
+def _parent(proc: Path) -> str | None:
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return None
+
+
+def rate(post: Any, bodies: list[tuple[str, dict[str, Any]]], clients: int, service: int,
+         data_dir: Path) -> tuple[float, float, float]:
+    """Accepted events per second of wall time, and the CPU ms per event of the service and of the cluster."""
+    before = cpu_seconds([service]), cpu_seconds(cluster_pids(data_dir))
     t = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         codes = list(pool.map(lambda item: post(*item), bodies))
     elapsed = time.perf_counter() - t
+    after = cpu_seconds([service]), cpu_seconds(cluster_pids(data_dir))
     bad = [c for c in codes if c != 201]
     if bad:
         raise RuntimeError(f"{len(bad)} events not accepted: {bad[:5]}")
-    return len(bodies) / elapsed
+    return (len(bodies) / elapsed, cpu_since(before[0], after[0]) / len(bodies) * 1000,
+            cpu_since(before[1], after[1]) / len(bodies) * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             return _in_process(cluster.url, [next(bodies) for _ in range(args.events)])
         codes = [tuple(c.split("=", 1)) for c in args.code] or [("this", str(ROOT))]
         posts = {}
+        pids = {}
         for i, (name, code) in enumerate(codes):
             port = 18810 + i
             processes.append(serve(Path(code), port, cluster.url, WORK / f"profile-events-{name}.log"))
@@ -97,15 +141,17 @@ def main(argv: list[str] | None = None) -> int:
 
             def post(hid: str, body: dict[str, Any], client: httpx.Client = client, port: int = port) -> int:
                 return client.post(f"http://127.0.0.1:{port}/api/v1/hazards/{hid}/events", json=body).status_code
-            posts[name] = post
-        figures: dict[tuple[str, int], list[float]] = {}
+            posts[name], pids[name] = post, processes[-1].pid
+        figures: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
         for _ in range(args.rounds):
             for clients in (1, 8):
                 for name, post in posts.items():
                     figures.setdefault((name, clients), []).append(
-                        rate(post, [next(bodies) for _ in range(args.events)], clients))
+                        rate(post, [next(bodies) for _ in range(args.events)], clients, pids[name],
+                             Path(args.data_dir)))
         for (name, clients), values in figures.items():
-            print(f"{name:12s} {clients} client(s): {', '.join(f'{v:.1f}' for v in values)} events/s")
+            print(f"{name:12s} {clients} client(s): " + ", ".join(
+                f"{r:.1f}/s (CPU ms/event: service {s:.2f}, PostgreSQL {p:.2f})" for r, s, p in values))
     finally:
         for process in processes:
             stop(process)

@@ -342,11 +342,50 @@ _STEP_SQL = f"""
 _RELEASED_BY_STEP = f"step.ra >= {MIN_AREA_M2} AND step.ra - step.rel_a < {MIN_AREA_M2}"
 _RECLASSIFIED_ON = ("(SELECT min(date) FROM land_release_events e WHERE e.hazard_id = h.id "
                     "AND e.voided_at IS NULL AND e.kind = 'reclassification' AND e.submitted_geom IS NULL)")
+_FINISH_BY_STEP = (f", released_on = CASE WHEN {_RELEASED_BY_STEP} THEN CAST(:date AS date) END, "
+                   f"status = CASE WHEN {_RELEASED_BY_STEP} THEN 'released' ELSE 'active' END, "
+                   f"reclassified_on = {_RECLASSIFIED_ON}, updated_at = now()")
 _APPLY_EVENT = text(_STEP_SQL.format(finish=""))
-_APPLY_LAST_EVENT = text(_STEP_SQL.format(finish=(
-    f", released_on = CASE WHEN {_RELEASED_BY_STEP} THEN CAST(:date AS date) END, "
-    f"status = CASE WHEN {_RELEASED_BY_STEP} THEN 'released' ELSE 'active' END, "
-    f"reclassified_on = {_RECLASSIFIED_ON}, updated_at = now()")))
+_APPLY_LAST_EVENT = text(_STEP_SQL.format(finish=_FINISH_BY_STEP))
+
+# A new event's INSERT, with its audit entry. A release with its polygon (`:direct`) that no valid event of
+# the hazard follows (none dated on or after it) is applied in the same statement: its step (the one copy,
+# `sql_release_step`) is stored with it and the hazard takes the step and its finish as `_APPLY_LAST_EVENT`
+# gives them (the whole-hazard reclassifications in `_RECLASSIFIED_ON` are the ones stored before: the new
+# event is none). Any other event is stored unapplied (`replays`, `before_m2` NULL) for `record_event` to
+# replay or apply. The later events are looked for here, after the row lock was taken by an earlier
+# statement: a statement's snapshot begins before it waits for a lock, so only a later one sees the events
+# of the writer it waited for. `inside`: the part of the polygon outside its hazard needs no more of the
+# boundary check (`boundaries.sql_plainly_inside`; none for a hazard accepted across the border).
+_EVENT_COLUMNS = (*EVENT_INPUT_COLUMNS, *ITEM_KINDS)
+_INSERT_EVENT = text(f"""
+    WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
+                                   ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom),
+    later AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM land_release_events later WHERE later.hazard_id = :hazard_id
+                                          AND later.voided_at IS NULL AND later.date >= :date) AS replays),
+    h AS MATERIALIZED (SELECT baseline_geom AS b, remaining_geom AS r, remaining_area_m2 AS ra, border_flag
+                       FROM hazardous_areas WHERE id = :hazard_id),
+    he AS (SELECT h.r, h.ra, g.geom AS s FROM h, g, later WHERE :direct AND NOT later.replays),
+    {sql_release_step('he')},
+    ins AS (
+        INSERT INTO land_release_events (hazard_id, state_iso3, {', '.join(_EVENT_COLUMNS)}, organisation_id,
+                                         submitted_geom, outside_area_m2, released_geom, released_area_m2)
+        SELECT :hazard_id, :iso3, {', '.join(f':{c}' for c in _EVENT_COLUMNS)}, :organisation_id, g.geom,
+               CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.b'))} END,
+               step.rel_g, COALESCE(step.rel_a, 0)
+        FROM g CROSS JOIN h LEFT JOIN step ON true
+        RETURNING id, hazard_id, kind, date, arrival, external_id, released_area_m2, outside_area_m2, new_hazard_id,
+                  submitted_geom IS NOT NULL AS has_geometry),
+    logged AS ({audit.sql_entry('ins.id', 'ins')}),
+    applied AS (
+        UPDATE hazardous_areas h SET remaining_geom = step.rest_g, remaining_area_m2 = step.ra - step.rel_a
+            {_FINISH_BY_STEP}
+        FROM step WHERE h.id = :hazard_id RETURNING h.remaining_area_m2, h.status),
+    o AS MATERIALIZED (SELECT ST_Difference(g.geom, h.b) AS o FROM g, h WHERE g.geom IS NOT NULL AND NOT h.border_flag)
+    SELECT ins.*, later.replays, step.ra AS before_m2, applied.remaining_area_m2, applied.status,
+           NOT EXISTS (SELECT 1 FROM o WHERE NOT {boundaries.sql_plainly_inside(':iso3', 'o.o')}) AS inside
+    FROM ins CROSS JOIN later LEFT JOIN step ON true LEFT JOIN applied ON true
+""")
 
 
 @dataclass
@@ -515,6 +554,12 @@ def _event_result(session: Session, event_id: uuid.UUID, created: bool) -> dict[
              "JOIN hazardous_areas h ON h.id = e.hazard_id WHERE e.id = :id"),
         {"id": event_id},
     ).one()
+    return _event_answer(row, created)
+
+
+def _event_answer(row: Any, created: bool) -> dict[str, Any]:
+    """What the event routes answer, from a row of the event's columns with its hazard's `remaining_area_m2` and
+    `status`."""
     return {
         "id": str(row.id), "hazard_id": str(row.hazard_id), "external_id": row.external_id, "kind": row.kind,
         "date": row.date.isoformat(), "released_area_m2": row.released_area_m2,
@@ -581,35 +626,29 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     # a split can leave its CHA with land later events on the SHA would have released (app/ledger/overlaps.py)
     check = (overlaps.WriteCheck(session, hazard.state_iso3, hazard_id)
              if new.kind == "reclassification" and new.geometry is not None else None)
-    event = session.execute(
-        text(
-            f"""
-            WITH g AS MATERIALIZED (SELECT CASE WHEN CAST(:wkb AS bytea) IS NULL THEN NULL
-                              ELSE {sql_snap('ST_GeomFromWKB(:wkb, 4326)')} END AS geom)
-            INSERT INTO land_release_events (hazard_id, state_iso3, {', '.join((*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
-                organisation_id, submitted_geom, outside_area_m2)
-            SELECT :hazard_id, :iso3, {', '.join(f':{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
-                   :organisation_id, g.geom,
-                   CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
-            FROM g, hazardous_areas h WHERE h.id = :hazard_id
-            RETURNING id, kind, date, arrival, submitted_geom IS NOT NULL AS has_geometry, new_hazard_id,
-                EXISTS (SELECT 1 FROM land_release_events later WHERE later.hazard_id = :hazard_id
-                        AND later.voided_at IS NULL AND later.date >= :date) AS replays
-            """
-        ),
-        {"wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id,
-         "iso3": hazard.state_iso3, **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS},
-         "organisation_id": new.organisation_id},
-    ).one()
-    boundaries.check_new_event(session, event.id)
+    event = session.execute(_INSERT_EVENT, {
+        "wkb": new.geometry.geometry.wkb if new.geometry else None, "hazard_id": hazard_id, "iso3": hazard.state_iso3,
+        "direct": new.geometry is not None and new.kind != "reclassification",
+        **new.stored_values(), **{item: new.items.get(item, 0) for item in ITEM_KINDS},
+        "organisation_id": new.organisation_id,
+        **audit.entry_params(actor, state_iso3=hazard.state_iso3, table="land_release_events", action="create",
+                             external_id=new.external_id,
+                             detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()}),
+    }).one()
+    if not event.inside:
+        boundaries.check_new_event(session, event.id)
 
     if event.replays:
         steps = replay(session, hazard_id)
         step = next(s for s in steps if s.event_id == event.id)
     else:
-        step = _apply(session, hazard, event, last=True)
+        step = (_Step(event.id, event.kind, event.date, event.before_m2, event.released_area_m2,
+                      event.remaining_area_m2)
+                if event.before_m2 is not None  # applied by the INSERT
+                else _apply(session, hazard, event, last=True))
+        steps = [step]
 
-    _check_splits(steps if event.replays else [step], event.id)
+    _check_splits(steps, event.id)
     if new.geometry is not None:
         if step.before_m2 < MIN_AREA_M2:
             raise Problem(422, f"Nothing of the hazard remains on {new.date}: it was already fully released.")
@@ -619,10 +658,9 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
     if check is not None:
         check.verify(f"This reclassification of {new.date}")
     devices_found.record(session, event.id, hazard.state_iso3, new.devices)
-    audit.record(session, actor, state_iso3=hazard.state_iso3, table="land_release_events", row_id=event.id,
-                 action="create", external_id=new.external_id,
-                 detail={"hazard_id": str(hazard_id), "kind": new.kind, "date": new.date.isoformat()})
-    result = _event_result(session, event.id, created=True)
+    # the answer from what the INSERT returned, unless a replay or a split changed it since
+    result = (_event_answer(event, created=True) if event.before_m2 is not None
+              else _event_result(session, event.id, created=True))
     if new.geometry is not None and new.geometry.warnings:
         result["warnings"] = new.geometry.warnings
     session.commit()

@@ -66,23 +66,30 @@ class Outside:
                 "utm_zone_inside": self.utm_zone_inside, "message": self.message(iso3)}
 
 
+def sql_plainly_inside(iso3: str, g: str) -> str:
+    """SQL true when the polygon `g` (SQL, not NULL) needs no more of the check against the State `iso3` (SQL):
+    it is empty, the boundaries do not know the State (asked of `countries` by its key; every country has
+    its parts), or one of the State's parts covers it. The first test of `sql_outside`, and what a write
+    that measures its polygon in its own statement asks there (`app.ledger.book.record_event`)."""
+    return (f"(ST_IsEmpty({g}) OR NOT EXISTS (SELECT 1 FROM countries k WHERE k.iso3 = {iso3}) "
+            f"OR EXISTS (SELECT 1 FROM country_parts p WHERE p.iso3 = {iso3} AND p.geom && {g} "
+            f"AND ST_Covers(p.geom, {g})))")
+
+
 def sql_outside(source: str) -> str:
     """SELECT of the rows of `source` (id, label, iso3, g: the polygon to check, may be empty) that lie
     beyond TOLERANCE_M of their State, with where they fall and the hints (the columns of `Outside`).
 
     Only the State's parts within NEAR_DEG of a polygon are read for it (`near`); a polygon with none
-    near lies wholly beyond the tolerance, and how far is its distance to the State's boundary. Whether
-    the boundaries know the State is asked of `countries` (by its key; every country has its parts),
-    not of the parts, which have no index on the State."""
+    near lies wholly beyond the tolerance, and how far is its distance to the State's boundary. A polygon
+    `sql_plainly_inside` vouches for is not looked at further."""
     return f"""
         WITH s AS MATERIALIZED ({source}),
         doubt AS MATERIALIZED (
             SELECT s.*, (SELECT ST_Union(p.geom) FROM country_parts p
                          WHERE p.iso3 = s.iso3 AND p.geom && ST_Expand(s.g, {NEAR_DEG})) AS near
             FROM s
-            WHERE NOT ST_IsEmpty(s.g) AND EXISTS (SELECT 1 FROM countries k WHERE k.iso3 = s.iso3)
-              AND NOT EXISTS (SELECT 1 FROM country_parts p
-                              WHERE p.iso3 = s.iso3 AND p.geom && s.g AND ST_Covers(p.geom, s.g))),
+            WHERE NOT {sql_plainly_inside('s.iso3', 's.g')}),
         outside AS MATERIALIZED (
             SELECT d.*, CASE WHEN d.near IS NULL THEN d.g ELSE ST_Difference(d.g, d.near) END AS o FROM doubt d),
         beyond AS MATERIALIZED (
