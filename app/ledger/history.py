@@ -358,8 +358,10 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
             _copy_rows(helper, "SELECT * FROM history_work", session.connection(), "history_work")
     finally:
         for helper in helpers:
-            helper.rollback()  # drops its temporary tables: it wrote nothing else
-            helper.close()
+            try:
+                helper.rollback()  # drops its temporary tables: it wrote nothing else
+            finally:
+                helper.close()
     progress("writing results", 0, 2)
     session.execute(text("ANALYZE history_steps"))
     session.execute(text("UPDATE land_release_events e SET released_geom = s.released_geom, "
