@@ -17,6 +17,7 @@ The steps use both cores: the touched hazards are shared out over `history_worke
 (settings), each stepping its share with the same statement on a thread of its own. The others cannot see
 the import's uncommitted hazards and events, so each gets its share's inputs by binary COPY into temporary
 tables, and its results are COPYed back into the import's transaction, which alone writes the ledger.
+The new events' areas outside their hazards are measured so too, shared out over the same connections.
 
 A hazard with a reclassification that splits part of it off as a CHA (stored, or in the file) takes the
 ledger's own per-hazard path instead (`book.replay`, which keeps the split-off CHA equal to what the
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
@@ -273,8 +274,8 @@ def _split_hazards(session: Session, touched: list[uuid.UUID], items: list[Histo
 def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uuid.UUID],
            hazards: dict[str, _Hazard], progress: Progress) -> None:
     """The new events into `history_new` (binary COPY), then into `land_release_events` in one statement, with
-    what each covers outside its hazard (`record_event`'s `outside_area_m2`). Their geometries are accepted
-    ones (`read_polygonal`/`screen_polygonal`), already on the grid: stored as they are."""
+    what each covers outside its hazard (`record_event`'s `outside_area_m2`, `_measure_outside`). Their
+    geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already on the grid: stored as they are."""
     session.execute(text("DROP TABLE IF EXISTS history_new"))
     session.execute(text(_NEW_TABLE))
     geometries = np.array([i.event.geometry.geometry if i.event.geometry is not None else None for i in items],
@@ -299,19 +300,51 @@ def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uui
         INSERT INTO land_release_events (id, hazard_id, state_iso3, {columns}, organisation_id, submitted_geom,
                                          outside_area_m2)
         SELECT n.id, n.hazard_id, :iso3, {', '.join(f'n.{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
-               n.organisation_id, g.geom,
-               CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
-        FROM history_new n JOIN hazardous_areas h ON h.id = n.hazard_id
-        CROSS JOIN LATERAL (SELECT ST_GeomFromEWKB(n.wkb) AS geom) g
+               n.organisation_id, ST_GeomFromEWKB(n.wkb), COALESCE(o.m2, 0)
+        FROM history_new n LEFT JOIN history_outside o ON o.ord = n.ord
         WHERE n.ord >= :first AND n.ord < :last
         ORDER BY n.ord
         """)
+    _measure_outside(session)
     for first in range(0, len(items), STORE_CHUNK):  # each chunk one statement, its progress reported
         session.execute(insert, {"iso3": iso3, "first": first, "last": first + STORE_CHUNK})
         progress("storing events", min(first + STORE_CHUNK, len(items)), len(items))
+    session.execute(text("DROP TABLE history_outside_in, history_outside"))
     # as the hazard bulk load does: the planner must know the events just inserted (else the statements
     # over the touched hazards' events are planned as if there were none)
     session.execute(text("ANALYZE land_release_events"))
+
+
+_OUTSIDE_M2 = f"""
+    INSERT INTO history_outside (ord, m2)
+    SELECT ord, {sql_area(sql_difference('s', 'r'))} FROM history_outside_in WHERE ord % :parts = :part
+"""
+
+
+def _measure_outside(session: Session) -> None:
+    """`history_outside`: what each new event with a geometry covers outside its hazard (`record_event`'s
+    `outside_area_m2`), the events shared out over `history_workers` connections at once, as the replay's
+    hazards are (`_share_out`)."""
+    session.execute(text("CREATE TEMPORARY TABLE history_outside_in ON COMMIT DROP AS "
+                         "SELECT n.ord, ST_GeomFromEWKB(n.wkb) AS s, h.baseline_geom AS r FROM history_new n "
+                         "JOIN hazardous_areas h ON h.id = n.hazard_id WHERE n.wkb IS NOT NULL"))
+    session.execute(text("CREATE TEMPORARY TABLE history_outside (ord integer PRIMARY KEY, m2 float8) ON COMMIT DROP"))
+    count = session.execute(text("SELECT count(*) FROM history_outside_in")).scalar_one()
+    parts = max(1, min(get_settings().history_workers, count))
+    helpers: list[Connection] = []
+    try:
+        for part in range(1, parts):
+            helpers.append(_helper(session))
+            for table in ("history_outside_in", "history_outside"):
+                helpers[-1].execute(text(f"CREATE TEMPORARY TABLE {table} ({_columns(session, table)}) ON COMMIT DROP"))
+            _copy_rows(session.connection(), f"SELECT * FROM history_outside_in WHERE ord % {parts} = {part}",
+                       helpers[-1], "history_outside_in")
+        _together(session, helpers, lambda connection, part: connection.execute(
+            text(_OUTSIDE_M2), {"parts": parts, "part": part}))
+        for helper in helpers:
+            _copy_rows(helper, "SELECT * FROM history_outside", session.connection(), "history_outside")
+    finally:
+        _close(helpers)
 
 
 # the new events against their State's boundary, as `boundaries.check_new_event` checks one
@@ -357,11 +390,7 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
             _copy_rows(helper, "SELECT * FROM history_steps", session.connection(), "history_steps")
             _copy_rows(helper, "SELECT * FROM history_work", session.connection(), "history_work")
     finally:
-        for helper in helpers:
-            try:
-                helper.rollback()  # drops its temporary tables: it wrote nothing else
-            finally:
-                helper.close()
+        _close(helpers)
     progress("writing results", 0, 2)
     session.execute(text("ANALYZE history_steps"))
     session.execute(text("UPDATE land_release_events e SET released_geom = s.released_geom, "
@@ -398,13 +427,10 @@ def _share_out(session: Session, workers: int) -> list[Connection]:
         session.execute(text("CREATE TEMPORARY TABLE history_part ON COMMIT DROP AS SELECT hazard_id, "
                              "(row_number() OVER (ORDER BY count(*) DESC, hazard_id) - 1) % :parts AS part "
                              "FROM history_order GROUP BY hazard_id"), {"parts": parts})
-        engine = session.get_bind().engine
-        timeout = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
         try:
-            for part in range(1, parts):
-                helper = engine.connect()
-                helpers.append(helper)
-                helper.execute(text("SELECT set_config('statement_timeout', :timeout, true)"), {"timeout": timeout})
+            for _ in range(1, parts):
+                helpers.append(_helper(session))
+            for part, helper in enumerate(helpers, start=1):
                 for table in _SHARED:
                     helper.execute(text(f"CREATE TEMPORARY TABLE {table} ({_columns(session, table)}) ON COMMIT DROP"))
                 for table in _SHARED[:2]:
@@ -412,8 +438,7 @@ def _share_out(session: Session, workers: int) -> list[Connection]:
                                f"(SELECT hazard_id FROM history_part WHERE part = {part})", helper, table)
                 helper.execute(text("ALTER TABLE history_work ADD PRIMARY KEY (hazard_id)"))
         except BaseException:
-            for helper in helpers:
-                helper.close()
+            _close(helpers)
             raise
         for table in _SHARED[:2]:
             session.execute(text(f"DELETE FROM {table} WHERE hazard_id IN "
@@ -427,6 +452,22 @@ def _share_out(session: Session, workers: int) -> list[Connection]:
 
 
 _SHARED = ("history_work", "history_order", "history_steps")  # the replay's tables, on every connection
+
+
+def _helper(session: Session) -> Connection:
+    """Another connection to the import's database, with the statement timeout of the import's."""
+    timeout = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
+    helper = session.get_bind().engine.connect()
+    helper.execute(text("SELECT set_config('statement_timeout', :timeout, true)"), {"timeout": timeout})
+    return helper
+
+
+def _close(helpers: list[Connection]) -> None:
+    for helper in helpers:
+        try:
+            helper.rollback()  # drops its temporary tables: it wrote nothing else
+        finally:
+            helper.close()
 
 
 def _columns(session: Session, table: str) -> str:
@@ -448,19 +489,37 @@ def _copy_rows(source: Connection, query: str, target: Connection, table: str) -
 
 
 def _replay_parts(session: Session, helpers: list[Connection], total: int, progress: Progress) -> int:
-    """The steps of each connection's hazards, the import's own on this thread and each helper's on a thread
-    of its own (psycopg waits for the server without the GIL); the progress is the sum of all. Returns the
-    number of steps (the largest rank)."""
+    """The steps of each connection's hazards, at once (`_together`); the progress is the sum of all.
+    Returns the number of steps (the largest rank)."""
     done = [0] * (1 + len(helpers))  # events replayed, per connection (each written by its own thread only)
 
     def report() -> None:
         progress("replaying events", sum(done), total)
 
     report()
+    steps = max(_together(session, helpers, lambda connection, part: _steps(connection, done, part,
+                                                                           report if part == 0 else _silent),
+                          report))
+    report()
+    return steps
+
+
+T = TypeVar("T")
+
+
+def _silent() -> None:
+    """No report (a helper's thread: the import's thread reports)."""
+
+
+def _together(session: Session, helpers: list[Connection], run: Callable[[Session | Connection, int], T],
+                 report: Callable[[], None] = _silent) -> list[T]:
+    """`run(connection, part)` on the import's connection (part 0, on this thread) and on each helper (part
+    1 .., each on a thread of its own: psycopg waits for the server without the GIL), `report` every second
+    while this thread waits for the others; a failure on this thread cancels theirs. Their results."""
     with ThreadPoolExecutor(max_workers=max(1, len(helpers))) as pool:
-        futures = [pool.submit(_steps, helper, done, part) for part, helper in enumerate(helpers, start=1)]
+        futures = [pool.submit(run, helper, part) for part, helper in enumerate(helpers, start=1)]
         try:
-            steps = _steps(session, done, 0, report)
+            own = run(session, 0)
         except BaseException:
             for helper in helpers:
                 connection = helper.connection.driver_connection
@@ -470,13 +529,10 @@ def _replay_parts(session: Session, helpers: list[Connection], total: int, progr
             raise
         while wait(futures, timeout=1).not_done:
             report()
-        steps = max([steps, *(f.result() for f in futures)])
-    report()
-    return steps
+        return [own, *(f.result() for f in futures)]
 
 
-def _steps(connection: Session | Connection, done: list[int], part: int, report: Callable[[], None] = lambda: None,
-           ) -> int:
+def _steps(connection: Session | Connection, done: list[int], part: int, report: Callable[[], None]) -> int:
     """Step k = 1 .. of the hazards in this connection's `history_work` (`_STEP`); returns the largest k."""
     ranks = connection.execute(text("SELECT k, count(*) FROM history_order GROUP BY k ORDER BY k")).all()
     for k, n in ranks:
