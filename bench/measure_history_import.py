@@ -283,7 +283,7 @@ def report(n_hazards: int, n_events: int, m: dict[str, Any]) -> str:
                   f"{m['total_s'] * scale / 60:.1f} min of wall-clock time as measured, {cpu_total * scale / 60:.1f} "
                   f"min of CPU time (over all cores) "
                   f"(target {target / 60:.0f} min: {'met' if cpu_total * scale < target else 'not met'} by the CPU "
-                  "estimate, which is what an unshared machine would take)"]
+                  "estimate, at most what an unshared machine would take: parts of it run on both cores)"]
     return "\n".join(lines)
 
 
