@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     import_cpu_seconds: int = Field(default=120, validation_alias="LANDRELEASE_IMPORT_CPU_SECONDS")
     import_seconds: int = Field(default=180, validation_alias="LANDRELEASE_IMPORT_SECONDS")
     import_readers: int = Field(default=2, validation_alias="LANDRELEASE_IMPORT_READERS")  # workers at once
+    # The history import's replay runs its hazards on this many database connections at once (1: on the
+    # import's own connection only); the others only compute, the import's transaction writes every result.
+    history_workers: int = Field(default=2, ge=1, le=8, validation_alias="LANDRELEASE_HISTORY_WORKERS")
     max_page_size: int = Field(default=10_000, validation_alias="LANDRELEASE_MAX_PAGE_SIZE")
     # Open the reads of the OGC layers and the summaries to anyone (writes always need a key).
     public_read: bool = Field(default=False, validation_alias="LANDRELEASE_PUBLIC_READ")

@@ -112,26 +112,36 @@ def write_history_file(path: Path, n_hazards: int, n_events: int, seed: int = 20
     return path
 
 
-def _cpu_seconds(pid: int | None = None) -> float:
-    """CPU seconds (user + system) of this process and its ended children (the file readers), or of `pid`
-    (the import's PostgreSQL backend)."""
-    if pid is None:
+def _cpu_seconds(postmaster: int | None = None) -> float:
+    """CPU seconds (user + system) of this process and its ended children (the file readers), or of the
+    cluster of `postmaster`: its live processes (the import's backend and the replay's other connections)
+    and those it has reaped."""
+    if postmaster is None:
         own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process has ended
+            continue
+        if int(fields[1]) == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+        elif stat.parent.name == str(postmaster):
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class PhaseClock:
     """The import's progress callback: when each phase began and ended, the CPU seconds this process and the
-    import's PostgreSQL backend spent in it (the machine is shared: CPU time does not count the waits for a
-    core), and each replay step's time."""
+    cluster's PostgreSQL processes spent in it (the machine is shared: CPU time does not count the waits for
+    a core), and each replay step's time."""
 
-    def __init__(self, backend: int) -> None:
-        self.backend = backend
+    def __init__(self, postmaster: int) -> None:
+        self.postmaster = postmaster
         self.started = time.perf_counter()
-        self.phases: dict[str, list[float]] = {}  # phase: [began, ended, python cpu at start, backend cpu at start]
-        self.cpu: dict[str, tuple[float, float]] = {}  # phase: (python cpu s, backend cpu s)
+        self.phases: dict[str, list[float]] = {}  # phase: [began, ended, python cpu at start, cluster cpu at start]
+        self.cpu: dict[str, tuple[float, float]] = {}  # phase: (python cpu s, PostgreSQL cpu s)
         self.steps: list[tuple[int, float]] = []
         self._last_done = 0
         self._current: str | None = None
@@ -139,14 +149,14 @@ class PhaseClock:
     def _close(self) -> None:
         if self._current is not None:
             span = self.phases[self._current]
-            self.cpu[self._current] = (_cpu_seconds() - span[2], _cpu_seconds(self.backend) - span[3])
+            self.cpu[self._current] = (_cpu_seconds() - span[2], _cpu_seconds(self.postmaster) - span[3])
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.perf_counter() - self.started
         if phase != self._current:
             self._close()
             self._current = phase
-        span = self.phases.setdefault(phase, [now, now, _cpu_seconds(), _cpu_seconds(self.backend)])
+        span = self.phases.setdefault(phase, [now, now, _cpu_seconds(), _cpu_seconds(self.postmaster)])
         if phase == "replaying events" and done > self._last_done:
             self.steps.append((done - self._last_done, now - span[1]))
             self._last_done = done
@@ -156,8 +166,11 @@ class PhaseClock:
         self._close()
 
 
-def measure(path: Path, data_dir: Path) -> dict[str, Any]:
-    """One import of `path` into STATE (emptied first); the phases' seconds and the totals."""
+def measure(path: Path, data_dir: Path, workers: int | None = None) -> dict[str, Any]:
+    """One import of `path` into STATE (emptied first), its replay on `workers` connections (default the
+    setting); the phases' seconds and the totals."""
+    if workers is not None:
+        os.environ["LANDRELEASE_HISTORY_WORKERS"] = str(workers)
     for name, value in (("LANDRELEASE_MAX_IMPORT_FEATURES", "2000000"), ("LANDRELEASE_IMPORT_SECONDS", "3600"),
                         ("LANDRELEASE_IMPORT_CPU_SECONDS", "3600"), ("LANDRELEASE_IMPORT_MEMORY_MB", "8192")):
         os.environ.setdefault(name, value)
@@ -184,7 +197,8 @@ def measure(path: Path, data_dir: Path) -> dict[str, Any]:
             conn.execute(text("VACUUM ANALYZE hazardous_areas"))
             conn.execute(text("VACUUM ANALYZE land_release_events"))
         with database.session() as session:
-            clock = PhaseClock(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            clock = PhaseClock(int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1]))
             result = history.import_history(session, STATE, history.HistoryOptions(events=path), Actor("bench"),
                                             progress=clock)
             clock.finish()
@@ -193,7 +207,7 @@ def measure(path: Path, data_dir: Path) -> dict[str, Any]:
     finally:
         cluster.stop()
     return {"result": result, "total_s": total, "phases": clock.phases, "cpu": clock.cpu, "steps": clock.steps,
-            "load": load,
+            "load": load, "workers": get_settings().history_workers,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -248,7 +262,8 @@ def report(n_hazards: int, n_events: int, m: dict[str, Any]) -> str:
     phases = list(m["phases"].items())
     lines = [f"History import of {n_hazards:,} hazards and {n_events:,} events: {m['total_s']:.1f} s end to end "
              f"({n_events / m['total_s']:,.0f} events/s), peak RSS of this process {m['peak_rss_mb']:,.0f} MB; "
-             f"load average {m['load']:.1f} on {os.cpu_count()} cores at the end", "",
+             f"load average {m['load']:.1f} on {os.cpu_count()} cores at the end; the replay on "
+             f"{m['workers']} connection(s)", "",
              "| phase | began at (s) | seconds | CPU s: Python (and readers) | CPU s: PostgreSQL |",
              "|---|---:|---:|---:|---:|"]
     cpu_total = 0.0
@@ -266,9 +281,9 @@ def report(n_hazards: int, n_events: int, m: dict[str, Any]) -> str:
     scale = events / n_events  # every phase grows with the rows it handles; the events dominate
     lines += ["", f"Extrapolated linearly to {hazards:,} hazards / {events:,} events: about "
                   f"{m['total_s'] * scale / 60:.1f} min of wall-clock time as measured, {cpu_total * scale / 60:.1f} "
-                  f"min of CPU time (one core at a time: the import runs its phases one after the other) "
+                  f"min of CPU time (over all cores) "
                   f"(target {target / 60:.0f} min: {'met' if cpu_total * scale < target else 'not met'} by the CPU "
-                  "estimate, which is what an unshared machine would take)"]
+                  "estimate, at most what an unshared machine would take: parts of it run on both cores)"]
     return "\n".join(lines)
 
 
@@ -279,13 +294,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / "work" / "history-data"))
     parser.add_argument("--file", default=None, help="the GeoPackage (default bench/work/history-H-E.gpkg)")
     parser.add_argument("--profile", action="store_true", help="then time the parts of a replay step")
+    parser.add_argument("--workers", type=int, nargs="+", default=[None],
+                        help="the replay's connections, one run each in turn (e.g. 1 2 1 2: old and new side by side)")
     args = parser.parse_args(argv)
     path = Path(args.file or ROOT / "bench" / "work" / f"history-{args.hazards}-{args.events}.gpkg")
     t = time.perf_counter()
     write_history_file(path, args.hazards, args.events)
     print(f"file: {path} ({path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - t:.0f} s to generate)",
           flush=True)
-    print(report(args.hazards, args.events, measure(path, Path(args.data_dir))), flush=True)
+    runs = []
+    for workers in args.workers:
+        m = measure(path, Path(args.data_dir), workers)
+        runs.append(m)
+        print(report(args.hazards, args.events, m), "", sep="\n", flush=True)
+    if len(runs) > 1:
+        print("| run | connections | seconds end to end | CPU s (Python and PostgreSQL) |\n|---:|---:|---:|---:|")
+        for k, m in enumerate(runs, start=1):
+            cpu = sum(python_s + backend_s for python_s, backend_s in m["cpu"].values())
+            print(f"| {k} | {m['workers']} | {m['total_s']:.1f} | {cpu:.1f} |")
     if args.profile:
         print("\n| part of a step, over every event | seconds | ms per event |\n|---|---:|---:|")
         for label, seconds, per_event in profile_step(Path(args.data_dir)):

@@ -215,6 +215,66 @@ def test_one_refused_event_stores_nothing_and_every_problem_is_listed(client, tm
     assert job["problem"]["rejected"][0]["row"] == len(events) - 2  # its row in the file
 
 
+def _geometries() -> dict[str, tuple[str, str | None]]:
+    """Every hazard's remaining geometry and every event's released geometry (their WKB's md5), by external_id."""
+    with database.session() as session:
+        return {r.external_id: (r.kind, r.md5) for r in session.execute(text(
+            "SELECT external_id, 'hazard' AS kind, md5(ST_AsBinary(remaining_geom)) AS md5 FROM hazardous_areas "
+            "UNION ALL SELECT external_id, 'event', md5(ST_AsBinary(released_geom)) FROM land_release_events"))}
+
+
+def test_the_replay_on_more_connections_gives_the_same_history_and_a_refusal_in_any_share_stores_nothing(
+        client_as, tmp_path, database_url, monkeypatch) -> None:
+    hazards, events = _sample()
+    path = _write_gpkg(tmp_path / "history.gpkg", hazards, events)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    results = {}
+    try:
+        for workers in (1, 2, 3):
+            reset_database()
+            api = client_as("admin")  # the reset drops the keys
+            monkeypatch.setenv("LANDRELEASE_HISTORY_WORKERS", str(workers))
+            get_settings.cache_clear()
+            job = _run_job(api, {"events": path})
+            assert job["status"] == "done" and job["result"]["events"]["replay_connections"] == workers, job
+            results[workers] = (_ledger(), _geometries(), job["result"]["events"]["steps"])
+        assert results[1] == results[2] == results[3]
+
+        # the hazards are shared out by their number of events: H-001 (6) stays on the import's connection,
+        # H-003 (5) goes to the other one; an event inside land already cleared refuses the history in either
+        monkeypatch.setenv("LANDRELEASE_HISTORY_WORKERS", "2")
+        get_settings.cache_clear()
+        chosen = hazards[1:8:2]  # H-001, H-003, H-005, H-007: no split, no whole reclassification
+        plain = [e for e in events if e["hazard"] in {h["external_id"] for h in chosen}]
+        inside = (2, 2, 20, 20)  # in the strip each hazard's first event cleared
+        for refused in ("H-001", "H-003"):
+            reset_database()
+            api = client_as("admin")  # the reset drops the keys
+            extra = [{"hazard": "H-001", "external_id": "A1", "kind": "clearance", "date": _day(30),
+                      "shape": inside if refused == "H-001" else (32, 55, 6, 40)},
+                     {"hazard": "H-001", "external_id": "A2", "kind": "clearance", "date": _day(31),
+                      "shape": (42, 55, 6, 40)},
+                     {"hazard": "H-003", "external_id": "B1", "kind": "clearance", "date": _day(30),
+                      "shape": inside if refused == "H-003" else (32, 55, 6, 40)}]
+            job = _run_job(api, {"events": _write_gpkg(tmp_path / "bad.gpkg", chosen, plain + extra)})
+            assert job["status"] == "failed", job
+            assert [r["external_id"] for r in job["problem"]["rejected"]] == ["A1" if refused == "H-001" else "B1"]
+            assert "releases nothing" in job["problem"]["rejected"][0]["message"]
+            with database.session() as session:
+                stored = session.execute(text("SELECT (SELECT count(*) FROM hazardous_areas), "
+                                              "(SELECT count(*) FROM land_release_events), "
+                                              "(SELECT count(*) FROM audit_log WHERE table_name <> 'api_keys')")).one()
+            assert tuple(stored) == (0, 0, 0), refused
+        reset_database()  # and with none refused, both shares are stored
+        api = client_as("admin")
+        extra[2]["shape"] = (32, 55, 6, 40)
+        job = _run_job(api, {"events": _write_gpkg(tmp_path / "bad.gpkg", chosen, plain + extra)})
+        assert job["status"] == "done" and job["result"]["events"]["replay_connections"] == 2, job
+        assert all(_ledger()["events"][e][0] > 200 for e in ("A1", "A2", "B1"))
+    finally:
+        get_settings.cache_clear()
+
+
 def test_events_onto_stored_hazards_from_a_csv_with_the_cli(client, tmp_path, database_url, monkeypatch,
                                                              capsys) -> None:
     hazard = post_hazard(client, "S-1", rect(0, 0, 100, 100), classification="SHA")

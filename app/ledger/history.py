@@ -13,6 +13,11 @@ the valid events of the touched hazards are ranked by `LEDGER_ORDER` within each
 k = 1 .. the largest rank is ONE statement over the k-th events of all hazards at once (what remains
 of each hazard is kept in a temporary table between steps); the events' released geometries and the
 hazards' remaining geometries, areas, status and dates are then written back in two statements.
+The steps use both cores: the touched hazards are shared out over `history_workers` database connections
+(settings), each stepping its share with the same statement on a thread of its own. The others cannot see
+the import's uncommitted hazards and events, so each gets its share's inputs by binary COPY into temporary
+tables, and its results are COPYed back into the import's transaction, which alone writes the ledger.
+The new events' areas outside their hazards are measured so too, shared out over the same connections.
 
 A hazard with a reclassification that splits part of it off as a CHA (stored, or in the file) takes the
 ledger's own per-hazard path instead (`book.replay`, which keeps the split-off CHA equal to what the
@@ -29,13 +34,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from app import audit, organisations
@@ -46,6 +52,7 @@ from app.ledger.book import EVENT_INPUT_COLUMNS, LEDGER_ORDER, NewEvent, copy_ty
 from app.models import ITEM_KINDS
 from app.places import boundaries
 from app.problems import Problem
+from app.settings import get_settings
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 MAX_LISTED_PROBLEMS = 1000  # problems listed in a refusal (`problem_count` counts them all)
@@ -144,7 +151,7 @@ def apply_history(session: Session, iso3: str, items: list[HistoryEvent], actor:
         problems.add(row_of[o.id], o.message(iso3) + " (outside its hazard too)")
     problems.raise_any(session)
     plain = sorted(set(touched) - set(split_hazards))
-    steps = _replay_set_based(session, plain, progress)
+    steps, connections = _replay_set_based(session, plain, progress)
     for item, step in _refused_steps(session):
         problems.add(row_of[item], step)
     for hazard_id, check in zip(split_hazards, checks, strict=True):
@@ -163,7 +170,8 @@ def apply_history(session: Session, iso3: str, items: list[HistoryEvent], actor:
                                     "FROM land_release_events WHERE id IN (SELECT id FROM history_new)")).one()
     session.execute(text("DROP TABLE history_new"))
     return {"events": len(items), "hazards_replayed": len(touched), "steps": steps,
-            "split_hazards": len(split_hazards), "released_area_m2": float(released.m2)}
+            "replay_connections": connections, "split_hazards": len(split_hazards),
+            "released_area_m2": float(released.m2)}
 
 
 def _hazards(session: Session, iso3: str, external_ids: list[str]) -> dict[str, _Hazard]:
@@ -266,8 +274,8 @@ def _split_hazards(session: Session, touched: list[uuid.UUID], items: list[Histo
 def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uuid.UUID],
            hazards: dict[str, _Hazard], progress: Progress) -> None:
     """The new events into `history_new` (binary COPY), then into `land_release_events` in one statement, with
-    what each covers outside its hazard (`record_event`'s `outside_area_m2`). Their geometries are accepted
-    ones (`read_polygonal`/`screen_polygonal`), already on the grid: stored as they are."""
+    what each covers outside its hazard (`record_event`'s `outside_area_m2`, `_measure_outside`). Their
+    geometries are accepted ones (`read_polygonal`/`screen_polygonal`), already on the grid: stored as they are."""
     session.execute(text("DROP TABLE IF EXISTS history_new"))
     session.execute(text(_NEW_TABLE))
     geometries = np.array([i.event.geometry.geometry if i.event.geometry is not None else None for i in items],
@@ -292,19 +300,51 @@ def _store(session: Session, iso3: str, items: list[HistoryEvent], ids: list[uui
         INSERT INTO land_release_events (id, hazard_id, state_iso3, {columns}, organisation_id, submitted_geom,
                                          outside_area_m2)
         SELECT n.id, n.hazard_id, :iso3, {', '.join(f'n.{c}' for c in (*EVENT_INPUT_COLUMNS, *ITEM_KINDS))},
-               n.organisation_id, g.geom,
-               CASE WHEN g.geom IS NULL THEN 0 ELSE {sql_area(sql_difference('g.geom', 'h.baseline_geom'))} END
-        FROM history_new n JOIN hazardous_areas h ON h.id = n.hazard_id
-        CROSS JOIN LATERAL (SELECT ST_GeomFromEWKB(n.wkb) AS geom) g
+               n.organisation_id, ST_GeomFromEWKB(n.wkb), COALESCE(o.m2, 0)
+        FROM history_new n LEFT JOIN history_outside o ON o.ord = n.ord
         WHERE n.ord >= :first AND n.ord < :last
         ORDER BY n.ord
         """)
+    _measure_outside(session)
     for first in range(0, len(items), STORE_CHUNK):  # each chunk one statement, its progress reported
         session.execute(insert, {"iso3": iso3, "first": first, "last": first + STORE_CHUNK})
         progress("storing events", min(first + STORE_CHUNK, len(items)), len(items))
+    session.execute(text("DROP TABLE history_outside_in, history_outside"))
     # as the hazard bulk load does: the planner must know the events just inserted (else the statements
     # over the touched hazards' events are planned as if there were none)
     session.execute(text("ANALYZE land_release_events"))
+
+
+_OUTSIDE_M2 = f"""
+    INSERT INTO history_outside (ord, m2)
+    SELECT ord, {sql_area(sql_difference('s', 'r'))} FROM history_outside_in WHERE ord % :parts = :part
+"""
+
+
+def _measure_outside(session: Session) -> None:
+    """`history_outside`: what each new event with a geometry covers outside its hazard (`record_event`'s
+    `outside_area_m2`), the events shared out over `history_workers` connections at once, as the replay's
+    hazards are (`_share_out`)."""
+    session.execute(text("CREATE TEMPORARY TABLE history_outside_in ON COMMIT DROP AS "
+                         "SELECT n.ord, ST_GeomFromEWKB(n.wkb) AS s, h.baseline_geom AS r FROM history_new n "
+                         "JOIN hazardous_areas h ON h.id = n.hazard_id WHERE n.wkb IS NOT NULL"))
+    session.execute(text("CREATE TEMPORARY TABLE history_outside (ord integer PRIMARY KEY, m2 float8) ON COMMIT DROP"))
+    count = session.execute(text("SELECT count(*) FROM history_outside_in")).scalar_one()
+    parts = max(1, min(get_settings().history_workers, count))
+    helpers: list[Connection] = []
+    try:
+        for part in range(1, parts):
+            helpers.append(_helper(session))
+            for table in ("history_outside_in", "history_outside"):
+                helpers[-1].execute(text(f"CREATE TEMPORARY TABLE {table} ({_columns(session, table)}) ON COMMIT DROP"))
+            _copy_rows(session.connection(), f"SELECT * FROM history_outside_in WHERE ord % {parts} = {part}",
+                       helpers[-1], "history_outside_in")
+        _together(session, helpers, lambda connection, part: connection.execute(
+            text(_OUTSIDE_M2), {"parts": parts, "part": part}))
+        for helper in helpers:
+            _copy_rows(helper, "SELECT * FROM history_outside", session.connection(), "history_outside")
+    finally:
+        _close(helpers)
 
 
 # the new events against their State's boundary, as `boundaries.check_new_event` checks one
@@ -323,9 +363,10 @@ _STEP = f"""
 """
 
 
-def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: Progress) -> int:
+def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: Progress) -> tuple[int, int]:
     """`book.replay` of every hazard of `hazard_ids` at once: one statement per rank of their events in the
-    ledger's order. Returns the number of steps."""
+    ledger's order, the hazards shared out over `history_workers` connections (`_share_out`). Returns the
+    number of steps and of the connections that took them."""
     session.execute(text("CREATE TEMPORARY TABLE history_work ON COMMIT DROP AS "
                          "SELECT id AS hazard_id, baseline_geom AS r, baseline_area_m2 AS ra FROM hazardous_areas "
                          "WHERE id = ANY(:ids)"), {"ids": hazard_ids})
@@ -338,20 +379,18 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
         FROM land_release_events
         WHERE hazard_id = ANY(:ids) AND voided_at IS NULL AND submitted_geom IS NOT NULL
         """), {"ids": hazard_ids})
-    session.execute(text("CREATE INDEX ON history_order (k)"))
-    session.execute(text("ANALYZE history_order"))
-    session.execute(text("ANALYZE history_work"))
     session.execute(text("CREATE TEMPORARY TABLE history_steps (event_id uuid PRIMARY KEY, hazard_id uuid, "
                          "date date, before_m2 float8, released_m2 float8, after_m2 float8, "
                          "released_geom geometry(MultiPolygon, 4326)) ON COMMIT DROP"))
-    ranks = session.execute(text("SELECT k, count(*) FROM history_order GROUP BY k ORDER BY k")).all()
-    total = sum(n for _, n in ranks)
-    done = 0
-    progress("replaying events", 0, total)
-    for k, n in ranks:
-        session.execute(text(_STEP), {"k": k})
-        done += n
-        progress("replaying events", done, total)
+    total = session.execute(text("SELECT count(*) FROM history_order")).scalar_one()
+    helpers = _share_out(session, get_settings().history_workers)
+    try:
+        steps = _replay_parts(session, helpers, total, progress)
+        for helper in helpers:  # their results into the import's transaction, which writes them
+            _copy_rows(helper, "SELECT * FROM history_steps", session.connection(), "history_steps")
+            _copy_rows(helper, "SELECT * FROM history_work", session.connection(), "history_work")
+    finally:
+        _close(helpers)
     progress("writing results", 0, 2)
     session.execute(text("ANALYZE history_steps"))
     session.execute(text("UPDATE land_release_events e SET released_geom = s.released_geom, "
@@ -374,6 +413,132 @@ def _replay_set_based(session: Session, hazard_ids: list[uuid.UUID], progress: P
         WHERE h.id = w.hazard_id
         """))
     progress("writing results", 2, 2)
+    return steps, 1 + len(helpers)
+
+
+def _share_out(session: Session, workers: int) -> list[Connection]:
+    """Up to `workers` - 1 more connections, each with its share of the hazards to replay (round robin by
+    number of events) COPYed into its own `history_work` and `history_order`, deleted from the import's: the
+    hazards and events of the import are uncommitted, so another connection can only see what it is given.
+    The others only compute (temporary tables), so the import stays all or nothing."""
+    parts = min(workers, session.execute(text("SELECT count(DISTINCT hazard_id) FROM history_order")).scalar_one())
+    helpers: list[Connection] = []
+    if parts > 1:
+        session.execute(text("CREATE TEMPORARY TABLE history_part ON COMMIT DROP AS SELECT hazard_id, "
+                             "(row_number() OVER (ORDER BY count(*) DESC, hazard_id) - 1) % :parts AS part "
+                             "FROM history_order GROUP BY hazard_id"), {"parts": parts})
+        try:
+            for _ in range(1, parts):
+                helpers.append(_helper(session))
+            for part, helper in enumerate(helpers, start=1):
+                for table in _SHARED:
+                    helper.execute(text(f"CREATE TEMPORARY TABLE {table} ({_columns(session, table)}) ON COMMIT DROP"))
+                for table in _SHARED[:2]:
+                    _copy_rows(session.connection(), f"SELECT * FROM {table} WHERE hazard_id IN "
+                               f"(SELECT hazard_id FROM history_part WHERE part = {part})", helper, table)
+                helper.execute(text("ALTER TABLE history_work ADD PRIMARY KEY (hazard_id)"))
+        except BaseException:
+            _close(helpers)
+            raise
+        for table in _SHARED[:2]:
+            session.execute(text(f"DELETE FROM {table} WHERE hazard_id IN "
+                                 "(SELECT hazard_id FROM history_part WHERE part > 0)"))
+    connections: list[Session | Connection] = [session, *helpers]
+    for connection in connections:
+        connection.execute(text("CREATE INDEX ON history_order (k)"))
+        connection.execute(text("ANALYZE history_order"))
+        connection.execute(text("ANALYZE history_work"))
+    return helpers
+
+
+_SHARED = ("history_work", "history_order", "history_steps")  # the replay's tables, on every connection
+
+
+def _helper(session: Session) -> Connection:
+    """Another connection to the import's database, with the statement timeout of the import's."""
+    timeout = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
+    helper = session.get_bind().engine.connect()
+    helper.execute(text("SELECT set_config('statement_timeout', :timeout, true)"), {"timeout": timeout})
+    return helper
+
+
+def _close(helpers: list[Connection]) -> None:
+    for helper in helpers:
+        try:
+            helper.rollback()  # drops its temporary tables: it wrote nothing else
+        finally:
+            helper.close()
+
+
+def _columns(session: Session, table: str) -> str:
+    """The columns of the temporary `table`, as a CREATE TABLE lists them."""
+    rows = session.execute(text("SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+                                "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped "
+                                "ORDER BY attnum"), {"table": table}).all()
+    return ", ".join(f"{r.attname} {r.type}" for r in rows)
+
+
+def _copy_rows(source: Connection, query: str, target: Connection, table: str) -> None:
+    """The rows of `query` on `source` into `table` on `target` (binary COPY, block by block)."""
+    out, into = source.connection.driver_connection, target.connection.driver_connection
+    assert out is not None and into is not None  # both connections are open
+    with out.cursor() as out_cursor, out_cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as rows, \
+            into.cursor() as into_cursor, into_cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+        for block in rows:
+            copy.write(block)
+
+
+def _replay_parts(session: Session, helpers: list[Connection], total: int, progress: Progress) -> int:
+    """The steps of each connection's hazards, at once (`_together`); the progress is the sum of all.
+    Returns the number of steps (the largest rank)."""
+    done = [0] * (1 + len(helpers))  # events replayed, per connection (each written by its own thread only)
+
+    def report() -> None:
+        progress("replaying events", sum(done), total)
+
+    report()
+    steps = max(_together(session, helpers, lambda connection, part: _steps(connection, done, part,
+                                                                           report if part == 0 else _silent),
+                          report))
+    report()
+    return steps
+
+
+T = TypeVar("T")
+
+
+def _silent() -> None:
+    """No report (a helper's thread: the import's thread reports)."""
+
+
+def _together(session: Session, helpers: list[Connection], run: Callable[[Session | Connection, int], T],
+                 report: Callable[[], None] = _silent) -> list[T]:
+    """`run(connection, part)` on the import's connection (part 0, on this thread) and on each helper (part
+    1 .., each on a thread of its own: psycopg waits for the server without the GIL), `report` every second
+    while this thread waits for the others; a failure on this thread cancels theirs. Their results."""
+    with ThreadPoolExecutor(max_workers=max(1, len(helpers))) as pool:
+        futures = [pool.submit(run, helper, part) for part, helper in enumerate(helpers, start=1)]
+        try:
+            own = run(session, 0)
+        except BaseException:
+            for helper in helpers:
+                connection = helper.connection.driver_connection
+                assert connection is not None
+                connection.cancel_safe()
+            wait(futures)
+            raise
+        while wait(futures, timeout=1).not_done:
+            report()
+        return [own, *(f.result() for f in futures)]
+
+
+def _steps(connection: Session | Connection, done: list[int], part: int, report: Callable[[], None]) -> int:
+    """Step k = 1 .. of the hazards in this connection's `history_work` (`_STEP`); returns the largest k."""
+    ranks = connection.execute(text("SELECT k, count(*) FROM history_order GROUP BY k ORDER BY k")).all()
+    for k, n in ranks:
+        connection.execute(text(_STEP), {"k": k})
+        done[part] += n
+        report()
     return len(ranks)
 
 
