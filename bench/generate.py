@@ -34,11 +34,12 @@ Not generated: reclassifications (splits), voids.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -390,18 +391,40 @@ def load(url: str, n_hazards: int, n_events: int, seed: int = SEED, folder: Path
     """Generate, write each State's GeoPackage into `folder` and import it through the history import, State
     after State, into the database at `url` (emptied of hazards, events and audit entries first: the benchmark
     owns it)."""
+    with _raised_import_limits():
+        return _load(url, n_hazards, n_events, seed, folder, log)
+
+
+@contextlib.contextmanager
+def _raised_import_limits() -> Iterator[None]:
+    """The import's size limits raised for the load (IMPORT_LIMITS, where not set already), and put back after
+    it: the process (a test session) goes on with its own."""
+    from app.settings import get_settings
+
+    before = {name: os.environ.get(name) for name in IMPORT_LIMITS}
     for name, value in IMPORT_LIMITS.items():
         os.environ.setdefault(name, value)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+def _load(url: str, n_hazards: int, n_events: int, seed: int, folder: Path, log: Callable[[str], None]) -> LoadReport:
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
     from app import database
     from app.audit import Actor
     from app.files import history
-    from app.settings import get_settings
     from bench.measure_history_import import PhaseClock
 
-    get_settings.cache_clear()  # the limits above
     report = LoadReport(n_hazards, n_events)
     t = time.perf_counter()
     hazards, events, plans = generate_rows(n_hazards, n_events, seed)
