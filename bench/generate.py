@@ -423,7 +423,7 @@ def _load(url: str, n_hazards: int, n_events: int, seed: int, folder: Path, log:
     from app import database
     from app.audit import Actor
     from app.files import history
-    from bench.measure_history_import import PhaseClock
+    from bench.measure_history_import import PhaseClock, postmaster_of
 
     report = LoadReport(n_hazards, n_events)
     t = time.perf_counter()
@@ -442,7 +442,7 @@ def _load(url: str, n_hazards: int, n_events: int, seed: int, folder: Path, log:
     try:
         for iso3, path in files.items():
             with Session(engine) as session:
-                clock = PhaseClock(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                clock = PhaseClock(postmaster_of(session.execute(text("SELECT pg_backend_pid()")).scalar_one()))
                 result = history.import_history(session, iso3, history.HistoryOptions(events=path, source=path.name),
                                                 Actor("bench"), progress=_LoggedProgress(iso3, clock, log))
                 clock.finish()

@@ -132,6 +132,11 @@ def _cpu_seconds(postmaster: int | None = None) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def postmaster_of(backend: int) -> int:
+    """The postmaster of a PostgreSQL backend process (its parent): the cluster whose CPU a PhaseClock counts."""
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 class PhaseClock:
     """The import's progress callback: when each phase began and ended, the CPU seconds this process and the
     cluster's PostgreSQL processes spent in it (the machine is shared: CPU time does not count the waits for
@@ -198,7 +203,7 @@ def measure(path: Path, data_dir: Path, workers: int | None = None) -> dict[str,
             conn.execute(text("VACUUM ANALYZE land_release_events"))
         with database.session() as session:
             backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            clock = PhaseClock(int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+            clock = PhaseClock(postmaster_of(backend))
             result = history.import_history(session, STATE, history.HistoryOptions(events=path), Actor("bench"),
                                             progress=clock)
             clock.finish()

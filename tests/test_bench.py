@@ -32,6 +32,7 @@ def test_the_bench_loads_its_history_through_the_import_and_the_ledger_replays_i
     hazards, _, _ = generate.generate_rows(24, 96)
     states = {h[len(generate.HAZARD_COLUMNS)] for h in hazards}
     assert set(report.states) == states and report.import_s > 0
+    assert report.cpu_s[1] > 0  # the CPU of the cluster's processes is counted (the replay's as well)
     for iso3 in states:  # the load's progress is in the bench's log, State by State
         assert any(f"{iso3}: replaying events" in line for line in logged), iso3
     with psycopg.connect(conninfo) as conn:
