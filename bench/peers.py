@@ -47,13 +47,15 @@ class Peer:
 
 
 def _venv(name: str, packages: list[str]) -> Path:
-    """bench/work/<name>-venv with `packages` installed (once); its python."""
+    """bench/work/<name>-venv with `packages` installed (once: a marker file says the install finished, so a
+    run stopped halfway through it installs again); its python."""
     venv = WORK / f"{name}-venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
+    python, installed = venv / "bin" / "python", venv / ".installed"
+    if not installed.exists():
         print(f"installing {name} into {venv} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], check=True)
+        installed.write_text(" ".join(packages) + "\n")
     return python
 
 
