@@ -802,7 +802,7 @@ class Bench:
         load = os.getloadavg()
         return [f"- CPU: {cpu}, {os.cpu_count()} cores (nproc); memory {mem / 1024 / 1024:.1f} GB",
                 f"- load average at the end of the run: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-                "(the machine is shared: other test suites ran at the same time)",
+                "(the mixed load's own clients included; what else ran, if anything, is in the notes)",
                 f"- PostgreSQL {self.dataset[6]}, PostGIS {self.dataset[7]}; Python {platform.python_version()}; "
                 f"tipg {peers.version('tipg')}; pygeoapi {peers.version('pygeoapi')}; {_gdal_version()}"]
 
