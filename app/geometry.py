@@ -535,7 +535,7 @@ def sql_without_slivers(expr: str) -> str:
     through their neighbours, which would undo the densification of the edges). A geometry that lies
     within its mask (it has no sliver: nearly always) is the result as it is; the overlay with the mask,
     on the grid, is made only for one that does not, or where GEOS cannot tell (`covered_by_or_false`,
-    migration 0019). The geometry and its mask are each computed once (`OFFSET 0` keeps PostgreSQL from
+    migration 0020). The geometry and its mask are each computed once (`OFFSET 0` keeps PostgreSQL from
     copying `expr` into every place that names it).
     """
     kept = f"CASE WHEN covered_by_or_false(g, mask) THEN g ELSE {sql_grid_intersection('g', 'mask')} END"

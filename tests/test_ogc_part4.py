@@ -103,7 +103,6 @@ def test_a_round_trip_as_qgis_makes_it(http, admin_key) -> None:
     assert read.status_code == 200
     tag = read.headers["etag"]
     assert tag.startswith('"') and not tag.startswith("W/")
-    assert created.headers["etag"] == tag  # the 201 names the version it made
     assert editor.get(location, headers={"If-None-Match": tag}).status_code == 304
     projected = editor.get(location, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/32648"})
     assert projected.headers["etag"] != tag and projected.headers["etag"].startswith(tag[:-1])
@@ -147,7 +146,6 @@ def test_a_round_trip_as_qgis_makes_it(http, admin_key) -> None:
     assert editor.get(f"/api/v1/hazards/{hazard_id}").json()["properties"]["events"][0]["items_destroyed"][
         "ap_mines"] == 3
     event_tag = editor.get(event_location).headers["etag"]
-    assert event.headers["etag"] == event_tag
     no_reason = editor.delete(event_location, headers={"If-Match": event_tag})
     assert no_reason.status_code == 400 and "X-Reason" in no_reason.json()["detail"]
     en_francais = editor.delete(event_location, headers={"If-Match": event_tag, "Accept-Language": "fr"})

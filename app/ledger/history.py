@@ -32,6 +32,7 @@ an external_id twice in the file or already stored (a 409). Every problem is lis
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -339,7 +340,7 @@ def _measure_outside(session: Session) -> None:
                 helpers[-1].execute(text(f"CREATE TEMPORARY TABLE {table} ({_columns(session, table)}) ON COMMIT DROP"))
             _copy_rows(session.connection(), f"SELECT * FROM history_outside_in WHERE ord % {parts} = {part}",
                        helpers[-1], "history_outside_in")
-        _together(session, helpers, lambda connection, part: connection.execute(
+        _together(session, helpers, lambda connection, part, _stop: connection.execute(
             text(_OUTSIDE_M2), {"parts": parts, "part": part}))
         for helper in helpers:
             _copy_rows(helper, "SELECT * FROM history_outside", session.connection(), "history_outside")
@@ -437,17 +438,21 @@ def _share_out(session: Session, workers: int) -> list[Connection]:
                     _copy_rows(session.connection(), f"SELECT * FROM {table} WHERE hazard_id IN "
                                f"(SELECT hazard_id FROM history_part WHERE part = {part})", helper, table)
                 helper.execute(text("ALTER TABLE history_work ADD PRIMARY KEY (hazard_id)"))
+            for table in _SHARED[:2]:
+                session.execute(text(f"DELETE FROM {table} WHERE hazard_id IN "
+                                     "(SELECT hazard_id FROM history_part WHERE part > 0)"))
         except BaseException:
             _close(helpers)
             raise
-        for table in _SHARED[:2]:
-            session.execute(text(f"DELETE FROM {table} WHERE hazard_id IN "
-                                 "(SELECT hazard_id FROM history_part WHERE part > 0)"))
     connections: list[Session | Connection] = [session, *helpers]
-    for connection in connections:
-        connection.execute(text("CREATE INDEX ON history_order (k)"))
-        connection.execute(text("ANALYZE history_order"))
-        connection.execute(text("ANALYZE history_work"))
+    try:
+        for connection in connections:
+            connection.execute(text("CREATE INDEX ON history_order (k)"))
+            connection.execute(text("ANALYZE history_order"))
+            connection.execute(text("ANALYZE history_work"))
+    except BaseException:
+        _close(helpers)
+        raise
     return helpers
 
 
@@ -463,11 +468,18 @@ def _helper(session: Session) -> Connection:
 
 
 def _close(helpers: list[Connection]) -> None:
+    """Roll back (which drops their temporary tables: they wrote nothing else) and close every helper, each
+    whatever happened to the others; the first failure is raised after."""
+    failure: BaseException | None = None
     for helper in helpers:
         try:
-            helper.rollback()  # drops its temporary tables: it wrote nothing else
+            helper.rollback()
+        except BaseException as exc:  # noqa: BLE001 - closed below all the same, raised after the others
+            failure = failure or exc
         finally:
             helper.close()
+    if failure is not None:
+        raise failure
 
 
 def _columns(session: Session, table: str) -> str:
@@ -497,9 +509,8 @@ def _replay_parts(session: Session, helpers: list[Connection], total: int, progr
         progress("replaying events", sum(done), total)
 
     report()
-    steps = max(_together(session, helpers, lambda connection, part: _steps(connection, done, part,
-                                                                           report if part == 0 else _silent),
-                          report))
+    steps = max(_together(session, helpers, lambda connection, part, stop: _steps(
+        connection, done, part, report if part == 0 else _silent, stop), report))
     report()
     return steps
 
@@ -511,16 +522,28 @@ def _silent() -> None:
     """No report (a helper's thread: the import's thread reports)."""
 
 
-def _together(session: Session, helpers: list[Connection], run: Callable[[Session | Connection, int], T],
-                 report: Callable[[], None] = _silent) -> list[T]:
-    """`run(connection, part)` on the import's connection (part 0, on this thread) and on each helper (part
-    1 .., each on a thread of its own: psycopg waits for the server without the GIL), `report` every second
-    while this thread waits for the others; a failure on this thread cancels theirs. Their results."""
-    with ThreadPoolExecutor(max_workers=max(1, len(helpers))) as pool:
-        futures = [pool.submit(run, helper, part) for part, helper in enumerate(helpers, start=1)]
+def _together(session: Session, helpers: list[Connection],
+              run: Callable[[Session | Connection, int, threading.Event], T],
+              report: Callable[[], None] = _silent) -> list[T]:
+    """`run(connection, part, stop)` on the import's connection (part 0, on this thread) and on each helper
+    (part 1 .., each on a thread of its own: psycopg waits for the server without the GIL), `report` every
+    second while this thread waits for the others. A failure anywhere sets `stop` (a run of several statements
+    ends at the next), and one on this thread also cancels the helpers' statements. Their results."""
+    stop = threading.Event()
+
+    def helping(helper: Connection, part: int) -> T:
         try:
-            own = run(session, 0)
+            return run(helper, part, stop)
         except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, len(helpers))) as pool:
+        futures = [pool.submit(helping, helper, part) for part, helper in enumerate(helpers, start=1)]
+        try:
+            own = run(session, 0, stop)
+        except BaseException:
+            stop.set()
             for helper in helpers:
                 connection = helper.connection.driver_connection
                 assert connection is not None
@@ -532,10 +555,14 @@ def _together(session: Session, helpers: list[Connection], run: Callable[[Sessio
         return [own, *(f.result() for f in futures)]
 
 
-def _steps(connection: Session | Connection, done: list[int], part: int, report: Callable[[], None]) -> int:
-    """Step k = 1 .. of the hazards in this connection's `history_work` (`_STEP`); returns the largest k."""
+def _steps(connection: Session | Connection, done: list[int], part: int, report: Callable[[], None],
+           stop: threading.Event) -> int:
+    """Step k = 1 .. of the hazards in this connection's `history_work` (`_STEP`), until another connection's
+    failure sets `stop`; returns the largest k."""
     ranks = connection.execute(text("SELECT k, count(*) FROM history_order GROUP BY k ORDER BY k")).all()
     for k, n in ranks:
+        if stop.is_set():
+            break  # another share failed: the import fails with its error, these steps are not needed
         connection.execute(text(_STEP), {"k": k})
         done[part] += n
         report()

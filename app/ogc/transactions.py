@@ -18,8 +18,9 @@ ledger and never around it: every write is one of the ledger's own (app.ledger),
   they are (null, or the feature's value, as QGIS does), any other value of them is a 422 naming them.
 - A correction or a void needs its reason: the `X-Reason` header (percent-encoded UTF-8 for text beyond
   ASCII) or the `reason` query parameter; without one, a 400 saying so.
-- Optimistic locking: each feature has a strong `ETag` (on its reads, and on the answer of the write that made
-  or changed it), a hash of its content (its default representation:
+- Optimistic locking: each feature has a strong `ETag` (on its reads, and on the answer of a PUT or PATCH:
+  read in the write's own transaction, just before it commits, so that it can name no later write), a hash
+  of its content (its default representation:
   CRS84, as it stands now), followed for another representation (`crs`, `datetime`, ...) by a hash of that
   request's parameters. `If-Match` on PUT, PATCH and DELETE compares the content part under the hazard's row
   lock; a stale tag is a 412 and nothing is written. `If-Match` is not required (QGIS does not send it).
@@ -33,12 +34,14 @@ import hashlib
 import json
 import urllib.parse
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from pyproj import CRS
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from app import audit, ledger, submissions
@@ -175,6 +178,25 @@ def version(session: Session, collection: Collection, feature_id: uuid.UUID) -> 
     if body is None:
         return None
     return version_of_text(body), json.loads(body)
+
+
+@contextmanager
+def committed_version(session: Session, collection: Collection, feature_id: uuid.UUID) -> Iterator[list[str]]:
+    """The feature's content version as the write inside the block commits it: read in that transaction, just
+    before its COMMIT (one read after it could be another write's, and an If-Match on that would pass over
+    it). Empty when nothing was committed."""
+    versions: list[str] = []
+
+    def read(committing: Session) -> None:
+        found = version(committing, collection, feature_id)
+        if found is not None:
+            versions.append(found[0])
+
+    event.listen(session, "before_commit", read)
+    try:
+        yield versions
+    finally:
+        event.remove(session, "before_commit", read)
 
 
 def etag(content_version: str, representation: list[tuple[str, str]]) -> str:

@@ -317,12 +317,8 @@ def create_item(
         iso3 = access.state_of_hazard(session, hazard_id, key)
         check(iso3, key)
         written = transactions.record_event(session, key, iso3, hazard_id, given, geometry, _base(request))
-    headers = {"Location": written.location} if written.location else {}
-    if written.status in (200, 201):  # the feature as recorded: its ETag, for an If-Match without a GET first
-        now = transactions.version(session, found, uuid.UUID(str(written.body["id"])))
-        if now:
-            headers["ETag"] = transactions.etag(now[0], [])
-    return JSONResponse(written.body, status_code=written.status, headers=headers)
+    return JSONResponse(written.body, status_code=written.status,
+                        headers={"Location": written.location} if written.location else None)
 
 
 def _correct(collection_id: str, feature_id: str, body: Any, content_crs: str | None, x_reason: str | None,
@@ -336,11 +332,11 @@ def _correct(collection_id: str, feature_id: str, body: Any, content_crs: str | 
                            transactions.allowed_on_feature(session, found, feature_id, key))
     hazard_id = features.feature_id_or_404(params.ItemsQuery(collection=found), feature_id)
     access.hazard_writer(hazard_id, key, session)
-    written = transactions.correct_hazard(session, found, hazard_id, body, content_crs,
-                                          transactions.reason(x_reason, reason), if_match, key.actor,
-                                          replace=replace, border=border)
-    now = transactions.version(session, found, hazard_id)
-    return JSONResponse(written.body, headers={"ETag": transactions.etag(now[0], [])} if now else None)
+    with transactions.committed_version(session, found, hazard_id) as versions:
+        written = transactions.correct_hazard(session, found, hazard_id, body, content_crs,
+                                              transactions.reason(x_reason, reason), if_match, key.actor,
+                                              replace=replace, border=border)
+    return JSONResponse(written.body, headers={"ETag": transactions.etag(versions[-1], [])} if versions else None)
 
 
 @writes.put("/collections/{collectionId}/items/{featureId}",

@@ -33,7 +33,7 @@ Rules (issue 15; IMAS 05.10: information is validated before it is used):
   the backlog's area, the `would_release_m2` of the pending submissions) is always what measuring it
   now gives. It is measured when the report is submitted or resubmitted and stored with it
   (`claimed_m2`), stamped with a digest of everything the measure reads (`claimed_digest`: the
-  measure's SQL, the SQL function and GEOS version it runs, the report's polygons and the hazard's
+  measure's SQL, the SQL function, GEOS and PostGIS versions it runs, the report's polygons and the hazard's
   remaining geometry); a read takes the stored figure while its stamp is the digest of now, and
   measures again, in the same statement, where it is not (the hazard changed since). No ledger write
   touches the submissions.
@@ -169,7 +169,7 @@ def _sql_measured_claim(geom: str, remaining: str) -> str:
 # computed once per statement.
 _MEASURED_BY = (f"(SELECT decode(md5('{hashlib.md5(_sql_measured_claim('a', 'b').encode()).hexdigest()}' || "
                 "pg_get_functiondef(CAST('grid_intersection(geometry, geometry, double precision)' AS regprocedure)) "
-                "|| postgis_geos_version()), 'hex'))")
+                "|| postgis_geos_version() || postgis_lib_version()), 'hex'))")
 
 
 def sql_claim_digest(geom: str, remaining: str) -> str:

@@ -159,6 +159,7 @@
     if (fieldset.hidden || !box) return;
     const query = new URLSearchParams({ bbox: box.join(","), limit: "50", state: iso3 });
     const page = await Dashboard.getJSON(`/collections/hazardous_areas/items?${query}`);
+    if (selected !== submission) return;  // another submission was chosen meanwhile: its own list comes
     for (const hazard of page.features) {
       const option = document.createElement("option");
       option.value = hazard.id;
