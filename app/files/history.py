@@ -267,6 +267,7 @@ class HistoryJob:
     state: str
     status: str = "queued"  # queued, running, done, failed
     phase: str = "queued"
+    phases: list[str] = field(default_factory=list)  # every phase begun so far, in order (where a failure stopped)
     done: int = 0
     total: int = 0
     result: dict[str, Any] | None = None
@@ -276,11 +277,13 @@ class HistoryJob:
 
     def report(self, phase: str, done: int, total: int) -> None:
         self.phase, self.done, self.total = phase, done, total
+        if phase not in self.phases:
+            self.phases.append(phase)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "status": self.status, "phase": self.phase,
-                "done": self.done, "total": self.total, "result": self.result, "problem": self.problem,
-                "created_at": self.created_at, "finished_at": self.finished_at}
+                "phases": list(self.phases), "done": self.done, "total": self.total, "result": self.result,
+                "problem": self.problem, "created_at": self.created_at, "finished_at": self.finished_at}
 
 
 _jobs: dict[str, HistoryJob] = {}

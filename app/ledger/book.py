@@ -670,15 +670,18 @@ def record_event(session: Session, hazard_id: uuid.UUID, new: NewEvent, actor: a
 def void_event(session: Session, event_id: uuid.UUID, reason: str, actor: audit.Actor) -> dict[str, Any]:
     """Void an event: the hazard is recomputed as if it never happened; the event stays, marked."""
     event = session.execute(
-        text("SELECT id, hazard_id, state_iso3, kind, voided_at, new_hazard_id, external_id "
+        text("SELECT id, hazard_id, state_iso3, kind, new_hazard_id, external_id "
              "FROM land_release_events WHERE id = :id"), {"id": event_id},
     ).one_or_none()
     if event is None:
         raise Problem(404, f"No land-release event with id {event_id}")
-    if event.voided_at is not None:
-        raise Problem(409, f"The event {event_id} was already voided on {event.voided_at.date()}.")
     overlaps.lock_state(session, event.state_iso3)  # a void may give land back: the State's lock, then the row's
     session.execute(_HAZARD_FOR_UPDATE, {"id": event.hazard_id}).one()
+    # read under the locks: a void of the same event that committed while this one waited is seen
+    voided_at = session.execute(text("SELECT voided_at FROM land_release_events WHERE id = :id"),
+                                {"id": event_id}).scalar_one()
+    if voided_at is not None:
+        raise Problem(409, f"The event {event_id} was already voided on {voided_at.date()}.")
     check = overlaps.WriteCheck(session, event.state_iso3, event.hazard_id)
     if event.new_hazard_id is not None:
         child_events = session.execute(

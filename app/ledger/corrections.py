@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -67,6 +68,11 @@ def _stored(value: Any) -> Any:
     return _json(value)
 
 
+def class_now(classification: str, reclassified_on: date | None) -> str:
+    """A hazard's class as it stands now: a CHA since its reclassification, else as recorded."""
+    return "CHA" if reclassified_on is not None else classification
+
+
 def _checked(row: Any, given: Mapping[str, Any], geometry: PolygonalGeometry) -> dict[str, Any]:
     """Every declared input after the correction, checked by the rules of the way in (422 naming each field)."""
     unknown = sorted(set(given) - set(_COLUMNS))
@@ -74,8 +80,8 @@ def _checked(row: Any, given: Mapping[str, Any], geometry: PolygonalGeometry) ->
         raise Problem(422, f"Not a property a correction sets: {', '.join(unknown)}; correctable: "
                            f"{', '.join(CORRECTABLE)}.", errors=[{"field": f"properties.{n}",
                                                                  "message": "not a declared input"} for n in unknown])
-    # the class as recorded, or as it stands now (a CHA since its reclassification): either is no change
-    now = {"classification": "CHA" if row.reclassified_on is not None else row.classification}
+    # the class as recorded, or as it stands now: either is no change
+    now = {"classification": class_now(row.classification, row.reclassified_on)}
     for name, instead in NOT_CORRECTED.items():
         if name in given and given[name] not in (getattr(row, _COLUMNS[name]), now[name]):
             raise Problem(422, f"properties.{name}: a correction does not change it: {instead}.",

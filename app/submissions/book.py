@@ -367,7 +367,7 @@ def _correct(session: Session, row: Any, approval: Approval, count: int, actor: 
 def _same_class(given: str | None, hazard: Any, hazard_id: uuid.UUID) -> None:
     """A correction does not change a hazard's class (`app.ledger.corrections`): a submission that gives another
     class is refused with what the reviewer does instead."""
-    now = "CHA" if hazard.reclassified_on is not None else hazard.classification
+    now = corrections.class_now(hazard.classification, hazard.reclassified_on)
     if given is None or given in (hazard.classification, now):
         return
     if given == "CHA":

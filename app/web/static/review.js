@@ -253,6 +253,13 @@
     }
   }
 
+  // the event kinds a linked polygon may become: the kinds above, in the page's language
+  document.getElementById("reconcile-kind").replaceChildren(...Object.keys(EVENT).map((kind) => {
+    const option = document.createElement("option");
+    option.value = kind;
+    option.textContent = label(EVENT, kind);
+    return option;
+  }));
   document.getElementById("reconcile-as").addEventListener("change", showReconcileFields);
   document.getElementById("filter-form").addEventListener("submit", (event) => { event.preventDefault(); load(); });
   document.querySelectorAll("#review-form [data-action]").forEach((button) =>
