@@ -349,10 +349,7 @@ def _measure_outside(session: Session) -> None:
 
 
 # the new events against their State's boundary, as `boundaries.check_new_event` checks one
-_OUTSIDE = ("SELECT e.id, 'The event' AS label, e.state_iso3 AS iso3, "
-            "ST_Difference(e.submitted_geom, h.baseline_geom) AS g FROM history_new n "
-            "JOIN land_release_events e ON e.id = n.id JOIN hazardous_areas h ON h.id = e.hazard_id "
-            "WHERE e.submitted_geom IS NOT NULL AND NOT h.border_flag")
+_OUTSIDE = boundaries.sql_events_outside("history_new n JOIN land_release_events e ON e.id = n.id")
 
 _STEP = f"""
     WITH kth AS (SELECT o.event_id, o.hazard_id, o.date, o.s, w.r, w.ra

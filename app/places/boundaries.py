@@ -159,14 +159,19 @@ def check_new_hazards(session: Session, iso3: str, ids: list[uuid.UUID], border:
     return set(flagged)
 
 
+def sql_events_outside(events: str, where: str = "true") -> str:
+    """SQL, as `find_outside` reads it: for the events of `events` (a FROM item naming land_release_events `e`)
+    that `where` keeps, the part of each polygon outside its hazard's (what it covers of the hazard is allowed
+    wherever it lies; nothing for a hazard accepted across the border)."""
+    return ("SELECT e.id, 'The event' AS label, e.state_iso3 AS iso3, "
+            f"ST_Difference(e.submitted_geom, h.baseline_geom) AS g FROM {events} "
+            f"JOIN hazardous_areas h ON h.id = e.hazard_id WHERE ({where}) AND e.submitted_geom IS NOT NULL "
+            "AND NOT h.border_flag")
+
+
 def check_new_event(session: Session, event_id: uuid.UUID) -> None:
-    """The just-inserted event against its State's boundary (what it covers of its hazard's polygon is
-    allowed wherever it lies): a 422 naming where it falls."""
-    source = ("SELECT e.id, 'The event' AS label, e.state_iso3 AS iso3, "
-              "ST_Difference(e.submitted_geom, h.baseline_geom) AS g FROM land_release_events e "
-              "JOIN hazardous_areas h ON h.id = e.hazard_id WHERE e.id = :id AND e.submitted_geom IS NOT NULL "
-              "AND NOT h.border_flag")
-    outside = find_outside(session, source, {"id": event_id})
+    """The just-inserted event against its State's boundary: a 422 naming where it falls."""
+    outside = find_outside(session, sql_events_outside("land_release_events e", "e.id = :id"), {"id": event_id})
     if outside:
         iso3 = session.execute(text("SELECT state_iso3 FROM land_release_events WHERE id = :id"),
                                {"id": event_id}).scalar_one()
