@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from sqlalchemy import text
 from app import database
 from app.audit import Actor
 from app.cli import main as cli_main
+from app.committee import summaries
 from app.files import history
 from app.ledger import overlaps, void_event
 from app.problems import Problem
@@ -179,6 +183,36 @@ def test_history_import_equals_recording_each_event_through_the_api(client, clie
                    rect(x + e["shape"][0], y + e["shape"][1], *e["shape"][2:]) if e["shape"] else None,
                    external_id=e["external_id"], items_destroyed={"ap_mines": e.get("ap_mines", 0)}, **extra)
     _assert_same(imported, _ledger())
+
+
+def test_a_states_summary_reads_its_hazards_from_the_covering_index(client, tmp_path) -> None:
+    """The covering index of the valid hazards (migrations 0004, 0021) holds every column the summary reads of
+    a hazard to group what remains, the province included, so that it can be an index-only scan, not a read of
+    the hazards' rows (two geometries each; 309 ms against 39 ms for 51,000 hazards of one State)."""
+    hazards, events = _sample()
+    with database.session() as session:
+        history.import_history(session, "KHM", history.HistoryOptions(events=_write_gpkg(
+            tmp_path / "history.gpkg", hazards, events)), Actor("test"))
+    with database.session() as session:
+        for scan in ("indexscan", "indexonlyscan", "bitmapscan"):  # a table scan shows every column read
+            session.execute(text(f"SET LOCAL enable_{scan} = off"))
+        plan = session.execute(text("EXPLAIN (VERBOSE, FORMAT JSON) " + summaries._remaining_groups_sql(False, True)),
+                               {"as_of": date.today(), "states": ["KHM"]}).scalar_one()
+        covered = set(session.execute(text(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indexrelid = 'ix_hazardous_areas_valid_state_recorded_on'::regclass")).scalars())
+
+    def scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if node.get("Relation Name") == "hazardous_areas":
+            yield node
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    [scan] = scans(plan[0]["Plan"])
+    read = set(re.findall(r"\bh\.(\w+)", " ".join([*scan["Output"], scan.get("Filter", "")])))
+    assert {"province_code", "region", "contamination", "remaining_area_m2"} & read  # the query was read
+    assert read - {"voided_at"} <= covered, read - covered  # voided_at: the index's predicate
 
 
 def test_one_refused_event_stores_nothing_and_every_problem_is_listed(client, tmp_path) -> None:
