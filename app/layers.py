@@ -296,11 +296,11 @@ def sql_json_properties(properties: tuple[Property, ...]) -> str:
     return "json_build_object(" + ", ".join(f"'{p.name}', {p.sql}" for p in properties) + ")"
 
 
-def tile_attribute_names(properties: tuple[Property, ...]) -> list[str]:
-    """The names of a tile's attributes: the feature's id, then each tile property."""
-    return ["id", *(p.name for p in properties if p.tile)]
+# A tile's own attribute, after the feature's id and its tile properties: how many features the drawn
+# feature stands for (1 for a polygon; a point stands for every feature under a pixel in its pixel: app.ogc.tiles)
+POINT_COUNT = "point_count"
 
 
 def sql_tile_attributes(properties: tuple[Property, ...]) -> str:
-    """The SELECT list of a tile's attributes (`tile_attribute_names`), in MVT types."""
+    """The SELECT list of a tile's attributes from the feature: its id, then each tile property, in MVT types."""
     return ", ".join(["f.id::text AS id", *(f"{p.mvt_sql} AS {p.name}" for p in properties if p.tile)])

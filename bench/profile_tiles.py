@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             base = f"http://127.0.0.1:{port}"
             wait_http(base + "/health", processes[-1])
             key = admin_key(Path(code), cluster.url)
-            clients[name] = (httpx.Client(headers={"Authorization": f"Bearer {key}", "Accept-Encoding": "identity"}),
+            clients[name] = (httpx.Client(headers={"Authorization": f"Bearer {key}", "Accept-Encoding": "identity"},
+                                          timeout=120),
                              f"{base}/collections/hazardous_areas/tiles/WebMercatorQuad")
         tipg = WORK / "tipg-venv" / "bin" / "python"
         if tipg.exists():
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                               stdout=(WORK / "profile-tiles-tipg.log").open("w"),
                                               stderr=subprocess.STDOUT))
             wait_http("http://127.0.0.1:18799/healthz", processes[-1])
-            clients["tipg"] = (httpx.Client(), f"http://127.0.0.1:18799/collections/{TIPG_LAYER}/tiles/WebMercatorQuad")
+            clients["tipg"] = (httpx.Client(timeout=120),
+                               f"http://127.0.0.1:18799/collections/{TIPG_LAYER}/tiles/WebMercatorQuad")
 
         tms = tilesets.TILE_MATRIX_SETS["WebMercatorQuad"]
         with psycopg.connect(conninfo) as conn:  # the floor: the same SQL over an open connection, no HTTP

@@ -133,6 +133,7 @@ def test_tilejson_carries_the_template_with_the_filters_and_the_fields(client, l
     assert document["tilejson"] == "3.0.0" and document["scheme"] == "xyz"
     fields = document["vector_layers"][0]["fields"]
     assert fields["external_id"] == "String" and fields["remaining_area_m2"] == "Number"
+    assert fields["point_count"] == "Number"  # how many features a drawn feature stands for
     x, y = mercator_tile(ledger["lon"], ledger["lat"], 12)
     (template,) = document["tiles"]
     assert template.endswith("/{z}/{x}/{y}?classification=CHA")

@@ -6,8 +6,10 @@ kind, datetime, bbox, geometry=baseline, include_voided). The layer in the tile 
 collection; its attributes are the feature's properties in types MVT can carry (ids and dates as
 text, contamination as a comma-separated list). Geometry is clipped to the tile with a buffer of 64
 units of a 4096 extent. A polygon that would be drawn smaller than POINT_BELOW units across (under
-a pixel or two at the zoom) is drawn as a point inside it (app/places: no tile over contaminated land
-is empty at the world's zoom levels).
+a pixel at the zoom) is drawn as a point inside it (app/places: no tile over contaminated land is
+empty at the world's zoom levels), and the features under one pixel are one point: the largest's,
+with its attributes and `point_count`, how many features it stands for (1 for a polygon; every
+feature has it). A world tile of 200,000 hazards is a few hundred points, not 200,000.
 
 The items' CQL2 `filter` (with `filter-lang`, `filter-crs`) and the queryables' parameters apply to a tile
 too, with the same meaning; they are in the tile's URL and so in its ETag (app/http_cache.py).
@@ -18,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from app.layers import sql_tile_attributes, tile_attribute_names
+from app.layers import POINT_COUNT, sql_tile_attributes
 from app.ogc.collections import source_and_conditions
 from app.ogc.params import ItemsQuery, bad_parameter
 from app.ogc.tilesets import MAX_ZOOM, TileMatrixSet
@@ -49,43 +51,56 @@ def tile_sql(query: ItemsQuery, tms: TileMatrixSet, beside: str = "") -> tuple[s
     """The tile's SQL; its envelope is bound as :x1, :y1, :x2, :y2 and its margin as :margin (CRS units).
     `beside`: more columns for the statement to read after the tile (in the same snapshot).
 
-    The point rule reads the feature's 4326 box transformed to the tile's CRS (both tile matrix sets map
-    longitude and latitude to x and y separately and monotonically, so it is the box of the transformed
-    geometry), and only a feature drawn whole is transformed whole; one drawn as a point is the
-    ST_PointOnSurface of its 4326 geometry, transformed (at zooms 0-5 most features are points, and
-    ST_Transform of every vertex was most of a tile's time). Each is computed once: the two sub-queries
-    end in `OFFSET 0`, else PostgreSQL inlines them into every use (the point rule reads the box four
-    times) and ST_AsMVTGeom into the outer `IS NOT NULL` filter; unlike MATERIALIZED CTEs they stream,
-    where a low zoom's rows (every geometry with its attributes) spilled to temporary files.
+    Two passes over the collection's source, in one statement (one snapshot). The first reads, for every
+    feature in the tile, its id and the box PostGIS keeps in the geometry's header (`postgis_getbbox`: the
+    geometry itself is not read), projected to the tile's CRS (`TileMatrixSet.sql_project`: both sets map
+    longitude and latitude to x and y separately and monotonically, so it is the box of the projected
+    geometry). A feature whose box is under POINT_BELOW units both ways is a point, keyed by the pixel its
+    box's centre falls in; the largest box of each pixel (then the smallest id) stands for the pixel, with
+    the pixel's count. The second reads the drawn features again by id: their geometry (a point is the
+    ST_PointOnSurface of the 4326 geometry, transformed) and their attributes, for those features only (at
+    zoom 0, a few hundred of 200,000 hazards). Each sub-query ends in `OFFSET 0`, else PostgreSQL inlines
+    its expressions into every use. The envelope's condition is written with the bound values (not read
+    from the CTE) so that the planner estimates how much of the layer the tile covers: a sequential scan
+    for the world, the spatial index for a street.
     """
     params: dict = {}
     source, where = source_and_conditions(query, params)
     params.update(query.condition_params)  # the filter and the queryables' parameters (app.ogc.filters)
     geom = query.collection.tile_geometry(query)
-    conditions = [*where, *query.conditions, f"{geom} && t.env4326", f"NOT ST_IsEmpty({geom})"]
     srid = int(tms.srid)
     world = ", ".join(repr(float(v)) for v in tms.bounds)
-    attributes = tile_attribute_names(query.collection.properties)
+    # the margin kept within the world: past its bounds it would wrap round
+    env4326 = (f"ST_Transform(ST_ClipByBox2D(ST_MakeEnvelope(:x1 - :margin, :y1 - :margin, :x2 + :margin, "
+               f":y2 + :margin, {srid}), Box2D(ST_MakeEnvelope({world}, {srid}))), 4326)")
+    # (an empty geometry is in no box: && is false for it, so it is never drawn)
+    conditions = [*where, *query.conditions, f"{geom} && {env4326}"]
+    x1, y1 = tms.sql_project("ST_XMin(b.box)", "ST_YMin(b.box)")
+    x2, y2 = tms.sql_project("ST_XMax(b.box)", "ST_YMax(b.box)")
+    point = "p.x2 - p.x1 < t.pixel AND p.y2 - p.y1 < t.pixel"
+    # a pixel's column and row in one number (at zoom 14 the world is 2^22 pixels across)
+    cell = f"floor((p.x1 + p.x2) / 2 / t.pixel)::bigint * {1 << 32} + floor((p.y1 + p.y2) / 2 / t.pixel)::bigint"
+    key = "c.cell, c.whole"
     sql = f"""
         WITH t AS (SELECT ST_MakeEnvelope(:x1, :y1, :x2, :y2, {srid}) AS env,
-                          -- the margin kept within the world: past its bounds it would wrap round
-                          ST_Transform(ST_ClipByBox2D(ST_MakeEnvelope(:x1 - :margin, :y1 - :margin, :x2 + :margin,
-                                                                      :y2 + :margin, {srid}),
-                                                      Box2D(ST_MakeEnvelope({world}, {srid}))), 4326) AS env4326,
-                          (:x2 - :x1) * {POINT_BELOW / EXTENT} AS point_below)
+                          (:x2 - :x1) * {POINT_BELOW / EXTENT} AS pixel)
         SELECT ST_AsMVT(layer, :layer, {EXTENT}, 'geom'){f", {beside}" if beside else ""} FROM (
-            SELECT ST_AsMVTGeom(CASE WHEN ST_XMax(r.box) - ST_XMin(r.box) < t.point_below
-                                      AND ST_YMax(r.box) - ST_YMin(r.box) < t.point_below
-                                     THEN ST_Transform(ST_PointOnSurface(r.g), {srid})
-                                     ELSE ST_Transform(r.g, {srid}) END,
+            SELECT ST_AsMVTGeom(CASE WHEN d.point THEN ST_Transform(ST_PointOnSurface({geom}), {srid})
+                                     ELSE ST_Transform({geom}, {srid}) END,
                                 t.env, {EXTENT}, {BUFFER}, true) AS geom,
-                   {', '.join(f'r.{a}' for a in attributes)}
-            FROM (SELECT {geom} AS g, Box2D(ST_Transform(ST_SetSRID(Box2D({geom})::geometry, 4326), {srid})) AS box,
-                         {sql_tile_attributes(query.collection.properties)}
-                  FROM {source} CROSS JOIN t
-                  WHERE {' AND '.join(conditions)}
-                  OFFSET 0) r CROSS JOIN t
-            OFFSET 0
+                   {sql_tile_attributes(query.collection.properties)}, d.{POINT_COUNT}
+            FROM (
+                SELECT DISTINCT ON ({key}) c.id, c.point,
+                       count(*) OVER (PARTITION BY {key} ORDER BY c.size DESC, c.id
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS {POINT_COUNT}
+                FROM (SELECT p.id, {point} AS point, CASE WHEN {point} THEN {cell} END AS cell,
+                             CASE WHEN {point} THEN NULL ELSE p.id END AS whole, (p.x2 - p.x1) * (p.y2 - p.y1) AS size
+                      FROM (SELECT b.id, {x1} AS x1, {y1} AS y1, {x2} AS x2, {y2} AS y2
+                            FROM (SELECT f.id, postgis_getbbox({geom}) AS box FROM {source}
+                                  WHERE {' AND '.join(conditions)} OFFSET 0) b
+                            OFFSET 0) p CROSS JOIN t) c
+                ORDER BY {key}, c.size DESC, c.id
+            ) d CROSS JOIN LATERAL (SELECT f.* FROM {source} WHERE f.id = d.id LIMIT 1) f CROSS JOIN t
         ) layer WHERE layer.geom IS NOT NULL
     """
     params["layer"] = query.collection.id

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.layers import Property
+from app.layers import POINT_COUNT, Property
 from app.ogc.crs import CRS84_URI, EPSG_URI
 from app.problems import Problem
 
@@ -85,6 +85,14 @@ class TileMatrixSet:
         lat = max(-_MAX_MERCATOR_LAT, min(_MAX_MERCATOR_LAT, lat))
         return (_MERCATOR_HALF * lon / 180.0,
                 _MERCATOR_HALF / math.pi * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)))
+
+    def sql_project(self, lon: str, lat: str) -> tuple[str, str]:
+        """`project` in SQL: x and y of the CRS84 position (SQL expressions `lon`, `lat`) in this set's CRS."""
+        if self.srid == 4326:
+            return lon, lat
+        lat = f"radians(LEAST(GREATEST({lat}, {-_MAX_MERCATOR_LAT}), {_MAX_MERCATOR_LAT}))"
+        return (f"({_MERCATOR_HALF / 180.0!r} * ({lon}))",
+                f"({_MERCATOR_HALF / math.pi!r} * ln(tan(pi() / 4 + {lat} / 2)))")
 
     def definition(self, base: str) -> dict[str, Any]:
         """The set as OGC Two Dimensional Tile Matrix Set 2.0 JSON."""
@@ -192,6 +200,7 @@ def _properties_schema(properties: tuple[Property, ...]) -> dict[str, Any]:
     return {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"},
         **{p.name: {"type": _JSON_TYPES.get(p.type, "string")} for p in tile_properties},
+        POINT_COUNT: {"type": "integer", "minimum": 1},
     }}
 
 
@@ -237,6 +246,6 @@ def tilejson(base: str, collection: Collection, bbox: list[float], query: str = 
         "vector_layers": [{
             "id": collection.id, "description": collection.title, "minzoom": 0, "maxzoom": MAX_ZOOM,
             "fields": {"id": "String", **{p.name: _MVT_FIELD_TYPES.get(p.type, "String")
-                                          for p in collection.properties if p.tile}},
+                                          for p in collection.properties if p.tile}, POINT_COUNT: "Number"},
         }],
     }
