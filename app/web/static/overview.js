@@ -119,6 +119,7 @@
     const element = document.getElementById("map");
     const hazards = map.queryRenderedFeatures({ layers: ["hazards-fill", "hazards-point"] });
     element.dataset.hazardFeatures = String(new Set(hazards.map((f) => f.properties.id)).size);
+    element.dataset.hazardsShown = String(Places.hazardsStoodFor(hazards));
     element.dataset.hazardStates = [...new Set(hazards.map((f) => f.properties.state))].sort().join(",");
     element.dataset.state = "idle";
   }

@@ -1,8 +1,9 @@
 /* Places on the dashboard maps: country and province borders from the service's own tiles (the OGC
    collections `countries` and `provinces`, app/places), drawn under the hazards, and their names,
    written as HTML labels at each one's label point (no font files are fetched: nothing comes from
-   elsewhere). Hazards too small to see at a zoom arrive in the tiles as points (app/ogc/tiles.py):
-   `hazardPoints` draws them. */
+   elsewhere). Hazards too small to see at a zoom arrive in the tiles as points, one per pixel standing
+   for the `point_count` hazards under it (app/ogc/tiles.py): `hazardPoints` draws them, larger as they
+   stand for more, and `hazardsStoodFor` counts the hazards the drawn features stand for. */
 "use strict";
 
 const Places = (() => {
@@ -32,12 +33,25 @@ const Places = (() => {
     ];
   }
 
-  // Hazards drawn as points where their polygon would be smaller than a pixel.
+  // Hazards drawn as points where their polygon would be smaller than a pixel: 3.5 px for one hazard,
+  // growing with the square root of how many the point stands for (12 px for a hundred).
   function hazardPoints(source, sourceLayer, colours) {
+    const stoodFor = ["sqrt", ["coalesce", ["get", "point_count"], 1]];
     return { id: `${source}-point`, type: "circle", source, "source-layer": sourceLayer,
              filter: ["==", ["geometry-type"], "Point"],
-             paint: { "circle-radius": 3.5, "circle-stroke-width": 0.8, "circle-stroke-color": "#ffffff",
+             paint: { "circle-radius": ["interpolate", ["linear"], stoodFor, 1, 3.5, 10, 12],
+                      "circle-stroke-width": 0.8, "circle-stroke-color": "#ffffff",
                       "circle-color": ["match", ["get", "classification"], "CHA", colours.CHA, colours.SHA] } };
+  }
+
+  // How many hazards the rendered features stand for: each feature once (a polygon cut by tile edges
+  // comes in pieces), a point for its point_count.
+  function hazardsStoodFor(features) {
+    const count = new Map();
+    for (const feature of features) count.set(feature.properties.id, feature.properties.point_count || 1);
+    let total = 0;
+    for (const n of count.values()) total += n;
+    return total;
   }
 
   function label(map, text, lon, lat, kind) {
@@ -85,5 +99,5 @@ const Places = (() => {
     return update;
   }
 
-  return { sources, layers, hazardPoints, names };
+  return { sources, layers, hazardPoints, hazardsStoodFor, names };
 })();

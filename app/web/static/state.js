@@ -94,6 +94,7 @@
     const hazards = map.queryRenderedFeatures({ layers: ["hazards-fill", "hazards-point"] });
     const released = map.queryRenderedFeatures({ layers: ["released-fill"] });
     element.dataset.hazardFeatures = String(unique(hazards));
+    element.dataset.hazardsShown = String(Places.hazardsStoodFor(hazards));
     element.dataset.shaFeatures = String(unique(hazards.filter((f) => f.properties.classification === "SHA")));
     element.dataset.chaFeatures = String(unique(hazards.filter((f) => f.properties.classification === "CHA")));
     element.dataset.releasedFeatures = String(unique(released));
@@ -166,6 +167,7 @@
                                                                baseline: (p.baseline_area_m2 / 1e6).toFixed(4) })]
         : [t("{kind} on {date}", { kind: KIND[p.kind] ? KIND[p.kind]() : p.kind, date: Dashboard.day(p.date) }),
            t("released {area} km²", { area: (p.released_area_m2 / 1e6).toFixed(4) })];
+      if (p.point_count > 1) lines.push(t("and {more} more hazards under this point: zoom in", { more: p.point_count - 1 }));
       const body = document.createElement("div");
       for (const line of lines) { const div = document.createElement("div"); div.textContent = line; body.append(div); }
       popup.setLngLat(event.lngLat).setDOMContent(body).addTo(map);
